@@ -1,0 +1,37 @@
+# Two commands on a fresh machine:  make demo  |  make test
+# Both create .venv, install wavetag with pinned dependencies (requirements.lock; torch==2.13.0
+# is the CPU wheel) and the optional Debian packages, then run the job.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.wavetag-installed
+# Tests and benchmarks pick their own thread counts; keep BLAS from oversubscribing 2 cores.
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup test demo bench lock clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
+	bash scripts/install-debian-deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+test: setup
+	$(BIN)/python -m pytest
+
+demo: setup
+	$(BIN)/wavetag demo
+
+bench: setup
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Refresh the exact pins from the current environment (after changing pyproject.toml).
+lock:
+	$(BIN)/pip freeze --exclude-editable | grep -v '^wavetag' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,331 @@
+"""Audio in and out: load, resample, mix down, pad/trim/chop, levels, silence trimming.
+
+Everything decodes through soundfile/libsndfile (WAV incl. WAVE_FORMAT_EXTENSIBLE and 8/16/24/32-bit
+int and 32/64-bit float, FLAC, OGG/Vorbis, MP3, AIFF, ...) and resamples with soxr. Samples are
+float32 in [-1, 1]; mono signals are ``[T]``, multichannel ``[C, T]`` (channels first). Anything
+that cannot be read raises `AudioError` naming the file, what was found and what to do.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from wavetag.errors import AudioError, ConfigError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".w64", ".caf")
+VAD_SAMPLE_RATES = (8000, 16000, 32000, 48000)  # the rates WebRTC VAD accepts
+VAD_FRAME_S = 0.03  # 30 ms frames, one of the three lengths WebRTC VAD accepts (10/20/30 ms)
+RESAMPLE_MARGIN_S = 0.05  # context read around a window so the resampler's edges fall outside it
+MIN_DBFS = -200.0  # the level reported for digital silence
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file holds, read from its header without decoding the samples."""
+
+    path: str
+    sample_rate: int
+    channels: int
+    frames: int
+    format: str
+    subtype: str
+
+    @property
+    def duration_s(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def info(path: str | Path) -> AudioInfo:
+    """Header facts of ``path``: sample rate, channels, frames, duration, container and codec."""
+    path = _check_path(path)
+    try:
+        i = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(_decode_message(path, exc)) from None
+    return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
+
+
+def load(
+    path: str | Path,
+    *,
+    sample_rate: int | None = None,
+    mono: bool = True,
+    start_s: float = 0.0,
+    duration_s: float | None = None,
+    nonfinite: str = "raise",
+) -> tuple[np.ndarray, int]:
+    """Decode ``path`` (or a window of it) to float32.
+
+    Args:
+        sample_rate: resample to this rate (Hz); ``None`` keeps the file's rate.
+        mono: average the channels to ``[T]``; otherwise return ``[C, T]``.
+        start_s, duration_s: read only this window; the rest of the file is never decoded.
+        nonfinite: ``"raise"`` on NaN/Inf samples (float files), or ``"zero"`` to replace them.
+
+    Returns:
+        ``(samples, sample_rate)`` with samples ``[T]`` (mono) or ``[C, T]``.
+    """
+    path = _check_path(path)
+    if nonfinite not in ("raise", "zero"):
+        raise ConfigError(f"nonfinite = {nonfinite!r}; expected 'raise' or 'zero'")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            file_rate = int(f.samplerate)
+            target = file_rate if sample_rate is None else int(sample_rate)
+            x, offset = _read_window(f, start_s, duration_s, target)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(_decode_message(path, exc)) from None
+    x = _check_finite(path, x.T, nonfinite)  # (C, T)
+    if x.shape[1] == 0:
+        raise AudioError(
+            f"{path}: 0 samples after decoding (expected at least 1); the file is empty or "
+            f"truncated, or the window starts past its end"
+        )
+    if mono:
+        x = to_mono(x)
+    if target != file_rate:
+        x = resample(x, file_rate, target)
+        if duration_s is not None or offset:
+            start = int(round(offset * target / file_rate))
+            length = None if duration_s is None else int(round(duration_s * target))
+            x = x[..., start : None if length is None else start + length]
+    return np.ascontiguousarray(x, dtype=np.float32), target
+
+
+def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, target: int) -> tuple[np.ndarray, int]:
+    """Read frames ``(T, C)`` for the window, with resampling context; returns (frames, offset)."""
+    rate = int(f.samplerate)
+    if start_s < 0 or (duration_s is not None and duration_s <= 0):
+        raise ConfigError(f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0")
+    if start_s == 0 and duration_s is None:
+        return f.read(dtype="float32", always_2d=True), 0
+    margin = int(RESAMPLE_MARGIN_S * rate) if target != rate else 0
+    start = int(round(start_s * rate))
+    first = max(0, start - margin)
+    f.seek(min(first, f.frames))
+    frames = -1 if duration_s is None else int(round(duration_s * rate)) + (start - first) + margin
+    x = f.read(frames=frames, dtype="float32", always_2d=True)
+    if target == rate:
+        return x, 0
+    return x, start - first
+
+
+def save(path: str | Path, samples: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> Path:
+    """Write ``samples`` (``[T]`` or ``[C, T]``) to ``path``; the format follows the extension."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = np.asarray(samples)
+    sf.write(str(path), x.T if x.ndim == 2 else x, int(sample_rate), subtype=subtype)
+    return path
+
+
+def to_mono(x: np.ndarray) -> np.ndarray:
+    """``[C, T]`` → ``[T]`` by averaging channels; ``[T]`` is returned unchanged."""
+    x = np.asarray(x)
+    return x if x.ndim == 1 else x.mean(axis=0, dtype=np.float32)
+
+
+def resample(x: np.ndarray, orig_sr: int, target_sr: int, *, quality: str = "HQ") -> np.ndarray:
+    """Resample ``[T]`` or ``[C, T]`` from ``orig_sr`` to ``target_sr`` Hz with soxr."""
+    if orig_sr <= 0 or target_sr <= 0:
+        raise ConfigError(f"sample rates must be positive, got {orig_sr} -> {target_sr}")
+    if orig_sr == target_sr:
+        return np.asarray(x, dtype=np.float32)
+    x = np.asarray(x, dtype=np.float32)
+    y = soxr.resample(x.T if x.ndim == 2 else x, orig_sr, target_sr, quality=quality)
+    return np.ascontiguousarray(y.T if x.ndim == 2 else y, dtype=np.float32)
+
+
+def pad_or_trim(x: np.ndarray, num_samples: int, *, align: str = "start") -> np.ndarray:
+    """Zero-pad or cut the last axis to ``num_samples``.
+
+    ``align="start"`` keeps the beginning (pads/cuts at the end); ``"center"`` pads/cuts evenly on
+    both sides.
+    """
+    if num_samples <= 0:
+        raise ConfigError(f"num_samples = {num_samples}; expected > 0")
+    n = x.shape[-1]
+    if n == num_samples:
+        return x
+    if n > num_samples:
+        start = (n - num_samples) // 2 if align == "center" else 0
+        return x[..., start : start + num_samples]
+    before = (num_samples - n) // 2 if align == "center" else 0
+    pad = [(0, 0)] * (x.ndim - 1) + [(before, num_samples - n - before)]
+    return np.pad(x, pad)
+
+
+def chop(x: np.ndarray, num_samples: int, *, hop_samples: int | None = None, pad_last: bool = True) -> np.ndarray:
+    """Cut ``[T]`` into pieces ``[N, num_samples]`` every ``hop_samples`` (default: no overlap).
+
+    The last piece is zero-padded when ``pad_last``; otherwise a short tail is dropped. A signal
+    shorter than one piece gives one padded piece (or none without ``pad_last``).
+    """
+    hop = num_samples if hop_samples is None else hop_samples
+    if num_samples <= 0 or hop <= 0:
+        raise ConfigError(f"num_samples = {num_samples}, hop_samples = {hop}; expected both > 0")
+    n = x.shape[-1]
+    count = 1 + max(0, math.ceil((n - num_samples) / hop)) if pad_last else max(0, (n - num_samples) // hop + 1)
+    if count == 0:
+        return np.zeros((0, num_samples), dtype=x.dtype)
+    total = (count - 1) * hop + num_samples
+    x = np.pad(x, (0, max(0, total - n)))
+    idx = np.arange(count)[:, None] * hop + np.arange(num_samples)[None, :]
+    return x[idx]
+
+
+def peak_dbfs(x: np.ndarray) -> float:
+    """Peak level in dB relative to full scale (1.0 → 0 dBFS; silence → -200)."""
+    peak = float(np.max(np.abs(x))) if np.size(x) else 0.0
+    return 20 * math.log10(peak) if peak > 0 else MIN_DBFS
+
+
+def rms_dbfs(x: np.ndarray) -> float:
+    """RMS level in dB relative to full scale (a full-scale sine → -3.01 dBFS)."""
+    rms = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if np.size(x) else 0.0
+    return 20 * math.log10(rms) if rms > 0 else MIN_DBFS
+
+
+def trim_silence(
+    x: np.ndarray,
+    sample_rate: int,
+    *,
+    method: str = "vad",
+    aggressiveness: int = 2,
+    threshold_db: float = -40.0,
+    pad_s: float = 0.05,
+) -> np.ndarray:
+    """Cut leading and trailing silence from mono ``[T]``.
+
+    ``method="vad"`` uses WebRTC VAD (aggressiveness 0–3; any sample rate, resampled internally
+    to the nearest rate VAD accepts) and falls back to the energy rule when it finds no speech;
+    ``"energy"`` keeps 30-ms frames whose RMS lies within ``threshold_db`` of the loudest frame.
+    ``pad_s`` of context is kept on each side. All-silent input is returned unchanged.
+    """
+    if method not in ("vad", "energy"):
+        raise ConfigError(f"method = {method!r}; expected 'vad' or 'energy'")
+    if not 0 <= aggressiveness <= 3:
+        raise ConfigError(f"aggressiveness = {aggressiveness}; expected 0, 1, 2 or 3")
+    active = _vad_frames(x, sample_rate, aggressiveness) if method == "vad" else None
+    if active is None or not active.any():
+        active = _energy_frames(x, sample_rate, threshold_db)
+    if not active.any():
+        return x
+    frame = int(VAD_FRAME_S * sample_rate)
+    first, last = np.flatnonzero(active)[[0, -1]]
+    pad = int(pad_s * sample_rate)
+    return x[max(0, first * frame - pad) : min(len(x), (last + 1) * frame + pad)]
+
+
+def _vad_frames(x: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndarray:
+    """Per 30-ms frame (at ``sample_rate``) speech flags from WebRTC VAD."""
+    import webrtcvad
+
+    vad_rate = min(VAD_SAMPLE_RATES, key=lambda r: abs(r - sample_rate))
+    y = resample(x, sample_rate, vad_rate)
+    pcm = (np.clip(y, -1, 1) * 32767).astype("<i2")
+    frame = int(VAD_FRAME_S * vad_rate)
+    vad = webrtcvad.Vad(aggressiveness)
+    n = len(pcm) // frame
+    flags = np.array([vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), vad_rate) for i in range(n)], dtype=bool)
+    n_out = len(x) // int(VAD_FRAME_S * sample_rate)
+    return np.resize(flags, n_out) if n_out != n else flags
+
+
+def _energy_frames(x: np.ndarray, sample_rate: int, threshold_db: float) -> np.ndarray:
+    frame = int(VAD_FRAME_S * sample_rate)
+    n = len(x) // frame
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    frames = x[: n * frame].reshape(n, frame).astype(np.float64)
+    rms_db = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-20)
+    return rms_db > rms_db.max() + threshold_db
+
+
+def iter_windows(
+    path: str | Path,
+    *,
+    window_s: float,
+    hop_s: float | None = None,
+    sample_rate: int | None = None,
+    block_s: float = 60.0,
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(start_s, window [T])`` over a long file, decoding ``block_s`` at a time.
+
+    Memory stays bounded by one block however long the file is. The last window is zero-padded.
+    """
+    hop_s = window_s if hop_s is None else hop_s
+    if window_s <= 0 or hop_s <= 0 or block_s < window_s:
+        raise ConfigError(f"window_s={window_s}, hop_s={hop_s}, block_s={block_s}; expected positive, block_s >= window_s")
+    file_info = info(path)
+    rate = file_info.sample_rate if sample_rate is None else sample_rate
+    win, hop = int(round(window_s * rate)), int(round(hop_s * rate))
+    total = int(round(file_info.duration_s * rate))
+    count = 1 + max(0, math.ceil((total - win) / hop))
+    per_block = max(1, int((block_s - window_s) // hop_s) + 1)
+    for first in range(0, count, per_block):
+        n = min(per_block, count - first)
+        span = (n - 1) * hop + win
+        block, _ = load(path, sample_rate=rate, start_s=first * hop / rate, duration_s=span / rate)
+        for k, piece in enumerate(chop(pad_or_trim(block, span), win, hop_samples=hop)):
+            yield (first + k) * hop / rate, piece
+
+
+def _check_path(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()})")
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, expected an audio file; give a file, or use 'wavetag prepare' for folders")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path}: the file is empty (0 bytes), expected audio; re-export or remove it")
+    return path
+
+
+def _check_finite(path: Path, x: np.ndarray, nonfinite: str) -> np.ndarray:
+    bad = ~np.isfinite(x)
+    if bad.any():
+        if nonfinite == "raise":
+            raise AudioError(
+                f"{path}: {int(bad.sum())} NaN/Inf samples in {x.size} (expected finite values); "
+                f"the float file is corrupt; pass nonfinite='zero' to replace them with 0"
+            )
+        x = np.where(bad, 0.0, x).astype(np.float32)
+    return x
+
+
+def _decode_message(path: Path, exc: Exception) -> str:
+    head = path.read_bytes()[:12]
+    kind = _sniff(head)
+    reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+    if kind is None:
+        found = f"first bytes {head[:8]!r}, not a known audio header"
+    else:
+        found = f"looks like {kind} ({reason})"
+    return (
+        f"{path}: cannot decode audio: {found}; expected WAV, FLAC, OGG/Vorbis, MP3 or AIFF. "
+        f"The file may be truncated, in an unsupported codec, or not audio: convert it "
+        f"(e.g. ffmpeg -i IN -ar 16000 OUT.wav) or remove it"
+    )
+
+
+def _sniff(head: bytes) -> str | None:
+    if head[:4] in (b"RIFF", b"RIFX", b"RF64"):
+        return "WAV"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if head[:4] == b"OggS":
+        return "OGG"
+    if head[:3] == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "MP3"
+    if head[4:8] == b"ftyp":
+        return "MP4/M4A (AAC), which libsndfile does not decode"
+    if head[:4] == b"FORM":
+        return "AIFF"
+    return None

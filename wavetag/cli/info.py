@@ -1,0 +1,29 @@
+"""``wavetag info FILE...``: what an audio file holds, read from its header (levels optional)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import typer
+from rich.table import Table
+
+from wavetag.cli.app import app, console
+
+
+@app.command("info")
+def info_command(
+    files: List[Path] = typer.Argument(..., help="Audio files (WAV, FLAC, OGG/Vorbis, MP3, AIFF).", show_default=False),
+    levels: bool = typer.Option(False, "--levels", help="Also decode each file and report its peak and RMS level in dBFS."),
+) -> None:
+    """Show sample rate, channels, duration, container and codec of audio files (header only)."""
+    from wavetag import audio
+
+    table = Table("file", "format", "codec", "rate (Hz)", "channels", "duration (s)", *(["peak (dBFS)", "RMS (dBFS)"] if levels else []))
+    for path in files:
+        i = audio.info(path)
+        row = [str(path), i.format, i.subtype, str(i.sample_rate), str(i.channels), f"{i.duration_s:.3f}"]
+        if levels:
+            x, _ = audio.load(path)
+            row += [f"{audio.peak_dbfs(x):.1f}", f"{audio.rms_dbfs(x):.1f}"]
+        table.add_row(*row)
+    console.print(table)
