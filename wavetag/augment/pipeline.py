@@ -1,0 +1,186 @@
+"""The training augmentation recipe: one config, and the objects the training loop calls.
+
+Defaults are a robust keyword-spotting recipe, the one behind the best small-model results in
+REFERENCES.md (TF speech_commands example → BC-ResNet):
+
+==================  ==========================================  ==================================
+stage               default                                     why
+==================  ==========================================  ==================================
+time_shift          p 1.0, ±100 ms, zero-filled                 TF example, BC-ResNet, kws_streaming
+speed               off (0.9–1.1 when p > 0)                    heavy speed aug cost 2–15 points on
+                                                                synthetic speech; BC-ResNet has none
+gain                off (±6 dB when p > 0)                      same; per-utterance normalisation
+                                                                undoes most of a gain anyway
+background_noise    p 0.8, volume U(0, 0.1)                     TF example / BC-ResNet exactly
+colored_noise       off (all colours, 10–40 dB SNR when on)     in none of the recipes; for clean
+                                                                (e.g. synthetic) data without a
+                                                                noise bank
+spec_augment        2 × ≤20 frames, 2 × ≤7 bins, mean fill      BC-ResNet-6/8 (use smaller
+                                                                freq_mask_width for tiny models)
+mixup               off (alpha 0)                               no KWS recipe uses it; useful for
+                                                                sound tagging (alpha 0.2–0.4)
+==================  ==========================================  ==================================
+
+How the training loop uses it (all draws come from one ``torch.Generator`` whose state goes
+into the checkpoint, so resume replays the same augmentations)::
+
+    aug = build_augment(cfg.augment, sample_rate=pack.sample_rate,
+                        noise_bank=pack.noise_bank(), noise_segments=pack.noise_files())
+    g = torch.Generator(device).manual_seed(cfg.seed)
+    for batch in loader:                                    # train batches only
+        wav = aug.wave(batch.wav, g)                        # [B, 1, T]
+        wav, target = aug.mixup.mix(wav, batch.target, generator=g, num_classes=K)
+        feats = model.frontend(wav)                         # [B, C, F, frames]
+        feats = aug.spec(feats, g)                          # identity for non-image front ends
+        logits = model.forward_head(model.backbone(feats))
+    # evaluation: no augmentation at all (or aug.eval(), which makes every call the identity)
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from wavetag.errors import ConfigError
+from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig, Segments
+from wavetag.augment.base import Augmentation, check_waveform
+from wavetag.augment.colored_noise import ColoredNoise, ColoredNoiseConfig
+from wavetag.augment.gain import Gain, GainConfig
+from wavetag.augment.mixup import Mixup, MixupConfig
+from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig
+from wavetag.augment.speed import Speed, SpeedConfig
+from wavetag.augment.time_shift import TimeShift, TimeShiftConfig
+
+WAVE_ORDER = ("time_shift", "speed", "gain", "background_noise", "colored_noise")
+
+
+@dataclass
+class AugmentConfig:
+    """One sub-config per augmentation; ``p = 0`` turns one off (``alpha = 0`` for mixup)."""
+
+    time_shift: TimeShiftConfig = field(default_factory=TimeShiftConfig)
+    speed: SpeedConfig = field(default_factory=SpeedConfig)
+    gain: GainConfig = field(default_factory=GainConfig)
+    background_noise: BackgroundNoiseConfig = field(default_factory=BackgroundNoiseConfig)
+    colored_noise: ColoredNoiseConfig = field(default_factory=ColoredNoiseConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
+    mixup: MixupConfig = field(default_factory=MixupConfig)
+
+    def validate(self) -> None:
+        """Check every sub-config; the error names the field as ``augment.<stage>.<field>``."""
+        for f in dataclasses.fields(self):
+            try:
+                getattr(self, f.name).validate()
+            except ConfigError as exc:
+                raise ConfigError(f"augment.{f.name}.{exc}") from None
+
+    @classmethod
+    def off(cls) -> "AugmentConfig":
+        """Every augmentation off."""
+        cfg = cls()
+        for f in dataclasses.fields(cfg):
+            getattr(cfg, f.name).p = 0.0
+        return cfg
+
+
+class WaveAugment:
+    """The waveform augmentations in a fixed order: shift → speed → gain → background noise →
+    coloured noise. ``wave(wav [B, C, T], generator) -> [B, C, T]``; stages that are off are
+    skipped and draw nothing, so the random stream depends only on the config."""
+
+    def __init__(self, stages: Sequence[Augmentation]) -> None:
+        self.stages = [s for s in stages if s.active]
+        self.training = True
+
+    def train(self, mode: bool = True) -> "WaveAugment":
+        self.training = bool(mode)
+        for s in self.stages:
+            s.train(mode)
+        return self
+
+    def eval(self) -> "WaveAugment":
+        return self.train(False)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stages)
+
+    def __call__(self, wav: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if not self.training:
+            return wav
+        check_waveform(wav, "augment")
+        for stage in self.stages:
+            wav = stage(wav, generator)
+        return wav
+
+    def __repr__(self) -> str:
+        return "WaveAugment(" + ", ".join(repr(s) for s in self.stages) + ")"
+
+
+@dataclass
+class Augmenters:
+    """What `build_augment` returns: ``wave`` (on ``[B, 1, T]``), ``spec`` (on the front end's
+    ``[B, C, F, frames]``) and ``mixup`` (``mix(wav, target, ...)``)."""
+
+    wave: WaveAugment
+    spec: SpecAugment
+    mixup: Mixup
+
+    def train(self, mode: bool = True) -> "Augmenters":
+        self.wave.train(mode)
+        self.spec.train(mode)
+        self.mixup.train(mode)
+        return self
+
+    def eval(self) -> "Augmenters":
+        return self.train(False)
+
+    def describe(self) -> str:
+        """One line per augmentation that is on, for the training summary."""
+        stages = [*self.wave.stages, *(a for a in (self.spec, self.mixup) if a.active)]
+        return "\n".join(repr(s) for s in stages) or "no augmentation"
+
+
+def build_augment(
+    config: AugmentConfig | None = None,
+    *,
+    sample_rate: int,
+    noise_bank: torch.Tensor | np.ndarray | None = None,
+    noise_segments: Segments | None = None,
+) -> Augmenters:
+    """The augmenters for ``config`` (None = defaults) at ``sample_rate`` Hz.
+
+    ``noise_bank``: the pack's background noise (float ``[N]``, ``Pack.noise_bank()``) and
+    ``noise_segments`` its recordings (``Pack.noise_files()``). When background noise is on but
+    there is no bank, it is turned off for this run with a warning (the defaults must work on
+    packs without noise); build `BackgroundNoise` yourself to make that an error instead.
+    """
+    config = AugmentConfig() if config is None else config
+    config.validate()
+    noise = BackgroundNoise(config.background_noise, sample_rate=sample_rate)
+    if noise_bank is not None:
+        noise.set_noise_bank(noise_bank, segments=noise_segments)
+    if noise.active and not noise.has_noise:
+        warnings.warn(
+            f"augment.background_noise.p = {config.background_noise.p:g} but there is no noise bank "
+            "(the pack has no background noise); background noise is off for this run. "
+            "Prepare the pack with --noise-dir, or set augment.background_noise.p to 0 to silence this.",
+            stacklevel=2,
+        )
+        noise = BackgroundNoise(dataclasses.replace(config.background_noise, p=0.0), sample_rate=sample_rate)
+    stages = {
+        "time_shift": TimeShift(config.time_shift, sample_rate=sample_rate),
+        "speed": Speed(config.speed, sample_rate=sample_rate),
+        "gain": Gain(config.gain, sample_rate=sample_rate),
+        "background_noise": noise,
+        "colored_noise": ColoredNoise(config.colored_noise, sample_rate=sample_rate),
+    }
+    return Augmenters(
+        wave=WaveAugment([stages[name] for name in WAVE_ORDER]),
+        spec=SpecAugment(config.spec_augment, sample_rate=sample_rate),
+        mixup=Mixup(config.mixup, sample_rate=sample_rate),
+    )

@@ -1,0 +1,22 @@
+"""Evaluation: metrics (pure numpy functions), the report (metrics.json, report.md/html, plots)
+and the `wavetag compare` leaderboard.
+
+>>> from wavetag.evaluate import compute_metrics, write_report
+>>> m = compute_metrics(probs, y, task="multiclass", labels=labels)   # probs [N, C], y [N]
+>>> write_report("run/report", metrics=m, labels=labels, task="multiclass", predictions=records)
+
+matplotlib and torch are imported only inside the plotting functions.
+"""
+from wavetag.evaluate.compute import compute_metrics
+from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
+from wavetag.evaluate.pooling import pool_window_logits
+from wavetag.evaluate.report import ReportPaths, write_report
+
+__all__ = [
+    "LeaderboardPaths",
+    "ReportPaths",
+    "compute_metrics",
+    "pool_window_logits",
+    "write_leaderboard",
+    "write_report",
+]
