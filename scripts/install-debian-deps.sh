@@ -4,6 +4,8 @@
 # what is missing and carries on (everything works without them, with fewer voices).
 set -u
 packages=(flite festival festvox-kallpc16k)
+# Debian's Chromium (and a font) for the web-page test, tests/test_serve_browser.py (driven by Playwright).
+packages+=(chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -7,6 +7,12 @@ from wavetag.errors import AudioError, CheckpointError, ConfigError, DataError, 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Predictor",
+    "create_model",
+    "list_models",
+    "prepare",
+    "train",
+    "evaluate",
     "__version__",
     "WavetagError",
     "AudioError",
@@ -14,3 +20,28 @@ __all__ = [
     "ConfigError",
     "CheckpointError",
 ]
+
+
+def __getattr__(name: str):
+    """The public API, imported lazily so ``import wavetag`` stays light (no torch)."""
+    if name == "Predictor":
+        from wavetag.inference import Predictor
+
+        return Predictor
+    if name in ("create_model", "list_models"):
+        import wavetag.models as models
+
+        return getattr(models, name)
+    if name == "prepare":
+        from wavetag.data import prepare
+
+        return prepare
+    if name == "train":
+        from wavetag.train import train
+
+        return train
+    if name == "evaluate":
+        from wavetag.evaluate.run import evaluate
+
+        return evaluate
+    raise AttributeError(f"module 'wavetag' has no attribute {name!r}")

@@ -23,6 +23,12 @@ VAD_SAMPLE_RATES = (8000, 16000, 32000, 48000)  # the rates WebRTC VAD accepts
 VAD_FRAME_S = 0.03  # 30 ms frames, one of the three lengths WebRTC VAD accepts (10/20/30 ms)
 RESAMPLE_MARGIN_S = 0.05  # context read around a window so the resampler's edges fall outside it
 MIN_DBFS = -200.0  # the level reported for digital silence
+HEADER_BYTES = 512  # bytes read to describe a file libsndfile refuses
+WAV_CODECS = {  # WAV format tags worth naming in an error (libsndfile decodes PCM, float, A/μ-law, ADPCM, GSM)
+    0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0031: "GSM 6.10",
+    0x0050: "MPEG", 0x0055: "MPEG Layer III", 0x00FF: "AAC", 0x0160: "Windows Media Audio 1",
+    0x0161: "Windows Media Audio", 0x0162: "Windows Media Audio Pro", 0x1610: "HE-AAC", 0x2000: "AC-3",
+}
 
 
 @dataclass(frozen=True)
@@ -78,42 +84,52 @@ def load(
         with sf.SoundFile(str(path)) as f:
             file_rate = int(f.samplerate)
             target = file_rate if sample_rate is None else int(sample_rate)
-            x, offset = _read_window(f, start_s, duration_s, target)
+            x, skip = _read_window(f, start_s, duration_s, target)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(_decode_message(path, exc)) from None
     x = _check_finite(path, x.T, nonfinite)  # (C, T)
-    if x.shape[1] == 0:
+    if x.shape[1] > 0:
+        if mono:
+            x = to_mono(x)
+        if target != file_rate:
+            x = resample(x, file_rate, target)
+            if skip or duration_s is not None:
+                length = None if duration_s is None else int(round(duration_s * target))
+                x = x[..., skip : None if length is None else skip + length]
+    if x.shape[-1] == 0:
         raise AudioError(
             f"{path}: 0 samples after decoding (expected at least 1); the file is empty or "
             f"truncated, or the window starts past its end"
         )
-    if mono:
-        x = to_mono(x)
-    if target != file_rate:
-        x = resample(x, file_rate, target)
-        if duration_s is not None or offset:
-            start = int(round(offset * target / file_rate))
-            length = None if duration_s is None else int(round(duration_s * target))
-            x = x[..., start : None if length is None else start + length]
     return np.ascontiguousarray(x, dtype=np.float32), target
 
 
 def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, target: int) -> tuple[np.ndarray, int]:
-    """Read frames ``(T, C)`` for the window, with resampling context; returns (frames, offset)."""
+    """Frames ``(T, C)`` of the window; returns ``(frames, skip)``.
+
+    Without resampling the frames are the window itself (``skip`` = 0). With resampling they
+    carry context on both sides, and the read starts on a file sample that falls exactly on the
+    target rate's grid, so the resampled window equals the same slice of the resampled file;
+    ``skip`` is the number of resampled samples before the window.
+    """
     rate = int(f.samplerate)
     if start_s < 0 or (duration_s is not None and duration_s <= 0):
         raise ConfigError(f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0")
     if start_s == 0 and duration_s is None:
         return f.read(dtype="float32", always_2d=True), 0
-    margin = int(RESAMPLE_MARGIN_S * rate) if target != rate else 0
     start = int(round(start_s * rate))
-    first = max(0, start - margin)
-    f.seek(min(first, f.frames))
-    frames = -1 if duration_s is None else int(round(duration_s * rate)) + (start - first) + margin
-    x = f.read(frames=frames, dtype="float32", always_2d=True)
     if target == rate:
-        return x, 0
-    return x, start - first
+        f.seek(min(start, f.frames))
+        frames = -1 if duration_s is None else int(round(duration_s * rate))
+        return f.read(frames=frames, dtype="float32", always_2d=True), 0
+    g = math.gcd(rate, target)
+    margin = int(RESAMPLE_MARGIN_S * rate)
+    first = max(0, start - margin) // (rate // g) * (rate // g)  # on the target grid
+    f.seek(min(first, f.frames))
+    frames = -1 if duration_s is None else (start - first) + int(round(duration_s * rate)) + margin
+    x = f.read(frames=frames, dtype="float32", always_2d=True)
+    skip = int(round(start_s * target)) - first // (rate // g) * (target // g)
+    return x, max(0, skip)
 
 
 def save(path: str | Path, samples: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> Path:
@@ -150,6 +166,8 @@ def pad_or_trim(x: np.ndarray, num_samples: int, *, align: str = "start") -> np.
     """
     if num_samples <= 0:
         raise ConfigError(f"num_samples = {num_samples}; expected > 0")
+    if align not in ("start", "center"):
+        raise ConfigError(f"align = {align!r}; expected 'start' or 'center'")
     n = x.shape[-1]
     if n == num_samples:
         return x
@@ -234,8 +252,10 @@ def _vad_frames(x: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndar
     vad = webrtcvad.Vad(aggressiveness)
     n = len(pcm) // frame
     flags = np.array([vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), vad_rate) for i in range(n)], dtype=bool)
-    n_out = len(x) // int(VAD_FRAME_S * sample_rate)
-    return np.resize(flags, n_out) if n_out != n else flags
+    out = np.zeros(len(x) // int(VAD_FRAME_S * sample_rate), dtype=bool)  # one flag per frame of x
+    m = min(len(out), n)
+    out[:m] = flags[:m]
+    return out
 
 
 def _energy_frames(x: np.ndarray, sample_rate: int, threshold_db: float) -> np.ndarray:
@@ -301,23 +321,24 @@ def _check_finite(path: Path, x: np.ndarray, nonfinite: str) -> np.ndarray:
 
 
 def _decode_message(path: Path, exc: Exception) -> str:
-    head = path.read_bytes()[:12]
+    with open(path, "rb") as fh:
+        head = fh.read(HEADER_BYTES)  # never the whole file: it may be an hour long
     kind = _sniff(head)
     reason = str(exc).split(":")[-1].strip() or type(exc).__name__
     if kind is None:
         found = f"first bytes {head[:8]!r}, not a known audio header"
     else:
-        found = f"looks like {kind} ({reason})"
+        found = f"looks like {kind} (libsndfile: {reason})"
     return (
-        f"{path}: cannot decode audio: {found}; expected WAV, FLAC, OGG/Vorbis, MP3 or AIFF. "
-        f"The file may be truncated, in an unsupported codec, or not audio: convert it "
+        f"{path}: cannot decode audio: {found}; expected WAV (PCM or float), FLAC, OGG/Vorbis, MP3 "
+        f"or AIFF. The file may be truncated, in an unsupported codec, or not audio: convert it "
         f"(e.g. ffmpeg -i IN -ar 16000 OUT.wav) or remove it"
     )
 
 
 def _sniff(head: bytes) -> str | None:
     if head[:4] in (b"RIFF", b"RIFX", b"RF64"):
-        return "WAV"
+        return "WAV" + _wav_codec(head)
     if head[:4] == b"fLaC":
         return "FLAC"
     if head[:4] == b"OggS":
@@ -329,3 +350,15 @@ def _sniff(head: bytes) -> str | None:
     if head[:4] == b"FORM":
         return "AIFF"
     return None
+
+
+def _wav_codec(head: bytes) -> str:
+    """The codec of a WAV for an error message: " with format tag 0x0161 (Windows Media Audio)",
+    or "" for PCM/float or a missing fmt chunk (e.g. a truncated header)."""
+    at = head.find(b"fmt ", 12)
+    if at < 0 or len(head) < at + 10:
+        return ""
+    tag = int.from_bytes(head[at + 8 : at + 10], "little")
+    if tag in (0x0001, 0x0003, 0xFFFE):
+        return ""
+    return f" with format tag 0x{tag:04X} ({WAV_CODECS.get(tag, 'an unknown codec')})"

@@ -14,6 +14,19 @@ from wavetag.errors import WavetagError
 COMMANDS = [
     "info",
     "frontends",
+    "models",
+    "prepare",
+    "explore",
+    "synth",
+    "train",
+    "evaluate",
+    "compare",
+    "predict",
+    "detect",
+    "streams",
+    "export",
+    "serve",
+    "demo",
 ]
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args, get_type_hints
 
 import torch
 from torch import nn
@@ -89,11 +89,21 @@ def create_frontend(name: str, *, sample_rate: int = 16000, **kwargs: Any) -> Fr
 
 
 def frontend_from_dict(spec: dict[str, Any]) -> FrontEnd:
-    """Rebuild a front end from `FrontEnd.to_dict` output."""
+    """Rebuild a front end from `FrontEnd.to_dict` output.
+
+    In `create_frontend` ``None`` means "the default" (an unset CLI flag). Here, for a field that
+    admits ``None`` (``top_db: null`` = no dB floor), it is the saved value and is kept, so a
+    saved front end comes back as it was; elsewhere it still means the default.
+    """
     if not isinstance(spec, dict) or "name" not in spec:
         raise ConfigError(f"front end spec {spec!r}; expected a mapping with a 'name' field")
     spec = dict(spec)
-    return create_frontend(spec.pop("name"), **spec)
+    name = spec.pop("name")
+    cls = FRONTENDS.get(name)
+    config = config_from_dict(cls.config_class, spec, where=f"frontend {name}")
+    hints = get_type_hints(cls.config_class)
+    saved_none = {k: None for k, v in spec.items() if v is None and type(None) in get_args(hints.get(k))}
+    return cls(dataclasses.replace(config, **saved_none))
 
 
 def list_frontends() -> list[str]:

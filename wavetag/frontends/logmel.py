@@ -63,7 +63,7 @@ class LogMel(SpectralFrontEnd):
         mel = self.mel_power(power)
         c = self.config
         if c.scale == "log":
-            mel = torch.log(mel + c.log_eps)
+            mel = torch.log(mel.add_(c.log_eps))  # in place on the fresh GEMM output
         elif c.scale == "db":
             mel = dsp.power_to_db(mel, top_db=c.top_db)
         return mel.unsqueeze(1)  # (B, 1, n_mels, frames)

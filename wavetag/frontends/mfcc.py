@@ -49,5 +49,7 @@ class Mfcc(LogMel):
     def features(self, power: torch.Tensor) -> torch.Tensor:
         logmel = super().features(power).squeeze(1)  # (B, n_mels, frames)
         coeffs = torch.matmul(self.dct, logmel)  # (B, n_mfcc, frames)
+        if self.config.delta_order == 0:
+            return coeffs.unsqueeze(1)  # (B, 1, n_mfcc, frames)
         stack = [coeffs] + [dsp.apply_delta(coeffs, getattr(self, f"delta{o}")) for o in range(1, self.config.delta_order + 1)]
         return torch.stack(stack, dim=1)  # (B, 1 + delta_order, n_mfcc, frames)

@@ -17,6 +17,7 @@ from wavetag.errors import ConfigError
 
 NORM_MODES = ("none", "utterance", "dataset")
 NORM_EPS = 1e-5
+UTTERANCE_STD_FLOOR = 1e-2  # feature units (e.g. ln mel): keeps near-constant bands from blowing up round-off
 
 
 class FeatureNorm(nn.Module):
@@ -36,7 +37,7 @@ class FeatureNorm(nn.Module):
         if self.mode == "utterance":
             mean = x.mean(dim=-1, keepdim=True)
             std = x.std(dim=-1, keepdim=True, unbiased=False)
-            return (x - mean) / (std + NORM_EPS)
+            return (x - mean) / std.clamp(min=UTTERANCE_STD_FLOOR)
         if self.mode == "dataset":
             return (x - self.mean) / (self.std + NORM_EPS)
         return x

@@ -66,6 +66,7 @@ class SpectralFrontEnd(FrontEnd):
                 f"n_fft = {self.n_fft}; set n_fft >= {win} or leave it unset"
             )
         self.register_buffer("window", dsp.window_tensor(config.window, win), persistent=False)
+        self.register_buffer("fft_window", dsp.centered_window(self.window, self.n_fft), persistent=False)
         self.norm = FeatureNorm(config.normalize, self.band_shape())
 
     def band_shape(self) -> tuple[int, int]:
@@ -77,7 +78,7 @@ class SpectralFrontEnd(FrontEnd):
         self.check_input(wav)
         c = self.config
         return dsp.stft_power(
-            wav.squeeze(1), n_fft=self.n_fft, hop_length=c.hop_length, window=self.window,
+            wav.squeeze(1), n_fft=self.n_fft, hop_length=c.hop_length, window=self.fft_window,
             center=c.center, pad_mode=c.pad_mode, power=self.stft_power_exponent,
         )
 
@@ -91,7 +92,7 @@ class SpectralFrontEnd(FrontEnd):
         Large batches run in chunks of `dsp.STFT_CHUNK` clips so the STFT and its products stay
         in cache (a 256-clip complex STFT alone is 53 MB); the result is the same.
         """
-        if wav.shape[0] <= dsp.STFT_CHUNK or dsp.exporting():
+        if dsp.exporting() or wav.shape[0] <= dsp.STFT_CHUNK:
             return self.features(self.power(wav))
         return torch.cat([self.features(self.power(c)) for c in wav.split(dsp.STFT_CHUNK)])
 

@@ -1,0 +1,41 @@
+"""Shared fixtures: seeded randomness and tiny synthetic audio made in code."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh generator with a fixed seed, so every test sees the same "random" data."""
+    return np.random.default_rng(0)
+
+
+def sine(sample_rate: int, freq_hz: float = 440.0, *, seconds: float = 1.0, amplitude: float = 0.5) -> np.ndarray:
+    """``amplitude * sin(2π f t)`` as float32 ``[T]``, starting at phase 0."""
+    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+
+
+@pytest.fixture
+def make_sine() -> Callable[..., np.ndarray]:
+    """`sine` as a fixture: ``make_sine(16000, 1000, seconds=0.5)``."""
+    return sine
+
+
+@pytest.fixture
+def write_audio(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``[T]`` or ``[C, T]`` samples under ``tmp_path``; ``**kwargs`` go to ``soundfile.write``
+    (``subtype="PCM_24"``, ``format="FLAC"``, ...). Returns the path."""
+    import soundfile as sf
+
+    def write(name: str, samples: np.ndarray, sample_rate: int, **kwargs) -> Path:
+        path = tmp_path / name
+        x = np.asarray(samples)
+        sf.write(str(path), x.T if x.ndim == 2 else x, sample_rate, **kwargs)
+        return path
+
+    return write

@@ -1,0 +1,71 @@
+"""End to end on the CLI: synthesise → prepare → train 2 epochs → evaluate → export → predict,
+plus compare and the demo's plumbing on a tiny set."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wavetag.cli import main
+
+
+def run_cli(args: list[str]) -> None:
+    try:
+        main(args)
+    except SystemExit as exc:  # typer exits 0 on success
+        assert exc.code in (0, None), f"wavetag {' '.join(args)} exited {exc.code}"
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e")
+    run_cli(["synth", "speech-commands", str(root / "data"), "--speakers", "24", "--words", "yes,no,up,bed",
+             "--engines", "espeak", "--jobs", "1", "--noise-seconds", "20", "--quiet"])
+    run_cli(["prepare", str(root / "data"), "-o", str(root / "pack"), "--source", "speech-commands",
+             "--words", "yes,no,up", "--clip-seconds", "1", "--jobs", "1", "--no-progress"])
+    return root
+
+
+@pytest.mark.slow
+def test_prepare_train_evaluate_export_predict(tiny_set, capsys):
+    root = tiny_set
+    run = root / "run"
+    run_cli(["train", str(root / "pack"), "--model", "ds_cnn_s", "--epochs", "2", "--batch-size", "16",
+             "--threads", "1", "-o", str(run), "--no-progress", "--frontend-set", "normalize=utterance"])
+    assert (run / "best" / "model.safetensors").is_file() and (run / "history.csv").is_file()
+    config = json.loads((run / "best" / "config.json").read_text())
+    assert config["labels"][:2] == ["_silence_", "_unknown_"] and "detection" in config
+    run_cli(["evaluate", str(run), str(root / "pack")])
+    metrics = json.loads((run / "report-test" / "metrics.json").read_text())
+    assert metrics["split"] == "test" and 0.0 <= metrics["overall"]["accuracy"] <= 1.0
+    assert (run / "report-test" / "report.html").read_text().count("<audio") >= 0
+    run_cli(["export", str(run / "best"), "-o", str(root / "model.onnx"), "--pack", str(root / "pack")])
+    assert (root / "model.onnx").stat().st_size > 1000
+    clip = next((root / "data" / "yes").glob("*.wav"))
+    capsys.readouterr()
+    run_cli(["predict", str(run / "best"), str(clip), "--format", "json"])
+    out = capsys.readouterr().out
+    assert clip.name in out and any(label in out for label in config["labels"])
+
+
+@pytest.mark.slow
+def test_compare_writes_leaderboard(tiny_set):
+    root = tiny_set
+    run_cli(["compare", str(root / "pack"), "--models", "ds_cnn_s,light_cnn", "--epochs", "1", "--batch-size", "16",
+             "-o", str(root / "cmp"), "--no-progress"])
+    board = (root / "cmp" / "leaderboard.md").read_text()
+    assert "ds_cnn_s" in board and "light_cnn" in board
+    assert (root / "cmp" / "leaderboard.csv").is_file() and (root / "cmp" / "leaderboard.png").is_file()
+
+
+def test_recipes_resolve_to_valid_configs():
+    from wavetag.config import config_from_dict, config_to_dict, merge_dicts
+    from wavetag.errors import ConfigError
+    from wavetag.train import TrainConfig
+    from wavetag.train.recipes import RECIPES, recipe
+
+    for name in RECIPES:
+        config_from_dict(TrainConfig, merge_dicts(config_to_dict(TrainConfig()), recipe(name))).validate()
+    with pytest.raises(ConfigError, match="did you mean 'kws'"):
+        recipe("kwz")

@@ -1,0 +1,231 @@
+"""Training loop: run directory, determinism, exact resume, checkpoint safety, errors, DDP."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from safetensors.torch import load_file
+
+from wavetag.config import config_from_dict, merge_dicts
+from wavetag.data import prepare
+from wavetag.errors import CheckpointError, ConfigError
+from wavetag.models import load_model_dir
+from wavetag.train import TrainConfig, TrainingError, train
+from wavetag.train import checkpoint as ckpt_module
+from wavetag.train import loop as loop_module
+
+SR = 8000
+
+
+@pytest.fixture(scope="module")
+def tone_pack(tmp_path_factory) -> Path:
+    """3 classes of tones (300/900/2500 Hz), 30 clips each of 0.5 s at 8 kHz, 6 speakers."""
+    root = tmp_path_factory.mktemp("tones")
+    rng = np.random.default_rng(0)
+    t = np.arange(SR // 2) / SR
+    for label, freq in (("low", 300), ("mid", 900), ("high", 2500)):
+        (root / "src" / label).mkdir(parents=True)
+        for i in range(30):
+            x = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.9, 1.1) * t) + 0.02 * rng.standard_normal(len(t))
+            sf.write(root / "src" / label / f"spk{i % 6}_nohash_{i}.wav", x.astype(np.float32), SR, subtype="PCM_16")
+    prepare(root / "src", root / "pack", sample_rate=SR, clip_seconds=0.5, jobs=1, progress=False)
+    return root / "pack"
+
+
+def tiny_config(**overrides) -> TrainConfig:
+    base = {
+        "model": "ds_cnn_s", "epochs": 2, "batch_size": 16, "threads": 1, "tensorboard": False,
+        "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"},
+        "augment": {"background_noise": {"p": 0.0}},
+        "optimizer": {"lr": 3e-3},
+    }
+    return config_from_dict(TrainConfig, merge_dicts(base, overrides))
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(path / "model.safetensors"))
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+def test_run_directory_has_everything(tone_pack, tmp_path):
+    result = train(tone_pack, tiny_config(tensorboard=True), tmp_path / "run", progress=False, verbose=False)
+    run = tmp_path / "run"
+    for name in ("config.yaml", "history.csv", "best/config.json", "best/model.safetensors",
+                 "last/model.safetensors", "last/train_state.json", "last/optimizer.safetensors"):
+        assert (run / name).is_file(), name
+    assert any((run / "tb").iterdir())
+    assert len(result.history) == 2 and result.global_step == 2 * result.history[0]["step"]
+    assert {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(result.history[0])
+
+
+def test_same_seed_same_weights(tone_pack, tmp_path):
+    train(tone_pack, tiny_config(), tmp_path / "a", progress=False, verbose=False)
+    train(tone_pack, tiny_config(), tmp_path / "b", progress=False, verbose=False)
+    assert_same_weights(tmp_path / "a" / "last", tmp_path / "b" / "last")
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_is_exact(tone_pack, tmp_path, monkeypatch):
+    config = tiny_config(epochs=3, checkpoint_every_steps=2, augment={"mixup": {"alpha": 0.3}})
+    train(tone_pack, config, tmp_path / "whole", progress=False, verbose=False)
+
+    real = loop_module.make_batch
+    calls = {"n": 0}
+
+    def dying_make_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 8:  # epoch 2, after the mid-epoch checkpoint at step 6
+            raise _Killed()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loop_module, "make_batch", dying_make_batch)
+    with pytest.raises(_Killed):
+        train(tone_pack, config, tmp_path / "killed", progress=False, verbose=False)
+    monkeypatch.setattr(loop_module, "make_batch", real)
+    result = train(tone_pack, None, tmp_path / "killed", resume=True, progress=False, verbose=False)
+    assert result.global_step == 3 * 5
+    assert_same_weights(tmp_path / "whole" / "last", tmp_path / "killed" / "last")
+    rows = (tmp_path / "killed" / "history.csv").read_text().strip().splitlines()
+    assert len(rows) == 1 + 3  # header + one row per epoch, none doubled
+
+
+def test_failed_checkpoint_write_keeps_previous(tone_pack, tmp_path, monkeypatch):
+    real = ckpt_module.save_file
+    calls = {"n": 0}
+
+    def save_then_fail(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the checkpoint after epoch 2 dies half-written
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ckpt_module, "save_file", save_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        train(tone_pack, tiny_config(epochs=2), tmp_path / "run", progress=False, verbose=False)
+    found = ckpt_module.find_checkpoint(tmp_path / "run")
+    assert found.name == "last"
+    state = json.loads((found / "train_state.json").read_text())
+    assert state["epoch"] == 1  # the previous checkpoint survived whole
+    load_model_dir(found)
+    monkeypatch.setattr(ckpt_module, "save_file", real)
+    result = train(tone_pack, None, tmp_path / "run", resume=True, progress=False, verbose=False)
+    assert result.epochs_done == 2
+
+
+def test_nan_loss_names_step_and_lr(tone_pack, tmp_path, monkeypatch):
+    real = loop_module._loss
+    calls = {"n": 0}
+
+    def nan_loss(*args, **kwargs):
+        calls["n"] += 1
+        loss = real(*args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(loop_module, "_loss", nan_loss)
+    with pytest.raises(TrainingError, match=r"loss became nan at epoch 1, step 2 \(learning rate .*\)"):
+        train(tone_pack, tiny_config(), tmp_path / "run", progress=False, verbose=False)
+
+
+def test_pack_at_other_rate_than_front_end(tone_pack, tmp_path):
+    config = tiny_config(frontend={"name": "logmel", "n_mels": 20, "sample_rate": 16000})
+    with pytest.raises(ConfigError, match="16000 Hz but the pack .* is at 8000 Hz"):
+        train(tone_pack, config, tmp_path / "run", progress=False, verbose=False)
+
+
+def test_model_input_kind_must_fit_front_end(tone_pack, tmp_path):
+    with pytest.raises(ConfigError, match="cnn1d"):
+        train(tone_pack, tiny_config(model="cnn1d"), tmp_path / "run", progress=False, verbose=False)
+
+
+def test_unknown_model_and_option_suggest(tone_pack, tmp_path):
+    with pytest.raises(ConfigError, match="did you mean 'ds_cnn_s'"):
+        train(tone_pack, tiny_config(model="ds_cnn_z"), tmp_path / "run", progress=False, verbose=False)
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        config_from_dict(TrainConfig, {"epoch": 3})
+
+
+def test_resume_of_missing_or_half_written_run(tone_pack, tmp_path):
+    with pytest.raises(CheckpointError, match="not a run directory"):
+        train(tone_pack, None, tmp_path / "nothing", resume=True, progress=False, verbose=False)
+    half = tmp_path / "half"
+    half.mkdir()
+    (half / "config.yaml").write_text("model: ds_cnn_s\n")
+    with pytest.raises(CheckpointError, match="no complete checkpoint"):
+        train(tone_pack, None, half, resume=True, progress=False, verbose=False)
+
+
+def test_existing_run_is_not_overwritten_silently(tone_pack, tmp_path):
+    train(tone_pack, tiny_config(epochs=1), tmp_path / "run", progress=False, verbose=False)
+    with pytest.raises(ConfigError, match="--resume .* --overwrite"):
+        train(tone_pack, tiny_config(epochs=1), tmp_path / "run", progress=False, verbose=False)
+
+
+def test_learning_rate_schedule_shape():
+    from wavetag.train.config import ScheduleConfig
+    from wavetag.train.schedule import lr_at
+
+    cfg = ScheduleConfig(name="cosine", warmup_epochs=1.0)
+    lrs = [lr_at(s, total_steps=100, steps_per_epoch=10, peak_lr=1.0, config=cfg) for s in range(100)]
+    assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.01
+    one = [lr_at(s, total_steps=100, steps_per_epoch=10, peak_lr=1.0, config=ScheduleConfig(name="onecycle")) for s in range(100)]
+    assert max(one) == pytest.approx(1.0, rel=1e-3) and one[0] < 0.05 and one[-1] < 0.01
+
+
+@pytest.mark.slow
+def test_two_process_ddp_shards_differ_and_weights_agree(tone_pack, tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(textwrap.dedent(f"""
+        import json, os, sys
+        import numpy as np, torch
+        from safetensors.torch import save_file
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_train import tiny_config
+        from wavetag.train import loop, train
+        seen = []
+        real = loop.make_batch
+        def spy(pack, rows, **kw):
+            seen.extend(int(r) for r in rows)
+            return real(pack, rows, **kw)
+        loop.make_batch = spy
+        captured = {{}}
+        real_forward = loop._TrainForward
+        class Keep(real_forward):
+            def __init__(self, model, spec):
+                super().__init__(model, spec)
+                captured["model"] = model
+        loop._TrainForward = Keep
+        train({str(tone_pack)!r}, tiny_config(epochs=1), {str(tmp_path / "run")!r}, progress=False)
+        rank = int(os.environ["RANK"])
+        save_file({{k: v.contiguous() for k, v in captured["model"].state_dict().items()}}, {str(tmp_path)!r} + f"/rank{{rank}}.safetensors")
+        json.dump(seen, open({str(tmp_path)!r} + f"/seen{{rank}}.json", "w"))
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", str(script)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import json
+
+    seen0, seen1 = (json.loads((tmp_path / f"seen{r}.json").read_text()) for r in (0, 1))
+    assert len(seen0) == len(seen1) and set(seen0) != set(seen1)
+    assert len(set(seen0) & set(seen1)) <= 1  # disjoint shards (one clip may repeat as padding)
+    w0, w1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
+    for key in w0:
+        assert torch.allclose(w0[key], w1[key], atol=1e-6), key

@@ -1,0 +1,53 @@
+"""``wavetag compare PACK --models a,b,c``: same pack, split and budget; one leaderboard."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from wavetag.cli.app import app, console
+
+
+@app.command("compare")
+def compare_command(
+    pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare'."),
+    models: str = typer.Option(..., "--models", help="Comma-separated model names (see 'wavetag models'), e.g. cnn1d,light_cnn,bc_resnet_1."),
+    out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Directory for one run per model and the leaderboard."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per model (the same for all). [default: the config's, 20]"),
+    minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock training budget per model, in minutes; sets each model's epochs from a timed probe."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML of TrainConfig fields shared by every model."),
+    split: str = typer.Option("test", "--split", help="Split the leaderboard is measured on."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Clips per step. [default: 64]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed shared by every model. [default: 0]"),
+    frontend_set: List[str] = typer.Option([], "--frontend-set", help="Front-end field KEY=VALUE applied to every model's default front end (e.g. normalize=utterance)."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train each model on the same pack, split and budget, evaluate each, and write a
+    leaderboard (Markdown, CSV, bar chart): task metric, macro-F1, parameters, MACs, training
+    time and single-clip latency (eager PyTorch, one thread)."""
+    from wavetag.cli.options import layered, parse_overrides
+    from wavetag.config import config_from_dict, config_to_dict
+    from wavetag.errors import ConfigError
+    from wavetag.train import TrainConfig
+    from wavetag.train.compare import compare
+
+    if epochs is not None and minutes is not None:
+        raise ConfigError("give --epochs or --minutes, not both")
+    flags = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
+    resolved = layered(config_to_dict(TrainConfig()), config_file, flags)
+    if frontend_set:
+        resolved["frontend"] = {**(resolved.get("frontend") or {}), **parse_overrides(frontend_set, flag="--frontend-set")}
+    config = config_from_dict(TrainConfig, resolved)
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    result = compare(pack, names, out_dir=out, config=config, minutes=minutes, split=split, progress=progress)
+    table = Table("model", "metric", "macro-F1", "params", "MACs", "train s", "latency ms")
+    for r in result.rows:
+        table.add_row(r["model"], _f(r["metric"]), _f(r["macro_f1"]), f"{r['params']:,}", f"{r['macs'] / 1e6:.2f}M", f"{r['train_time_s']:.0f}", f"{r['latency_ms']:.2f}")
+    console.print(table)
+    console.print(f"leaderboard: {result.leaderboard.markdown}\n             {result.leaderboard.csv}\n             {result.leaderboard.chart}")
+
+
+def _f(value) -> str:
+    return "-" if value is None else f"{value:.4f}"

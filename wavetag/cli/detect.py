@@ -1,0 +1,137 @@
+"""``wavetag detect MODEL LONG.wav``: timestamped events; ``--evaluate STREAMS``: false accepts per
+hour, miss rate, latency and a DET curve; ``--tune PACK``: tune and store the thresholds."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from wavetag.cli.app import app, err_console
+
+FORMATS = ("table", "json", "csv")
+
+
+@app.command("detect")
+def detect_command(
+    model: Path = typer.Argument(..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."),
+    audio: Optional[Path] = typer.Argument(None, help="Long recording to scan (any sample rate or channel count; at least one model window long)."),
+    evaluate: Optional[Path] = typer.Option(None, "--evaluate", help="Instead of AUDIO: a streams folder from 'wavetag streams'; reports false accepts per hour, miss rate, latency and a DET curve."),
+    tune: Optional[Path] = typer.Option(None, "--tune", help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and stores them in MODEL/config.json."),
+    hop_s: Optional[float] = typer.Option(None, "--hop-s", help="Seconds between posteriors (one model window each). [default: the model's tuned value, else 0.1]"),
+    smooth_s: Optional[float] = typer.Option(None, "--smooth-s", help="Moving average of the posteriors over this many seconds (0 = none). [default: tuned, else 0.3]"),
+    threshold: List[str] = typer.Option([], "--threshold", help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: tuned per class, else 0.5]"),
+    refractory_s: Optional[float] = typer.Option(None, "--refractory-s", help="After a class fires it cannot fire again for this many seconds. [default: tuned, else one model window]"),
+    target_fa_per_hour: float = typer.Option(1.0, "--target-fa-per-hour", help="--tune: false accepts per hour allowed per class."),
+    fmt: str = typer.Option("table", "--format", help="Events output: table, json or csv."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Events: write them to this file [default: stdout]. --evaluate: report folder [default: STREAMS/eval]."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (ONNX Runtime; exported once to MODEL/.cache/)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Windows per forward pass."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads. [default: torch's / all cores for onnx]"),
+) -> None:
+    """Streaming keyword/event detection: a window every hop, smoothed posteriors, per-class
+    thresholds (tuned at training for a target false-accept rate, or --threshold) and a refractory
+    time. Prints events with label, start, end and score. Background classes (_silence_,
+    _unknown_) are never reported."""
+    from wavetag.config import check_choice
+    from wavetag.errors import ConfigError
+    from wavetag.inference.predictor import Predictor
+
+    check_choice("--format", fmt, FORMATS)
+    if sum(x is not None for x in (audio, evaluate, tune)) != 1:
+        raise ConfigError("give exactly one of AUDIO (a recording to scan), --evaluate STREAMS or --tune PACK")
+    if tune is not None:
+        _tune(model, tune, target_fa_per_hour, hop_s=hop_s, smooth_s=smooth_s, refractory_s=refractory_s)
+        return
+    predictor = Predictor.load(model, backend=backend, threads=threads)
+    thresholds = parse_thresholds(threshold, [x for x in predictor.labels if x not in predictor.background_labels])
+    settings = {"hop_s": hop_s, "smooth_s": smooth_s, "thresholds": thresholds, "refractory_s": refractory_s}
+    if evaluate is not None:
+        _evaluate(predictor, evaluate, out or evaluate / "eval", settings, batch_size)
+        return
+    events = predictor.detect(str(audio), batch_size=batch_size, **settings)
+    text = render(events, fmt)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    else:
+        sys.stdout.write(text)
+    err_console.print(f"{len(events)} events in {audio}" + (f"; written to {out}" if out else ""), markup=False)
+
+
+def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] | None:
+    """``["0.8", "yes=0.9"]`` → ``{every target label: 0.8, "yes": 0.9}`` (in the order given)."""
+    from wavetag.errors import ConfigError
+
+    out: dict[str, float] = {}
+    for item in items:
+        label, sep, value = item.rpartition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"--threshold {item!r}: {value!r} is not a number; expected LABEL=VALUE or VALUE, e.g. --threshold yes=0.8") from None
+        if sep:
+            out[label.strip()] = number
+        else:
+            out.update({x: number for x in targets})
+    return out or None
+
+
+def render(events: list, fmt: str) -> str:
+    """Events as a text table, JSON (a list of objects) or CSV."""
+    if fmt == "json":
+        return json.dumps([e.to_dict() for e in events], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["label", "start_s", "end_s", "score", "fired_s"])
+        for e in events:
+            writer.writerow([e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}", f"{e.score:.4f}", f"{e.fired_s:.3f}"])
+        return buf.getvalue()
+    lines = [f"{'label':<16} {'start_s':>9} {'end_s':>9} {'score':>6} {'fired_s':>9}"]
+    lines += [f"{e.label:<16} {e.start_s:9.2f} {e.end_s:9.2f} {e.score:6.3f} {e.fired_s:9.2f}" for e in events]
+    return "\n".join(lines) + "\n"
+
+
+def _evaluate(predictor, streams: Path, out: Path, settings: dict, batch_size: int) -> None:
+    from wavetag.inference.stream_eval import evaluate_streams
+
+    result = evaluate_streams(predictor, streams, out_dir=out, batch_size=batch_size, **settings)
+    o = result["overall"]
+    print(f"{result['files']} streams, {result['hours'] * 60:.1f} min, {o['clips']} keyword clips:")
+    print(f"  miss rate        {_pct(o['miss_rate'])}  ({o['missed']} missed)")
+    print(f"  false accepts/h  {_num(o['fa_per_hour'])}  ({o['false_accepts']} in all)")
+    print(f"  latency          mean {_num(o['latency_mean_s'])} s, median {_num(o['latency_median_s'])} s")
+    print(f"  {'class':<16} {'thresh':>6} {'clips':>6} {'miss':>7} {'FA/h':>8} {'latency':>8}")
+    for label, c in result["per_class"].items():
+        print(f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} {_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}")
+    print(f"report: {result['json']}\nDET curve: {result['det_plot']}")
+
+
+def _tune(model: Path, pack: Path, target: float, **settings) -> None:
+    from wavetag.inference.thresholds import tune_model_dir
+
+    kwargs = {k: v for k, v in settings.items() if v is not None}
+    detection = tune_model_dir(model, pack, target_fa_per_hour=target, **kwargs)
+    measured = detection["measured"]
+    print(f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} min "
+          f"of {measured['split']} streams:")
+    for label, value in detection["thresholds"].items():
+        m = measured.get("per_class", {}).get(label, {})
+        extra = f"  miss {_pct(m.get('miss_rate'))}, FA/h {_num(m.get('fa_per_hour'))}" if m.get("tuned") else "  (default)"
+        print(f"  {label:<16} {value:.3f}{extra}")
+    if detection.get("fallback"):
+        print(f"note: {detection['fallback']}")
+    print("stored in the model's config.json (detection)")
+
+
+def _pct(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x) -> str:
+    return "-" if x is None else f"{x:.3g}"

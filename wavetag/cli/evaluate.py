@@ -1,0 +1,37 @@
+"""``wavetag evaluate RUN|MODEL PACK``: metrics.json, report.md/html and plots for one split."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from wavetag.cli.app import app, console
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model: Path = typer.Argument(..., help="Run directory (uses its best/) or a model directory (config.json + model.safetensors)."),
+    pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare', with the model's classes and sample rate."),
+    split: str = typer.Option("test", "--split", help="Split to evaluate: train, validation, test or all."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report directory. [default: RUN/report-SPLIT]"),
+    hop_s: Optional[float] = typer.Option(None, "--hop-s", help="Hop between sliding windows on long clips, in seconds. [default: half the model's window]"),
+    pool: str = typer.Option("mean", "--pool", help="How window logits of a long clip are pooled: mean or max."),
+    task_metric: Optional[str] = typer.Option(None, "--task-metric", help="Headline metric, e.g. map_at_3 for FSDKaggle2018. [default: accuracy | lwlrap | roc_auc by task]"),
+    batch_size: int = typer.Option(128, "--batch-size", help="Windows per forward pass."),
+    max_examples: int = typer.Option(50, "--max-examples", help="Misclassified clips shown with audio and spectrogram in the HTML report."),
+) -> None:
+    """Evaluate a trained model on a split of a pack and write an honest report: accuracy,
+    balanced accuracy, macro-F1, per-class table, confusion matrix, calibration, task extras
+    (mAP/lwlrap/MAP@3, ROC-AUC/EER) and the misclassified clips to listen to."""
+    from wavetag.evaluate.run import evaluate
+
+    result = evaluate(model, pack, split=split, out=out, hop_s=hop_s, pool=pool, task_metric=task_metric,
+                      batch_size=batch_size, max_examples=max_examples)
+    m = result.metrics
+    headline = m["task_metric"]
+    console.print(f"{result.model_dir} on {result.num_clips} {split} clips: {headline['name']} = {headline['value']:.4f}")
+    for key, value in m["overall"].items():
+        if isinstance(value, float):
+            console.print(f"  {key:>20s}  {value:.4f}")
+    console.print(f"report: {result.report.report_html}\n        {result.report.report_md}\nmetrics: {result.report.metrics_json}")

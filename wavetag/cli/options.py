@@ -1,0 +1,30 @@
+"""Helpers shared by the commands: ``KEY=VALUE`` overrides and config precedence."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from wavetag.config import load_yaml, merge_dicts
+from wavetag.errors import ConfigError
+
+
+def parse_overrides(items: Iterable[str], *, flag: str) -> dict[str, Any]:
+    """``["n_mels=64", "f_max_hz=7600"]`` → ``{"n_mels": 64, "f_max_hz": 7600}`` (values as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} {item!r}; expected KEY=VALUE, e.g. {flag} n_mels=64")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def layered(defaults: dict[str, Any], config_file: Path | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """defaults < ``--config`` YAML < flags (``None`` flags = not given)."""
+    merged = merge_dicts(defaults, load_yaml(config_file)) if config_file else dict(defaults)
+    return merge_dicts(merged, flags)

@@ -1,0 +1,115 @@
+"""``wavetag train PACK --model NAME``: train a classifier on a pack; ``--resume RUN`` continues."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from wavetag.cli.app import app, console
+
+
+@app.command("train")
+def train_command(
+    pack: Optional[Path] = typer.Argument(None, help="Pack directory made by 'wavetag prepare' (not needed with --resume)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see 'wavetag models'). [default: bc_resnet_1]"),
+    out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Run directory to create (config.yaml, history.csv, tb/, best/, last/)."),
+    recipe_name: Optional[str] = typer.Option(None, "--recipe", help="Start from a named recipe: kws (the recommended small keyword spotter), bc_resnet_paper, tagging. Precedence: defaults < recipe < --config < flags."),
+    config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of TrainConfig fields; flags override it, it overrides the recipe and defaults."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly where its last checkpoint stopped."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again in a run directory that already holds a run."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Passes over the train split. [default: 20]"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Clips per optimiser step (per rank under torchrun). [default: 64]"),
+    clip_seconds: Optional[float] = typer.Option(None, "--clip-seconds", help="Training crop length in seconds. [default: the pack's clip length, else 1.0]"),
+    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adamw or sgd (momentum 0.9). [default: adamw]"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate. [default: 3e-3]"),
+    weight_decay: Optional[float] = typer.Option(None, "--weight-decay", help="Weight decay (not on biases/norms). [default: 0.01]"),
+    schedule: Optional[str] = typer.Option(None, "--schedule", help="cosine (warm-up then cosine), onecycle or constant. [default: cosine]"),
+    warmup_epochs: Optional[float] = typer.Option(None, "--warmup-epochs", help="Linear warm-up length in epochs. [default: 1]"),
+    label_smoothing: Optional[float] = typer.Option(None, "--label-smoothing", help="Label smoothing in [0, 0.5]. [default: 0]"),
+    grad_clip: Optional[float] = typer.Option(None, "--grad-clip", help="Clip the gradient norm to this value. [default: 5]"),
+    class_weights: Optional[bool] = typer.Option(None, "--class-weights/--no-class-weights", help="Weight the loss by inverse class frequency. [default: off]"),
+    balanced: Optional[bool] = typer.Option(None, "--balanced/--no-balanced", help="Draw class-balanced batches. [default: off]"),
+    mixup_alpha: Optional[float] = typer.Option(None, "--mixup", help="Mixup Beta(alpha, alpha); 0 = off. [default: 0]"),
+    no_augment: bool = typer.Option(False, "--no-augment", help="Turn every augmentation off."),
+    eval_every_steps: Optional[int] = typer.Option(None, "--eval-every-steps", help="Also validate (and checkpoint) every N steps. [default: each epoch only]"),
+    checkpoint_every_steps: Optional[int] = typer.Option(None, "--checkpoint-every-steps", help="Also write last/ every N steps. [default: each epoch only]"),
+    keep_best_by: Optional[str] = typer.Option(None, "--keep-best-by", help="Metric that picks best/: val_loss (min) or val_accuracy, val_balanced_accuracy, val_macro_f1, val_mAP, val_lwlrap, val_map_at_3, val_roc_auc (max). [default: val_loss]"),
+    monitor: Optional[str] = typer.Option(None, "--monitor", help="Metric early stopping watches. [default: val_loss]"),
+    patience: Optional[int] = typer.Option(None, "--patience", help="Stop after this many validations without improvement. [default: never]"),
+    frontend: Optional[str] = typer.Option(None, "--frontend", help="Front end name (see 'wavetag frontends'). [default: the model's]"),
+    frontend_set: List[str] = typer.Option([], "--frontend-set", help="Front-end field KEY=VALUE, repeatable (e.g. normalize=utterance)."),
+    model_set: List[str] = typer.Option([], "--model-set", help="Model option KEY=VALUE, repeatable (e.g. dropout=0.2)."),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bfloat16 autocast for the forward pass. [default: off]"),
+    compile_model: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step. [default: off]"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (runs are repeatable on CPU). [default: 0]"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads. [default: all cores / ranks]"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+) -> None:
+    """Train a model on a pack: batched augmentation, warm-up + cosine schedule, best/last
+    checkpoints, history.csv and TensorBoard; exact resume after a kill. Runs under torchrun too."""
+    from wavetag.cli.options import layered, parse_overrides
+    from wavetag.config import config_from_dict, config_to_dict
+    from wavetag.errors import ConfigError
+    from wavetag.train import TrainConfig, train
+
+    if resume is not None:
+        result = train(pack or _pack_of_run(resume), None, resume, resume=True, progress=progress)
+        _summary(result)
+        return
+    if pack is None:
+        raise ConfigError("missing PACK: give the pack directory to train on, or --resume RUN")
+    flags: dict = {
+        "model": model, "epochs": epochs, "batch_size": batch_size, "clip_seconds": clip_seconds,
+        "label_smoothing": label_smoothing, "grad_clip_norm": grad_clip, "class_weights": class_weights,
+        "balanced_sampler": balanced, "eval_every_steps": eval_every_steps,
+        "checkpoint_every_steps": checkpoint_every_steps, "keep_best_by": keep_best_by, "monitor": monitor,
+        "early_stopping_patience": patience, "bf16": bf16, "compile": compile_model, "seed": seed, "threads": threads,
+        "optimizer": {"name": optimizer, "lr": lr, "weight_decay": weight_decay},
+        "schedule": {"name": schedule, "warmup_epochs": warmup_epochs},
+        "augment": {"mixup": {"alpha": mixup_alpha}},
+    }
+    if model_set:
+        flags["model_args"] = parse_overrides(model_set, flag="--model-set")
+    if frontend or frontend_set:
+        fe = parse_overrides(frontend_set, flag="--frontend-set")
+        if frontend:
+            fe["name"] = frontend
+        flags["frontend"] = fe
+    defaults = config_to_dict(TrainConfig())
+    if recipe_name:
+        from wavetag.config import merge_dicts
+        from wavetag.train.recipes import recipe
+
+        defaults = merge_dicts(defaults, recipe(recipe_name))
+    resolved = layered(defaults, config_file, flags)
+    if no_augment:
+        from wavetag.augment import AugmentConfig
+
+        resolved["augment"] = config_to_dict(AugmentConfig.off())
+    config = config_from_dict(TrainConfig, resolved)
+    result = train(pack, config, out, overwrite=overwrite, progress=progress)
+    _summary(result)
+
+
+def _pack_of_run(run: Path) -> Path:
+    import json
+
+    from wavetag.errors import CheckpointError
+
+    for name in ("last", "last.old", "best"):
+        config = run / name / "config.json"
+        if config.is_file():
+            return Path(json.loads(config.read_text())["pack"]["path"])
+    raise CheckpointError(f"{run}: no checkpoint found to resume (no last/config.json); start the run again without --resume")
+
+
+def _summary(result) -> None:
+    console.print(
+        f"done: {result.epochs_done} epochs, {result.global_step} steps in {result.seconds:.0f} s"
+        + (" (stopped early)" if result.stopped_early else "")
+        + f"; best epoch {result.best_epoch} ({result.best_metric:.4f})\n"
+        f"  best model: {result.best_dir}\n  last checkpoint: {result.last_dir}\n"
+        f"  history: {result.run_dir / 'history.csv'}   TensorBoard: tensorboard --logdir {result.run_dir / 'tb'}\n"
+        f"  next: wavetag evaluate {result.run_dir} PACK"
+    )

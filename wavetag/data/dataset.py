@@ -1,0 +1,226 @@
+"""Batches from a pack: `make_batch` crops/pads on the batch; samplers pick the clips.
+
+    sampler --positions--> PackDataset.__getitems__ --pack indices--> make_batch
+      --> Batch(wav [B, 1, T] float32, target [B] int64 | [B, C] float32, index [B], length [B])
+
+`PackDataset.loader` wires these into a `torch.utils.data.DataLoader` whose workers build whole
+batches (no per-clip collate). Randomness comes from explicit seeds, so a run can be repeated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from wavetag.config import check_choice
+from wavetag.data.pack import INT16_SCALE, Pack
+from wavetag.errors import ConfigError, DataError
+
+CROPS = ("random", "center", "start")
+
+
+@dataclass
+class Batch:
+    """A batch of clips, cropped or zero-padded to one length ``T``."""
+
+    wav: torch.Tensor  # float32 [B, 1, T], int16 / 32768
+    target: torch.Tensor  # int64 [B] (class ids) or float32 [B, C] (multi-hot, multi-label packs)
+    index: torch.Tensor  # int64 [B], clip index in the pack
+    length: torch.Tensor  # int64 [B], valid samples before zero padding (<= T)
+
+    def __len__(self) -> int:
+        return self.wav.shape[0]
+
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> "Batch":
+        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (self.wav, self.target, self.index, self.length)))
+
+    def pin_memory(self) -> "Batch":
+        """Called by a DataLoader with ``pin_memory=True``."""
+        return Batch(*(t.pin_memory() for t in (self.wav, self.target, self.index, self.length)))
+
+
+Generator = np.random.Generator | torch.Generator | int | None
+
+
+def make_batch(
+    pack: Pack,
+    indices: Sequence[int] | np.ndarray,
+    *,
+    num_samples: int | None = None,
+    crop: str = "random",
+    generator: Generator = None,
+) -> Batch:
+    """Gather clips ``indices`` of ``pack`` into a `Batch` of ``num_samples`` samples each.
+
+    A clip longer than ``num_samples`` is cropped: a window at a uniformly random start
+    (``"random"``, drawn from ``generator``), the middle (``"center"``) or the beginning
+    (``"start"``). A shorter clip is placed at the start and zero-padded at the end; ``length``
+    says how many samples are real. ``num_samples=None`` pads to the longest clip in the batch.
+    """
+    check_choice("crop", crop, CROPS)
+    idx = np.asarray(indices, dtype=np.int64).reshape(-1)
+    if idx.size == 0:
+        raise DataError("make_batch: no indices; a batch needs at least one clip")
+    lengths = pack.index.length[idx]
+    size = int(lengths.max()) if num_samples is None else int(num_samples)
+    if size <= 0:
+        raise ConfigError(f"num_samples = {num_samples}; expected > 0")
+    valid = np.minimum(lengths, size)
+    starts = pack.index.offset[idx] + _crop_starts(lengths - valid, crop, generator)
+    # One casting copy per clip straight into float32, from a plain ndarray view of the memmap (its
+    # slices skip np.memmap's per-slice overhead), zeroing only the padding: on an idle core this
+    # is ~4x faster than one fancy-index gather of all B x T samples (measured for bench/pack.py).
+    buf = np.empty((len(idx), size), dtype=np.float32)
+    audio = pack.audio.view(np.ndarray)
+    for row, (start, n) in enumerate(zip(starts.tolist(), valid.tolist())):
+        buf[row, :n] = audio[start : start + n]
+        if n < size:
+            buf[row, n:] = 0.0
+    buf *= np.float32(1.0 / INT16_SCALE)
+    wav = torch.from_numpy(buf).unsqueeze(1)
+    if pack.multi_label:
+        target = torch.from_numpy(pack.index.labels[idx].astype(np.float32))
+    else:
+        target = torch.from_numpy(pack.index.label[idx].astype(np.int64))
+    return Batch(wav, target, torch.from_numpy(idx), torch.from_numpy(valid.astype(np.int64)))
+
+
+def _crop_starts(excess: np.ndarray, crop: str, generator: Generator) -> np.ndarray:
+    """Offsets in [0, excess] (samples) of the crop window within each clip."""
+    if crop == "start" or not excess.any():
+        return np.zeros_like(excess)
+    if crop == "center":
+        return excess // 2
+    u = _uniform(len(excess), generator)
+    return np.minimum((u * (excess + 1)).astype(np.int64), excess)
+
+
+def _uniform(n: int, generator: Generator) -> np.ndarray:
+    if isinstance(generator, torch.Generator):
+        return torch.rand(n, generator=generator, dtype=torch.float64).numpy()
+    if isinstance(generator, np.random.Generator):
+        return generator.random(n)
+    return np.random.default_rng(generator).random(n)
+
+
+class PackDataset(torch.utils.data.Dataset):
+    """The clips of one split of a pack; ``dataset[i]`` is position ``i`` within the split.
+
+    ``__getitems__(positions)`` builds a whole `Batch` at once (a DataLoader calls it with a
+    batch sampler), so no per-clip collate runs in the hot loop.
+    """
+
+    def __init__(
+        self, pack: Pack | str | Path, split: str = "train", *, num_samples: int | None = None,
+        crop: str = "random", seed: int = 0,
+    ) -> None:
+        check_choice("crop", crop, CROPS)
+        self.pack = pack if isinstance(pack, Pack) else Pack.open(pack)
+        self.split = split
+        self.indices = self.pack.split_indices(split)  # int64 [N_split], pack clip indices
+        self.num_samples = num_samples
+        self.crop = crop
+        self.seed = seed
+        self._rng: np.random.Generator | None = None
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, position: int) -> Batch:
+        """One clip as a `Batch` of size 1."""
+        return self.__getitems__([position])
+
+    def __getitems__(self, positions: Sequence[int]) -> Batch:
+        if self._rng is None:  # one stream per process (DataLoader workers differ by worker id)
+            worker = torch.utils.data.get_worker_info()
+            self._rng = np.random.default_rng([self.seed, 0 if worker is None else worker.id + 1])
+        return make_batch(self.pack, self.indices[np.asarray(positions, dtype=np.int64)],
+                          num_samples=self.num_samples, crop=self.crop, generator=self._rng)
+
+    @property
+    def targets(self) -> np.ndarray:
+        """Class ids int32 [N_split] (single-label) or multi-hot uint8 [N_split, C]."""
+        index = self.pack.index
+        return index.labels[self.indices] if self.pack.multi_label else index.label[self.indices]
+
+    def loader(
+        self, *, batch_size: int, shuffle: bool = True, balanced: bool = False, drop_last: bool = False,
+        num_workers: int = 0, seed: int | None = None, pin_memory: bool = False,
+    ) -> torch.utils.data.DataLoader:
+        """A DataLoader of `Batch` es: shuffled, in order, or class-balanced (``balanced``)."""
+        seed = self.seed if seed is None else seed
+        if balanced:
+            sampler = ClassBalancedSampler(self, batch_size=batch_size, seed=seed)
+        else:
+            sampler = ShuffledBatchSampler(len(self), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+        return torch.utils.data.DataLoader(
+            self, batch_sampler=sampler, collate_fn=_identity, num_workers=num_workers,
+            pin_memory=pin_memory, persistent_workers=num_workers > 0,
+        )
+
+
+def _identity(batch: Batch) -> Batch:
+    return batch
+
+
+class ShuffledBatchSampler:
+    """Batches of positions ``0 .. n-1``: a fresh permutation each epoch (or in order).
+
+    Epoch ``e`` uses ``default_rng([seed, e])``; `set_epoch` makes a resumed run repeat the order.
+    """
+
+    def __init__(self, n: int, *, batch_size: int, shuffle: bool = True, drop_last: bool = False, seed: int = 0) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size = {batch_size}; expected >= 1")
+        self.n, self.batch_size, self.shuffle, self.drop_last, self.seed = n, batch_size, shuffle, drop_last, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        self.epoch += 1
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            yield order[start : start + self.batch_size].tolist()
+
+
+class ClassBalancedSampler:
+    """Batches in which every class is equally likely: a class uniformly, then one of its clips.
+
+    Clips are drawn with replacement, so rare classes repeat and common ones are subsampled.
+    Multi-label packs draw a tag, then a clip carrying it. ``num_batches`` per epoch defaults to
+    ``len(dataset) // batch_size`` (one epoch sees about as many clips as the split holds).
+    """
+
+    def __init__(self, dataset: PackDataset, *, batch_size: int, num_batches: int | None = None, seed: int = 0) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size = {batch_size}; expected >= 1")
+        targets = dataset.targets
+        hot = targets.astype(bool) if targets.ndim == 2 else targets[:, None] == np.arange(dataset.pack.num_classes)[None, :]
+        self.members = [np.flatnonzero(hot[:, c]) for c in range(hot.shape[1]) if hot[:, c].any()]
+        if not self.members:
+            raise DataError(f"split {dataset.split!r} of {dataset.pack.path} has no labelled clips to balance")
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
+        self.num_batches = num_batches or max(1, len(dataset) // batch_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        sizes = np.array([len(m) for m in self.members])
+        for _ in range(self.num_batches):
+            classes = rng.integers(len(self.members), size=self.batch_size)
+            picks = (rng.random(self.batch_size) * sizes[classes]).astype(np.int64)
+            yield [int(self.members[c][p]) for c, p in zip(classes, picks)]

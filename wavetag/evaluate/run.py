@@ -1,0 +1,115 @@
+"""``evaluate``: a trained model on a split of a pack → metrics.json, report.md/html, plots.
+
+Clips longer than the model's window are classified with sliding windows (hop = half a window
+by default) and their logits pooled, so a 30-s recording is judged on all of it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavetag.data.pack import Pack
+from wavetag.errors import CheckpointError, DataError
+from wavetag.evaluate.compute import compute_metrics
+from wavetag.evaluate.report import ReportPaths, write_report
+from wavetag.models import Classifier, load_model_dir
+from wavetag.train.validate import split_logits, split_targets
+
+
+@dataclass
+class EvalResult:
+    metrics: dict[str, Any]
+    report: ReportPaths
+    model_dir: Path
+    split: str
+    num_clips: int
+
+
+def resolve_model_dir(path: str | Path) -> tuple[Path, Path | None]:
+    """A run directory gives its ``best/`` (and its ``history.csv``); a model directory itself."""
+    path = Path(path)
+    if (path / "config.yaml").is_file() and (path / "best" / "config.json").is_file():
+        history = path / "history.csv"
+        return path / "best", history if history.is_file() else None
+    if (path / "config.json").is_file():
+        history = path.parent / "history.csv"
+        return path, history if history.is_file() else None
+    raise CheckpointError(
+        f"{path}: neither a run directory (config.yaml + best/) nor a model directory (config.json + "
+        f"model.safetensors); give the folder 'wavetag train' wrote, or its best/ or last/"
+    )
+
+
+def check_model_fits_pack(model: Classifier, config: dict[str, Any], pack: Pack, *, where: Path) -> None:
+    """Same sample rate and the same labels in the same order, or a `DataError` naming the difference."""
+    if model.sample_rate != pack.sample_rate:
+        raise DataError(f"{where} runs at {model.sample_rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
+                        f"prepare the pack with --sample-rate {model.sample_rate}")
+    labels = list(config.get("labels") or [])
+    if labels != list(pack.labels):
+        only_model = sorted(set(labels) - set(pack.labels))
+        only_pack = sorted(set(pack.labels) - set(labels))
+        detail = f"only in the model: {only_model}; only in the pack: {only_pack}" if (only_model or only_pack) else "same labels in another order"
+        raise DataError(f"{where} and the pack {pack.path} have different label sets ({detail}); evaluate on a pack prepared with the same classes")
+
+
+def evaluate(
+    model: str | Path,
+    pack: str | Path | Pack,
+    *,
+    split: str = "test",
+    out: str | Path | None = None,
+    batch_size: int = 128,
+    hop_s: float | None = None,
+    pool: str = "mean",
+    task_metric: str | None = None,
+    max_examples: int = 50,
+) -> EvalResult:
+    """Evaluate ``model`` (a run or model directory) on ``split`` of ``pack``; writes the report
+    to ``out`` (default: ``RUN/report-<split>`` or ``MODEL_DIR/report-<split>``)."""
+    model_dir, history = resolve_model_dir(model)
+    net, config = load_model_dir(model_dir)
+    pack = pack if isinstance(pack, Pack) else Pack.open(pack)
+    check_model_fits_pack(net, config, pack, where=model_dir)
+    indices = pack.split_indices(split)
+    if len(indices) == 0:
+        raise DataError(f"{pack.path}: the {split} split is empty; choose --split train, validation or test with clips in it")
+    logits = split_logits(net, pack, indices, clip_seconds=net.clip_seconds, hop_s=hop_s, batch_size=batch_size, pool=pool)
+    probs = net.probabilities(logits).numpy()
+    targets = split_targets(pack, indices).numpy()
+    metrics = compute_metrics(probs, targets, task=net.task, labels=pack.labels, task_metric=task_metric)
+    metrics["model"] = {"dir": str(model_dir), "name": net.name, "params": net.num_params()}
+    out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
+    report = write_report(
+        out, metrics=metrics, labels=pack.labels, task=net.task,
+        predictions=prediction_records(pack, indices, probs, net.task),
+        get_audio=lambda i: (pack.waveform(int(i)), pack.sample_rate), history_csv=history,
+        title=f"{net.name} on {pack.path.name} ({split})", split=split, max_examples=max_examples,
+    )
+    return EvalResult(metrics, report, model_dir, split, len(indices))
+
+
+def prediction_records(pack: Pack, indices: np.ndarray, probs: np.ndarray, task: str) -> list[dict[str, Any]]:
+    """One record per clip for `write_report`: index, path, true, predicted, score, top3."""
+    labels = np.asarray(pack.labels, dtype=object)
+    if task == "binary":
+        p = probs.reshape(-1)
+        probs = np.stack([1 - p, p], axis=1)
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :3]
+    records = []
+    for row, i in enumerate(indices.tolist()):
+        if pack.multi_label:
+            true = [str(x) for x in labels[pack.index.labels[i].astype(bool)]]
+            predicted = [str(x) for x in labels[probs[row] >= 0.5]] or [str(labels[top[row, 0]])]
+        else:
+            true, predicted = str(labels[pack.index.label[i]]), str(labels[top[row, 0]])
+        records.append({
+            "index": i, "path": str(pack.index.path[i]), "true": true, "predicted": predicted,
+            "score": float(probs[row, top[row, 0]]),
+            "top3": [(str(labels[c]), float(probs[row, c])) for c in top[row]],
+        })
+    return records
+

@@ -1,0 +1,130 @@
+"""What the Predictor accepts: a path, the bytes of an audio file, or an array with its rate.
+
+Everything becomes mono float32 ``[T]`` at the model's sample rate: files decode through
+`wavetag.audio.load` (any rate, any channel count), bytes through soundfile, arrays are mixed
+down (channels first, ``[C, T]``) and resampled from the ``sample_rate`` the caller states.
+"""
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Union
+
+import numpy as np
+
+from wavetag import audio
+from wavetag.errors import AudioError, ConfigError
+
+MAX_CHANNELS = 32  # a 2-D array with more rows than this and few columns is taken to be [T, C]
+
+AudioInput = Union[str, os.PathLike, bytes, np.ndarray, tuple]  # tuple = (array, sample_rate)
+
+
+@dataclass
+class Waveform:
+    """Mono samples ``[T]`` at ``sample_rate``, with a name for messages and reports."""
+
+    samples: np.ndarray
+    sample_rate: int
+    source: str
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def to_waveform(item: AudioInput, *, sample_rate: int | None, target_rate: int, name: str | None = None) -> Waveform:
+    """Decode / mix down / resample ``item`` to mono float32 ``[T]`` at ``target_rate`` Hz.
+
+    ``item``: a path, the bytes of an audio file, an array ``[T]`` or ``[C, T]`` (then
+    ``sample_rate`` is required), or a tuple ``(array, sample_rate)``.
+    """
+    if isinstance(item, tuple):
+        if len(item) != 2:
+            raise ConfigError(f"an audio tuple must be (array, sample_rate), got {len(item)} items")
+        item, sample_rate = item
+    if isinstance(item, (str, os.PathLike)):
+        x, _ = audio.load(item, sample_rate=target_rate, mono=True)
+        return Waveform(x, target_rate, name or str(item))
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        return _from_bytes(bytes(item), target_rate, name or "<bytes>")
+    if hasattr(item, "detach") and hasattr(item, "numpy"):  # a torch tensor
+        item = item.detach().cpu().numpy()
+    if isinstance(item, np.ndarray):
+        return _from_array(item, sample_rate, target_rate, name or "<array>")
+    raise ConfigError(
+        f"cannot predict on a {type(item).__name__}; give a file path, the bytes of an audio file, "
+        "or a waveform array [T] / [C, T] with sample_rate="
+    )
+
+
+def _from_bytes(data: bytes, target_rate: int, name: str) -> Waveform:
+    import soundfile as sf
+
+    if not data:
+        raise AudioError(f"{name}: 0 bytes received, expected an audio file (WAV, FLAC, OGG, MP3)")
+    try:
+        x, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        reason = str(exc).split(":")[-1].strip() or type(exc).__name__
+        raise AudioError(
+            f"{name}: cannot decode {len(data):,} bytes as audio (libsndfile: {reason}; first bytes {data[:8]!r}); "
+            "expected WAV, FLAC, OGG/Vorbis or MP3"
+        ) from None
+    return _finish(x.T, int(rate), target_rate, name)
+
+
+def _from_array(x: np.ndarray, sample_rate: int | None, target_rate: int, name: str) -> Waveform:
+    if sample_rate is None:
+        raise ConfigError(
+            f"{name}: a waveform array needs its sample_rate= (Hz; predict_many takes (array, sample_rate) tuples); "
+            f"the model runs at {target_rate} Hz: pass sample_rate={target_rate} if the array is already at that "
+            "rate, other rates are resampled"
+        )
+    if x.ndim not in (1, 2):
+        raise AudioError(f"{name}: array of shape {x.shape}; expected [T] (mono) or [C, T] (channels first)")
+    if x.ndim == 2 and x.shape[1] <= MAX_CHANNELS < x.shape[0]:
+        raise AudioError(
+            f"{name}: array of shape {x.shape} looks like [T, C] (samples first); expected channels first "
+            f"[C, T]: pass x.T"
+        )
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / np.float32(np.iinfo(x.dtype).max + 1)
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise AudioError(f"{name}: array of dtype {x.dtype}; expected float samples in [-1, 1] or integer PCM")
+    return _finish(np.asarray(x, dtype=np.float32), int(sample_rate), target_rate, name)
+
+
+def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
+    if rate <= 0:
+        raise ConfigError(f"{name}: sample_rate = {rate}; expected a positive rate in Hz")
+    if x.shape[-1] == 0:
+        raise AudioError(f"{name}: 0 samples (expected at least 1); the audio is empty")
+    if not np.isfinite(x).all():
+        raise AudioError(f"{name}: {int((~np.isfinite(x)).sum())} NaN/Inf samples; expected finite values")
+    mono = audio.to_mono(x)
+    return Waveform(np.ascontiguousarray(audio.resample(mono, rate, target_rate), dtype=np.float32), target_rate, name)
+
+
+def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+    """Files as given, and the audio files under each folder (recursively, sorted, hidden skipped).
+
+    A path that does not exist is kept, so the caller reports it with the other failures.
+    """
+    out: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in audio.AUDIO_EXTENSIONS
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+            if not found:
+                raise AudioError(f"{path}: no audio files ({', '.join(audio.AUDIO_EXTENSIONS)}) in this folder")
+            out.extend(found)
+        else:
+            out.append(path)
+    return out

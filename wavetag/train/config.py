@@ -1,0 +1,132 @@
+"""Training configuration: dataclasses whose defaults all work, validated in one place.
+
+Precedence: these defaults < ``--config run.yaml`` < CLI flags. The fully resolved config is
+written to ``RUN/config.yaml`` and read back by ``--resume``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wavetag.augment import AugmentConfig
+from wavetag.config import check_choice, check_range
+from wavetag.errors import ConfigError
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "onecycle", "constant")
+# "val_loss" is minimised, the others maximised; names are `compute_metrics` "overall" keys.
+MONITORS = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_top1_accuracy",
+            "val_mAP", "val_lwlrap", "val_map_at_3", "val_roc_auc")
+
+
+@dataclass
+class OptimizerConfig:
+    """``name``: "adamw" or "sgd" (momentum, Nesterov off); ``lr`` is the peak learning rate;
+    ``weight_decay`` is decoupled for AdamW, L2 for SGD."""
+
+    name: str = "adamw"
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+
+    def validate(self) -> None:
+        check_choice("optimizer.name", self.name, OPTIMIZERS)
+        check_range("optimizer.lr", self.lr, 1e-7, 10.0)
+        check_range("optimizer.weight_decay", self.weight_decay, 0.0, 1.0)
+        check_range("optimizer.momentum", self.momentum, 0.0, 0.999)
+
+
+@dataclass
+class ScheduleConfig:
+    """``name``: "cosine" (linear warm-up over ``warmup_epochs``, then cosine to
+    ``final_lr_ratio`` × lr), "onecycle" (torch OneCycleLR shape, ``pct_start`` of the run
+    rising) or "constant" (after the warm-up)."""
+
+    name: str = "cosine"
+    warmup_epochs: float = 1.0
+    final_lr_ratio: float = 0.0
+    pct_start: float = 0.3
+
+    def validate(self) -> None:
+        check_choice("schedule.name", self.name, SCHEDULES)
+        check_range("schedule.warmup_epochs", self.warmup_epochs, 0.0, 1000.0)
+        check_range("schedule.final_lr_ratio", self.final_lr_ratio, 0.0, 1.0)
+        check_range("schedule.pct_start", self.pct_start, 0.01, 0.99)
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs besides the pack. Units in names; ``None`` means "derive it".
+
+    - ``model``/``model_args``/``frontend``: passed to `wavetag.models.create_model`
+      (``frontend`` None = the model's default front end; a mapping with ``name`` replaces it;
+      a mapping without ``name`` overrides fields of the default, e.g. ``{normalize: utterance}``).
+    - ``clip_seconds``: training crop length (None: the pack's clip length, else 1 s).
+    - ``eval_every_steps``: validate every N optimiser steps as well as at each epoch end.
+    - ``checkpoint_every_steps``: also write ``last/`` + state every N steps (exact resume).
+    - ``keep_best_by``: metric that picks ``best/`` ("val_loss" is minimised, others maximised).
+    - ``early_stopping_patience``: validations without improvement of ``monitor`` before stopping.
+    - ``max_train_seconds``: wall-clock budget; when spent, the run validates, checkpoints and stops.
+    - ``tune_detection``: after training, tune per-class detection thresholds on a validation
+      stream for ``detection_target_fa_per_hour`` false accepts per hour and store them in
+      ``best/config.json`` (what ``wavetag detect`` uses).
+    """
+
+    model: str = "bc_resnet_1"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    frontend: dict[str, Any] | None = None
+    task: str | None = None
+    epochs: int = 20
+    batch_size: int = 64
+    clip_seconds: float | None = None
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    label_smoothing: float = 0.0
+    grad_clip_norm: float | None = 5.0
+    class_weights: bool = False
+    balanced_sampler: bool = False
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    fit_normalization_batches: int = 20
+    eval_every_steps: int | None = None
+    eval_batch_size: int = 128
+    checkpoint_every_steps: int | None = None
+    keep_best_by: str = "val_loss"
+    monitor: str = "val_loss"
+    early_stopping_patience: int | None = None
+    max_train_seconds: float | None = None
+    tune_detection: bool = True
+    detection_target_fa_per_hour: float = 1.0
+    bf16: bool = False
+    compile: bool = False
+    seed: int = 0
+    threads: int | None = None
+    log_every_steps: int = 10
+    tensorboard: bool = True
+    confusion_image: bool = True
+
+    def validate(self) -> None:
+        self.optimizer.validate()
+        self.schedule.validate()
+        self.augment.validate()
+        check_range("epochs", self.epochs, 1, 100000)
+        check_range("batch_size", self.batch_size, 1, 65536)
+        if self.clip_seconds is not None:
+            check_range("clip_seconds", self.clip_seconds, 0.05, 600.0)
+        check_range("label_smoothing", self.label_smoothing, 0.0, 0.5)
+        if self.grad_clip_norm is not None:
+            check_range("grad_clip_norm", self.grad_clip_norm, 1e-6, 1e6)
+        check_choice("keep_best_by", self.keep_best_by, MONITORS)
+        check_choice("monitor", self.monitor, MONITORS)
+        check_range("detection_target_fa_per_hour", self.detection_target_fa_per_hour, 0.0, 1e6)
+        if self.max_train_seconds is not None:
+            check_range("max_train_seconds", self.max_train_seconds, 1.0, 1e7)
+        for name in ("eval_every_steps", "checkpoint_every_steps", "early_stopping_patience"):
+            value = getattr(self, name)
+            if value is not None:
+                check_range(name, value, 1, 10**9)
+        if self.task is not None:
+            check_choice("task", self.task, ("multiclass", "multilabel", "binary"))
+        if not isinstance(self.model_args, dict):
+            raise ConfigError(f"model_args = {self.model_args!r}; expected a mapping of model options")

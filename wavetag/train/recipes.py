@@ -1,0 +1,53 @@
+"""Named training recipes: a recipe is a partial `TrainConfig` (a mapping) that flags override.
+
+``wavetag train PACK --recipe kws`` = defaults < recipe < ``--config`` < flags.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from wavetag.errors import ConfigError
+from wavetag.registry import unknown_name_message
+
+RECIPES: dict[str, dict[str, Any]] = {
+    # The recommended small keyword spotter (what `wavetag demo` trains): a DS-CNN-M-sized
+    # model on 40 log-mels with per-utterance band normalisation (REFERENCES.md: wider models
+    # and per-utterance normalisation generalise best to unseen voices), the Speech Commands
+    # noise recipe, time shift and SpecAugment; AdamW with warm-up and cosine decay.
+    "kws": {
+        "model": "ds_cnn_m",
+        "frontend": {"normalize": "utterance"},
+        "epochs": 30,
+        "batch_size": 64,
+        "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
+        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
+        "label_smoothing": 0.05,
+    },
+    # BC-ResNet paper recipe (Kim et al. 2021 §4.1): SGD 0.1 with 5 warm-up epochs, 200 epochs.
+    "bc_resnet_paper": {
+        "model": "bc_resnet_8",
+        "epochs": 200,
+        "batch_size": 100,
+        "optimizer": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-3, "momentum": 0.9},
+        "schedule": {"name": "cosine", "warmup_epochs": 5.0},
+    },
+    # Sound tagging (FSDKaggle2018-style): a CNN on 64 log-mels over 2-s crops, mixup.
+    "tagging": {
+        "model": "vgg_small",
+        "frontend": {"name": "logmel", "n_mels": 64, "normalize": "utterance"},
+        "clip_seconds": 2.0,
+        "epochs": 40,
+        "batch_size": 32,
+        "augment": {"mixup": {"alpha": 0.3}, "time_shift": {"p": 0.0}},
+        "keep_best_by": "val_loss",
+    },
+}
+
+
+def recipe(name: str) -> dict[str, Any]:
+    """A copy of recipe ``name``'s config mapping."""
+    if name not in RECIPES:
+        raise ConfigError(unknown_name_message("recipe", name, sorted(RECIPES)))
+    import copy
+
+    return copy.deepcopy(RECIPES[name])
