@@ -71,6 +71,9 @@ def test_int8_is_smaller_and_measured(exported):
     assert "int8 dynamic" in read_metadata(exported.int8_path)["quantization"]
     assert any("quantised" in note for note in exported.notes)
     onnx.checker.check_model(str(exported.int8_path))
+    ops = [(n.name, n.op_type) for n in onnx.load(str(exported.int8_path)).graph.node]
+    integer = [name for name, op in ops if op in ("ConvInteger", "MatMulInteger")]
+    assert integer and not any(name.startswith(("/frontend/", "/head/")) for name in integer)  # head: 192 weights
 
 
 def test_predictor_runs_the_exported_file(exported, tone_model_dir):

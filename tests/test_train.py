@@ -229,3 +229,23 @@ def test_two_process_ddp_shards_differ_and_weights_agree(tone_pack, tmp_path):
     w0, w1 = load_file(str(tmp_path / "rank0.safetensors")), load_file(str(tmp_path / "rank1.safetensors"))
     for key in w0:
         assert torch.allclose(w0[key], w1[key], atol=1e-6), key
+
+
+def test_bf16_autocast_trains_and_saves_float32(tone_pack, tmp_path):
+    result = train(tone_pack, tiny_config(epochs=1, bf16=True), tmp_path / "run", progress=False, verbose=False)
+    assert np.isfinite(result.history[0]["train_loss"])
+    assert all(t.dtype == torch.float32 for k, t in weights(tmp_path / "run" / "last").items() if t.is_floating_point())
+
+
+def test_class_weights_balanced_sampler_and_step_validation(tone_pack, tmp_path):
+    config = tiny_config(epochs=1, class_weights=True, balanced_sampler=True, eval_every_steps=2, keep_best_by="val_accuracy")
+    result = train(tone_pack, config, tmp_path / "run", progress=False, verbose=False)
+    steps = [row["step"] for row in result.history]
+    assert steps[:2] == [2, 4] and steps[-1] == result.global_step  # every 2 steps, then the epoch end
+    best = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["best"]
+    assert "val_accuracy" in best
+
+
+def test_time_budget_stops_the_run(tone_pack, tmp_path):
+    result = train(tone_pack, tiny_config(epochs=500, max_train_seconds=1.0), tmp_path / "run", progress=False, verbose=False)
+    assert result.stopped_early and result.epochs_done < 500

@@ -105,6 +105,10 @@ def _pack_of_run(run: Path) -> Path:
 
 
 def _summary(result) -> None:
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun only rank 0 reports
+        return
     console.print(
         f"done: {result.epochs_done} epochs, {result.global_step} steps in {result.seconds:.0f} s"
         + (" (stopped early)" if result.stopped_early else "")

@@ -6,6 +6,7 @@ where it is unpickled, so it can go to spawned worker processes cheaply.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from wavetag.data.pack_writer import AUDIO_FILE, NOISE_FILE, PACK_FORMAT, PACK_F
 from wavetag.data.splits import SPLIT_CODES, SPLITS
 
 INT16_SCALE = 32768.0
+EXCLUDED_SPLIT = 255  # split code of the clips a label view leaves out of every split (`Pack.with_labels`)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,43 @@ class Pack:
         path = self.path / "noise.json"
         return json.loads(path.read_text())["files"] if path.is_file() else []
 
+    # ------------------------------------------------------------ label views (issue 7)
+
+    def with_labels(
+        self, label: np.ndarray | None = None, *, labels: np.ndarray | None = None,
+        verified: np.ndarray | None = None, include: np.ndarray | None = None,
+    ) -> "Pack":
+        """An in-memory view of this pack with other labels; the samples are shared, nothing is written.
+
+        ``label`` int [N] (class ids, -1 = none; single-label packs), ``labels`` multi-hot [N, C]
+        (multi-label packs), ``verified`` bool [N]; ``None`` keeps the pack's own. ``include`` bool
+        [N]: clips where it is False leave every split (their split code becomes
+        `EXCLUDED_SPLIT`), so ``split_indices("train")`` and training skip them; ``"all"`` still
+        lists every clip. ``counts()`` of the view describes the view.
+        """
+        n, index = len(self), self.index
+        if label is not None:
+            if self.multi_label:
+                raise DataError(f"{self.path}: a multi-label pack takes labels= (multi-hot [N, C]), not label=")
+            label = _view_array("label", label, (n,), np.int32)
+            if label.size and (label.min() < -1 or label.max() >= self.num_classes):
+                raise DataError(f"label: values {label.min()}..{label.max()}; expected -1 (none) or 0..{self.num_classes - 1}")
+        if labels is not None:
+            if not self.multi_label:
+                raise DataError(f"{self.path}: a single-label pack takes label= (class ids [N]), not labels=")
+            labels = _view_array("labels", labels, (n, self.num_classes), np.uint8)
+        split = index.split
+        if include is not None:
+            split = np.where(_view_array("include", include, (n,), bool), index.split, EXCLUDED_SPLIT).astype(np.uint8)
+        new = dataclasses.replace(
+            index, label=index.label if label is None else label, labels=index.labels if labels is None else labels,
+            verified=index.verified if verified is None else _view_array("verified", verified, (n,), bool), split=split,
+        )
+        info = {**self.info, "counts": _split_counts(new, self.labels)}
+        view = Pack(self.path, info, self.labels, new)
+        view._audio = self._audio
+        return view
+
     # ------------------------------------------------------------ pickling (workers)
 
     def __getstate__(self) -> dict:
@@ -152,6 +191,20 @@ class Pack:
             raise DataError(f"{self.path}: index.npz does not match pack.json; rebuild it with 'wavetag prepare ... --force'")
         if self.index.labels is not None and self.index.labels.shape != (n, len(self.labels)):
             raise DataError(f"{self.path / 'labels.npy'}: shape {self.index.labels.shape}, expected ({n}, {len(self.labels)})")
+
+
+def _view_array(name: str, value, shape: tuple[int, ...], dtype) -> np.ndarray:
+    array = np.asarray(value)
+    if array.shape != shape:
+        raise DataError(f"{name}: shape {array.shape}, expected {shape} (one row per clip of the pack)")
+    return array.astype(dtype, copy=True)
+
+
+def _split_counts(index: PackIndex, labels: list[str]) -> dict[str, dict[str, int]]:
+    """Clips per split and class (a multi-label clip counts once per tag), as in pack.json."""
+    hot = index.labels.astype(bool) if index.labels is not None else index.label[:, None] == np.arange(len(labels))[None, :]
+    return {split: dict(zip(labels, hot[index.split == code].sum(axis=0).astype(int).tolist()))
+            for split, code in SPLIT_CODES.items()}
 
 
 def _read_manifest(path: Path) -> dict:

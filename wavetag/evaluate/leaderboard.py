@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import html
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, Sequence
 
 from wavetag.errors import DataError
 from wavetag.evaluate import plots
+from wavetag.evaluate.report import md_escape
 
 # row key, Markdown header, CSV header
 COLUMNS = (
@@ -75,11 +75,6 @@ def _sort_key(metric: Any, higher_is_better: bool) -> tuple[int, float]:
     return (0, -value if higher_is_better else value)
 
 
-def _md(text: Any) -> str:
-    """A user string made safe inside a Markdown table cell."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
-
-
 def _si(value: Any) -> str:
     """``1234567`` → ``"1.23 M"``."""
     value = _number(value)
@@ -93,7 +88,7 @@ def _si(value: Any) -> str:
 
 def _cell(key: str, value: Any) -> str:
     if key == "model":
-        return _md(value)
+        return md_escape(value)
     if key in ("params", "macs"):
         return _si(value)
     number = _number(value)
@@ -105,11 +100,11 @@ def _cell(key: str, value: Any) -> str:
 
 
 def _markdown(rows: list[dict[str, Any]], metric_name: str, higher_is_better: bool) -> str:
-    headers = ["#"] + [_md(md or metric_name) for _, md, _ in COLUMNS]
+    headers = ["#"] + [md_escape(md or metric_name) for _, md, _ in COLUMNS]
     lines = [
         "# Leaderboard",
         "",
-        f"Sorted by {_md(metric_name)}, {'higher' if higher_is_better else 'lower'} is better. "
+        f"Sorted by {md_escape(metric_name)}, {'higher' if higher_is_better else 'lower'} is better. "
         "Params and MACs per clip; latency for one clip.",
         "",
         "| " + " | ".join(headers) + " |",

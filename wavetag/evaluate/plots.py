@@ -24,7 +24,7 @@ ANNOTATE_MAX_CLASSES = 20  # write the number in each confusion-matrix cell up t
 SPECTROGRAM_N_MELS = 64
 
 
-def _figure(width_in: float, height_in: float):
+def new_figure(width_in: float, height_in: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -33,7 +33,7 @@ def _figure(width_in: float, height_in: float):
     return fig
 
 
-def _save(fig: Any, path: str | Path, *, tight: bool = True) -> Path:
+def save_figure(fig: Any, path: str | Path, *, tight: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if tight:
@@ -50,7 +50,7 @@ def plot_confusion_matrix(counts: Any, labels: Sequence[str], path: str | Path, 
     c = len(labels)
     side = min(max(4.0, 0.22 * c + 3.0), 14.0)  # inches per panel
     font = float(np.clip(0.6 * 0.7 * side * 72 / max(c, 1), 5.0, 9.0))  # ~60 % of a row's height, in pt
-    fig = _figure(2 * side + 1.0, side + 0.6)
+    fig = new_figure(2 * side + 1.0, side + 0.6)
     panels = ((fig.add_subplot(1, 2, 1), counts, max(counts.max(), 1.0), "counts", "{:.0f}"),
               (fig.add_subplot(1, 2, 2), norm, 1.0, "normalised by true class", "{:.2f}"))
     for ax, data, top, name, fmt in panels:
@@ -64,7 +64,7 @@ def plot_confusion_matrix(counts: Any, labels: Sequence[str], path: str | Path, 
         ax.set_title(f"{title} {name}".strip())
         if c <= ANNOTATE_MAX_CLASSES:
             _annotate_cells(ax, data, top, fmt, font)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _annotate_cells(ax: Any, data: np.ndarray, top: float, fmt: str, font: float) -> None:
@@ -113,7 +113,7 @@ def plot_training_curves(history_csv: str | Path, path: str | Path, *, metric_na
     panels = [(name, tr, va) for name, tr, va in HISTORY_SERIES if _has_data(history, tr) or _has_data(history, va)]
     if not panels:
         return None
-    fig = _figure(4.2 * len(panels), 3.4)
+    fig = new_figure(4.2 * len(panels), 3.4)
     for k, (name, train_col, val_col) in enumerate(panels, start=1):
         ax = fig.add_subplot(1, len(panels), k)
         for col, style in ((train_col, "-"), (val_col, "o-")):
@@ -127,7 +127,7 @@ def plot_training_curves(history_csv: str | Path, path: str | Path, *, metric_na
         ax.grid(alpha=0.3)
         if name != "learning rate":
             ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def _has_data(history: dict[str, np.ndarray], col: str | None) -> bool:
@@ -137,7 +137,7 @@ def _has_data(history: dict[str, np.ndarray], col: str | None) -> bool:
 def plot_roc_curve(fpr: Any, tpr: Any, path: str | Path, *, auc: float | None = None,
                    eer: float | None = None, title: str = "ROC curve") -> Path:
     """ROC curve with the chance diagonal; the EER point marked when given."""
-    fig = _figure(4.6, 4.4)
+    fig = new_figure(4.6, 4.4)
     ax = fig.add_subplot(1, 1, 1)
     label = f"ROC (AUC = {auc:.3f})" if auc is not None else "ROC"
     ax.plot(fpr, tpr, lw=2, label=label)
@@ -151,7 +151,7 @@ def plot_roc_curve(fpr: Any, tpr: Any, path: str | Path, *, auc: float | None = 
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_reliability(bins: dict[str, Any], path: str | Path, *, ece: float | None = None) -> Path:
@@ -164,7 +164,7 @@ def plot_reliability(bins: dict[str, Any], path: str | Path, *, ece: float | Non
     acc = np.array([math.nan if a is None else a for a in bins["accuracy"]], dtype=np.float64)
     count = np.asarray(bins["count"], dtype=np.float64)
     centres, width = (edges[:-1] + edges[1:]) / 2, np.diff(edges)
-    fig = _figure(4.6, 5.2)
+    fig = new_figure(4.6, 5.2)
     ax = fig.add_axes((0.14, 0.36, 0.8, 0.56))
     ax.bar(centres, np.nan_to_num(acc), width=width, edgecolor="black", lw=0.5, label="accuracy")
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
@@ -178,14 +178,14 @@ def plot_reliability(bins: dict[str, Any], path: str | Path, *, ece: float | Non
     low.bar(centres, count, width=width, color="grey", edgecolor="black", lw=0.5)
     low.set_xlabel("confidence")
     low.set_ylabel("clips")
-    return _save(fig, path, tight=False)  # the axes are placed by hand
+    return save_figure(fig, path, tight=False)  # the axes are placed by hand
 
 
 def plot_per_class(labels: Sequence[str], values: Any, path: str | Path, *, name: str = "F1") -> Path:
     """Horizontal bar per class, best at the top (undefined values drawn as empty bars)."""
     values = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
     order = np.argsort(np.nan_to_num(values, nan=-1.0), kind="stable")  # ascending: best ends on top
-    fig = _figure(6.0, max(2.5, 0.22 * len(labels) + 1.0))
+    fig = new_figure(6.0, max(2.5, 0.22 * len(labels) + 1.0))
     ax = fig.add_subplot(1, 1, 1)
     ax.barh(np.arange(len(order)), np.nan_to_num(values[order]), color="C0")
     ax.set_yticks(np.arange(len(order)), labels=[str(labels[i]) for i in order], fontsize=8)
@@ -193,7 +193,7 @@ def plot_per_class(labels: Sequence[str], values: Any, path: str | Path, *, name
     ax.set_xlabel(name)
     ax.set_title(f"per-class {name}")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_spectrogram(samples: Any, sample_rate: int, path: str | Path, *, title: str = "") -> Path:
@@ -208,21 +208,21 @@ def plot_spectrogram(samples: Any, sample_rate: int, path: str | Path, *, title:
     with torch.no_grad():
         mel = frontend(wav)[0, 0].numpy()  # (n_mels, frames)
     seconds = wav.shape[-1] / sample_rate
-    fig = _figure(5.0, 2.4)
+    fig = new_figure(5.0, 2.4)
     ax = fig.add_subplot(1, 1, 1)
     image = ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", extent=(0, seconds, 0, mel.shape[0]))
     fig.colorbar(image, ax=ax, label="dB")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel band")
     ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_leaderboard(models: Sequence[str], values: Sequence[float | None], path: str | Path, *,
                      metric_name: str = "task metric") -> Path:
     """One horizontal bar per model in the given order (first at the top), value written beside."""
     vals = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    fig = _figure(6.5, max(2.5, 0.35 * len(models) + 1.2))
+    fig = new_figure(6.5, max(2.5, 0.35 * len(models) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     pos = np.arange(len(models))[::-1]
     ax.barh(pos, np.nan_to_num(vals), color="C2")
@@ -235,4 +235,4 @@ def plot_leaderboard(models: Sequence[str], values: Sequence[float | None], path
     ax.set_xlabel(metric_name)
     ax.set_title(f"leaderboard: {metric_name}")
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

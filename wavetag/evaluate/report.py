@@ -203,12 +203,12 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _md(text: Any) -> str:
+def md_escape(text: Any) -> str:
     """A user string made safe inside a Markdown table cell."""
     return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
-def _esc(text: Any) -> str:
+def html_escape(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
@@ -252,10 +252,10 @@ class _Page:
     # -- Markdown
 
     def markdown(self) -> str:
-        out = [f"# {_md(self.title)}", "", self.header(), "", f"**{_md(self.headline())}**", ""]
+        out = [f"# {md_escape(self.title)}", "", self.header(), "", f"**{md_escape(self.headline())}**", ""]
         out += ["## Summary", "", "| metric | value |", "|---|---|"]
-        out += [f"| {_md(k)} | {v} |" for k, v in self.summary_rows()] + [""]
-        out += [f"- {_md(n)}" for n in self.metrics.get("notes", [])] + [""]
+        out += [f"| {md_escape(k)} | {v} |" for k, v in self.summary_rows()] + [""]
+        out += [f"- {md_escape(n)}" for n in self.metrics.get("notes", [])] + [""]
         out += ["## Plots", ""] + [f"![{PLOT_TITLES.get(k, k)}](plots/{p.name})" for k, p in self.plots.items()] + [""]
         out += self._md_per_class() + self._md_confused() + self._md_examples()
         return "\n".join(out) + "\n"
@@ -264,7 +264,7 @@ class _Page:
         cols = self.per_class_columns()
         out = ["## Per class", "", "| label | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
         for row in self.metrics.get("per_class", []):
-            out.append(f"| {_md(row['label'])} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+            out.append(f"| {md_escape(row['label'])} | " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
         return out + [""]
 
     def _md_confused(self) -> list[str]:
@@ -273,7 +273,7 @@ class _Page:
         if not pairs:
             return out + ["None.", ""]
         out += ["| true | predicted | clips | share of true class |", "|---|---|---|---|"]
-        out += [f"| {_md(p['true'])} | {_md(p['predicted'])} | {p['count']} | {p['fraction']:.1%} |" for p in pairs]
+        out += [f"| {md_escape(p['true'])} | {md_escape(p['predicted'])} | {p['count']} | {p['fraction']:.1%} |" for p in pairs]
         return out + [""]
 
     def _md_examples(self) -> list[str]:
@@ -284,45 +284,45 @@ class _Page:
         for ex in self.examples:
             r = ex.record
             link = f"[wav]({ex.audio}) · [spectrogram]({ex.spectrogram})" if ex.audio else ""
-            out.append(f"| {ex.number} | {_md(r['path'])} | {_md(_joined(r['true']))} | {_md(_joined(r['predicted']))} "
-                       f"| {float(r['score']):.3f} | {_md(_top3_text(r['top3'], '; '))} | {link} |")
+            out.append(f"| {ex.number} | {md_escape(r['path'])} | {md_escape(_joined(r['true']))} | {md_escape(_joined(r['predicted']))} "
+                       f"| {float(r['score']):.3f} | {md_escape(_top3_text(r['top3'], '; '))} | {link} |")
         return out + [""]
 
     # -- HTML
 
     def html(self) -> str:
-        body = [f"<h1>{_esc(self.title)}</h1>", f"<p class='meta'>{_esc(self.header())}</p>",
-                f"<p class='headline'>{_esc(self.headline())}</p>", "<h2>Summary</h2>",
-                _html_table(["metric", "value"], [[_esc(k), _esc(v)] for k, v in self.summary_rows()])]
+        body = [f"<h1>{html_escape(self.title)}</h1>", f"<p class='meta'>{html_escape(self.header())}</p>",
+                f"<p class='headline'>{html_escape(self.headline())}</p>", "<h2>Summary</h2>",
+                html_table(["metric", "value"], [[html_escape(k), html_escape(v)] for k, v in self.summary_rows()])]
         notes = self.metrics.get("notes", [])
         if notes:
-            body.append("<ul class='notes'>" + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
+            body.append("<ul class='notes'>" + "".join(f"<li>{html_escape(n)}</li>" for n in notes) + "</ul>")
         body += self._html_plots() + self._html_per_class() + self._html_confused() + self._html_examples()
-        return HTML_TEMPLATE.format(title=_esc(self.title), body="\n".join(body))
+        return HTML_TEMPLATE.format(title=html_escape(self.title), body="\n".join(body))
 
     def _html_plots(self) -> list[str]:
         out = ["<h2>Plots</h2>"]
         for key, p in self.plots.items():
             name = PLOT_TITLES.get(key, key)
-            img = f"<img src='plots/{_esc(p.name)}' alt='{_esc(name)}'>"
-            out.append(f"<figure>{img}<figcaption>{_esc(name)}</figcaption></figure>")
+            img = f"<img src='plots/{html_escape(p.name)}' alt='{html_escape(name)}'>"
+            out.append(f"<figure>{img}<figcaption>{html_escape(name)}</figcaption></figure>")
         return out
 
     def _html_per_class(self) -> list[str]:
         cols = self.per_class_columns()
-        rows = [[_esc(r["label"])] + [_esc(_fmt(r.get(c))) for c in cols] for r in self.metrics.get("per_class", [])]
-        return ["<h2>Per class</h2>", _html_table(["label", *cols], rows)]
+        rows = [[html_escape(r["label"])] + [html_escape(_fmt(r.get(c))) for c in cols] for r in self.metrics.get("per_class", [])]
+        return ["<h2>Per class</h2>", html_table(["label", *cols], rows)]
 
     def _html_confused(self) -> list[str]:
         pairs = self.metrics.get("most_confused") or []
         if not pairs:
             return ["<h2>Most-confused pairs</h2>", "<p>None.</p>"]
-        rows = [[_esc(p["true"]), _esc(p["predicted"]), str(p["count"]), f"{p['fraction']:.1%}"] for p in pairs]
+        rows = [[html_escape(p["true"]), html_escape(p["predicted"]), str(p["count"]), f"{p['fraction']:.1%}"] for p in pairs]
         header = ["true", "predicted", "clips", "share of true class"]
-        return ["<h2>Most-confused pairs</h2>", _html_table(header, rows)]
+        return ["<h2>Most-confused pairs</h2>", html_table(header, rows)]
 
     def _html_examples(self) -> list[str]:
-        out = ["<h2>Misclassified clips</h2>", f"<p>{_esc(self.examples_note())}</p>"]
+        out = ["<h2>Misclassified clips</h2>", f"<p>{html_escape(self.examples_note())}</p>"]
         rows = []
         for ex in self.examples:
             r = ex.record
@@ -331,16 +331,16 @@ class _Page:
                 media = (f"<audio controls preload='none' src='{ex.audio}'></audio><br>"
                          f"<img class='spec' src='{ex.spectrogram}' alt='spectrogram of clip {ex.number}' "
                          "loading='lazy'>")
-            rows.append([str(ex.number), _esc(r["path"]), _esc(_joined(r["true"])), _esc(_joined(r["predicted"])),
-                         f"{float(r['score']):.3f}", _esc(_top3_text(r["top3"], "; ")), media])
+            rows.append([str(ex.number), html_escape(r["path"]), html_escape(_joined(r["true"])), html_escape(_joined(r["predicted"])),
+                         f"{float(r['score']):.3f}", html_escape(_top3_text(r["top3"], "; ")), media])
         if rows:
-            out.append(_html_table(["#", "file", "true", "predicted", "score", "top 3", "listen"], rows))
+            out.append(html_table(["#", "file", "true", "predicted", "score", "top 3", "listen"], rows))
         return out
 
 
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
+def html_table(header: list[str], rows: list[list[str]]) -> str:
     """``header`` is escaped here; cells must arrive escaped already."""
-    head = "".join(f"<th>{_esc(h)}</th>" for h in header)
+    head = "".join(f"<th>{html_escape(h)}</th>" for h in header)
     body = "\n".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
 

@@ -11,7 +11,7 @@ from typing import Sequence
 
 import numpy as np
 
-from wavetag.evaluate.plots import _figure, _save
+from wavetag.evaluate.plots import new_figure, save_figure
 
 MAX_CLASSES = 48  # classes drawn in per-class panels, violins and spectrum grids
 MAX_LINES = 12  # mean spectra drawn as lines up to this many classes, as an image beyond
@@ -23,7 +23,7 @@ SPLIT_COLOURS = {"train": "C0", "validation": "C1", "test": "C2"}
 def plot_class_counts(labels: Sequence[str], counts: dict[str, dict[str, int]], path: str | Path) -> Path:
     """Clips per class, one stacked horizontal bar per class split into train / validation / test."""
     labels = list(labels)
-    fig = _figure(7.8, max(2.5, 0.24 * len(labels) + 1.2))
+    fig = new_figure(7.8, max(2.5, 0.24 * len(labels) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     pos = np.arange(len(labels))[::-1]
     left = np.zeros(len(labels))
@@ -36,7 +36,7 @@ def plot_class_counts(labels: Sequence[str], counts: dict[str, dict[str, int]], 
     ax.set_title("clips per class and split")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_histogram(values: np.ndarray, path: str | Path, *, xlabel: str, title: str, bins: int = 50,
@@ -44,7 +44,7 @@ def plot_histogram(values: np.ndarray, path: str | Path, *, xlabel: str, title: 
     """A histogram of one per-clip number (NaN left out)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
-    fig = _figure(5.2, 3.2)
+    fig = new_figure(5.2, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     if len(values) and np.ptp(values) == 0:
         ax.bar([values[0]], [len(values)], width=max(abs(values[0]) * 0.02, 0.01), color="C0")
@@ -56,12 +56,12 @@ def plot_histogram(values: np.ndarray, path: str | Path, *, xlabel: str, title: 
     ax.set_ylabel("clips")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_levels(peak_dbfs: np.ndarray, rms_dbfs: np.ndarray, path: str | Path, *, floor_db: float = -100.0) -> Path:
     """Peak and RMS level histograms (dBFS) on one axis; digital silence drawn at ``floor_db``."""
-    fig = _figure(5.2, 3.2)
+    fig = new_figure(5.2, 3.2)
     ax = fig.add_subplot(1, 1, 1)
     peak, rms = np.maximum(peak_dbfs, floor_db), np.maximum(rms_dbfs, floor_db)
     edges = np.linspace(floor_db, 0.0, 61)
@@ -72,13 +72,13 @@ def plot_levels(peak_dbfs: np.ndarray, rms_dbfs: np.ndarray, path: str | Path, *
     ax.set_title("clip levels")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sample_rates(rates: dict[int, int], pack_rate: int, path: str | Path) -> Path:
     """Clips per original sample rate (one bar per rate; the pack's rate marked)."""
     items = sorted(rates.items())
-    fig = _figure(5.2, 3.0)
+    fig = new_figure(5.2, 3.0)
     ax = fig.add_subplot(1, 1, 1)
     pos = np.arange(len(items))
     colours = ["C2" if r == pack_rate else "C0" for r, _ in items]
@@ -87,14 +87,14 @@ def plot_sample_rates(rates: dict[int, int], pack_rate: int, path: str | Path) -
     ax.set_ylabel("clips")
     ax.set_title(f"original sample rates (pack: {pack_rate / 1000:g} kHz, green)", fontsize=10)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequence[str], path: str | Path) -> Path:
     """Mean magnitude spectrum per class (dB): lines up to `MAX_LINES` classes, else an image."""
     labels = list(labels)
     if len(labels) <= MAX_LINES:
-        fig = _figure(7.0, 3.8)
+        fig = new_figure(7.0, 3.8)
         ax = fig.add_subplot(1, 1, 1)
         lines = [ax.plot(freqs_hz, spectra_db[k], lw=1.0, color=class_colour(k, len(labels)))[0]
                  for k in range(len(labels))]
@@ -103,7 +103,7 @@ def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequ
         ax.legend(lines, labels, fontsize=7, ncol=2)  # explicit labels: '_silence_' would be hidden otherwise
         ax.grid(alpha=0.3)
     else:
-        fig = _figure(8.0, max(3.0, 0.2 * len(labels) + 1.2))
+        fig = new_figure(8.0, max(3.0, 0.2 * len(labels) + 1.2))
         ax = fig.add_subplot(1, 1, 1)
         lo, hi = _db_range(spectra_db)
         image = ax.imshow(spectra_db, aspect="auto", cmap="magma", vmin=lo, vmax=hi, interpolation="nearest",
@@ -112,7 +112,7 @@ def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequ
         ax.set_yticks(np.arange(len(labels)), labels=labels, fontsize=_font(len(labels)))
         ax.set_xlabel("frequency (Hz)")
     ax.set_title("mean magnitude spectrum per class")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz: np.ndarray, seconds: float,
@@ -121,7 +121,7 @@ def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz
     c = len(labels)
     cols = min(6, max(1, c))
     rows = -(-c // cols)
-    fig = _figure(2.3 * cols + 1.0, 1.9 * rows + 0.8)
+    fig = new_figure(2.3 * cols + 1.0, 1.9 * rows + 0.8)
     lo, hi = _db_range(spec_db)
     image = None
     for k, name in enumerate(labels):
@@ -138,7 +138,7 @@ def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz
     fig.tight_layout()
     if image is not None:
         fig.colorbar(image, ax=fig.axes, label="dB", shrink=0.8)
-    return _save(fig, path, tight=False)
+    return save_figure(fig, path, tight=False)
 
 
 def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence[str],
@@ -146,7 +146,7 @@ def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence
     """One panel per band: the distribution of band energy (dB) of each class's clips, as violins."""
     labels = list(labels)
     shown = [k for k in range(len(labels)) if (class_of == k).any()]
-    fig = _figure(max(6.0, 0.32 * len(shown) + 2.0), 2.6 * len(bands_hz) + 0.6)
+    fig = new_figure(max(6.0, 0.32 * len(shown) + 2.0), 2.6 * len(bands_hz) + 0.6)
     for b, (lo, hi) in enumerate(bands_hz):
         ax = fig.add_subplot(len(bands_hz), 1, b + 1)
         data = [values[class_of == k, b] for k in shown]
@@ -162,13 +162,13 @@ def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence
         ax.set_ylabel("dB")
         ax.set_title(f"band energy {lo:g}-{hi:g} Hz", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pca(coords: np.ndarray, class_of: np.ndarray, labels: Sequence[str], explained: np.ndarray,
              outliers: np.ndarray, path: str | Path, *, seed: int = 0) -> Path:
     """2-D PCA scatter of the clips coloured by class; the listed outliers circled and numbered."""
-    fig = _figure(7.0, 5.6)
+    fig = new_figure(7.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
     show = np.arange(len(coords))
     if len(show) > MAX_SCATTER_POINTS:
@@ -190,7 +190,7 @@ def plot_pca(coords: np.ndarray, class_of: np.ndarray, labels: Sequence[str], ex
     if len(labels) <= 20:
         ax.legend(handles, names, fontsize=7, markerscale=2, loc="best")
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def class_colour(k: int, n: int):

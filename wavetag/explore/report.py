@@ -18,7 +18,7 @@ import numpy as np
 from wavetag import __version__
 from wavetag.data.splits import SPLITS
 from wavetag.evaluate.compute import to_json_ready
-from wavetag.evaluate.report import HTML_TEMPLATE, _esc, _html_table, _md
+from wavetag.evaluate.report import HTML_TEMPLATE, html_escape, html_table, md_escape
 from wavetag.explore import plots
 from wavetag.explore.stats import (
     FRAME_S, SILENCE_BELOW_LOUDEST_DB, SILENCE_FLOOR_DBFS, SPEC_SECONDS, SUMMARY_SEGMENTS, ClipStats,
@@ -369,28 +369,28 @@ def _md_cell(cell: Any) -> str:
 
 
 def _md_text(text: Any) -> str:
-    """`_md` (HTML-safe, table-safe) plus Markdown's emphasis characters: ``_silence_`` stays as written."""
-    return _md(str(text).replace("\\", "\\\\")).replace("*", "\\*").replace("_", "\\_")
+    """`md_escape` (HTML-safe, table-safe) plus Markdown's emphasis characters: ``_silence_`` stays as written."""
+    return md_escape(str(text).replace("\\", "\\\\")).replace("*", "\\*").replace("_", "\\_")
 
 
 def render_html(blocks: Sequence[tuple], *, title: str) -> str:
     body: list[str] = []
     for kind, *rest in blocks:
         if kind in ("h1", "h2", "p"):
-            body.append(f"<{kind}>{_esc(rest[0])}</{kind}>")
+            body.append(f"<{kind}>{html_escape(rest[0])}</{kind}>")
         elif kind == "list":
-            body.append("<ul>" + "".join(f"<li>{_esc(item)}</li>" for item in rest[0]) + "</ul>")
+            body.append("<ul>" + "".join(f"<li>{html_escape(item)}</li>" for item in rest[0]) + "</ul>")
         elif kind == "img":
             name = PLOT_TITLES[rest[0]]
-            body.append(f"<figure><img src='plots/{_esc(rest[0])}.png' alt='{_esc(name)}'>"
-                        f"<figcaption>{_esc(name)}</figcaption></figure>")
+            body.append(f"<figure><img src='plots/{html_escape(rest[0])}.png' alt='{html_escape(name)}'>"
+                        f"<figcaption>{html_escape(name)}</figcaption></figure>")
         elif kind == "table":
             header, rows = rest
-            body.append(_html_table(list(header), [[_html_cell(c) for c in row] for row in rows]))
-    return HTML_TEMPLATE.format(title=_esc(title), body="\n".join(body))
+            body.append(html_table(list(header), [[_html_cell(c) for c in row] for row in rows]))
+    return HTML_TEMPLATE.format(title=html_escape(title), body="\n".join(body))
 
 
 def _html_cell(cell: Any) -> str:
     if isinstance(cell, Media):
-        return f"<audio controls preload='none' src='{_esc(cell.path)}'></audio>"
-    return _esc(cell)
+        return f"<audio controls preload='none' src='{html_escape(cell.path)}'></audio>"
+    return html_escape(cell)

@@ -122,12 +122,13 @@ def export(model_dir: str | Path, out: str | Path | None = None, *, int8: bool =
     report = ExportReport(model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source,
                           notes=notes)
     if int8:
-        from wavetag.export.quantize import compare_variants, quantize_int8
+        from wavetag.export.quantize import MIN_WEIGHTS, compare_variants, quantize_int8
 
         report.int8_path = int8_path(out)
         count, total = quantize_int8(out, report.int8_path)
         notes.append(f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
-                     "the front end and layers under 1,024 weights stay float")
+                     f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
+                     + ("; none qualifies, so the int8 file is the float graph (optimised) and brings nothing" if count == 0 else ""))
         report.variants = compare_variants([("float", out), ("int8", report.int8_path)], model=model, pack=the_pack,
                                            window=window, clips=clips, runs=latency_runs)
     return report

@@ -41,6 +41,8 @@ def quantize_int8(src: Path, dst: Path) -> tuple[int, int]:
         layers = [n for n in graph.graph.node if n.op_type in QUANTISED_OPS]
         sizes = {t.name: int(np.prod(t.dims)) for t in graph.graph.initializer}
         keep_float = {n.name for n in graph.graph.node if _keep_float(n, sizes)}
+        # quantize_dynamic turns each Gemm into MatMul + Add first, naming the MatMul "<gemm>_MatMul"
+        keep_float |= {f"{n.name}_MatMul" for n in graph.graph.node if n.op_type == "Gemm" and n.name in keep_float}
         quantize_dynamic(str(tmp), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTISED_OPS),
                          nodes_to_exclude=sorted(keep_float))
     except WavetagError:

@@ -35,6 +35,7 @@ from wavetag.models import (  # noqa: E402,F401
     wavception,
     wavenet,
 )
+from wavetag.models import ensemble  # noqa: E402,F401  (combines trained members of the families above)
 
 from wavetag.models.io import load_model_dir, save_model_dir  # noqa: E402
 

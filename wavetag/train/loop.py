@@ -188,8 +188,8 @@ def train(
         return ctx.broadcast_flag(stop)
 
     def checkpoint(epoch: int, step_in_epoch: int, global_step: int) -> None:
+        state.update(epoch=epoch, step_in_epoch=step_in_epoch, global_step=global_step)
         if ctx.is_main:
-            state.update(epoch=epoch, step_in_epoch=step_in_epoch, global_step=global_step)
             save_checkpoint(run_dir / "last", model, optimizer, state, extra=extra)
             logger.flush()
         ctx.barrier()

@@ -24,8 +24,6 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
-import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,6 +35,7 @@ import soxr
 
 from wavetag.data.synth import engines as eng
 from wavetag.data.synth.engines import Speaker, Utterance
+from wavetag.data.splits import which_set
 from wavetag.data.synth.noise import noise_of_colour, write_background_noises, write_wav
 from wavetag.errors import ConfigError, DataError
 from wavetag.registry import unknown_name_message
@@ -62,8 +61,7 @@ REPEAT_JITTER = 0.05  # repeats after the first vary pitch and rate by up to +-5
 ESPEAK_FOREIGN_SHARE = 1 / 3  # of espeak speakers, when foreign-accent voices are in play
 FOREIGN_MIN_WORDS = 1 / 3  # a foreign-accent voice joins when it can say this share of the words
 
-# Speech Commands split rule (tensorflow/examples/speech_commands/input_data.py).
-MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # ~134M
+# Speech Commands split rule: `wavetag.data.splits.which_set` (TF input_data.py).
 VALIDATION_PERCENTAGE = 10.0
 TESTING_PERCENTAGE = 10.0
 SPLITS = ("training", "validation", "testing")
@@ -71,26 +69,6 @@ SPLITS = ("training", "validation", "testing")
 BACKGROUND_DIR = "_background_noise_"
 MANIFEST = "synth.json"
 MANIFEST_FORMAT = 1
-
-
-def which_set(
-    filename: str, validation_percentage: float = 10.0, testing_percentage: float = 10.0
-) -> str:
-    """The Speech Commands split of a file -> "training" | "validation" | "testing".
-
-    Everything before ``_nohash_`` in the file name (the speaker) is hashed, so one speaker's
-    clips always share a split, and the split never changes as files are added.
-    """
-    base_name = os.path.basename(filename)
-    hash_name = re.sub(r"_nohash_.*$", "", base_name)
-    hash_name_hashed = hashlib.sha1(hash_name.encode("utf-8")).hexdigest()
-    percentage_hash = ((int(hash_name_hashed, 16) % (MAX_NUM_WAVS_PER_CLASS + 1))
-                       * (100.0 / MAX_NUM_WAVS_PER_CLASS))
-    if percentage_hash < validation_percentage:
-        return "validation"
-    if percentage_hash < testing_percentage + validation_percentage:
-        return "testing"
-    return "training"
 
 
 @dataclass(frozen=True)
