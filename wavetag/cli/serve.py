@@ -14,7 +14,7 @@ def serve_command(
     model: Path = typer.Argument(..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. 0.0.0.0 opens the service to the network: there is no authentication."),
     port: int = typer.Option(8000, "--port", help="TCP port."),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (ONNX Runtime; exported once to MODEL/.cache/ unless --onnx is given; about a quarter less CPU per request for bc_resnet_1, see bench/serve.py)."),
+    backend: str = typer.Option("onnx", "--backend", help="onnx (ONNX Runtime; exported once to MODEL/.cache/ unless --onnx is given; about a quarter less CPU per request than torch for bc_resnet_1, see bench/serve.py) or torch."),
     onnx: Optional[Path] = typer.Option(None, "--onnx", help="Serve this exported file (e.g. model.int8.onnx from 'wavetag export --int8'); implies --backend onnx."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads of the model. [default: torch's / all cores for onnx]"),
     max_upload_mb: float = typer.Option(10.0, "--max-upload-mb", help="Largest upload in MiB; larger ones get 413."),

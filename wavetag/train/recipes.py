@@ -32,10 +32,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         "optimizer": {"name": "sgd", "lr": 0.1, "weight_decay": 1e-3, "momentum": 0.9},
         "schedule": {"name": "cosine", "warmup_epochs": 5.0},
     },
-    # Sound tagging (FSDKaggle2018-style): a CNN on 64 log-mels over 2-s crops, mixup.
+    # Sound tagging (FSDKaggle2018-style): a CNN on 64 log-mels over 2-s crops, mixup. Dataset
+    # normalisation, not per-utterance: steady sounds (hum, whistle) live in their band levels,
+    # which per-utterance normalisation would flatten away.
     "tagging": {
         "model": "vgg_small",
-        "frontend": {"name": "logmel", "n_mels": 64, "normalize": "utterance"},
+        "frontend": {"name": "logmel", "n_mels": 64, "normalize": "dataset"},
         "clip_seconds": 2.0,
         "epochs": 40,
         "batch_size": 32,
