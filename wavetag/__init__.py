@@ -12,6 +12,7 @@ __all__ = [
     "list_models",
     "prepare",
     "train",
+    "train_config",
     "evaluate",
     "__version__",
     "WavetagError",
@@ -36,10 +37,10 @@ def __getattr__(name: str):
         from wavetag.data import prepare
 
         return prepare
-    if name == "train":
-        from wavetag.train import train
+    if name in ("train", "train_config"):
+        import wavetag.train as training
 
-        return train
+        return getattr(training, name)
     if name == "evaluate":
         from wavetag.evaluate.run import evaluate
 

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 from rich.console import Console
 
-from wavetag.config import config_from_dict, config_to_dict, merge_dicts
 from wavetag.errors import DataError
 
 STEPS = ("synthesise", "prepare", "explore", "train", "evaluate", "export", "predict")
@@ -33,7 +32,7 @@ class DemoResult:
 def run_demo(
     out_dir: str | Path = "demo",
     *,
-    speakers: int = 200,
+    speakers: int = 400,
     seed: int = 0,
     jobs: int = 2,
     epochs: int | None = None,
@@ -49,8 +48,8 @@ def run_demo(
     from wavetag.explore import explore
     from wavetag.export.onnx import export
     from wavetag.inference import Predictor
-    from wavetag.train import TrainConfig, train
-    from wavetag.train.recipes import recipe
+    from wavetag.train import train
+    from wavetag.train.recipes import train_config
 
     console = console or Console()
     out = Path(out_dir)
@@ -70,8 +69,8 @@ def run_demo(
     step("synthesise", lambda: synth_speech_commands(data, speakers=speakers, seed=seed, jobs=jobs, progress=progress))
     step("prepare", lambda: prepare(data, pack_dir, source="speech-commands", sample_rate=16000, clip_seconds=1.0, jobs=jobs, progress=progress))
     explored = step("explore", lambda: explore(pack_dir, out / "explore"))
-    paths["explore"] = Path(explored.report_html)
-    config = config_from_dict(TrainConfig, merge_dicts(merge_dicts(config_to_dict(TrainConfig()), recipe(recipe_name)), {"epochs": epochs, "seed": seed}))
+    paths["explore"] = Path(explored.paths.report_html)
+    config = train_config(recipe_name, epochs=epochs, seed=seed)
     step("train", lambda: train(pack_dir, config, run_dir, overwrite=True, progress=progress))
     result = step("evaluate", lambda: evaluate(run_dir, pack_dir, split="test"))
     paths["report"] = result.report.report_html

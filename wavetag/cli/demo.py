@@ -12,7 +12,7 @@ from wavetag.cli.app import app, console
 @app.command("demo")
 def demo_command(
     out: Path = typer.Option(Path("demo"), "--out", "-o", help="Directory for everything the demo writes (data/, pack/, explore/, run/, model.onnx)."),
-    speakers: int = typer.Option(200, "--speakers", help="Synthetic speakers in the keyword set (each says every word once)."),
+    speakers: int = typer.Option(400, "--speakers", help="Synthetic speakers in the keyword set (each says every word once)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: the kws recipe's]"),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthesis and of training."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for synthesis and decoding."),
@@ -29,7 +29,7 @@ def demo_command(
                   f"(synthetic voices: in-domain accuracy, not accuracy on human speech)")
     console.print(f"total time {r.seconds / 60:.1f} min (" + ", ".join(f"{k} {v:.0f} s" for k, v in r.step_seconds.items()) + ")")
     p = r.prediction
-    console.print(f"predicted {Path(p['file']).name}: {p['label']} ({p['score']:.3f}); top-3 " + ", ".join(f"{lab} {s:.3f}" for lab, s in p['top_k']))
+    console.print(f"predicted {Path(p['file']).name}: {p['label']} ({p['score']:.3f}); top-3 " + ", ".join(f"{k['label']} {k['score']:.3f}" for k in p['top_k']))
     for name, path in r.paths.items():
         console.print(f"  {name:>8s}: {path}")
     console.print(f"next: wavetag predict {r.paths['model']} FILE.wav   |   wavetag serve {r.paths['model']}")

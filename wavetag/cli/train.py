@@ -45,6 +45,11 @@ def train_command(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (runs are repeatable on CPU). [default: 0]"),
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads. [default: all cores / ranks]"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
+    semi: bool = typer.Option(False, "--semi", help="Pseudo-labelling in rounds: round 0 trains on the verified train clips; each later round adds the unverified/unlabelled ones whose predicted probability lies in [lower, upper], with the predicted label (OUT/round_<r>/, OUT/semi_history.csv, OUT/best/)."),
+    rounds: int = typer.Option(3, "--rounds", help="--semi: training rounds, round 0 included. [default: 3]"),
+    semi_lower: str = typer.Option("0.35,0.65", "--semi-lower", help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: 0.35,0.65]"),
+    semi_upper: float = typer.Option(1.0, "--semi-upper", help="--semi: upper probability bound. [default: 1.0]"),
+    epochs_per_round: Optional[int] = typer.Option(None, "--epochs-per-round", help="--semi: epochs of each round. [default: --epochs]"),
 ) -> None:
     """Train a model on a pack: batched augmentation, warm-up + cosine schedule, best/last
     checkpoints, history.csv and TensorBoard; exact resume after a kill. Runs under torchrun too."""
@@ -88,6 +93,13 @@ def train_command(
 
         resolved["augment"] = config_to_dict(AugmentConfig.off())
     config = config_from_dict(TrainConfig, resolved)
+    if semi:
+        from wavetag.semi.pseudo import parse_bounds, train_semi
+
+        result = train_semi(pack, config, out, rounds=rounds, epochs_per_round=epochs_per_round, overwrite=overwrite,
+                            lower=parse_bounds(semi_lower, flag="--semi-lower"), upper=semi_upper, progress=progress)
+        console.print(result.summary())
+        return
     result = train(pack, config, out, overwrite=overwrite, progress=progress)
     _summary(result)
 

@@ -169,7 +169,7 @@ class Pack:
         )
         info = {**self.info, "counts": _split_counts(new, self.labels)}
         view = Pack(self.path, info, self.labels, new)
-        view._audio = self._audio
+        view._audio = self.audio  # one mapping of the samples for the pack and its views
         return view
 
     # ------------------------------------------------------------ pickling (workers)

@@ -64,7 +64,7 @@ def plot_relabel_tsne(embeddings: np.ndarray, before: np.ndarray, after: np.ndar
             seeds = sel & (status == "verified")
             ax.scatter(xy[seeds, 0], xy[seeds, 1], s=14, color=colours[c], label=name)
             rest = sel & (status != "verified") & ~((status == "uncertain") & (k == 2))
-            edge = np.where(status[rest] == "changed", "black", colours[c]) if k == 2 else colours[c]
+            edge = ["black" if s == "changed" else colours[c] for s in status[rest]] if k == 2 else colours[c]
             face = colours[c] if k == 2 else "none"
             ax.scatter(xy[rest, 0], xy[rest, 1], s=14, facecolors=face, edgecolors=edge, linewidths=0.8)
         if k == 2:

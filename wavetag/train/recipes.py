@@ -14,7 +14,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     # model (137k parameters) on 40 log-mels with per-utterance band normalisation (wider
     # models and per-utterance normalisation generalise best to unseen voices), the Speech
     # Commands noise recipe (p 0.8, volume <= 0.1) and ±100 ms time shift; AdamW with warm-up,
-    # cosine decay and light label smoothing.
+    # cosine decay and light label smoothing. SpecAugment is off: on the built-in 400-speaker
+    # set, 25 epochs reached 97.3 % validation accuracy without it, and 93.6 % at epoch 12
+    # (94.7 % at epoch 10 without) with light masks (1 x <= 10 frames, 1 x <= 4 bins, p 0.5);
+    # the BC-ResNet masks (2 x 20 frames, 2 x 7 bins) held training accuracy under 50 %.
+    # Long runs on real speech may still profit from it: augment.spec_augment.p = 1.
     "kws": {
         "model": "ds_cnn_m",
         "frontend": {"normalize": "utterance"},
@@ -23,6 +27,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
         "schedule": {"name": "cosine", "warmup_epochs": 1.0},
         "label_smoothing": 0.05,
+        "augment": {"spec_augment": {"p": 0.0}},
     },
     # BC-ResNet paper recipe (Kim et al. 2021 §4.1): SGD 0.1 with 5 warm-up epochs, 200 epochs.
     "bc_resnet_paper": {
@@ -54,3 +59,20 @@ def recipe(name: str) -> dict[str, Any]:
     import copy
 
     return copy.deepcopy(RECIPES[name])
+
+
+def train_config(recipe_name: str | None = None, **fields: Any):
+    """A validated `TrainConfig`: defaults < recipe ``recipe_name`` < ``fields`` (nested dicts
+    merge, ``None`` keeps the default).
+
+    >>> cfg = train_config("kws", epochs=10, optimizer={"lr": 1e-3})
+    """
+    from wavetag.config import config_from_dict, config_to_dict, merge_dicts
+    from wavetag.train.config import TrainConfig
+
+    data = config_to_dict(TrainConfig())
+    if recipe_name:
+        data = merge_dicts(data, recipe(recipe_name))
+    config = config_from_dict(TrainConfig, merge_dicts(data, fields))
+    config.validate()
+    return config

@@ -1,0 +1,289 @@
+"""Noisy labels with a known answer: relabelling, pseudo-labelling and ensembles against the baselines.
+
+A 6-class tagging task is generated offline (tones, vibrato tones, chirps, noise bursts, click
+trains, amplitude-modulated noise; random pitch, rate, level and onset, background noise at 3-20 dB
+SNR, so neighbouring classes overlap a little) and written as an FSDKaggle2018-style CSV source
+``fname,label,manually_verified,split``. In the train split 20 % of the clips are verified; of the
+80 % unverified, a known share (default 30 %) carries a wrong label. Validation and test are
+verified and right. Then, on that pack (``wavetag prepare`` of the CSV):
+
+    (a) verified only          the verified train clips alone
+    (b) all labels as given    every train clip with its label, right or wrong
+    (c) relabelled             label spreading on the embeddings of (a) (`wavetag relabel`), then train
+    (d) semi-supervised        `train --semi`: 3 rounds of pseudo-labelling from the verified clips
+    (e) relabel + semi         `train --semi` on the relabelled pack (seeds: verified + confident relabels)
+    (f) ensemble               `wavetag ensemble` (weighted, weights searched on validation) of (c), (d), (e)
+
+Each is scored on the clean test split (accuracy and MAP@3, sliding windows as `evaluate`), with the
+share of wrong labels among the training labels it used (known here, never in real data).
+Targets: (e) beats (a) and (b); (f) beats its best member. Not a test: the figures move a little
+with the seed, and the wall time with the load of the shared cores (printed).
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py               # ~4 min on 2 busy cores
+    OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py --wrong 0.5 --keep runs/noisy
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wavetag.config import config_from_dict  # noqa: E402
+from wavetag.data import Pack, prepare  # noqa: E402
+from wavetag.train import TrainConfig, train  # noqa: E402
+
+SR = 8000
+CLIP_S = 1.0
+CLASSES = ("tone", "vibrato", "chirp", "noise_burst", "clicks", "am_noise")
+PER_CLASS = {"train": 100, "validation": 20, "test": 60}
+VERIFIED_SHARE = 0.2
+MIN_CLIP_PASSES = 3000  # every run sees at least this many clips (small training sets get more epochs)
+BASE_EPOCHS = 12
+
+
+# ---------------------------------------------------------------------------- the sounds
+
+
+def _tone(rng, t, f0, vibrato_depth=0.0, rate=0.0):
+    phase = 2 * np.pi * f0 * t
+    if vibrato_depth:
+        phase += vibrato_depth * f0 / rate * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+    harmonics = rng.uniform(0.0, 0.5, 2)
+    return np.sin(phase) + harmonics[0] * np.sin(2 * phase) + harmonics[1] * np.sin(3 * phase)
+
+
+def _band_noise(rng, n, centre_hz, width_hz):
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec *= np.exp(-0.5 * ((f - centre_hz) / width_hz) ** 2)
+    x = np.fft.irfft(spec, n)
+    return x / (np.abs(x).max() + 1e-9)
+
+
+def _envelope(t, start, length, attack=0.02, release=0.05):
+    rise = np.clip((t - start) / attack, 0, 1)
+    fall = np.clip((start + length - t) / release, 0, 1)
+    return rise * fall
+
+
+def make_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """One second of ``kind`` at 8 kHz, float32 in [-1, 1], with background noise."""
+    n = int(SR * CLIP_S)
+    t = np.arange(n) / SR
+    start, length = rng.uniform(0.0, 0.3), rng.uniform(0.5, 0.7)
+    env = _envelope(t, start, length)
+    if kind == "tone":
+        x = _tone(rng, t, rng.uniform(300, 1800)) * env
+    elif kind == "vibrato":
+        x = _tone(rng, t, rng.uniform(300, 1800), vibrato_depth=rng.uniform(0.02, 0.08), rate=rng.uniform(4, 9)) * env
+    elif kind == "chirp":
+        f_a, f_b = rng.uniform(300, 2500, 2)
+        f = f_a + (f_b - f_a) * np.clip((t - start) / length, 0, 1)
+        x = np.sin(2 * np.pi * np.cumsum(f) / SR) * env
+    elif kind == "noise_burst":
+        x = np.zeros(n)
+        for _ in range(rng.integers(1, 4)):
+            s, d = rng.uniform(0, 0.8), rng.uniform(0.05, 0.25)
+            x += _band_noise(rng, n, rng.uniform(500, 3000), rng.uniform(150, 600)) * _envelope(t, s, d, 0.005, 0.03)
+    elif kind == "clicks":
+        rate, x = rng.uniform(6, 40), np.zeros(n)
+        click = np.exp(-np.arange(int(0.004 * SR)) / (0.0008 * SR)) * np.sin(2 * np.pi * rng.uniform(1000, 3000) * np.arange(int(0.004 * SR)) / SR)
+        for s in np.arange(start, start + length, 1 / rate):
+            i = int(s * SR)
+            x[i : i + len(click)] += click[: n - i]
+    elif kind == "am_noise":
+        x = _band_noise(rng, n, rng.uniform(500, 3000), rng.uniform(300, 1200))
+        x *= 0.5 * (1 + np.sin(2 * np.pi * rng.uniform(2, 12) * t)) * env
+    else:
+        raise ValueError(kind)
+    x = x / (np.sqrt(np.mean(x**2)) + 1e-9)
+    snr_db = rng.uniform(3, 20)
+    noise = rng.standard_normal(n) * 10 ** (-snr_db / 20)
+    y = (x + noise) * 10 ** (rng.uniform(-26, -12) / 20)
+    return np.clip(y, -1, 1).astype(np.float32)
+
+
+def build_source(root: Path, *, wrong: float, seed: int) -> dict[str, str]:
+    """Write the clips and ``train.csv``; returns the true label of each file."""
+    rng = np.random.default_rng(seed)
+    (root / "audio").mkdir(parents=True, exist_ok=True)
+    rows, truth = [], {}
+    for split, count in PER_CLASS.items():
+        for c, kind in enumerate(CLASSES):
+            for i in range(count):
+                name = f"{split}_{kind}_{i:03d}.wav"
+                sf.write(root / "audio" / name, make_sound(kind, rng), SR, subtype="PCM_16")
+                truth[name] = kind
+                verified = split != "train" or i < VERIFIED_SHARE * count
+                label = kind
+                if not verified and rng.random() < wrong:
+                    label = CLASSES[(c + rng.integers(1, len(CLASSES))) % len(CLASSES)]
+                rows.append([name, label, int(verified), split])
+    order = rng.permutation(len(rows))
+    with open(root / "audio" / "train.csv", "w", newline="") as f:
+        csv.writer(f).writerows([["fname", "label", "manually_verified", "split"], *[rows[k] for k in order]])
+    return truth
+
+
+# ---------------------------------------------------------------------------- runs
+
+
+def config_for(n_clips: int, seed: int, quick: bool) -> TrainConfig:
+    epochs = max(BASE_EPOCHS, math.ceil(MIN_CLIP_PASSES / max(1, n_clips)))
+    if quick:
+        epochs = max(2, epochs // 4)
+    return config_from_dict(TrainConfig, {
+        "model": "ds_cnn_s", "epochs": epochs, "batch_size": 32, "seed": seed, "threads": 1, "tensorboard": False,
+        "tune_detection": False, "confusion_image": False, "clip_seconds": CLIP_S,
+        "frontend": {"name": "logmel", "n_mels": 40, "normalize": "dataset"},
+        "augment": {"background_noise": {"p": 0.0}}, "optimizer": {"lr": 3e-3},
+    })
+
+
+def score(model_dir: Path, pack: Pack) -> dict[str, float]:
+    from wavetag.evaluate import compute_metrics
+    from wavetag.models import load_model_dir
+    from wavetag.train.validate import split_logits, split_targets
+
+    model, _ = load_model_dir(model_dir)
+    idx = pack.split_indices("test")
+    probs = model.probabilities(split_logits(model, pack, idx, clip_seconds=model.clip_seconds)).numpy()
+    m = compute_metrics(probs, split_targets(pack, idx).numpy(), task=model.task, labels=pack.labels)["overall"]
+    return {"accuracy": m["accuracy"], "map_at_3": m["map_at_3"]}
+
+
+def used_labels(pack: Pack, truth: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> tuple[int, float]:
+    """(training clips used, share of their labels that are wrong)."""
+    return int(mask.sum()), float(np.mean(labels[mask] != truth[mask])) if mask.any() else float("nan")
+
+
+def semi_labels(pack: Pack, semi_dir: Path, round_: int) -> tuple[np.ndarray, np.ndarray]:
+    """The labels and the train-clip mask round ``round_`` of a `train_semi` run used."""
+    from wavetag.semi.common import seeds_and_candidates
+
+    seeds, _ = seeds_and_candidates(pack)
+    labels, mask = pack.index.label.copy(), seeds.copy()
+    pseudo = semi_dir / f"round_{round_}" / "pseudo_labels.csv"
+    if round_ > 0 and pseudo.is_file():
+        with open(pseudo, newline="") as f:
+            for row in csv.DictReader(f):
+                i = int(row["index"])
+                labels[i], mask[i] = pack.labels.index(row["pseudo_label"]), True
+    return labels, mask
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wrong", type=float, default=0.3, help="share of unverified train labels that are wrong")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=3, help="pseudo-labelling rounds (round 0 included)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep everything in this folder (default: a temporary one)")
+    parser.add_argument("--quick", action="store_true", help="a quarter of the epochs (a smoke run, not the figures)")
+    args = parser.parse_args()
+    load_before, started = os.getloadavg(), time.perf_counter()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="wavetag-bench-noisy-"))
+    try:
+        rows = run(root, args)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root, ignore_errors=True)
+    report(rows, load_before, time.perf_counter() - started, args)
+
+
+def run(root: Path, args) -> dict[str, dict]:
+    from wavetag.semi.embeddings import embed
+    from wavetag.semi.ensemble import build_ensemble
+    from wavetag.semi.pseudo import train_semi
+    from wavetag.semi.relabel import relabel, write_relabelled
+
+    truth_by_file = build_source(root / "src", wrong=args.wrong, seed=args.seed)
+    prepare(root / "src" / "audio" / "train.csv", root / "pack", sample_rate=SR, clip_seconds=CLIP_S, jobs=2, progress=False)
+    pack = Pack.open(root / "pack")
+    truth = np.array([pack.labels.index(truth_by_file[p]) for p in pack.index.path], np.int32)
+    train_mask = np.zeros(len(pack), bool)
+    train_mask[pack.split_indices("train")] = True
+    seeds = train_mask & pack.index.verified
+    rows: dict[str, dict] = {}
+    quiet = {"progress": False, "verbose": False}
+
+    n_train = int(train_mask.sum())
+    # (a) verified only (the train split without its unverified clips)
+    verified = train(pack.with_labels(include=~train_mask | seeds), config_for(int(seeds.sum()), args.seed, args.quick),
+                     root / "verified", **quiet)
+    rows["verified only"] = {"dir": verified.best_dir, "used": used_labels(pack, truth, pack.index.label, seeds)}
+    # (b) all labels as given
+    given = train(pack, config_for(n_train, args.seed, args.quick), root / "given", **quiet)
+    rows["all labels as given"] = {"dir": given.best_dir, "used": used_labels(pack, truth, pack.index.label, train_mask)}
+    # (d) semi-supervised: rounds of pseudo-labelling from the verified clips
+    semi = train_semi(pack, config_for(n_train, args.seed, args.quick), root / "semi", rounds=args.rounds, **quiet)
+    rows["semi-supervised"] = {"dir": semi.best_dir, "used": used_labels(pack, truth, *semi_labels(pack, root / "semi", semi.best_round)),
+                               "note": f"best round {semi.best_round} of 0..{args.rounds - 1}"}
+    # (c) relabelled: label spreading on the embeddings of (a)
+    emb = embed(rows["verified only"]["dir"], pack)
+    result = relabel(pack, emb, kernel="knn", n_neighbors=7, alpha=0.2, min_confidence=0.5)
+    relabelled = Pack.open(write_relabelled(result, root / "relabelled", tsne_points=0).pack_dir)
+    counts = result.counts()
+    runs_c = train(relabelled, config_for(n_train, args.seed, args.quick), root / "relabelled_run", **quiet)
+    rows["relabelled"] = {"dir": runs_c.best_dir, "used": used_labels(pack, truth, relabelled.index.label, train_mask),
+                          "note": f"{counts['confirmed']} confirmed, {counts['changed']} changed, {counts['uncertain']} uncertain"}
+    # (e) relabel + semi-supervised: seeds are the verified and confidently relabelled clips
+    both = train_semi(relabelled, config_for(n_train, args.seed, args.quick), root / "relabel_semi", rounds=args.rounds, **quiet)
+    labels_e, mask_e = semi_labels(relabelled, root / "relabel_semi", both.best_round)
+    rows["relabel + semi-supervised"] = {"dir": both.best_dir, "used": used_labels(pack, truth, labels_e, mask_e),
+                                         "note": f"best round {both.best_round} of 0..{args.rounds - 1}"}
+    # (f) the ensemble of (c), (d), (e), weights searched on the validation split
+    members = ["relabelled", "semi-supervised", "relabel + semi-supervised"]
+    ens = build_ensemble([rows[m]["dir"] for m in members], root / "ensemble", method="weighted", pack=pack)
+    from wavetag.models.io import read_config
+
+    weights = read_config(ens)["ensemble"]["weights"]
+    rows["ensemble (weighted)"] = {"dir": ens, "used": (None, None), "members": members,
+                                   "note": "weights " + ", ".join(f"{w:.2f}" for w in weights)}
+    for row in rows.values():
+        row.update(score(row["dir"], pack))
+    return rows
+
+
+def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
+    print(f"noisy-label benchmark: {len(CLASSES)} classes, train {PER_CLASS['train'] * len(CLASSES)} clips "
+          f"({VERIFIED_SHARE:.0%} verified; {args.wrong:.0%} of the unverified labels wrong), "
+          f"validation {PER_CLASS['validation'] * len(CLASSES)}, test {PER_CLASS['test'] * len(CLASSES)} (clean); "
+          f"ds_cnn_s, 8 kHz, 1 s; seed {args.seed}" + (" [--quick: not the figures]" if args.quick else ""))
+    print()
+    print(f"| {'setting':<27} | clips used | wrong labels used | test accuracy | test MAP@3 | note")
+    print(f"|{'-' * 29}|-----------:|------------------:|--------------:|-----------:|------")
+    for name, r in rows.items():
+        used, wrong = r["used"]
+        used_s = "-" if used is None else str(used)
+        wrong_s = "-" if wrong is None else f"{100 * wrong:.1f} %"
+        print(f"| {name:<27} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | {r.get('note', '')}")
+    print()
+    acc = {k: v["accuracy"] for k, v in rows.items()}
+    best_member = max(acc[m] for m in rows["ensemble (weighted)"]["members"])
+    checks = [
+        ("relabel + semi-supervised > verified only", acc["relabel + semi-supervised"] > acc["verified only"]),
+        ("relabel + semi-supervised > all labels as given", acc["relabel + semi-supervised"] > acc["all labels as given"]),
+        ("relabelled > all labels as given", acc["relabelled"] > acc["all labels as given"]),
+        ("semi-supervised > verified only", acc["semi-supervised"] > acc["verified only"]),
+        (f"ensemble > its best member ({best_member:.3f})", acc["ensemble (weighted)"] > best_member),
+    ]
+    for name, ok in checks:
+        print(f"target: {name:<58} {'PASS' if ok else 'MISS'}")
+    after = os.getloadavg()
+    print(f"wall time {seconds:.0f} s on {os.cpu_count()} cores; load average (1/5/15 min) before "
+          f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Pseudo-labelling: the lower-bound schedule, the selection rule on hand-made probabilities, a
+2-round run on a tiny pack, ``wavetag train --semi`` and the refused bounds."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from test_semi_common import make_noisy_pack, tiny_config
+from wavetag.cli import main
+from wavetag.data import Pack
+from wavetag.errors import ConfigError, DataError
+from wavetag.evaluate.run import evaluate
+from wavetag.semi.pseudo import check_bounds, lower_bounds, parse_bounds, select_pseudo_labels, train_semi
+
+
+@pytest.fixture(scope="module")
+def pack_path(tmp_path_factory):
+    return make_noisy_pack(tmp_path_factory.mktemp("pseudo"))[0]
+
+
+def test_lower_bound_schedule():
+    assert lower_bounds(3, (0.35, 0.65)) == [None, 0.35, 0.65]
+    assert lower_bounds(5, (0.35, 0.65)) == [None, 0.35, 0.45, 0.55, 0.65]
+    assert lower_bounds(2, (0.35, 0.65)) == [None, 0.35]
+    assert lower_bounds(1, (0.35, 0.65)) == [None]
+    assert lower_bounds(3, (0.8, 0.8)) == [None, 0.8, 0.8]
+    assert parse_bounds("0.35,0.65") == (0.35, 0.65) and parse_bounds("0.5") == (0.5, 0.5)
+
+
+def test_selection_keeps_probabilities_between_the_bounds():
+    probs = np.array([[0.90, 0.05, 0.05],   # top 0.90: in [0.5, 0.95]
+                      [0.40, 0.35, 0.25],   # top 0.40: below
+                      [0.02, 0.97, 0.01],   # top 0.97: above the upper bound
+                      [0.20, 0.30, 0.50],   # top exactly 0.50: in (bounds inclusive)
+                      [0.05, 0.05, 0.90]])
+    selected, predicted, top = select_pseudo_labels(probs, lower=0.5, upper=0.95)
+    assert selected.tolist() == [True, False, False, True, True]
+    assert predicted.tolist() == [0, 0, 1, 2, 2] and top.tolist() == [0.90, 0.40, 0.97, 0.50, 0.90]
+    binary = np.array([[0.1], [0.55], [0.8], [0.45]])  # P(positive)
+    selected, predicted, top = select_pseudo_labels(binary, lower=0.7, upper=1.0)
+    assert selected.tolist() == [True, False, True, False] and predicted.tolist() == [0, 1, 1, 0]
+    np.testing.assert_allclose(top, [0.9, 0.55, 0.8, 0.55])
+
+
+@pytest.mark.parametrize("lower, upper, rounds, message", [
+    ((0.7, 0.9), 0.8, 3, r"semi lower bound 0.9 \(--semi-lower\) > upper bound 0.8 \(--semi-upper\)"),
+    ((-0.1, 0.5), 1.0, 3, r"semi lower start bound = -0.1 \(--semi-lower\) is out of range; expected a probability in \[0, 1\]"),
+    ((0.3, 0.5), 1.5, 3, r"semi upper bound = 1.5 \(--semi-upper\) is out of range"),
+    ((0.3, 0.5), 1.0, 0, r"rounds = 0 \(--rounds\); expected an integer >= 1"),
+])
+def test_bounds_out_of_range(lower, upper, rounds, message):
+    with pytest.raises(ConfigError, match=message):
+        check_bounds(lower, upper, rounds)
+
+
+def test_bad_bounds_refused_before_training(pack_path, tmp_path):
+    with pytest.raises(ConfigError, match="> upper bound"):
+        train_semi(pack_path, tiny_config(), tmp_path / "semi", lower=(0.9, 0.9), upper=0.5)
+    assert not (tmp_path / "semi").exists()
+    with pytest.raises(ConfigError, match=r"--semi-lower 'abc'; expected START,END"):
+        parse_bounds("abc")
+
+
+def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
+    pack = Pack.open(pack_path)
+    result = train_semi(pack, tiny_config(), tmp_path / "semi", rounds=2, epochs_per_round=2, lower=(0.0, 0.0),
+                        progress=False, verbose=False)
+    out = tmp_path / "semi"
+    with open(out / "semi_history.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["round"] for r in rows] == ["0", "1"] and rows[0]["lower"] == "" and float(rows[1]["lower"]) == 0.0
+    verified = int(pack.index.verified[pack.split_indices("train")].sum())
+    assert int(rows[0]["clips_used"]) == verified and int(rows[0]["pseudo_labelled"]) == 0
+    # lower bound 0: every one of the 30 candidates is pseudo-labelled in round 1
+    assert int(rows[1]["pseudo_labelled"]) == 30 and int(rows[1]["clips_used"]) == verified + 30
+    assert float(rows[1]["val_value"]) == pytest.approx(result.rounds[1]["val_value"], rel=1e-5)
+    pseudo = (out / "round_1" / "pseudo_labels.csv").read_text().splitlines()
+    assert pseudo[0] == "index,path,given_label,pseudo_label,probability" and len(pseudo) == 1 + 30
+    for name in ("round_0/best/config.json", "round_1/history.csv", "best/model.safetensors", "config.yaml", "semi.json"):
+        assert (out / name).is_file(), name
+    assert result.best_dir == out / "best" and result.best_round in (0, 1)
+    assert "round 1: lower 0.000" in result.summary()
+    metrics = evaluate(out, pack, split="test", out=tmp_path / "report").metrics
+    assert 0.0 <= metrics["overall"]["accuracy"] <= 1.0
+
+
+def test_class_without_verified_clips_is_refused(pack_path, tmp_path):
+    pack = Pack.open(pack_path)
+    low = pack.labels.index("low")
+    with pytest.raises(DataError, match=r"class\(es\) 'low'"):
+        train_semi(pack.with_labels(verified=pack.index.verified & (pack.index.label != low)), tiny_config(), tmp_path / "s")
+
+
+def test_train_command_semi(pack_path, tmp_path, capsys):
+    args = ["train", str(pack_path), "--semi", "--rounds", "2", "--semi-lower", "0.5", "--epochs-per-round", "1",
+            "--model", "ds_cnn_s", "--frontend", "logmel", "--frontend-set", "n_mels=20", "--batch-size", "16",
+            "--threads", "1", "--no-progress", "-o", str(tmp_path / "cli")]
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 0
+    assert "semi-supervised: 2 rounds" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "best" / "config.json").is_file()
+    with pytest.raises(SystemExit) as done:
+        main([*args[:-1], str(tmp_path / "bad"), "--semi-lower", "0.9", "--semi-upper", "0.5"])
+    assert done.value.code == 1 and "--semi-upper" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""``build_ensemble``: trained model directories → one ensemble model directory.
+
+    MODEL_DIR... --check: same task, labels (same order), sample rate and window, else a DataError
+      naming the difference--> members
+      --method "weighted": each member's probabilities on the validation split of PACK (verified
+        clips when it has any) --weights minimising the validation log-loss of the weighted mean
+        (a convex problem: SLSQP on the simplex)--> w
+      --> OUT/config.json + model.safetensors (`wavetag.models.ensemble.Ensemble`), which predict,
+          evaluate, serve and export load like any model directory
+
+With a pack, ``config.json`` also records each member's and the ensemble's validation
+accuracy and log-loss (``ensemble.validation``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from wavetag.config import check_choice
+from wavetag.data.pack import Pack
+from wavetag.errors import ConfigError, DataError
+from wavetag.models.ensemble import METHODS, Ensemble
+
+EPS = 1e-7
+
+
+def combine_probabilities(member_probs: np.ndarray, weights: Sequence[float], *, method: str, task: str) -> np.ndarray:
+    """Numpy reference of the ensemble: ``member_probs [M, N, K]`` (softmax rows, or sigmoid
+    probabilities) → ``[N, K]``. Arithmetic (mean / weighted) or normalised geometric mean."""
+    p = np.clip(np.asarray(member_probs, dtype=np.float64), EPS, 1 - EPS)
+    w = np.asarray(weights, dtype=np.float64).reshape(-1, 1, 1) / np.sum(weights)
+    if method != "geometric":
+        return (w * p).sum(0)
+    log_p = (w * np.log(p)).sum(0)
+    if task == "multiclass":
+        e = np.exp(log_p - log_p.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+    log_q = (w * np.log1p(-p)).sum(0)
+    return 1.0 / (1.0 + np.exp(log_q - log_p))
+
+
+def log_loss(probs: np.ndarray, targets: np.ndarray, *, task: str) -> float:
+    """Mean negative log-likelihood of ``targets`` (class ids [N], or multi-hot / 0-1 for sigmoid tasks)."""
+    p = np.clip(probs, EPS, 1 - EPS)
+    if task == "multiclass":
+        return float(-np.mean(np.log(p[np.arange(len(p)), targets])))
+    t = np.asarray(targets, dtype=np.float64).reshape(p.shape)
+    return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
+
+
+def search_weights(member_probs: np.ndarray, targets: np.ndarray, *, task: str) -> np.ndarray:
+    """Weights ``[M]`` on the simplex minimising the log-loss of the weighted mean of ``member_probs [M, N, K]``."""
+    from scipy.optimize import minimize
+
+    m = len(member_probs)
+    p = np.clip(np.asarray(member_probs, dtype=np.float64), EPS, 1 - EPS)
+    if task == "multiclass":
+        picked = p[:, np.arange(p.shape[1]), targets]  # (M, N): each member's probability of the true class
+
+        def loss(w):
+            mix = w @ picked
+            return -np.mean(np.log(mix)), -(picked / mix).mean(1)
+    else:
+        t = np.asarray(targets, dtype=np.float64).reshape(p.shape[1:])
+        right = np.where(t > 0, p, 1 - p).reshape(m, -1)  # (M, N*K): probability each member gives the truth
+
+        def loss(w):
+            mix = w @ right
+            return -np.mean(np.log(mix)), -(right / mix).mean(1)
+
+    start = np.full(m, 1.0 / m)
+    res = minimize(loss, start, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * m, options={"ftol": 1e-10, "maxiter": 500},
+                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}])
+    found = np.clip(res.x, 0.0, None)
+    found = np.round(found / found.sum(), 4) if found.sum() > 0 else start
+    # The optimum of a convex problem, checked against uniform weights and each member alone.
+    candidates = [found / found.sum(), start, *np.eye(m)]
+    return min(candidates, key=lambda w: loss(w)[0])
+
+
+def build_ensemble(
+    model_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    method: str = "mean",
+    pack: str | Path | Pack | None = None,
+    weights: Sequence[float] | None = None,
+) -> Path:
+    """Combine the models in ``model_dirs`` (model or run directories) into an ensemble model
+    directory at ``out_dir``; returns it. ``method``: "mean", "geometric" or "weighted" (weights
+    searched on the validation split of ``pack``, unless ``weights`` are given)."""
+    from wavetag.models import load_model_dir, save_model_dir
+
+    check_choice("method", method, METHODS)
+    if len(model_dirs) < 2:
+        raise ConfigError(f"an ensemble needs at least two models, got {len(model_dirs)}; give two or more MODEL directories")
+    dirs = [_resolve(d) for d in model_dirs]
+    loaded = [load_model_dir(d) for d in dirs]
+    check_compatible(dirs, loaded)
+    members = [m for m, _ in loaded]
+    config0 = loaded[0][1]
+    the_pack = pack if pack is None or isinstance(pack, Pack) else Pack.open(pack)
+    validation = None
+    if the_pack is not None:
+        from wavetag.evaluate.run import check_model_fits_pack
+
+        for d, (m, c) in zip(dirs, loaded):
+            check_model_fits_pack(m, c, the_pack, where=d)
+        probs, targets = member_validation_probs(members, the_pack)
+        if method == "weighted" and weights is None:
+            weights = search_weights(probs, targets, task=members[0].task).tolist()
+        validation = _validation_scores(probs, targets, weights, method=method, task=members[0].task, dirs=dirs)
+    elif method == "weighted" and weights is None:
+        raise ConfigError("method 'weighted' searches the weights on the validation split: give the pack (--pack PACK), "
+                          "or the weights themselves")
+    ensemble = Ensemble(members, method=method, weights=weights)
+    pack_block = ({"path": str(the_pack.path), "sample_rate": the_pack.sample_rate, "checksum": the_pack.info.get("checksum")}
+                  if the_pack is not None else config0.get("pack"))
+    extra = {"labels": list(config0["labels"]), "pack": pack_block,
+             "ensemble": {"members": [str(d) for d in dirs], "method": method, "weights": list(ensemble.weight_values),
+                          "validation": validation}}
+    return save_model_dir(ensemble, out_dir, extra={k: v for k, v in extra.items() if v is not None})
+
+
+def check_compatible(dirs: Sequence[Path], loaded: Sequence[tuple[Any, dict]]) -> None:
+    """Members must share task, labels (in order), sample rate and window; a `DataError` names the difference."""
+    (m0, c0), d0 = loaded[0], dirs[0]
+    labels0 = list(c0.get("labels") or [])
+    for d, (m, c) in zip(dirs[1:], loaded[1:]):
+        labels = list(c.get("labels") or [])
+        if labels != labels0:
+            only0, only = sorted(set(labels0) - set(labels)), sorted(set(labels) - set(labels0))
+            detail = f"only in {d0}: {only0}; only in {d}: {only}" if (only0 or only) else "the same labels in another order"
+            raise DataError(f"{d0} and {d} have different label sets ({detail}); ensemble models trained on the same classes")
+        for what, a, b, unit in (("sample rate", m0.sample_rate, m.sample_rate, " Hz"), ("task", m0.task, m.task, ""),
+                                 ("window (clip_seconds)", m0.clip_seconds, m.clip_seconds, " s")):
+            if a != b:
+                raise DataError(f"{d0} and {d} differ in {what}: {a}{unit} vs {b}{unit}; ensemble members must share it "
+                                "(train them on the same pack with the same --clip-seconds)")
+
+
+def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndarray, np.ndarray]:
+    """Each member's probabilities on the validation split ``[M, N, K]`` (verified clips when it
+    has any) and the targets ``[N]`` (or ``[N, C]``)."""
+    from wavetag.train.validate import split_logits, split_targets
+
+    indices = pack.split_indices("validation")
+    verified = indices[pack.index.verified[indices].astype(bool)]
+    indices = verified if len(verified) else indices
+    if len(indices) == 0:
+        raise DataError(f"{pack.path}: the validation split is empty; the ensemble weights are searched on it")
+    probs = [m.probabilities(split_logits(m, pack, indices, clip_seconds=m.clip_seconds)).numpy() for m in members]
+    return np.stack(probs), split_targets(pack, indices).numpy()
+
+
+def _validation_scores(probs, targets, weights, *, method: str, task: str, dirs) -> dict[str, Any]:
+    w = weights if weights is not None else [1.0] * len(probs)
+    combined = combine_probabilities(probs, w, method=method, task=task)
+    rows = [{"model": str(d), **_scores(p, targets, task)} for d, p in zip(dirs, probs)]
+    return {"clips": int(len(targets)), "members": rows, "ensemble": _scores(combined, targets, task)}
+
+
+def _scores(probs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:
+    if task == "multiclass":
+        accuracy = float(np.mean(probs.argmax(1) == targets))
+    elif task == "binary":
+        accuracy = float(np.mean((probs.reshape(-1) >= 0.5) == (targets.reshape(-1) > 0)))
+    else:
+        accuracy = float(np.mean(targets[np.arange(len(targets)), probs.argmax(1)] > 0))
+    return {"accuracy": round(accuracy, 6), "log_loss": round(log_loss(probs, targets, task=task), 6)}
+
+
+def _resolve(path: str | Path) -> Path:
+    from wavetag.inference.predictor import resolve_model_dir
+
+    return resolve_model_dir(path)

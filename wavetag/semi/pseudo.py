@@ -1,0 +1,266 @@
+"""Iterative pseudo-labelling (``wavetag train --semi``): train, label the unlabelled, train again.
+
+    round 0: train on the verified clips of the train split (candidates left out)
+    round r >= 1: the previous round's best model predicts every candidate (unverified or
+      unlabelled train clip, sliding windows as in evaluation); those whose top probability lies
+      in [lower_r, upper] join round r with the predicted label; the others stay out
+      lower_r runs linearly from lower[0] (round 1) to lower[1] (last round)
+
+Each round is a plain training run (``OUT/round_<r>/``: config.yaml, history.csv, best/, last/) of
+a **fresh** model with the same seed, not a continuation: a model fine-tuned on its own pseudo
+labels drifts towards its own mistakes (confirmation bias), while a fresh model sees the pseudo
+labels as plain data; every round is also a normal run that ``evaluate`` and ``--resume`` understand.
+Validation uses the verified clips of the validation split whenever it has any (unverified
+labels would bias model selection). ``OUT/round_<r>/pseudo_labels.csv`` lists the clips round r
+added and their labels; ``OUT/semi_history.csv`` has one row per round;
+``OUT/best/`` is a copy of the best round's model (by ``keep_best_by``), ``OUT/config.yaml`` the
+round config, so ``wavetag evaluate OUT PACK`` takes ``OUT/best``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from wavetag.config import config_to_dict, save_yaml
+from wavetag.data.pack import Pack
+from wavetag.errors import ConfigError
+from wavetag.semi.common import check_seed_classes, check_single_label, seeds_and_candidates
+from wavetag.train.config import TrainConfig
+
+HISTORY_FILE = "semi_history.csv"
+PSEUDO_FILE = "pseudo_labels.csv"  # in OUT/round_<r>/: the clips round r added, with their pseudo labels
+HISTORY_COLUMNS = ("round", "lower", "upper", "clips_used", "verified", "pseudo_labelled", "pseudo_agree_given",
+                   "epochs", "best_epoch", "train_loss", "train_accuracy", "val_metric", "val_value", "val_accuracy")
+
+
+@dataclass
+class SemiResult:
+    """What `train_semi` did: one dict per round (the `HISTORY_COLUMNS`), the best round and its model."""
+
+    out_dir: Path
+    best_dir: Path
+    best_round: int
+    rounds: list[dict[str, Any]]
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"semi-supervised: {len(self.rounds)} rounds in {self.seconds:.0f} s; best round {self.best_round}"]
+        for r in self.rounds:
+            lower = "-" if r["lower"] is None else f"{r['lower']:.3f}"
+            lines.append(f"  round {r['round']}: lower {lower}, {r['clips_used']} clips ({r['verified']} verified + "
+                         f"{r['pseudo_labelled']} pseudo-labelled), {r['val_metric']} {r['val_value']:.4f}")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines.append(f"  best model: {self.best_dir}\n  history: {self.out_dir / HISTORY_FILE}\n"
+                     f"  next: wavetag evaluate {self.out_dir} PACK")
+        return "\n".join(lines)
+
+
+def parse_bounds(text: str, *, flag: str = "--semi-lower") -> tuple[float, float]:
+    """``"0.35,0.65"`` → (0.35, 0.65); one number means a constant bound."""
+    try:
+        values = [float(v) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise ConfigError(f"{flag} {text!r}; expected START,END (e.g. 0.35,0.65) or one number")
+    return (values[0], values[-1])
+
+
+def check_bounds(lower: Sequence[float], upper: float, rounds: int) -> tuple[float, float]:
+    """Validate the schedule; a `ConfigError` naming the option otherwise."""
+    if int(rounds) != rounds or rounds < 1:
+        raise ConfigError(f"rounds = {rounds!r} (--rounds); expected an integer >= 1 (round 0 trains on verified clips)")
+    lower = tuple(float(x) for x in (lower if isinstance(lower, (tuple, list)) else (lower, lower)))
+    if len(lower) != 2:
+        raise ConfigError(f"lower = {lower} (--semi-lower); expected (start, end)")
+    for name, flag, value in (("lower start", "--semi-lower", lower[0]), ("lower end", "--semi-lower", lower[1]),
+                              ("upper", "--semi-upper", upper)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"semi {name} bound = {value!r} ({flag}) is out of range; expected a probability in [0, 1]")
+    if max(lower) > upper:
+        raise ConfigError(f"semi lower bound {max(lower):g} (--semi-lower) > upper bound {upper:g} (--semi-upper); "
+                          "no clip could be selected; expected lower <= upper")
+    return lower
+
+
+def lower_bounds(rounds: int, lower: Sequence[float]) -> list[float | None]:
+    """The lower bound of each round: None for round 0, then linear from ``lower[0]`` to ``lower[1]``.
+
+    >>> lower_bounds(4, (0.35, 0.65))
+    [None, 0.35, 0.5, 0.65]
+    """
+    start, end = lower
+    later = rounds - 1
+    return [None] + [round(start + (end - start) * (r / (later - 1) if later > 1 else 0.0), 6) for r in range(later)]
+
+
+def select_pseudo_labels(probs: np.ndarray, *, lower: float, upper: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``probs`` ``[M, K]`` (softmax) or ``[M]`` / ``[M, 1]`` (binary, P(positive)) → ``(selected bool
+    [M], predicted class [M], top probability [M])``; selected: ``lower <= top <= upper``."""
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim == 1 or p.shape[1] == 1:
+        p = p.reshape(-1)
+        predicted, top = (p >= 0.5).astype(np.int64), np.maximum(p, 1.0 - p)
+    else:
+        predicted, top = p.argmax(1), p.max(1)
+    return (top >= lower) & (top <= upper), predicted, top
+
+
+def train_semi(
+    pack: str | Path | Pack,
+    config: TrainConfig | None = None,
+    out_dir: str | Path = "runs/semi",
+    *,
+    rounds: int = 3,
+    epochs_per_round: int | None = None,
+    lower: Sequence[float] = (0.35, 0.65),
+    upper: float = 1.0,
+    overwrite: bool = False,
+    progress: bool = True,
+    verbose: bool = True,
+) -> SemiResult:
+    """Iterative pseudo-labelling on ``pack`` (see the module docstring). ``epochs_per_round``:
+    epochs of each round (default ``config.epochs``)."""
+    from wavetag.train import train
+
+    started = time.perf_counter()
+    lower = check_bounds(lower, upper, rounds)
+    config = dataclasses.replace(config or TrainConfig())
+    if epochs_per_round is not None:
+        if int(epochs_per_round) != epochs_per_round or epochs_per_round < 1:
+            raise ConfigError(f"epochs_per_round = {epochs_per_round!r} (--epochs-per-round); expected an integer >= 1")
+        config.epochs = int(epochs_per_round)
+    config.validate()
+    pack = pack if isinstance(pack, Pack) else Pack.open(pack)
+    check_single_label(pack, "pseudo-labelling")
+    seeds, candidates = seeds_and_candidates(pack, "train")
+    check_seed_classes(pack, seeds, candidates)
+    out = Path(out_dir)
+    _prepare_out(out, overwrite=overwrite)
+    round_config = dataclasses.replace(config, tune_detection=False)
+    save_yaml(config_to_dict(round_config), out / "config.yaml")
+    keep_val, notes = _validation_mask(pack)
+    bounds = lower_bounds(rounds, lower)
+    history, model_dir = [], None
+    for r, bound in enumerate(bounds):
+        label, include = pack.index.label.copy(), keep_val & ~candidates
+        picked = agree = 0
+        if r > 0:
+            chosen, predicted, top = _pseudo_labels(model_dir, pack, candidates, lower=bound, upper=upper)
+            label[chosen] = predicted
+            include[chosen] = True
+            picked = len(chosen)
+            agree = float(np.mean(pack.index.label[chosen] == predicted)) if picked else float("nan")
+        view = pack.with_labels(label, include=include)
+        result = train(view, round_config, out / f"round_{r}", overwrite=overwrite, progress=progress, verbose=verbose)
+        if r > 0:
+            _write_pseudo_labels(out / f"round_{r}" / PSEUDO_FILE, pack, chosen, predicted, top)
+        model_dir = result.best_dir
+        history.append(_round_row(r, bound, upper, view, int(seeds.sum()), picked, agree, result, config))
+        _write_history(out / HISTORY_FILE, history)
+    best = _best_round(history, config.keep_best_by)
+    _copy_model(out / f"round_{best}" / "best", out / "best")
+    if config.tune_detection and (out / "best").is_dir():
+        from wavetag.inference.thresholds import tune_model_dir
+
+        tune_model_dir(out / "best", pack.with_labels(include=keep_val), target_fa_per_hour=config.detection_target_fa_per_hour)
+    semi = {"rounds": rounds, "epochs_per_round": config.epochs, "lower": list(lower), "upper": upper,
+            "lower_bounds": bounds, "best_round": best, "notes": notes}
+    (out / "semi.json").write_text(json.dumps(semi, indent=1) + "\n")
+    return SemiResult(out, out / "best", best, history, time.perf_counter() - started, notes)
+
+
+def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, *, lower: float, upper: float) -> tuple[np.ndarray, ...]:
+    """Candidate clips (pack indices) selected by the model in ``model_dir``, their predicted labels and probabilities."""
+    from wavetag.models import load_model_dir
+    from wavetag.train.validate import split_logits
+
+    model, _ = load_model_dir(model_dir)
+    rows = np.flatnonzero(candidates)
+    if len(rows) == 0:
+        return rows, rows.astype(np.int32), np.zeros(0)
+    probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
+    selected, predicted, top = select_pseudo_labels(probs, lower=lower, upper=upper)
+    return rows[selected], predicted[selected].astype(np.int32), top[selected]
+
+
+def _write_pseudo_labels(path: Path, pack: Pack, rows: np.ndarray, predicted: np.ndarray, top: np.ndarray) -> None:
+    """``index,path,given_label,pseudo_label,probability`` of the clips a round added."""
+    names = list(pack.labels)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["index", "path", "given_label", "pseudo_label", "probability"])
+        for i, label, p in zip(rows.tolist(), predicted.tolist(), top.tolist()):
+            given = int(pack.index.label[i])
+            w.writerow([i, pack.index.path[i], names[given] if given >= 0 else "", names[label], f"{p:.4f}"])
+
+
+def _validation_mask(pack: Pack) -> tuple[np.ndarray, list[str]]:
+    """Clips kept in their split: everything, except unverified validation clips when the
+    validation split has verified ones."""
+    val = pack.index.split == 1
+    verified = pack.index.verified.astype(bool)
+    keep = np.ones(len(pack), bool)
+    if (val & verified).any() and (val & ~verified).any():
+        keep[val & ~verified] = False
+        return keep, [f"validation uses its {int((val & verified).sum())} verified clips "
+                      f"({int((val & ~verified).sum())} unverified left out)"]
+    if val.any() and not (val & verified).any():
+        return keep, ["the validation split has no verified clip: model selection uses unverified labels"]
+    return keep, []
+
+
+def _round_row(r: int, bound: float | None, upper: float, view: Pack, verified: int, picked: int, agree: float,
+               result: Any, config: TrainConfig) -> dict[str, Any]:
+    last = result.history[-1] if result.history else {}
+    best = next((h for h in result.history if h.get("epoch") == result.best_epoch), last)
+    return {"round": r, "lower": bound, "upper": upper if r > 0 else None, "clips_used": int(len(view.split_indices("train"))),
+            "verified": verified, "pseudo_labelled": picked, "pseudo_agree_given": agree, "epochs": result.epochs_done,
+            "best_epoch": result.best_epoch, "train_loss": last.get("train_loss"), "train_accuracy": last.get("train_accuracy"),
+            "val_metric": config.keep_best_by, "val_value": result.best_metric, "val_accuracy": best.get("val_accuracy")}
+
+
+def _best_round(history: list[dict[str, Any]], metric: str) -> int:
+    from wavetag.train.validate import is_better
+
+    best = None
+    for row in history:
+        value = row["val_value"]
+        if value is not None and np.isfinite(value) and (best is None or is_better(metric, value, history[best]["val_value"])):
+            best = row["round"]
+    return 0 if best is None else best
+
+
+def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(HISTORY_COLUMNS))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: ("" if row[k] is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]))
+                             for k in HISTORY_COLUMNS})
+
+
+def _copy_model(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp)
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+
+
+def _prepare_out(out: Path, *, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(f"{out}: the output directory exists and is not empty; use --overwrite or another --out")
+    if overwrite:
+        for old in out.glob("round_*"):
+            shutil.rmtree(old, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
