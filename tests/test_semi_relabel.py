@@ -12,7 +12,7 @@ from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import ConfigError, DataError
 from wavetag.semi.embeddings import save_embeddings
-from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
+from wavetag.semi.relabel import noisy_label_posterior, parse_groups, parse_label_noise, relabel, write_relabelled
 
 BANDS = 20
 
@@ -40,6 +40,26 @@ def test_spreading_fixes_the_planted_wrong_labels(toy):
     assert np.mean(result.label[candidates] == truth[candidates]) == 1.0
     assert (result.status[pack.split_indices("test")] == "untouched").all()
     assert np.array_equal(result.label[~candidates], pack.index.label[~candidates])  # seeds and other splits keep theirs
+
+
+def test_given_labels_weigh_as_evidence():
+    dist = np.array([[0.6, 0.3, 0.1], [0.2, 0.7, 0.1], [0.5, 0.25, 0.25]])
+    given, classes = np.array([1, 1, -1]), np.array([0, 1, 2])
+    post = noisy_label_posterior(dist, given, classes, 0.2)  # P(given | class): 0.8 for the given one, 0.1 each other
+    np.testing.assert_allclose(post[0], np.array([0.06, 0.24, 0.01]) / 0.31)  # the given label now wins
+    np.testing.assert_allclose(post[1], np.array([0.02, 0.56, 0.01]) / 0.59)
+    np.testing.assert_allclose(post[2], dist[2])  # no given label: the spread distribution stands
+    np.testing.assert_allclose(noisy_label_posterior(dist, given, classes, None), dist)
+    assert parse_label_noise("auto") == "auto" and parse_label_noise("none") is None and parse_label_noise("0.3") == 0.3
+
+
+def test_label_noise_is_estimated_near_the_planted_share(toy):
+    pack, truth, emb = toy
+    result = relabel(pack, emb)  # label_noise="auto"
+    (note,) = [n for n in result.notes if "label noise estimated" in n]
+    estimate = float(note.split("estimated at ")[1].split(" ")[0])
+    assert abs(estimate - WRONG_UNVERIFIED / 10) <= 0.15, note  # 3 of every 10 unverified labels are wrong
+    assert relabel(pack, emb, label_noise=0.0).counts()["changed"] == 0  # given labels taken as right: nothing moves
 
 
 def test_per_class_report_adds_up(toy):
@@ -120,6 +140,7 @@ def test_embeddings_of_another_size_are_refused(toy):
     ({"max_iter": 0}, r"max_iter = 0 \(--max-iter\)"),
     ({"min_confidence": 1.2}, r"min_confidence = 1.2 \(--min-confidence\); expected 0 <= min_confidence <= 1"),
     ({"kernel": "cosine"}, r"unknown kernel 'cosine'"),
+    ({"label_noise": 1.0}, r"label_noise = 1.0 \(--label-noise\); expected 'auto', 'none' or a share in \[0, 1\)"),
     ({"groups": {"a": ["low", "mdi"]}}, r"unknown class in group 'a' 'mdi'; did you mean 'mid'"),
     ({"groups": {"a": ["low"], "b": ["low", "mid"]}}, r"class 'low' is in groups 'a' and 'b'"),
 ])

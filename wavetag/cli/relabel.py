@@ -20,16 +20,17 @@ def relabel_command(
     alpha: float = typer.Option(0.2, "--alpha", help="Share of its label a verified clip may give up, in (0, 1). [default: 0.2]"),
     max_iter: int = typer.Option(30, "--max-iter", help="Spreading iterations. [default: 30]"),
     min_confidence: float = typer.Option(0.5, "--min-confidence", help="Probability a label needs to replace the given one, in [0, 1]. [default: 0.5]"),
+    label_noise: str = typer.Option("auto", "--label-noise", help="Share of wrong unverified labels: the given label counts as evidence right with probability 1 - this; auto = estimated from held-out verified clips; none = ignore the given labels (plain spreading). [default: auto]"),
     groups: Optional[str] = typer.Option(None, "--groups", help="Spread only within groups of classes: NAME=label,label;NAME=... (classes in no group form one more). [default: one group]"),
     tsne_points: int = typer.Option(2000, "--tsne-points", help="Clips in the t-SNE picture (a seeded sample); 0 = no picture. [default: 2000]"),
 ) -> None:
     """Spread the verified labels of the train split to its unverified clips over an embedding
     graph (scikit-learn LabelSpreading); report per class how many were confirmed, changed or
     left uncertain; write the relabelled pack and a t-SNE picture before/after."""
-    from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
+    from wavetag.semi.relabel import parse_groups, parse_label_noise, relabel, write_relabelled
 
     result = relabel(pack, embeddings, kernel=kernel, gamma=gamma, n_neighbors=neighbors, alpha=alpha, max_iter=max_iter,
-                     groups=parse_groups(groups), min_confidence=min_confidence)
+                     groups=parse_groups(groups), min_confidence=min_confidence, label_noise=parse_label_noise(label_noise))
     written = write_relabelled(result, out, tsne_points=tsne_points)
     c = result.counts()
     console.print(f"{c['verified']} verified clips spread their labels to {c['confirmed'] + c['changed'] + c['uncertain']} unverified: "

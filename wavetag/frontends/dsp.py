@@ -8,6 +8,7 @@ STFT op).
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -98,9 +99,11 @@ def dft_kernel(window: torch.Tensor, n_fft: int) -> torch.Tensor:
     n = np.arange(n_fft)
     k = np.arange(n_fft // 2 + 1)[:, None]
     angle = 2 * np.pi * k * n / n_fft
-    w = window.detach().cpu().double().numpy()
-    basis = np.concatenate([np.cos(angle) * w, -np.sin(angle) * w]).astype(np.float32)
-    return torch.from_numpy(basis).unsqueeze(1)
+    with warnings.catch_warnings():  # while tracing: the basis is meant to be a constant of the graph
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        w = window.detach().cpu().double().numpy()
+        basis = np.concatenate([np.cos(angle) * w, -np.sin(angle) * w]).astype(np.float32)
+        return torch.from_numpy(basis).unsqueeze(1)
 
 
 def _power_by_dft_conv(wav: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor, power: float) -> torch.Tensor:
