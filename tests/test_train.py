@@ -79,7 +79,7 @@ def test_same_seed_same_weights(tone_pack, tmp_path):
 
 
 class _Killed(Exception):
-    pass
+    """Stands for the process being killed at a chosen step."""
 
 
 def test_resume_after_kill_is_exact(tone_pack, tmp_path, monkeypatch):

@@ -94,7 +94,7 @@ def colored_noise(white: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     n = white.shape[-1]
     spectrum = torch.fft.rfft(white.float(), dim=-1)  # (B, n//2 + 1)
     f = torch.arange(spectrum.shape[-1], device=white.device, dtype=torch.float32) / n
-    f[0] = 1.0  # placeholder: the DC bin is zeroed below (f ** beta is infinite there for beta < 0)
+    f[0] = 1.0  # any finite value: the DC bin is zeroed below (f ** beta is infinite there for beta < 0)
     shape = f[None, :] ** (beta.float()[:, None] / 2)  # (B, F) amplitude shaping
     shape[:, 0] = 0.0
     noise = torch.fft.irfft(spectrum * shape, n=n, dim=-1)  # (B, T)

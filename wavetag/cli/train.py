@@ -50,6 +50,7 @@ def train_command(
     semi_lower: str = typer.Option("0.35,0.65", "--semi-lower", help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: 0.35,0.65]"),
     semi_upper: float = typer.Option(1.0, "--semi-upper", help="--semi: upper probability bound. [default: 1.0]"),
     epochs_per_round: Optional[int] = typer.Option(None, "--epochs-per-round", help="--semi: epochs of each round. [default: --epochs]"),
+    semi_label_noise: str = typer.Option("auto", "--semi-label-noise", help="--semi: share of wrong unverified labels; a clip's given label counts as evidence right with probability 1 - this; auto = estimated each round; none = ignore given labels (the model's prediction alone). [default: auto]"),
 ) -> None:
     """Train a model on a pack: batched augmentation, warm-up + cosine schedule, best/last
     checkpoints, history.csv and TensorBoard; exact resume after a kill. Runs under torchrun too."""
@@ -95,9 +96,11 @@ def train_command(
     config = config_from_dict(TrainConfig, resolved)
     if semi:
         from wavetag.semi.pseudo import parse_bounds, train_semi
+        from wavetag.semi.relabel import parse_label_noise
 
         result = train_semi(pack, config, out, rounds=rounds, epochs_per_round=epochs_per_round, overwrite=overwrite,
-                            lower=parse_bounds(semi_lower, flag="--semi-lower"), upper=semi_upper, progress=progress)
+                            lower=parse_bounds(semi_lower, flag="--semi-lower"), upper=semi_upper, progress=progress,
+                            label_noise=parse_label_noise(semi_label_noise, flag="--semi-label-noise"))
         console.print(result.summary())
         return
     result = train(pack, config, out, overwrite=overwrite, progress=progress)

@@ -134,14 +134,7 @@ class Predictor:
         where = model_dir / "config.json" if model_dir else "config"
         spec = config.get("model", {})
         self.task = str(spec.get("task", "multiclass"))
-        try:
-            self.sample_rate = int(config["sample_rate"])
-            self.window_s = float(config["clip_seconds"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CheckpointError(f"{where}: field {exc} is missing or not a number (sample_rate in Hz, clip_seconds)") from None
-        if self.sample_rate <= 0 or self.window_s <= 0:
-            raise CheckpointError(f"{where}: sample_rate = {self.sample_rate}, clip_seconds = {self.window_s}; expected both > 0")
-        self.window = int(round(self.window_s * self.sample_rate))
+        self.sample_rate, self.window_s, self.window = _timing(config, where)
         self.labels = _check_labels(config, self.task, where)
 
     # ------------------------------------------------------------------ construction
@@ -164,9 +157,9 @@ class Predictor:
         if backend == "onnx" and onnx_path is not None:
             from wavetag.models.io import read_config
 
-            predictor = cls(_unset, read_config(model_dir), backend="onnx", model_dir=model_dir)
-            predictor._forward = _OnnxBackend(Path(onnx_path), threads=threads, window=predictor.window)
-            return predictor
+            config = read_config(model_dir)
+            window = _timing(config, model_dir / "config.json")[2]
+            return cls(_OnnxBackend(Path(onnx_path), threads=threads, window=window), config, backend="onnx", model_dir=model_dir)
         from wavetag.models import load_model_dir
 
         model, config = load_model_dir(model_dir)
@@ -176,10 +169,9 @@ class Predictor:
 
                 torch.set_num_threads(threads)
             return cls(_TorchBackend(model), config, backend="torch", model_dir=model_dir, model=model)
-        predictor = cls(_unset, config, backend="onnx", model_dir=model_dir, model=model)
-        path = cached_onnx(model, model_dir, num_samples=predictor.window)
-        predictor._forward = _OnnxBackend(path, threads=threads, window=predictor.window)
-        return predictor
+        window = _timing(config, model_dir / "config.json")[2]
+        path = cached_onnx(model, model_dir, num_samples=window)
+        return cls(_OnnxBackend(path, threads=threads, window=window), config, backend="onnx", model_dir=model_dir, model=model)
 
     @classmethod
     def from_model(cls, model, *, labels: Sequence[str], config: dict[str, Any] | None = None) -> "Predictor":
@@ -336,8 +328,16 @@ class _Pending:
     logits: list[np.ndarray] = field(default_factory=list)
 
 
-def _unset(wav: np.ndarray) -> np.ndarray:  # placeholder until the backend is attached
-    raise RuntimeError("Predictor backend not attached")
+def _timing(config: dict[str, Any], where: Any) -> tuple[int, float, int]:
+    """``(sample_rate Hz, window_s, window samples)`` from a model config, checked."""
+    try:
+        sample_rate = int(config["sample_rate"])
+        window_s = float(config["clip_seconds"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: field {exc} is missing or not a number (sample_rate in Hz, clip_seconds)") from None
+    if sample_rate <= 0 or window_s <= 0:
+        raise CheckpointError(f"{where}: sample_rate = {sample_rate}, clip_seconds = {window_s}; expected both > 0")
+    return sample_rate, window_s, int(round(window_s * sample_rate))
 
 
 def _cut(x: np.ndarray, start: int, window: int) -> np.ndarray:

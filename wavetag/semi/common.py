@@ -3,6 +3,10 @@
 - **seeds**: clips of the split whose label was checked by a person (``verified``) and that have one;
 - **candidates**: clips of the split that are unverified or have no label (label -1) — the ones
   label spreading and pseudo-labelling may give a new label.
+
+Both weigh a candidate's given label as evidence that is wrong with probability ``noise``
+(`noisy_label_posterior`), with ``noise`` estimated from how often a predictor of known accuracy
+agrees with the given labels (`noise_from_agreement`).
 """
 from __future__ import annotations
 
@@ -43,3 +47,34 @@ def check_seed_classes(pack: Pack, seeds: np.ndarray, candidates: np.ndarray, *,
             "carry a label to them. Verify a few of their clips (manually_verified=1), or merge each into a related "
             "class, then prepare the pack again"
         )
+
+
+def noisy_label_posterior(dist: np.ndarray, given: np.ndarray, classes: np.ndarray, noise: float | None) -> np.ndarray:
+    """``dist [n, k]`` (spread distributions over ``classes [k]``) times ``P(given | class)``: ``1 - noise``
+    for the given class, ``noise / (k - 1)`` for each other one; rows renormalised. Rows whose
+    given label is not among ``classes`` (e.g. -1, none) and ``noise=None`` keep ``dist``."""
+    k = len(classes)
+    if noise is None or k < 2:
+        return dist
+    match = given[:, None] == classes[None, :]
+    likelihood = np.where(match, 1.0 - noise, noise / (k - 1))
+    likelihood[~match.any(1)] = 1.0
+    post = dist * likelihood
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return post / post.sum(1, keepdims=True)
+
+
+def noise_from_agreement(accuracy: float, agreement: float, num_classes: int) -> float:
+    """The share of wrong given labels, from a predictor's ``accuracy`` (measured on verified clips)
+    and its ``agreement`` with the given labels, errors being independent and spread evenly over
+    the other classes: ``agreement = a (1 - e) + (1 - a) e / (K - 1)``, so
+    ``e = (a - agreement) / (a - (1 - a) / (K - 1))``, clipped to [0, (K - 1) / K].
+
+    >>> round(noise_from_agreement(0.9, 0.9 * 0.7 + 0.1 * 0.3 / 5, 6), 6)
+    0.3
+    """
+    k = max(2, int(num_classes))
+    chance = (1.0 - accuracy) / (k - 1)
+    if accuracy <= chance:  # the predictor tells nothing about the labels: the given ones stand
+        return 0.0
+    return float(np.clip((accuracy - agreement) / (accuracy - chance), 0.0, (k - 1) / k))

@@ -2,9 +2,17 @@
 
     round 0: train on the verified clips of the train split (candidates left out)
     round r >= 1: the previous round's best model predicts every candidate (unverified or
-      unlabelled train clip, sliding windows as in evaluation); those whose top probability lies
-      in [lower_r, upper] join round r with the predicted label; the others stay out
+      unlabelled train clip, sliding windows as in evaluation); a candidate's given label, when it
+      has one, is weighed in as evidence that is wrong with probability label_noise (posterior ∝
+      model probability × P(given | class), see `wavetag.semi.common`); those whose top
+      probability lies in [lower_r, upper] join round r with that label; the others stay out
       lower_r runs linearly from lower[0] (round 1) to lower[1] (last round)
+
+``label_noise="auto"`` estimates the share of wrong given labels each round from the previous
+model's accuracy on the verified validation clips and its agreement with the given labels;
+``label_noise=None`` ignores the given labels (the plain rule: the model's own prediction). The
+unverified labels of FSDKaggle-style data are mostly right, and a model trained on the few
+verified clips alone is often less accurate than they are, so ignoring them loses information.
 
 Each round is a plain training run (``OUT/round_<r>/``: config.yaml, history.csv, best/, last/) of
 a **fresh** model with the same seed, not a continuation: a model fine-tuned on its own pseudo
@@ -32,12 +40,14 @@ import numpy as np
 from wavetag.config import config_to_dict, save_yaml
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
-from wavetag.semi.common import check_seed_classes, check_single_label, seeds_and_candidates
+from wavetag.semi.common import (
+    check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
+)
 from wavetag.train.config import TrainConfig
 
 HISTORY_FILE = "semi_history.csv"
 PSEUDO_FILE = "pseudo_labels.csv"  # in OUT/round_<r>/: the clips round r added, with their pseudo labels
-HISTORY_COLUMNS = ("round", "lower", "upper", "clips_used", "verified", "pseudo_labelled", "pseudo_agree_given",
+HISTORY_COLUMNS = ("round", "lower", "upper", "label_noise", "clips_used", "verified", "pseudo_labelled", "pseudo_agree_given",
                    "epochs", "best_epoch", "train_loss", "train_accuracy", "val_metric", "val_value", "val_accuracy")
 
 
@@ -56,7 +66,8 @@ class SemiResult:
         lines = [f"semi-supervised: {len(self.rounds)} rounds in {self.seconds:.0f} s; best round {self.best_round}"]
         for r in self.rounds:
             lower = "-" if r["lower"] is None else f"{r['lower']:.3f}"
-            lines.append(f"  round {r['round']}: lower {lower}, {r['clips_used']} clips ({r['verified']} verified + "
+            noise = "" if r["label_noise"] is None else f", label noise {r['label_noise']:.2f}"
+            lines.append(f"  round {r['round']}: lower {lower}{noise}, {r['clips_used']} clips ({r['verified']} verified + "
                          f"{r['pseudo_labelled']} pseudo-labelled), {r['val_metric']} {r['val_value']:.4f}")
         lines += [f"  note: {n}" for n in self.notes]
         lines.append(f"  best model: {self.best_dir}\n  history: {self.out_dir / HISTORY_FILE}\n"
@@ -124,16 +135,21 @@ def train_semi(
     epochs_per_round: int | None = None,
     lower: Sequence[float] = (0.35, 0.65),
     upper: float = 1.0,
+    label_noise: float | str | None = "auto",
     overwrite: bool = False,
     progress: bool = True,
     verbose: bool = True,
 ) -> SemiResult:
     """Iterative pseudo-labelling on ``pack`` (see the module docstring). ``epochs_per_round``:
-    epochs of each round (default ``config.epochs``)."""
+    epochs of each round (default ``config.epochs``); ``lower``: (start, end) of the lower
+    probability bound over rounds 1..; ``upper``: the upper bound; ``label_noise``: share of wrong
+    given labels (a number in [0, 1), ``"auto"``, or ``None`` to ignore the given labels)."""
     from wavetag.train import train
 
     started = time.perf_counter()
     lower = check_bounds(lower, upper, rounds)
+    if label_noise is not None and label_noise != "auto" and not (isinstance(label_noise, (int, float)) and 0 <= label_noise < 1):
+        raise ConfigError(f"label_noise = {label_noise!r} (--semi-label-noise); expected 'auto', 'none' or a share in [0, 1)")
     config = dataclasses.replace(config or TrainConfig())
     if epochs_per_round is not None:
         if int(epochs_per_round) != epochs_per_round or epochs_per_round < 1:
@@ -150,12 +166,13 @@ def train_semi(
     save_yaml(config_to_dict(round_config), out / "config.yaml")
     keep_val, notes = _validation_mask(pack)
     bounds = lower_bounds(rounds, lower)
-    history, model_dir = [], None
+    history, model_dir, val_accuracy = [], None, None
     for r, bound in enumerate(bounds):
         label, include = pack.index.label.copy(), keep_val & ~candidates
-        picked = agree = 0
+        picked, agree, noise = 0, float("nan"), None
         if r > 0:
-            chosen, predicted, top = _pseudo_labels(model_dir, pack, candidates, lower=bound, upper=upper)
+            chosen, predicted, top, noise = _pseudo_labels(model_dir, pack, candidates, lower=bound, upper=upper,
+                                                           label_noise=label_noise, accuracy=val_accuracy)
             label[chosen] = predicted
             include[chosen] = True
             picked = len(chosen)
@@ -166,6 +183,8 @@ def train_semi(
             _write_pseudo_labels(out / f"round_{r}" / PSEUDO_FILE, pack, chosen, predicted, top)
         model_dir = result.best_dir
         history.append(_round_row(r, bound, upper, view, int(seeds.sum()), picked, agree, result, config))
+        history[-1]["label_noise"] = noise
+        val_accuracy = history[-1]["val_accuracy"]
         _write_history(out / HISTORY_FILE, history)
     best = _best_round(history, config.keep_best_by)
     _copy_model(out / f"round_{best}" / "best", out / "best")
@@ -173,24 +192,35 @@ def train_semi(
         from wavetag.inference.thresholds import tune_model_dir
 
         tune_model_dir(out / "best", pack.with_labels(include=keep_val), target_fa_per_hour=config.detection_target_fa_per_hour)
-    semi = {"rounds": rounds, "epochs_per_round": config.epochs, "lower": list(lower), "upper": upper,
+    semi = {"rounds": rounds, "epochs_per_round": config.epochs, "lower": list(lower), "upper": upper, "label_noise": label_noise,
             "lower_bounds": bounds, "best_round": best, "notes": notes}
     (out / "semi.json").write_text(json.dumps(semi, indent=1) + "\n")
     return SemiResult(out, out / "best", best, history, time.perf_counter() - started, notes)
 
 
-def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, *, lower: float, upper: float) -> tuple[np.ndarray, ...]:
-    """Candidate clips (pack indices) selected by the model in ``model_dir``, their predicted labels and probabilities."""
+def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, *, lower: float, upper: float,
+                   label_noise: float | str | None, accuracy: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+    """Candidate clips (pack indices) selected with the model in ``model_dir``, their labels and
+    probabilities, and the label noise used (``accuracy``: the model's validation accuracy)."""
     from wavetag.models import load_model_dir
     from wavetag.train.validate import split_logits
 
     model, _ = load_model_dir(model_dir)
     rows = np.flatnonzero(candidates)
     if len(rows) == 0:
-        return rows, rows.astype(np.int32), np.zeros(0)
+        return rows, rows.astype(np.int32), np.zeros(0), None
     probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
-    selected, predicted, top = select_pseudo_labels(probs, lower=lower, upper=upper)
-    return rows[selected], predicted[selected].astype(np.int32), top[selected]
+    if probs.shape[1] == 1:  # binary: P(positive) -> [P(negative), P(positive)]
+        probs = np.concatenate([1.0 - probs, probs], axis=1)
+    given = pack.index.label[rows]
+    noise = label_noise
+    if noise == "auto":
+        labelled = given >= 0
+        agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else float("nan")
+        noise = noise_from_agreement(accuracy, agree, probs.shape[1]) if accuracy is not None and labelled.any() else None
+    posterior = noisy_label_posterior(probs, given, np.arange(probs.shape[1]), noise)
+    selected, predicted, top = select_pseudo_labels(posterior, lower=lower, upper=upper)
+    return rows[selected], predicted[selected].astype(np.int32), top[selected], noise
 
 
 def _write_pseudo_labels(path: Path, pack: Pack, rows: np.ndarray, predicted: np.ndarray, top: np.ndarray) -> None:

@@ -44,7 +44,9 @@ from wavetag.config import check_choice
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
-from wavetag.semi.common import check_seed_classes, check_single_label, seeds_and_candidates
+from wavetag.semi.common import (
+    check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
+)
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
 
 KERNELS = ("knn", "rbf")
@@ -116,8 +118,8 @@ def parse_groups(text: str | None) -> dict[str, list[str]] | None:
     return groups
 
 
-def parse_label_noise(text: str | None) -> float | str | None:
-    """``"auto"`` → "auto", ``"none"`` → None, ``"0.3"`` → 0.3 (checked by `relabel`)."""
+def parse_label_noise(text: str | None, *, flag: str = "--label-noise") -> float | str | None:
+    """``"auto"`` → "auto", ``"none"`` → None, ``"0.3"`` → 0.3 (the range is checked where it is used)."""
     if text is None or str(text).strip().lower() in ("none", ""):
         return None
     if str(text).strip().lower() == "auto":
@@ -125,7 +127,7 @@ def parse_label_noise(text: str | None) -> float | str | None:
     try:
         return float(text)
     except ValueError:
-        raise ConfigError(f"--label-noise {text!r}; expected auto, none or a share in [0, 1) such as 0.3") from None
+        raise ConfigError(f"{flag} {text!r}; expected auto, none or a share in [0, 1) such as 0.3") from None
 
 
 def relabel(
@@ -216,21 +218,6 @@ def spread(x: np.ndarray, y: np.ndarray, params: dict[str, Any], notes: list[str
     return model.label_distributions_, model.classes_
 
 
-def noisy_label_posterior(dist: np.ndarray, given: np.ndarray, classes: np.ndarray, noise: float | None) -> np.ndarray:
-    """``dist [n, k]`` (spread distributions over ``classes [k]``) times ``P(given | class)``: ``1 - noise``
-    for the given class, ``noise / (k - 1)`` for each other one; rows renormalised. Rows whose
-    given label is not among ``classes`` (e.g. -1, none) and ``noise=None`` keep ``dist``."""
-    k = len(classes)
-    if noise is None or k < 2:
-        return dist
-    match = given[:, None] == classes[None, :]
-    likelihood = np.where(match, 1.0 - noise, noise / (k - 1))
-    likelihood[~match.any(1)] = 1.0
-    post = dist * likelihood
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return post / post.sum(1, keepdims=True)
-
-
 def estimate_label_noise(x: np.ndarray, y: np.ndarray, dist: np.ndarray, given: np.ndarray, classes: np.ndarray,
                          params: dict[str, Any], *, seed: int = 0) -> tuple[float, str]:
     """The share of wrong given labels among the candidates (see the module docstring), and a
@@ -255,8 +242,7 @@ def estimate_label_noise(x: np.ndarray, y: np.ndarray, dist: np.ndarray, given: 
         hits += int(np.sum(kept[np.nan_to_num(d[held], nan=0.0).argmax(1)] == y[held]))
     a = hits / len(seed_rows)
     agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled]))
-    chance = (1 - a) / (k - 1)
-    noise = float(np.clip((a - agree) / (a - chance), 0.0, (k - 1) / k)) if a > chance else (k - 1) / k
+    noise = noise_from_agreement(a, agree, k)
     return noise, (f"label noise estimated at {noise:.2f} (spreading accuracy on held-out verified clips {a:.2f}, "
                    f"agreement with the given labels {agree:.2f})")
 

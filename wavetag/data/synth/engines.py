@@ -14,6 +14,8 @@ warping and levelling the words is `speech_commands`' job.
 """
 from __future__ import annotations
 
+import abc
+
 import functools
 import hashlib
 import os
@@ -73,7 +75,7 @@ class Utterance(NamedTuple):
     rate: float
 
 
-class Engine:
+class Engine(abc.ABC):
     """Interface of a synthesis engine (subclasses register in `ENGINES`)."""
 
     name: ClassVar[str]
@@ -83,8 +85,9 @@ class Engine:
     def available(self) -> bool:
         return True
 
+    @abc.abstractmethod
     def voices(self) -> list[str]:
-        raise NotImplementedError
+        """The engine's voice names."""
 
     def variants(self) -> list[str]:
         """Voice variants; ``[""]`` (the voice itself) when the engine has none."""
@@ -98,13 +101,13 @@ class Engine:
         """The ``words`` this voice says recognisably (all of them for English voices)."""
         return list(words)
 
+    @abc.abstractmethod
     def draw(self, voice: str, rng: np.random.Generator) -> tuple[float, float, float]:
         """A random (pitch, pitch_range, rate) for a new speaker of ``voice``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def synthesize(self, speaker: Speaker, utterances: list[Utterance]) -> list[tuple[np.ndarray, int]]:
         """Speak each utterance -> [(int16 samples (n,), sample_rate)], in order."""
-        raise NotImplementedError
 
 
 ENGINES: Registry[type[Engine]] = Registry("synthesis engine")
