@@ -76,3 +76,16 @@ def test_embed_command(setup, tmp_path, capsys):
     assert done.value.code == 0
     assert np.load(tmp_path / "cli.npy").shape == (len(pack), 64)
     assert "next: wavetag relabel" in capsys.readouterr().out
+
+
+def test_train_autoencoder_command(setup, tmp_path, capsys):
+    pack, _, _ = setup
+    with pytest.raises(SystemExit) as done:
+        main(["train-autoencoder", str(pack.path), "-o", str(tmp_path / "ae"), "--bottleneck", "8", "--epochs", "1",
+              "--n-mels", "32", "--threads", "1"])
+    assert done.value.code == 0
+    assert "next: wavetag embed" in capsys.readouterr().out
+    assert json.loads((tmp_path / "ae" / "config.json").read_text())["bottleneck"] == 8
+    with pytest.raises(SystemExit) as done:
+        main(["train-autoencoder", str(pack.path), "-o", str(tmp_path / "bad"), "--n-mels", "40"])
+    assert done.value.code == 1 and "need the bands (40) to divide by 16" in capsys.readouterr().err

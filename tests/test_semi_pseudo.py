@@ -55,12 +55,27 @@ def test_bounds_out_of_range(lower, upper, rounds, message):
         check_bounds(lower, upper, rounds)
 
 
+def test_given_labels_as_evidence_in_the_selection():
+    from wavetag.semi.common import noise_from_agreement, noisy_label_posterior
+
+    probs = np.array([[0.5, 0.4, 0.1], [0.2, 0.2, 0.6]])  # the model alone: class 0 at 0.5, class 2 at 0.6
+    post = noisy_label_posterior(probs, np.array([1, 2]), np.arange(3), 0.2)  # given labels 1 and 2, right 80 % of the time
+    selected, predicted, top = select_pseudo_labels(post, lower=0.65, upper=1.0)
+    assert predicted.tolist() == [1, 2] and selected.tolist() == [True, True]  # 0.32/0.38 = 0.84; 0.48/0.52 = 0.92
+    np.testing.assert_allclose(top, [0.32 / 0.38, 0.48 / 0.52])
+    # a model right 90 % of the time that agrees with 66 % of 6-class labels: 30 % of them are wrong
+    assert noise_from_agreement(0.9, 0.9 * 0.7 + 0.1 * 0.3 / 5, 6) == pytest.approx(0.3)
+    assert noise_from_agreement(0.1, 0.5, 6) == 0.0  # a predictor at chance says nothing: the given labels stand
+
+
 def test_bad_bounds_refused_before_training(pack_path, tmp_path):
     with pytest.raises(ConfigError, match="> upper bound"):
         train_semi(pack_path, tiny_config(), tmp_path / "semi", lower=(0.9, 0.9), upper=0.5)
     assert not (tmp_path / "semi").exists()
     with pytest.raises(ConfigError, match=r"--semi-lower 'abc'; expected START,END"):
         parse_bounds("abc")
+    with pytest.raises(ConfigError, match=r"label_noise = 1.5 \(--semi-label-noise\); expected 'auto', 'none' or a share in \[0, 1\)"):
+        train_semi(pack_path, tiny_config(), tmp_path / "semi", label_noise=1.5)
 
 
 def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
@@ -82,6 +97,8 @@ def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
         assert (out / name).is_file(), name
     assert result.best_dir == out / "best" and result.best_round in (0, 1)
     assert "round 1: lower 0.000" in result.summary()
+    noise = rows[1]["label_noise"]  # "auto": estimated from round 0's validation accuracy and its agreement with the given labels
+    assert noise == "" or 0.0 <= float(noise) <= 2 / 3
     metrics = evaluate(out, pack, split="test", out=tmp_path / "report").metrics
     assert 0.0 <= metrics["overall"]["accuracy"] <= 1.0
 

@@ -12,7 +12,8 @@ from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import ConfigError, DataError
 from wavetag.semi.embeddings import save_embeddings
-from wavetag.semi.relabel import noisy_label_posterior, parse_groups, parse_label_noise, relabel, write_relabelled
+from wavetag.semi.common import noisy_label_posterior, parse_label_noise
+from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
 
 BANDS = 20
 

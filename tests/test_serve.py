@@ -330,3 +330,10 @@ def test_cli_refuses_a_missing_model(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["serve", str(tmp_path / "nope")])
     assert exit_info.value.code == 1 and "nope" in capsys.readouterr().err
+
+
+def test_docs_page_needs_no_cdn(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and "cdn." not in page.text
+    scripts = [line.split('src="')[1].split('"')[0] for line in page.text.splitlines() if 'src="' in line]
+    assert scripts and all(client.get(src).status_code == 200 for src in scripts)

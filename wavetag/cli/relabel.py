@@ -27,7 +27,8 @@ def relabel_command(
     """Spread the verified labels of the train split to its unverified clips over an embedding
     graph (scikit-learn LabelSpreading); report per class how many were confirmed, changed or
     left uncertain; write the relabelled pack and a t-SNE picture before/after."""
-    from wavetag.semi.relabel import parse_groups, parse_label_noise, relabel, write_relabelled
+    from wavetag.semi.common import parse_label_noise
+    from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
 
     result = relabel(pack, embeddings, kernel=kernel, gamma=gamma, n_neighbors=neighbors, alpha=alpha, max_iter=max_iter,
                      groups=parse_groups(groups), min_confidence=min_confidence, label_noise=parse_label_noise(label_noise))

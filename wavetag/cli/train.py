@@ -96,7 +96,7 @@ def train_command(
     config = config_from_dict(TrainConfig, resolved)
     if semi:
         from wavetag.semi.pseudo import parse_bounds, train_semi
-        from wavetag.semi.relabel import parse_label_noise
+        from wavetag.semi.common import parse_label_noise
 
         result = train_semi(pack, config, out, rounds=rounds, epochs_per_round=epochs_per_round, overwrite=overwrite,
                             lower=parse_bounds(semi_lower, flag="--semi-lower"), upper=semi_upper, progress=progress,

@@ -78,3 +78,23 @@ def noise_from_agreement(accuracy: float, agreement: float, num_classes: int) ->
     if accuracy <= chance:  # the predictor tells nothing about the labels: the given ones stand
         return 0.0
     return float(np.clip((accuracy - agreement) / (accuracy - chance), 0.0, (k - 1) / k))
+
+
+def parse_label_noise(text: str | None, *, flag: str = "--label-noise") -> float | str | None:
+    """``"auto"`` → "auto", ``"none"`` → None, ``"0.3"`` → 0.3 (the range is checked where it is used)."""
+    if text is None or str(text).strip().lower() in ("none", ""):
+        return None
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{flag} {text!r}; expected auto, none or a share in [0, 1) such as 0.3") from None
+
+
+def check_label_noise(value: float | str | None, *, flag: str) -> None:
+    """``None``, ``"auto"`` or a share in [0, 1); a `ConfigError` naming ``flag`` otherwise."""
+    if value is None or value == "auto":
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ConfigError(f"label_noise = {value!r} ({flag}); expected 'auto', 'none' or a share in [0, 1)")

@@ -101,16 +101,17 @@ def load_embeddings(path: str | Path, pack: Pack | None = None) -> np.ndarray:
     if not np.isfinite(emb).all():
         raise DataError(f"{path}: embeddings hold NaN or infinite values; make them again")
     if pack is not None:
-        check_embeddings_fit(emb, pack, where=path)
+        check_embeddings_fit(emb, pack, path=path)
     return emb.astype(np.float32, copy=False)
 
 
-def check_embeddings_fit(emb: np.ndarray, pack: Pack, *, where: Any = "embeddings") -> None:
-    """One row per clip of ``pack``, made from its audio (when ``where`` has an ``E.json``)."""
+def check_embeddings_fit(emb: np.ndarray, pack: Pack, *, path: Path | None = None) -> None:
+    """One row per clip of ``pack``; made from its audio, when the file at ``path`` has an ``E.json``."""
+    where = path if path is not None else "embeddings"
     if len(emb) != len(pack):
         raise DataError(f"{where}: {len(emb)} rows of embeddings but the pack {pack.path} has {len(pack)} clips; "
                         f"make them from this pack: wavetag embed MODEL {pack.path} -o E.npy")
-    meta_file = sidecar(Path(str(where))) if isinstance(where, (str, Path)) else None
+    meta_file = sidecar(Path(path)) if path is not None else None
     if meta_file is not None and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         theirs, ours = meta.get("audio_crc32"), pack.info.get("audio_crc32")

@@ -41,7 +41,7 @@ from wavetag.config import config_to_dict, save_yaml
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.semi.common import (
-    check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
+    check_label_noise, check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
 )
 from wavetag.train.config import TrainConfig
 
@@ -148,8 +148,7 @@ def train_semi(
 
     started = time.perf_counter()
     lower = check_bounds(lower, upper, rounds)
-    if label_noise is not None and label_noise != "auto" and not (isinstance(label_noise, (int, float)) and 0 <= label_noise < 1):
-        raise ConfigError(f"label_noise = {label_noise!r} (--semi-label-noise); expected 'auto', 'none' or a share in [0, 1)")
+    check_label_noise(label_noise, flag="--semi-label-noise")
     config = dataclasses.replace(config or TrainConfig())
     if epochs_per_round is not None:
         if int(epochs_per_round) != epochs_per_round or epochs_per_round < 1:

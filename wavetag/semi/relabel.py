@@ -45,7 +45,8 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
 from wavetag.semi.common import (
-    check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
+    check_label_noise, check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior,
+    seeds_and_candidates,
 )
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
 
@@ -118,18 +119,6 @@ def parse_groups(text: str | None) -> dict[str, list[str]] | None:
     return groups
 
 
-def parse_label_noise(text: str | None, *, flag: str = "--label-noise") -> float | str | None:
-    """``"auto"`` → "auto", ``"none"`` → None, ``"0.3"`` → 0.3 (the range is checked where it is used)."""
-    if text is None or str(text).strip().lower() in ("none", ""):
-        return None
-    if str(text).strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"{flag} {text!r}; expected auto, none or a share in [0, 1) such as 0.3") from None
-
-
 def relabel(
     pack: str | Path | Pack,
     embeddings: np.ndarray | str | Path,
@@ -173,30 +162,37 @@ def relabel(
     features = normalise(emb, seeds | candidates)
     notes: list[str] = []
     for g, group_name in enumerate(group_of["names"]):
-        classes = np.flatnonzero(group_of["ids"] == g)
-        scope = (seeds | candidates) & np.isin(given, classes)
-        if groups is None:
-            scope = seeds | candidates  # unlabelled candidates (-1) take part when there are no groups
-        if not (scope & candidates).any():
+        scope = seeds | candidates
+        if groups is not None:  # a clip goes with the group of its given label (unlabelled clips: none)
+            scope = scope & np.isin(given, np.flatnonzero(group_of["ids"] == g))
+        rows = np.flatnonzero(scope & candidates)
+        if len(rows) == 0:
             continue
         y = np.where(seeds[scope], given[scope], -1)
-        dist, kept = spread(features[scope], y, params, notes)
-        rows = np.flatnonzero(scope & candidates)
-        sub, noise = dist[candidates[scope]], params["label_noise"]
-        if noise == "auto":
-            noise, how = estimate_label_noise(features[scope], y, sub, given[rows], kept, params, seed=seed)
+        new, conf, how = _spread_group(features[scope], y, candidates[scope], given[rows], params, notes, seed=seed)
+        if how:
             notes.append(f"group {group_name!r}: {how}" if len(group_of["names"]) > 1 else how)
-        sub = noisy_label_posterior(sub, given[rows], kept, noise)
-        with np.errstate(invalid="ignore"):
-            best = np.nan_to_num(sub, nan=0.0).argmax(1)
-            conf = sub[np.arange(len(sub)), best]
-        confidence[rows] = np.nan_to_num(conf, nan=0.0)
-        sure = confidence[rows] >= params["min_confidence"]
-        label[rows[sure]] = kept[best[sure]]
-        status[rows[sure]] = np.where(kept[best[sure]] == given[rows[sure]], "confirmed", "changed")
+        confidence[rows] = conf
+        sure = conf >= params["min_confidence"]
+        label[rows[sure]] = new[sure]
+        status[rows[sure]] = np.where(new[sure] == given[rows[sure]], "confirmed", "changed")
     if groups is not None and (candidates & (given < 0)).any():
         notes.append(f"{int((candidates & (given < 0)).sum())} unlabelled clips belong to no group and were left uncertain")
     return RelabelResult(pack, given, label, confidence, status, params, group_of["mapping"], features.astype(np.float32), notes)
+
+
+def _spread_group(x: np.ndarray, y: np.ndarray, is_candidate: np.ndarray, given: np.ndarray, params: dict[str, Any],
+                  notes: list[str], *, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """One group: its clips ``x [n, D]``, seed labels ``y [n]`` (-1 = candidate) → each candidate's
+    best label and its probability (the given label weighed in), and how the noise was estimated."""
+    dist, classes = spread(x, y, params, notes)
+    dist = dist[is_candidate]
+    noise, how = params["label_noise"], None
+    if noise == "auto":
+        noise, how = estimate_label_noise(x, y, dist, given, classes, params, seed=seed)
+    post = np.nan_to_num(noisy_label_posterior(dist, given, classes, noise), nan=0.0)  # unreachable clips: 0
+    best = post.argmax(1)
+    return classes[best].astype(np.int32), post[np.arange(len(post)), best].astype(np.float32), how
 
 
 def spread(x: np.ndarray, y: np.ndarray, params: dict[str, Any], notes: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -257,8 +253,10 @@ def normalise(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:
 def _check_params(*, kernel, gamma, n_neighbors, alpha, max_iter, min_confidence, label_noise) -> dict[str, Any]:
     check_choice("kernel", kernel, KERNELS)
     problems = []
-    if label_noise is not None and label_noise != "auto" and not (isinstance(label_noise, (int, float)) and 0 <= label_noise < 1):
-        problems.append(f"label_noise = {label_noise!r} (--label-noise); expected 'auto', 'none' or a share in [0, 1)")
+    try:
+        check_label_noise(label_noise, flag="--label-noise")
+    except ConfigError as exc:
+        problems.append(str(exc))
     if not gamma > 0:
         problems.append(f"gamma = {gamma!r} (--gamma); expected > 0")
     if int(n_neighbors) != n_neighbors or n_neighbors < 1:

@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from fastapi import FastAPI, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline  # /docs with Swagger UI served locally, no CDN
 from starlette.concurrency import run_in_threadpool
 
 from wavetag.errors import AudioError, ConfigError, WavetagError
@@ -60,7 +61,7 @@ def create_app(model: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_clas
         service.close()
 
     name = predictor.config.get("model", {}).get("name", "model")
-    app = FastAPI(title=f"wavetag: {name}", version=_version(), lifespan=lifespan,
+    app = FastAPIOffline(title=f"wavetag: {name}", version=_version(), lifespan=lifespan,
                   description=f"Audio classification with {name} ({len(predictor.labels)} classes, "
                               f"{predictor.sample_rate} Hz, {predictor.window_s:g}-s window). Upload any audio file; "
                               "it is mixed down and resampled. The page at / does the same in a browser.")
