@@ -1,8 +1,8 @@
 """Noisy labels with a known answer: relabelling, pseudo-labelling and ensembles against the baselines.
 
 A 6-class tagging task is generated offline (tones, vibrato tones, chirps, noise bursts, click
-trains, amplitude-modulated noise; random pitch, rate, level and onset, background noise at 3-20 dB
-SNR, so neighbouring classes overlap a little) and written as an FSDKaggle2018-style CSV source
+trains, amplitude-modulated noise; random pitch, rate, level and onset, background noise at 0-15 dB
+SNR, so neighbouring classes overlap) and written as an FSDKaggle2018-style CSV source
 ``fname,label,manually_verified,split``. In the train split 20 % of the clips are verified; of the
 80 % unverified, a known share (default 30 %) carries a wrong label: with ``--noise confusable``
 (the default) 70 % of the wrong labels name the class's look-alike (tone/vibrato, noise burst/AM
@@ -17,12 +17,15 @@ wrong label at random. Validation and test are verified and right. On that pack:
     (e) relabel + semi         `relabel --min-confidence 0.9` (only the clear cases move), then
                                `train --semi` on that pack: its verified + relabelled clips are the
                                seeds, the uncertain ones are pseudo-labelled
-    (f) ensembles              `wavetag ensemble` of (c), (d), (e) (trained with other seeds):
-                               --method weighted (weights searched on the validation split), and mean
+    (c') relabelled again      the same, with another seed
+    (f) ensembles              `wavetag ensemble` of the models trained on cleaned labels, (c), (c'),
+                               (e): --method weighted (weights searched on the validation split,
+                               averaged over bootstrap resamples) and --method mean
 
 Each is scored on the clean test split (accuracy and MAP@3, sliding windows as `evaluate`), with the
 share of wrong labels among the training labels it used (known here, never in real data).
-Targets: (e) beats (a) and (b); the ensemble beats its best member. Not a test: the figures move a little
+Targets, on test MAP@3 (the FSDKaggle2018 metric; accuracy is checked too): (e) beats (a) and
+(b); the ensemble beats its best member. The oracle row (every train label right) shows the ceiling. Not a test: the figures move a little
 with the seed, and the wall time with the load of the shared cores (printed).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py               # ~4-5 min on 2 shared cores
@@ -55,7 +58,7 @@ CLASSES = ("tone", "vibrato", "chirp", "noise_burst", "clicks", "am_noise")
 LOOKALIKE = {"tone": "vibrato", "vibrato": "tone", "chirp": "vibrato", "noise_burst": "am_noise",
              "am_noise": "noise_burst", "clicks": "noise_burst"}
 LOOKALIKE_SHARE = 0.7  # --noise confusable: share of the wrong labels that name the look-alike
-PER_CLASS = {"train": 100, "validation": 30, "test": 60}
+PER_CLASS = {"train": 100, "validation": 30, "test": 100}
 VERIFIED_SHARE = 0.2
 MIN_CLIP_PASSES = 4000  # every run sees at least this many clips (small training sets get more epochs)
 BASE_EPOCHS = 20
@@ -96,10 +99,10 @@ def make_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
     if kind == "tone":
         x = _tone(rng, t, rng.uniform(300, 1800)) * env
     elif kind == "vibrato":
-        x = _tone(rng, t, rng.uniform(300, 1800), vibrato_depth=rng.uniform(0.04, 0.12), rate=rng.uniform(4, 9)) * env
+        x = _tone(rng, t, rng.uniform(300, 1800), vibrato_depth=rng.uniform(0.02, 0.08), rate=rng.uniform(3, 8)) * env
     elif kind == "chirp":
         f_a = rng.uniform(300, 1500)
-        f_b = f_a * rng.uniform(1.6, 2.5) ** rng.choice([-1, 1])
+        f_b = f_a * rng.uniform(1.3, 2.2) ** rng.choice([-1, 1])
         f = f_a + (f_b - f_a) * np.clip((t - start) / length, 0, 1)
         x = np.sin(2 * np.pi * np.cumsum(f) / SR) * env
     elif kind == "noise_burst":
@@ -108,7 +111,7 @@ def make_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
             s, d = rng.uniform(0, 0.8), rng.uniform(0.05, 0.25)
             x += _band_noise(rng, n, rng.uniform(500, 3000), rng.uniform(150, 600)) * _envelope(t, s, d, 0.005, 0.03)
     elif kind == "clicks":
-        rate, x = rng.uniform(6, 40), np.zeros(n)
+        rate, x = rng.uniform(8, 60), np.zeros(n)
         click = np.exp(-np.arange(int(0.004 * SR)) / (0.0008 * SR)) * np.sin(2 * np.pi * rng.uniform(1000, 3000) * np.arange(int(0.004 * SR)) / SR)
         for s in np.arange(start, start + length, 1 / rate):
             i = int(s * SR)
@@ -119,7 +122,7 @@ def make_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
     else:
         raise ValueError(kind)
     x = x / (np.sqrt(np.mean(x**2)) + 1e-9)
-    snr_db = rng.uniform(3, 20)
+    snr_db = rng.uniform(0, 15)
     noise = rng.standard_normal(n) * 10 ** (-snr_db / 20)
     y = (x + noise) * 10 ** (rng.uniform(-26, -12) / 20)
     return np.clip(y, -1, 1).astype(np.float32)
@@ -243,6 +246,10 @@ def run(root: Path, args) -> dict[str, dict]:
     # (b) all labels as given
     run_b = train(pack, config_for(n_train, seed, args.quick), root / "given", **quiet)
     rows["all labels as given"] = {"dir": run_b.best_dir, "used": used_labels(truth, pack.index.label, train_mask)}
+    # the ceiling: every train label right (impossible in practice; here the answer is known)
+    run_o = train(pack.with_labels(truth), config_for(n_train, seed, args.quick), root / "oracle", **quiet)
+    rows["all labels right (oracle)"] = {"dir": run_o.best_dir, "used": used_labels(truth, truth, train_mask),
+                                         "note": "reference: the ceiling of this task"}
     # (c) relabelled: label spreading on the embeddings of (b), the given labels weighed as evidence
     emb = embed(run_b.best_dir, pack)
     result = relabel(pack, emb, min_confidence=0.5)
@@ -262,13 +269,16 @@ def run(root: Path, args) -> dict[str, dict]:
     c = strict.counts()
     rows["relabel + semi-supervised"] = {"dir": both.best_dir, "used": used_labels(truth, *semi_labels(strict_pack, root / "relabel_semi", both.best_round)),
                                          "note": f"{c['uncertain']} uncertain left to pseudo-labelling; {_semi_note(both)}"}
-    # (f) the ensemble of (c), (d), (e): weights searched on the validation split, and the plain mean
-    members = ["relabelled", "semi-supervised", "relabel + semi-supervised"]
+    # (c') the relabelled pack again with another seed: a third member for the ensemble
+    run_c2 = train(relabelled, config_for(n_train, seed + 4, args.quick), root / "relabelled_seed", **quiet)
+    rows["relabelled, another seed"] = {"dir": run_c2.best_dir, "used": rows["relabelled"]["used"], "note": "(c'): for the ensemble"}
+    # (f) the ensemble of the models trained on the cleaned labels: (c), (c'), (e)
+    members = ["relabelled", "relabelled, another seed", "relabel + semi-supervised"]
     for method in ("weighted", "mean"):
         ens = build_ensemble([rows[m]["dir"] for m in members], root / f"ensemble_{method}", method=method, pack=pack)
         weights = read_config(ens)["ensemble"]["weights"]
         rows[f"ensemble ({method})"] = {"dir": ens, "used": (None, None), "members": members,
-                                        "note": "of (c), (d), (e); weights " + ", ".join(f"{w:.2f}" for w in weights)}
+                                        "note": "of (c), (c'), (e); weights " + ", ".join(f"{w:.2f}" for w in weights)}
     for row in rows.values():
         row.update(score(row["dir"], pack))
     return rows
@@ -294,18 +304,20 @@ def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
         wrong_s = "-" if wrong is None else f"{100 * wrong:.1f} %"
         print(f"| {name:<27} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | {r.get('note', '')}")
     print()
-    acc = {k: v["accuracy"] for k, v in rows.items()}
-    best_member = max(acc[m] for m in rows["ensemble (weighted)"]["members"])
-    checks = [
-        ("relabel + semi-supervised > verified only", acc["relabel + semi-supervised"] > acc["verified only"]),
-        ("relabel + semi-supervised > all labels as given", acc["relabel + semi-supervised"] > acc["all labels as given"]),
-        ("relabelled > all labels as given", acc["relabelled"] > acc["all labels as given"]),
-        ("semi-supervised > verified only", acc["semi-supervised"] > acc["verified only"]),
-        (f"ensemble (weighted) > its best member ({best_member:.3f})", acc["ensemble (weighted)"] > best_member),
-        (f"ensemble (mean) > its best member ({best_member:.3f})", acc["ensemble (mean)"] > best_member),
-    ]
-    for name, ok in checks:
-        print(f"target: {name:<58} {'PASS' if ok else 'MISS'}")
+    for metric in ("map_at_3", "accuracy"):
+        value = {k: v[metric] for k, v in rows.items()}
+        best_member = max(value[m] for m in rows["ensemble (weighted)"]["members"])
+        checks = [
+            ("relabel + semi-supervised > verified only", value["relabel + semi-supervised"] > value["verified only"]),
+            ("relabel + semi-supervised > all labels as given", value["relabel + semi-supervised"] > value["all labels as given"]),
+            ("relabelled > all labels as given", value["relabelled"] > value["all labels as given"]),
+            ("semi-supervised > verified only", value["semi-supervised"] > value["verified only"]),
+            (f"ensemble (weighted) > its best member ({best_member:.3f})", value["ensemble (weighted)"] > best_member),
+            (f"ensemble (mean) > its best member ({best_member:.3f})", value["ensemble (mean)"] > best_member),
+        ]
+        label = "target (MAP@3, the FSDKaggle2018 metric)" if metric == "map_at_3" else "also on accuracy"
+        for name, ok in checks:
+            print(f"{label}: {name:<56} {'PASS' if ok else 'MISS'}")
     after = os.getloadavg()
     print(f"wall time {seconds:.0f} s on {os.cpu_count()} cores; load average (1/5/15 min) before "
           f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}")

@@ -103,6 +103,14 @@ def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
     assert 0.0 <= metrics["overall"]["accuracy"] <= 1.0
 
 
+def test_nothing_to_pseudo_label_trains_round_0_only(pack_path, tmp_path):
+    pack = Pack.open(pack_path)
+    result = train_semi(pack.with_labels(verified=np.ones(len(pack), bool)), tiny_config(epochs=1), tmp_path / "s", rounds=3,
+                        progress=False, verbose=False)
+    assert len(result.rounds) == 1 and "nothing to pseudo-label" in result.notes[-1]
+    assert not (tmp_path / "s" / "round_1").exists() and (tmp_path / "s" / "best" / "config.json").is_file()
+
+
 def test_class_without_verified_clips_is_refused(pack_path, tmp_path):
     pack = Pack.open(pack_path)
     low = pack.labels.index("low")

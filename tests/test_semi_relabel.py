@@ -12,7 +12,7 @@ from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import ConfigError, DataError
 from wavetag.semi.embeddings import save_embeddings
-from wavetag.semi.common import noisy_label_posterior, parse_label_noise
+from wavetag.semi.common import fit_temperature, noisy_label_posterior, parse_label_noise, temper
 from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
 
 BANDS = 20
@@ -52,6 +52,18 @@ def test_given_labels_weigh_as_evidence():
     np.testing.assert_allclose(post[2], dist[2])  # no given label: the spread distribution stands
     np.testing.assert_allclose(noisy_label_posterior(dist, given, classes, None), dist)
     assert parse_label_noise("auto") == "auto" and parse_label_noise("none") is None and parse_label_noise("0.3") == 0.3
+
+
+def test_over_confident_distributions_are_tempered():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 400)
+    guess = np.where(rng.random(400) < 0.6, truth, (truth + rng.integers(1, 3, 400)) % 3)  # right 60 % of the time
+    dist = np.full((400, 3), 0.005)
+    dist[np.arange(400), guess] = 0.99  # ... but 99 % sure
+    t = fit_temperature(dist, truth)
+    assert t > 2 and abs(temper(dist, t).max(1).mean() - 0.6) < 0.05  # tempered: about as sure as it is right
+    nan_row = temper(np.array([[np.nan, np.nan, np.nan], [0.7, 0.2, 0.1]]), 2.0)
+    assert np.isnan(nan_row[0]).all() and nan_row[1].sum() == pytest.approx(1.0)
 
 
 def test_label_noise_is_estimated_near_the_planted_share(toy):

@@ -249,3 +249,16 @@ def test_class_weights_balanced_sampler_and_step_validation(tone_pack, tmp_path)
 def test_time_budget_stops_the_run(tone_pack, tmp_path):
     result = train(tone_pack, tiny_config(epochs=500, max_train_seconds=1.0), tmp_path / "run", progress=False, verbose=False)
     assert result.stopped_early and result.epochs_done < 500
+
+
+def test_spec_augment_leaves_waveform_models_alone(tone_pack):
+    from wavetag.augment import AugmentConfig, build_augment
+    from wavetag.models import create_model
+
+    model = create_model("cnn1d", num_classes=3, sample_rate=SR, clip_seconds=0.5)
+    aug = build_augment(AugmentConfig(), sample_rate=SR)
+    seen = {}
+    model.backbone.register_forward_pre_hook(lambda _m, args: seen.setdefault("x", args[0].clone()))
+    wav = torch.randn(4, 1, SR // 2)
+    loop_module._TrainForward(model, aug.spec)(wav, torch.Generator().manual_seed(0))
+    assert torch.equal(seen["x"], model.frontend(wav))

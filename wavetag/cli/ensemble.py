@@ -13,7 +13,7 @@ from wavetag.cli.app import app, console
 def ensemble_command(
     models: List[Path] = typer.Argument(..., help="Two or more model or run directories with the same labels, sample rate and window."),
     out: Path = typer.Option(..., "--out", "-o", help="Ensemble model directory to write (config.json + model.safetensors)."),
-    method: str = typer.Option("mean", "--method", help="mean (arithmetic mean of probabilities), geometric (normalised geometric mean) or weighted (weights searched on the validation split of --pack). [default: mean]"),
+    method: str = typer.Option("mean", "--method", help="mean (arithmetic mean of probabilities), geometric (normalised geometric mean) or weighted (weights searched on the validation split of --pack). [default: mean]", show_default=False),
     pack: Optional[Path] = typer.Option(None, "--pack", help="Pack whose validation split scores the members (and searches the weights for --method weighted)."),
     weights: Optional[str] = typer.Option(None, "--weights", help="Fixed weights, one per model, comma-separated (instead of the search)."),
 ) -> None:

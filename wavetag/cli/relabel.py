@@ -14,15 +14,15 @@ def relabel_command(
     pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare' (single-label, with verified and unverified clips)."),
     embeddings: Path = typer.Option(..., "--embeddings", "-e", help="Embeddings of every clip of PACK (.npy from 'wavetag embed')."),
     out: Path = typer.Option(..., "--out", "-o", help="Relabelled pack to write (samples hard-linked); its report goes to OUT/relabel/."),
-    kernel: str = typer.Option("knn", "--kernel", help="Graph: knn (nearest clips) or rbf (exp(-gamma d²) on normalised embeddings). [default: knn]"),
-    gamma: float = typer.Option(20.0, "--gamma", help="rbf width; squared distances lie in [0, 4]. [default: 20]"),
-    neighbors: int = typer.Option(7, "--neighbors", help="knn: neighbours per clip. [default: 7]"),
-    alpha: float = typer.Option(0.2, "--alpha", help="Share of its label a verified clip may give up, in (0, 1). [default: 0.2]"),
-    max_iter: int = typer.Option(30, "--max-iter", help="Spreading iterations. [default: 30]"),
-    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Probability a label needs to replace the given one, in [0, 1]. [default: 0.5]"),
-    label_noise: str = typer.Option("auto", "--label-noise", help="Share of wrong unverified labels: the given label counts as evidence right with probability 1 - this; auto = estimated from held-out verified clips; none = ignore the given labels (plain spreading). [default: auto]"),
+    kernel: str = typer.Option("knn", "--kernel", help="Graph: knn (nearest clips) or rbf (exp(-gamma d²) on normalised embeddings). [default: knn]", show_default=False),
+    gamma: float = typer.Option(20.0, "--gamma", help="rbf width; squared distances lie in [0, 4]. [default: 20]", show_default=False),
+    neighbors: int = typer.Option(7, "--neighbors", help="knn: neighbours per clip. [default: 7]", show_default=False),
+    alpha: float = typer.Option(0.2, "--alpha", help="Share of its label a verified clip may give up, in (0, 1). [default: 0.2]", show_default=False),
+    max_iter: int = typer.Option(30, "--max-iter", help="Spreading iterations. [default: 30]", show_default=False),
+    min_confidence: float = typer.Option(0.5, "--min-confidence", help="Probability a label needs to replace the given one, in [0, 1]. [default: 0.5]", show_default=False),
+    label_noise: str = typer.Option("auto", "--label-noise", help="Share of wrong unverified labels: the given label counts as evidence right with probability 1 - this; auto = estimated from held-out verified clips; none = ignore the given labels (plain spreading). [default: auto]", show_default=False),
     groups: Optional[str] = typer.Option(None, "--groups", help="Spread only within groups of classes: NAME=label,label;NAME=... (classes in no group form one more). [default: one group]"),
-    tsne_points: int = typer.Option(2000, "--tsne-points", help="Clips in the t-SNE picture (a seeded sample); 0 = no picture. [default: 2000]"),
+    tsne_points: int = typer.Option(2000, "--tsne-points", help="Clips in the t-SNE picture (a seeded sample); 0 = no picture. [default: 2000]", show_default=False),
 ) -> None:
     """Spread the verified labels of the train split to its unverified clips over an embedding
     graph (scikit-learn LabelSpreading); report per class how many were confirmed, changed or

@@ -46,11 +46,11 @@ def train_command(
     threads: Optional[int] = typer.Option(None, "--threads", help="Torch threads. [default: all cores / ranks]"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
     semi: bool = typer.Option(False, "--semi", help="Pseudo-labelling in rounds: round 0 trains on the verified train clips; each later round adds the unverified/unlabelled ones whose predicted probability lies in [lower, upper], with the predicted label (OUT/round_<r>/, OUT/semi_history.csv, OUT/best/)."),
-    rounds: int = typer.Option(3, "--rounds", help="--semi: training rounds, round 0 included. [default: 3]"),
-    semi_lower: str = typer.Option("0.35,0.65", "--semi-lower", help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: 0.35,0.65]"),
-    semi_upper: float = typer.Option(1.0, "--semi-upper", help="--semi: upper probability bound. [default: 1.0]"),
+    rounds: int = typer.Option(3, "--rounds", help="--semi: training rounds, round 0 included. [default: 3]", show_default=False),
+    semi_lower: str = typer.Option("0.35,0.65", "--semi-lower", help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: 0.35,0.65]", show_default=False),
+    semi_upper: float = typer.Option(1.0, "--semi-upper", help="--semi: upper probability bound. [default: 1.0]", show_default=False),
     epochs_per_round: Optional[int] = typer.Option(None, "--epochs-per-round", help="--semi: epochs of each round. [default: --epochs]"),
-    semi_label_noise: str = typer.Option("auto", "--semi-label-noise", help="--semi: share of wrong unverified labels; a clip's given label counts as evidence right with probability 1 - this; auto = estimated each round; none = ignore given labels (the model's prediction alone). [default: auto]"),
+    semi_label_noise: str = typer.Option("auto", "--semi-label-noise", help="--semi: share of wrong unverified labels; a clip's given label counts as evidence right with probability 1 - this; auto = estimated each round; none = ignore given labels (the model's prediction alone). [default: auto]", show_default=False),
 ) -> None:
     """Train a model on a pack: batched augmentation, warm-up + cosine schedule, best/last
     checkpoints, history.csv and TensorBoard; exact resume after a kill. Runs under torchrun too."""
@@ -95,8 +95,8 @@ def train_command(
         resolved["augment"] = config_to_dict(AugmentConfig.off())
     config = config_from_dict(TrainConfig, resolved)
     if semi:
-        from wavetag.semi.pseudo import parse_bounds, train_semi
         from wavetag.semi.common import parse_label_noise
+        from wavetag.semi.pseudo import parse_bounds, train_semi
 
         result = train_semi(pack, config, out, rounds=rounds, epochs_per_round=epochs_per_round, overwrite=overwrite,
                             lower=parse_bounds(semi_lower, flag="--semi-lower"), upper=semi_upper, progress=progress,

@@ -6,7 +6,9 @@
 
 Both weigh a candidate's given label as evidence that is wrong with probability ``noise``
 (`noisy_label_posterior`), with ``noise`` estimated from how often a predictor of known accuracy
-agrees with the given labels (`noise_from_agreement`).
+agrees with the given labels (`noise_from_agreement`), after calibrating the predictor's
+probabilities on verified clips with a temperature (`fit_temperature`, `temper`; Guo et al. 2017,
+"On calibration of modern neural networks").
 """
 from __future__ import annotations
 
@@ -14,6 +16,8 @@ import numpy as np
 
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError, DataError
+
+TEMPER_FLOOR = 1e-6  # probabilities below this count as this when tempered
 
 
 def check_single_label(pack: Pack, what: str) -> None:
@@ -98,3 +102,27 @@ def check_label_noise(value: float | str | None, *, flag: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ConfigError(f"label_noise = {value!r} ({flag}); expected 'auto', 'none' or a share in [0, 1)")
+
+
+def fit_temperature(dist: np.ndarray, truth: np.ndarray) -> float:
+    """``T`` minimising the negative log-likelihood of ``truth`` under ``temper(dist, T)`` (0.05 to 20)."""
+    from scipy.optimize import minimize_scalar
+
+    log_d = np.log(np.clip(dist, TEMPER_FLOOR, 1.0))
+
+    def nll(log_t: float) -> float:
+        z = log_d / np.exp(log_t)
+        z = z - z.max(1, keepdims=True)
+        return float(-np.mean(z[np.arange(len(z)), truth] - np.log(np.exp(z).sum(1))))
+
+    return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
+
+
+def temper(dist: np.ndarray, temperature: float) -> np.ndarray:
+    """``dist ** (1 / T)``, renormalised (NaN rows, clips the graph did not reach, stay NaN)."""
+    lost = ~np.isfinite(dist).all(1)
+    z = np.log(np.clip(np.nan_to_num(dist, nan=1.0), TEMPER_FLOOR, 1.0)) / temperature
+    e = np.exp(z - z.max(1, keepdims=True))
+    out = e / e.sum(1, keepdims=True)
+    out[lost] = np.nan
+    return out

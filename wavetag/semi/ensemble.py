@@ -4,7 +4,8 @@
       naming the difference--> members
       --method "weighted": each member's probabilities on the validation split of PACK (verified
         clips when it has any) --weights minimising the validation log-loss of the weighted mean
-        (a convex problem: SLSQP on the simplex)--> w
+        (a convex problem: SLSQP on the simplex), averaged over 30 bootstrap resamples of the
+        clips, so that a small validation split does not hand all the weight to one member--> w
       --> OUT/config.json + model.safetensors (`wavetag.models.ensemble.Ensemble`), which predict,
           evaluate, serve and export load like any model directory
 
@@ -24,6 +25,7 @@ from wavetag.errors import ConfigError, DataError
 from wavetag.models.ensemble import METHODS, Ensemble
 
 EPS = 1e-7
+BOOTSTRAP_ROUNDS = 30  # resamples of the validation clips the weight search averages over
 
 
 def combine_probabilities(member_probs: np.ndarray, weights: Sequence[float], *, method: str, task: str) -> np.ndarray:
@@ -50,34 +52,46 @@ def log_loss(probs: np.ndarray, targets: np.ndarray, *, task: str) -> float:
     return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
 
 
-def search_weights(member_probs: np.ndarray, targets: np.ndarray, *, task: str) -> np.ndarray:
-    """Weights ``[M]`` on the simplex minimising the log-loss of the weighted mean of ``member_probs [M, N, K]``."""
-    from scipy.optimize import minimize
-
-    m = len(member_probs)
+def search_weights(member_probs: np.ndarray, targets: np.ndarray, *, task: str, bootstrap: int = BOOTSTRAP_ROUNDS,
+                   seed: int = 0) -> np.ndarray:
+    """Weights ``[M]`` on the simplex for the weighted mean of ``member_probs [M, N, K]``: the
+    log-loss optimum, averaged over ``bootstrap`` resamples of the N clips (``0``: the optimum on
+    all of them). Members trained alike are close, and on a small validation split the single
+    optimum puts all the weight on whichever happens to score best there; the average keeps the
+    weight where it wins again and again."""
     p = np.clip(np.asarray(member_probs, dtype=np.float64), EPS, 1 - EPS)
     if task == "multiclass":
-        picked = p[:, np.arange(p.shape[1]), targets]  # (M, N): each member's probability of the true class
-
-        def loss(w):
-            mix = w @ picked
-            return -np.mean(np.log(mix)), -(picked / mix).mean(1)
+        right = p[:, np.arange(p.shape[1]), targets]  # (M, N): each member's probability of the true class
     else:
         t = np.asarray(targets, dtype=np.float64).reshape(p.shape[1:])
-        right = np.where(t > 0, p, 1 - p).reshape(m, -1)  # (M, N*K): probability each member gives the truth
+        right = np.where(t > 0, p, 1 - p)  # (M, N, K): the probability each member gives each true/false tag
+    if bootstrap <= 0:
+        return _best_weights(right.reshape(len(p), -1))
+    rng = np.random.default_rng(seed)
+    n = right.shape[1]
+    draws = [_best_weights(right[:, rng.integers(0, n, n)].reshape(len(p), -1)) for _ in range(bootstrap)]
+    w = np.mean(draws, axis=0)
+    return np.round(w / w.sum(), 4)
 
-        def loss(w):
-            mix = w @ right
-            return -np.mean(np.log(mix)), -(right / mix).mean(1)
+
+def _best_weights(right: np.ndarray) -> np.ndarray:
+    """The simplex weights minimising ``-mean(log(w @ right))`` (``right [M, n]``: the probability
+    each member gives the truth), a convex problem: SLSQP, checked against uniform weights and each
+    member alone."""
+    from scipy.optimize import minimize
+
+    m = len(right)
+
+    def loss(w):
+        mix = w @ right
+        return -np.mean(np.log(mix)), -(right / mix).mean(1)
 
     start = np.full(m, 1.0 / m)
     res = minimize(loss, start, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * m, options={"ftol": 1e-10, "maxiter": 500},
                    constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}])
     found = np.clip(res.x, 0.0, None)
-    found = np.round(found / found.sum(), 4) if found.sum() > 0 else start
-    # The optimum of a convex problem, checked against uniform weights and each member alone.
-    candidates = [found / found.sum(), start, *np.eye(m)]
-    return min(candidates, key=lambda w: loss(w)[0])
+    found = found / found.sum() if found.sum() > 0 else start
+    return min([found, start, *np.eye(m)], key=lambda w: loss(w)[0])
 
 
 def build_ensemble(

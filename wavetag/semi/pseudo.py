@@ -8,8 +8,9 @@
       probability lies in [lower_r, upper] join round r with that label; the others stay out
       lower_r runs linearly from lower[0] (round 1) to lower[1] (last round)
 
-``label_noise="auto"`` estimates the share of wrong given labels each round from the previous
-model's accuracy on the verified validation clips and its agreement with the given labels;
+The previous model's probabilities are first calibrated (a temperature fitted on the verified
+validation clips), and ``label_noise="auto"`` estimates the share of wrong given labels each round
+from that model's accuracy on those clips and its agreement with the given labels;
 ``label_noise=None`` ignores the given labels (the plain rule: the model's own prediction). The
 unverified labels of FSDKaggle-style data are mostly right, and a model trained on the few
 verified clips alone is often less accurate than they are, so ignoring them loses information.
@@ -39,9 +40,11 @@ import numpy as np
 
 from wavetag.config import config_to_dict, save_yaml
 from wavetag.data.pack import Pack
+from wavetag.data.splits import SPLIT_CODES
 from wavetag.errors import ConfigError
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior, seeds_and_candidates,
+    check_label_noise, check_seed_classes, check_single_label, fit_temperature, noise_from_agreement, noisy_label_posterior,
+    seeds_and_candidates, temper,
 )
 from wavetag.train.config import TrainConfig
 
@@ -165,25 +168,26 @@ def train_semi(
     save_yaml(config_to_dict(round_config), out / "config.yaml")
     keep_val, notes = _validation_mask(pack)
     bounds = lower_bounds(rounds, lower)
-    history, model_dir, val_accuracy = [], None, None
+    if not candidates.any() and rounds > 1:
+        bounds = bounds[:1]
+        notes.append("every train clip is verified: nothing to pseudo-label, so only round 0 was trained")
+    val_rows = np.flatnonzero(keep_val & (pack.index.split == SPLIT_CODES["validation"]) & (pack.index.label >= 0))
+    history, model_dir = [], None
     for r, bound in enumerate(bounds):
         label, include = pack.index.label.copy(), keep_val & ~candidates
-        picked, agree, noise = 0, float("nan"), None
+        chosen, predicted, noise = np.zeros(0, np.int64), np.zeros(0, np.int32), None
         if r > 0:
-            chosen, predicted, top, noise = _pseudo_labels(model_dir, pack, candidates, lower=bound, upper=upper,
-                                                           label_noise=label_noise, accuracy=val_accuracy)
-            label[chosen] = predicted
-            include[chosen] = True
-            picked = len(chosen)
-            agree = float(np.mean(pack.index.label[chosen] == predicted)) if picked else float("nan")
+            chosen, predicted, top, noise = _pseudo_labels(model_dir, pack, candidates, val_rows, lower=bound, upper=upper,
+                                                           label_noise=label_noise)
+            label[chosen], include[chosen] = predicted, True
         view = pack.with_labels(label, include=include)
         result = train(view, round_config, out / f"round_{r}", overwrite=overwrite, progress=progress, verbose=verbose)
         if r > 0:
             _write_pseudo_labels(out / f"round_{r}" / PSEUDO_FILE, pack, chosen, predicted, top)
         model_dir = result.best_dir
-        history.append(_round_row(r, bound, upper, view, int(seeds.sum()), picked, agree, result, config))
-        history[-1]["label_noise"] = noise
-        val_accuracy = history[-1]["val_accuracy"]
+        agree = float(np.mean(pack.index.label[chosen] == predicted)) if len(chosen) else float("nan")
+        history.append({**_round_row(r, bound, upper, view, int(seeds.sum()), len(chosen), agree, result, config),
+                        "label_noise": noise})
         _write_history(out / HISTORY_FILE, history)
     best = _best_round(history, config.keep_best_by)
     _copy_model(out / f"round_{best}" / "best", out / "best")
@@ -197,29 +201,40 @@ def train_semi(
     return SemiResult(out, out / "best", best, history, time.perf_counter() - started, notes)
 
 
-def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, *, lower: float, upper: float,
-                   label_noise: float | str | None, accuracy: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, val_rows: np.ndarray, *, lower: float, upper: float,
+                   label_noise: float | str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
     """Candidate clips (pack indices) selected with the model in ``model_dir``, their labels and
-    probabilities, and the label noise used (``accuracy``: the model's validation accuracy)."""
+    probabilities, and the label noise used. The model's probabilities are calibrated and its
+    accuracy measured on the verified validation clips ``val_rows`` (when the given labels count)."""
     from wavetag.models import load_model_dir
-    from wavetag.train.validate import split_logits
 
     model, _ = load_model_dir(model_dir)
     rows = np.flatnonzero(candidates)
     if len(rows) == 0:
         return rows, rows.astype(np.int32), np.zeros(0), None
-    probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
-    if probs.shape[1] == 1:  # binary: P(positive) -> [P(negative), P(positive)]
-        probs = np.concatenate([1.0 - probs, probs], axis=1)
-    given = pack.index.label[rows]
-    noise = label_noise
-    if noise == "auto":
+    probs = _class_probs(model, pack, rows)
+    given, noise = pack.index.label[rows], label_noise
+    if noise is not None and len(val_rows):
+        val_probs, truth = _class_probs(model, pack, val_rows), pack.index.label[val_rows]
+        accuracy = float(np.mean(val_probs.argmax(1) == truth))
+        probs = temper(probs, fit_temperature(val_probs, truth))  # softmax outputs are over-confident too
         labelled = given >= 0
-        agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else float("nan")
-        noise = noise_from_agreement(accuracy, agree, probs.shape[1]) if accuracy is not None and labelled.any() else None
+        if noise == "auto":
+            agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else 1.0
+            noise = noise_from_agreement(accuracy, agree, probs.shape[1])
+    elif noise == "auto":
+        noise = None  # no verified validation clip to measure the model on: the model's prediction alone
     posterior = noisy_label_posterior(probs, given, np.arange(probs.shape[1]), noise)
     selected, predicted, top = select_pseudo_labels(posterior, lower=lower, upper=upper)
     return rows[selected], predicted[selected].astype(np.int32), top[selected], noise
+
+
+def _class_probs(model, pack: Pack, rows: np.ndarray) -> np.ndarray:
+    """Class probabilities ``[n, K]`` of clips ``rows`` (binary: ``[P(negative), P(positive)]``)."""
+    from wavetag.train.validate import split_logits
+
+    probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
+    return np.concatenate([1.0 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
 
 
 def _write_pseudo_labels(path: Path, pack: Pack, rows: np.ndarray, predicted: np.ndarray, top: np.ndarray) -> None:
@@ -236,7 +251,7 @@ def _write_pseudo_labels(path: Path, pack: Pack, rows: np.ndarray, predicted: np
 def _validation_mask(pack: Pack) -> tuple[np.ndarray, list[str]]:
     """Clips kept in their split: everything, except unverified validation clips when the
     validation split has verified ones."""
-    val = pack.index.split == 1
+    val = pack.index.split == SPLIT_CODES["validation"]
     verified = pack.index.verified.astype(bool)
     keep = np.ones(len(pack), bool)
     if (val & verified).any() and (val & ~verified).any():

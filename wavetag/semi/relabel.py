@@ -12,11 +12,14 @@
 
 Spreading alone ignores what the unverified labels say, and they are mostly right (FSDKaggle2018:
 about two thirds): from a few verified seeds it would overturn many right labels. So the given
-label counts as evidence with an error rate ``label_noise``. ``"auto"`` estimates it per group
-from two measurements: the spreading's accuracy ``a`` on verified clips held out of the seeds
-(5 folds), and its agreement ``A`` with the given labels of the candidates; with errors
-independent and spread over the other ``K - 1`` classes, ``A = a (1 - e) + (1 - a) e / (K - 1)``,
-so ``e = (a - A) / (a - (1 - a) / (K - 1))``. ``label_noise=None`` is plain spreading.
+label counts as evidence with an error rate ``label_noise``, and the spread distributions are
+first calibrated: each fold of the verified seeds (5) is hidden in turn and labelled by the
+others, which measures the spreading's accuracy ``a`` and fits a temperature ``T`` (spread
+distributions are over-confident; ``p ** (1/T)`` renormalised is not). ``"auto"`` estimates the
+noise per group from ``a`` and the agreement ``A`` of the spreading with the given labels of the
+candidates: with errors independent and spread over the other ``K - 1`` classes,
+``A = a (1 - e) + (1 - a) e / (K - 1)``, so ``e = (a - A) / (a - (1 - a) / (K - 1))``.
+``label_noise=None`` is plain spreading (no calibration, given labels ignored).
 
 Only the train split is touched, and only train-split verified clips are seeds: labels of the
 validation and test splits never leak into training labels. Groups (``{"music": ["guitar",
@@ -45,13 +48,13 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, noise_from_agreement, noisy_label_posterior,
-    seeds_and_candidates,
+    check_label_noise, check_seed_classes, check_single_label, fit_temperature, noise_from_agreement,
+    noisy_label_posterior, seeds_and_candidates, temper,
 )
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
 
 KERNELS = ("knn", "rbf")
-NOISE_FOLDS = 5  # folds of the verified seeds for the spreading accuracy behind label_noise="auto"
+NOISE_FOLDS = 5  # folds of the verified seeds that measure (and calibrate) the spreading
 STATUSES = ("verified", "confirmed", "changed", "uncertain", "untouched")
 REST_GROUP = "(other classes)"
 REPORT_DIR = "relabel"
@@ -184,12 +187,19 @@ def relabel(
 def _spread_group(x: np.ndarray, y: np.ndarray, is_candidate: np.ndarray, given: np.ndarray, params: dict[str, Any],
                   notes: list[str], *, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
     """One group: its clips ``x [n, D]``, seed labels ``y [n]`` (-1 = candidate) → each candidate's
-    best label and its probability (the given label weighed in), and how the noise was estimated."""
+    best label and its probability (the given label weighed in), and a sentence on the calibration."""
     dist, classes = spread(x, y, params, notes)
     dist = dist[is_candidate]
     noise, how = params["label_noise"], None
-    if noise == "auto":
-        noise, how = estimate_label_noise(x, y, dist, given, classes, params, seed=seed)
+    if noise is not None and len(classes) > 1:
+        accuracy, temperature = held_out_spreading(x, y, classes, params, seed=seed)
+        dist = temper(dist, temperature)
+        how = f"spreading accuracy on held-out verified clips {accuracy:.2f} (temperature {temperature:.2f})"
+        if noise == "auto":
+            labelled = given >= 0
+            agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled])) if labelled.any() else 1.0
+            noise = noise_from_agreement(accuracy, agree, len(classes))
+            how += f"; label noise estimated at {noise:.2f} (agreement with the given labels {agree:.2f})"
     post = np.nan_to_num(noisy_label_posterior(dist, given, classes, noise), nan=0.0)  # unreachable clips: 0
     best = post.argmax(1)
     return classes[best].astype(np.int32), post[np.arange(len(post)), best].astype(np.float32), how
@@ -214,33 +224,29 @@ def spread(x: np.ndarray, y: np.ndarray, params: dict[str, Any], notes: list[str
     return model.label_distributions_, model.classes_
 
 
-def estimate_label_noise(x: np.ndarray, y: np.ndarray, dist: np.ndarray, given: np.ndarray, classes: np.ndarray,
-                         params: dict[str, Any], *, seed: int = 0) -> tuple[float, str]:
-    """The share of wrong given labels among the candidates (see the module docstring), and a
-    sentence saying how it was found. ``x``/``y``: the group's clips and seed labels (-1 = candidate);
-    ``dist``/``given``: the candidates' spread distributions and given labels."""
-    k = len(classes)
-    labelled = given >= 0
-    if k < 2 or not labelled.any():
-        return 0.0, "label noise not estimated (one class, or no given labels)"
+def held_out_spreading(x: np.ndarray, y: np.ndarray, classes: np.ndarray, params: dict[str, Any], *,
+                       seed: int = 0) -> tuple[float, float]:
+    """How good the spreading is: each fold of the verified seeds (5) is hidden in turn and labelled
+    by the others. Returns the accuracy on them and the temperature that calibrates the spread
+    distributions (label spreading is over-confident: its distributions are not probabilities)."""
     seed_rows = np.flatnonzero(y >= 0)
     fold = np.random.default_rng(seed).permutation(len(seed_rows)) % NOISE_FOLDS
-    hits = 0
+    dists, truths = [], []
     for f in range(NOISE_FOLDS):
         held = seed_rows[fold == f]
-        if len(held) == 0:
-            continue
         hidden = y.copy()
         hidden[held] = -1
-        if len(np.unique(hidden[hidden >= 0])) < 2:
+        if len(held) == 0 or len(np.unique(hidden[hidden >= 0])) < 2:
             continue
         d, kept = spread(x, hidden, params, [])
-        hits += int(np.sum(kept[np.nan_to_num(d[held], nan=0.0).argmax(1)] == y[held]))
-    a = hits / len(seed_rows)
-    agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled]))
-    noise = noise_from_agreement(a, agree, k)
-    return noise, (f"label noise estimated at {noise:.2f} (spreading accuracy on held-out verified clips {a:.2f}, "
-                   f"agreement with the given labels {agree:.2f})")
+        full = np.zeros((len(held), len(classes)))
+        full[:, np.searchsorted(classes, kept)] = np.nan_to_num(d[held], nan=0.0)
+        dists.append(full)
+        truths.append(np.searchsorted(classes, y[held]))
+    if not dists:
+        return 1.0 / len(classes), 1.0
+    dist, truth = np.concatenate(dists), np.concatenate(truths)
+    return float(np.mean(dist.argmax(1) == truth)), fit_temperature(dist, truth)
 
 
 def normalise(emb: np.ndarray, rows: np.ndarray) -> np.ndarray:

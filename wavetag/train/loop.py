@@ -109,7 +109,8 @@ class _TrainForward(torch.nn.Module):
 
     def forward(self, wav: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         feats = self.model.frontend(wav)  # (B, C, F, frames) or (B, C, T)
-        feats = self.spec_augment(feats, generator)  # identity for non-image features
+        if feats.dim() == 4:  # SpecAugment masks spectrogram-like features only, never waveforms
+            feats = self.spec_augment(feats, generator)
         return self.model.forward_head(self.model.backbone(feats))  # (B, K)
 
 
