@@ -117,3 +117,16 @@ def test_every_command_has_help(capsys):
             main([name, "--help"])
         assert exit_info.value.code == 0
     capsys.readouterr()
+
+
+def test_public_api_names_resolve():
+    import wavetag
+    from wavetag.evaluate import evaluate
+    from wavetag.train import train
+
+    for name in ("Predictor", "prepare", "train_config", "create_model", "list_models"):
+        assert callable(getattr(wavetag, name)), name
+    assert callable(train) and callable(evaluate)
+    assert wavetag.train_config("kws", epochs=3).epochs == 3
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        wavetag.nope  # noqa: B018

@@ -3,6 +3,7 @@
 The public API is small; everything else lives in the sub-packages named after what they hold.
 """
 from wavetag.errors import AudioError, CheckpointError, ConfigError, DataError, WavetagError
+from wavetag.lazy import lazy_getattr
 
 __version__ = "0.1.0"
 
@@ -11,9 +12,7 @@ __all__ = [
     "create_model",
     "list_models",
     "prepare",
-    "train",
     "train_config",
-    "evaluate",
     "__version__",
     "WavetagError",
     "AudioError",
@@ -23,26 +22,13 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    """The public API, imported lazily so ``import wavetag`` stays light (no torch)."""
-    if name == "Predictor":
-        from wavetag.inference import Predictor
-
-        return Predictor
-    if name in ("create_model", "list_models"):
-        import wavetag.models as models
-
-        return getattr(models, name)
-    if name == "prepare":
-        from wavetag.data import prepare
-
-        return prepare
-    if name in ("train", "train_config"):
-        import wavetag.train as training
-
-        return getattr(training, name)
-    if name == "evaluate":
-        from wavetag.evaluate.run import evaluate
-
-        return evaluate
-    raise AttributeError(f"module 'wavetag' has no attribute {name!r}")
+# The public API, imported lazily so ``import wavetag`` stays light (no torch).
+__getattr__ = lazy_getattr(__name__, {
+    "Predictor": "wavetag.inference",
+    "create_model": "wavetag.models",
+    "list_models": "wavetag.models",
+    "prepare": "wavetag.data",
+    "train_config": "wavetag.train",
+})
+# ``train`` and ``evaluate`` are also sub-package names, which Python rebinds on import, so they
+# are reached as ``from wavetag.train import train`` and ``from wavetag.evaluate import evaluate``.

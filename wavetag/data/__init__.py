@@ -10,8 +10,9 @@ dataset or batch is asked for).
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wavetag.lazy import lazy_getattr
 
 _EXPORTS = {
     "prepare": "wavetag.data.prepare_pack",
@@ -37,8 +38,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from wavetag.data.splits import which_set
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wavetag.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

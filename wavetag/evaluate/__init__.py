@@ -8,6 +8,7 @@ and the `wavetag compare` leaderboard.
 matplotlib and torch are imported only inside the plotting functions.
 """
 from wavetag.evaluate.compute import compute_metrics
+from wavetag.lazy import lazy_getattr
 from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
 from wavetag.evaluate.pooling import pool_window_logits
 from wavetag.evaluate.report import ReportPaths, write_report
@@ -20,3 +21,6 @@ __all__ = [
     "write_leaderboard",
     "write_report",
 ]
+
+# `evaluate` itself needs torch and the models; it is imported on first use.
+__getattr__ = lazy_getattr(__name__, {"evaluate": "wavetag.evaluate.run", "EvalResult": "wavetag.evaluate.run"})

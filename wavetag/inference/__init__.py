@@ -10,8 +10,9 @@ Names are imported on first use, so ``import wavetag.inference`` stays light.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wavetag.lazy import lazy_getattr
 
 _EXPORTS = {
     "Predictor": "wavetag.inference.predictor",
@@ -37,8 +38,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from wavetag.inference.thresholds import save_detection, tune_model_dir, tune_thresholds
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wavetag.inference' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -11,8 +11,9 @@ Names are imported on first use (no torch or scikit-learn until one is asked for
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from wavetag.lazy import lazy_getattr
 
 _EXPORTS = {
     "embed": "wavetag.semi.embeddings",
@@ -39,8 +40,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from wavetag.semi.relabel import RelabelResult, relabel, write_relabelled
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wavetag.semi' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
