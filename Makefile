@@ -16,7 +16,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
 	bash scripts/install-debian-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	# --no-deps: the lock is complete, and openwakeword's own requirement (tflite-runtime) is not
+	# needed: wavetag reads only its two ONNX files (the speech_embedding front end).
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
 
@@ -31,7 +33,7 @@ bench: setup
 
 # Refresh the exact pins from the current environment (after changing pyproject.toml).
 lock:
-	$(BIN)/pip freeze --exclude-editable | grep -v '^wavetag' > requirements.lock
+	$(BIN)/pip freeze --exclude-editable | grep -v '^wavetag' | grep -v '^#' > requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
