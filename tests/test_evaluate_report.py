@@ -12,7 +12,7 @@ import soundfile as sf
 
 from wavetag.errors import DataError
 from wavetag.evaluate import compute_metrics, write_leaderboard, write_report
-from wavetag.evaluate.plots import plot_training_curves
+from wavetag.evaluate.plots import plot_training_curves, read_history, training_curve_panels
 
 SAMPLE_RATE = 8000
 LABELS = ["yes", "no", "<b>&"]  # the last one must come out escaped in the HTML
@@ -135,6 +135,22 @@ def test_training_curves_tolerate_missing_columns(tmp_path):
     assert plot_training_curves(tmp_path / "h.csv", tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
     (tmp_path / "empty.csv").write_text("epoch,notes\n1,hello\n")
     assert plot_training_curves(tmp_path / "empty.csv", tmp_path / "none.png") is None
+
+
+def test_training_curves_show_the_task_metric_of_history_csv(tmp_path):
+    """history.csv as `train` writes it: accuracy next to loss, train and validation."""
+    (tmp_path / "h.csv").write_text(
+        "epoch,step,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_lwlrap\n"
+        "1,4,0.001,2.0,0.3,1.9,0.35,0.4\n2,8,0.0005,1.5,0.5,1.6,0.45,0.5\n")
+    history = read_history(tmp_path / "h.csv")
+    assert training_curve_panels(history) == [
+        ("loss", ["train_loss", "val_loss"]),
+        ("accuracy", ["train_accuracy", "val_accuracy"]),
+        ("learning rate", ["lr"]),
+    ]
+    assert training_curve_panels(history, metric_name="lwlrap")[1] == (
+        "lwlrap / accuracy", ["val_lwlrap", "train_accuracy", "val_accuracy"])
+    assert plot_training_curves(tmp_path / "h.csv", tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_leaderboard_sorted_by_metric(tmp_path):

@@ -15,11 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 DPI = 110
-HISTORY_SERIES = (  # panel, train column, validation column
-    ("loss", "train_loss", "val_loss"),
-    ("metric", "train_metric", "val_metric"),
-    ("learning rate", "lr", None),
-)
+LR_COLUMN = "lr"
 ANNOTATE_MAX_CLASSES = 20  # write the number in each confusion-matrix cell up to this many classes
 SPECTROGRAM_N_MELS = 64
 
@@ -100,32 +96,50 @@ def _history_x(history: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
     return np.arange(n, dtype=np.float64), "row"
 
 
-def plot_training_curves(history_csv: str | Path, path: str | Path, *, metric_name: str = "metric") -> Path | None:
-    """Loss and metric (train vs validation), and the learning rate, from ``history.csv``.
+def training_curve_panels(history: dict[str, np.ndarray], *, metric_name: str = "accuracy") -> list[tuple[str, list[str]]]:
+    """The panels `plot_training_curves` draws: ``[(title, [column, ...]), ...]``.
 
-    Columns used when present: epoch, step, train_loss, val_loss, train_metric, val_metric, lr;
-    a panel with no data is left out. Returns None if there is nothing to draw.
+    Loss (``train_loss``, ``val_loss``); the task metric (``train_<metric>``, ``val_<metric>``,
+    and accuracy beside it when the task metric is another one, since training logs
+    ``train_accuracy``); the learning rate. Columns without a finite value and panels left
+    empty are dropped.
+    """
+    names = [metric_name] + (["accuracy"] if metric_name != "accuracy" else [])
+    metric_cols = [f"{split}_{name}" for name in names for split in ("train", "val")]
+    metric_cols += ["train_metric", "val_metric"]  # histories written before the columns were named
+    panels = [("loss", ["train_loss", "val_loss"]),
+              (" / ".join(names), metric_cols),
+              ("learning rate", [LR_COLUMN])]
+    kept = [(title, [c for c in cols if _has_data(history, c)]) for title, cols in panels]
+    return [(title, cols) for title, cols in kept if cols]
+
+
+def plot_training_curves(history_csv: str | Path, path: str | Path, *, metric_name: str = "accuracy") -> Path | None:
+    """Loss and the task metric (train vs validation), and the learning rate, from ``history.csv``.
+
+    ``metric_name``: the task metric as history.csv names it after ``train_``/``val_``
+    (``accuracy``, ``macro_f1``, ``lwlrap``, ``roc_auc``...); see `training_curve_panels`.
+    Returns None if there is nothing to draw.
     """
     history = read_history(history_csv)
     if not history:
         return None
     x, x_name = _history_x(history)
-    panels = [(name, tr, va) for name, tr, va in HISTORY_SERIES if _has_data(history, tr) or _has_data(history, va)]
+    panels = training_curve_panels(history, metric_name=metric_name)
     if not panels:
         return None
     fig = new_figure(4.2 * len(panels), 3.4)
-    for k, (name, train_col, val_col) in enumerate(panels, start=1):
+    for k, (title, cols) in enumerate(panels, start=1):
         ax = fig.add_subplot(1, len(panels), k)
-        for col, style in ((train_col, "-"), (val_col, "o-")):
-            if _has_data(history, col):
-                y = history[col]
-                ok = np.isfinite(y)
-                ax.plot(x[ok], y[ok], style, markersize=3, label=col.replace("_", " "))
-        shown = metric_name if name == "metric" else name
-        ax.set_title(shown)
+        for col in cols:
+            y = history[col]
+            ok = np.isfinite(y)
+            style = "o-" if col.startswith("val_") else "-"
+            ax.plot(x[ok], y[ok], style, markersize=3, label=col.replace("_", " "))
+        ax.set_title(title)
         ax.set_xlabel(x_name)
         ax.grid(alpha=0.3)
-        if name != "learning rate":
+        if cols != [LR_COLUMN]:
             ax.legend(fontsize=8)
     return save_figure(fig, path)
 

@@ -155,7 +155,8 @@ def _write_plots(plot_dir: Path, metrics: dict[str, Any], labels: list[str], his
         made["roc_curve"] = plots.plot_roc_curve(roc["fpr"], roc["tpr"], plot_dir / "roc_curve.png",
                                                  auc=overall.get("roc_auc"), eer=overall.get("eer"))
     if history_csv is not None and Path(history_csv).is_file():
-        curves = plots.plot_training_curves(history_csv, plot_dir / "training_curves.png")
+        metric_name = (metrics.get("task_metric") or {}).get("name") or "accuracy"
+        curves = plots.plot_training_curves(history_csv, plot_dir / "training_curves.png", metric_name=metric_name)
         if curves is not None:
             made["training_curves"] = curves
     return made
