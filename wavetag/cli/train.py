@@ -40,6 +40,7 @@ def train_command(
     frontend: Optional[str] = typer.Option(None, "--frontend", help="Front end name (see 'wavetag frontends'). [default: the model's]"),
     frontend_set: List[str] = typer.Option([], "--frontend-set", help="Front-end field KEY=VALUE, repeatable (e.g. normalize=utterance)."),
     model_set: List[str] = typer.Option([], "--model-set", help="Model option KEY=VALUE, repeatable (e.g. dropout=0.2)."),
+    pretrained: Optional[Path] = typer.Option(None, "--pretrained", help="Local pretrained weights (file or directory) to start from, with a fresh head: torchvision ImageNet files for the image networks, official or Hugging Face AST / wav2vec2 / HuBERT checkpoints (models marked * in 'wavetag models'). Same as --model-set pretrained=PATH."),
     bf16: Optional[bool] = typer.Option(None, "--bf16/--no-bf16", help="bfloat16 autocast for the forward pass. [default: off]"),
     compile_model: Optional[bool] = typer.Option(None, "--compile/--no-compile", help="torch.compile the training step. [default: off]"),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of every random choice (runs are repeatable on CPU). [default: 0]"),
@@ -77,6 +78,10 @@ def train_command(
     }
     if model_set:
         flags["model_args"] = parse_overrides(model_set, flag="--model-set")
+    if pretrained is not None:
+        if not pretrained.exists():
+            raise ConfigError(f"--pretrained {pretrained}: no such file or directory; give a local weights file or checkpoint directory")
+        flags.setdefault("model_args", {})["pretrained"] = str(pretrained.resolve())
     if frontend or frontend_set:
         fe = parse_overrides(frontend_set, flag="--frontend-set")
         if frontend:

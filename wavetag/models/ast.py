@@ -10,7 +10,8 @@ the clip length (1 s: 12 × 9 patches).
 ``pretrained=PATH`` (a file or a directory) loads, with the head replaced: the official
 checkpoints (``module.v.*`` timm names, ``mlp_head.0`` → ``head_norm``) or Hugging Face
 ``ASTModel`` / ``ASTForAudioClassification`` weights (``audio_spectrogram_transformer.*``;
-query/key/value are concatenated into ``qkv``). A ``config.json`` beside HF weights sets the
+query/key/value are concatenated into ``qkv``). A base ``ASTModel`` has no classifier: its head
+LayerNorm (``head_norm``) starts fresh, like the linear head. A ``config.json`` beside HF weights sets the
 architecture. Position embeddings of another patch grid are cut (centre) or interpolated
 (bilinear) per axis, as the reference code does. The reference normalises its fbank features
 with dataset statistics; use a front end with ``normalize="dataset"`` when fine-tuning.
@@ -185,6 +186,8 @@ def load_ast_pretrained(model: Classifier, path: Path) -> None:
     proj = state.get("patch_embed.proj.weight")
     if proj is not None and proj.shape[1] != backbone.patch_embed.proj.in_channels:
         state["patch_embed.proj.weight"] = proj.mean(dim=1, keepdim=True).repeat(1, backbone.patch_embed.proj.in_channels, 1, 1)
+    if not any(k.startswith("head_norm.") for k in state):  # a base encoder (HF ASTModel): the head's norm starts fresh
+        state.update({f"head_norm.{k}": v for k, v in backbone.head_norm.state_dict().items()})
     load_into(backbone, state, where=path, what="AST")
 
 

@@ -50,7 +50,10 @@ def create_model(
     ``num_classes`` 1 or 2). ``frontend``: None = the family's default, a name (that front end with
     its defaults), a `FrontEnd.to_dict` mapping, or a `FrontEnd`. ``sample_rate`` (Hz) defaults to
     the front end's, else 16000; ``clip_seconds`` sizes layers that depend on the input length.
-    ``pretrained``: a local weights file or directory (families that support it). Other keyword
+    ``pretrained``: a local weights file or directory, loaded into the backbone with a fresh head
+    (families marked * in ``wavetag models``: torchvision ImageNet files for the image networks;
+    official or Hugging Face AST, wav2vec2 and HuBERT checkpoints, base models included; the CLI's
+    ``wavetag train --pretrained PATH``). Nothing is downloaded; no pickle is run. Other keyword
     arguments are the family's options; a model's ``spec`` round-trips: ``create_model(**m.spec)``.
 
     >>> import torch

@@ -10,8 +10,8 @@ encoder (post-norm; pre-norm with ``do_stable_layer_norm``), mean pooling over f
 Defaults are wav2vec2-base (95M parameters).
 
 ``pretrained=PATH`` (a directory with ``model.safetensors`` or ``pytorch_model.bin`` and
-optionally HF ``config.json``, or a weights file) loads ``Wav2Vec2Model`` weights (a
-``wav2vec2.`` prefix from ``Wav2Vec2For*`` models is stripped; the quantizer, ``project_*``,
+optionally HF ``config.json``, or a weights file) loads base ``Wav2Vec2Model`` or ``HubertModel``
+weights with a fresh head (a ``wav2vec2.`` / ``hubert.`` prefix from ``*For*`` models is stripped; the quantizer, ``project_*``,
 ``masked_spec_embed``, adapters and heads are skipped); the config sets the architecture. The
 position conv's weight norm is stored as ``weight_g``/``weight_v`` (old HF names; the newer
 ``parametrizations.weight.original0/1`` are mapped). HF base models expect zero-mean
@@ -237,10 +237,10 @@ SKIPPED = re.compile(
 
 
 def convert_wav2vec2_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """HF ``Wav2Vec2Model`` / ``Wav2Vec2For*`` names → this backbone's names."""
+    """HF ``Wav2Vec2Model`` / ``Wav2Vec2For*`` / ``HubertModel`` / ``HubertFor*`` names → this backbone's names."""
     out = {}
     for key, value in state.items():
-        key = re.sub(r"^wav2vec2\.", "", key)
+        key = re.sub(r"^(wav2vec2|hubert)\.", "", key)
         if SKIPPED.match(key):
             continue
         key = key.replace("pos_conv_embed.conv.parametrizations.weight.original0", "pos_conv_embed.conv.weight_g")
