@@ -8,6 +8,8 @@ that cannot be read raises `AudioError` naming the file, what was found and what
 from __future__ import annotations
 
 import math
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -51,7 +53,7 @@ def info(path: str | Path) -> AudioInfo:
     """Header facts of ``path``: sample rate, channels, frames, duration, container and codec."""
     path = _check_path(path)
     try:
-        i = sf.info(str(path))
+        i = sf.info(os.fsencode(path))  # bytes: a non-UTF-8 name opens too
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         raise AudioError(_decode_message(path, exc)) from None
     return AudioInfo(str(path), int(i.samplerate), int(i.channels), int(i.frames), i.format, i.subtype)
@@ -81,7 +83,7 @@ def load(
     if nonfinite not in ("raise", "zero"):
         raise ConfigError(f"nonfinite = {nonfinite!r}; expected 'raise' or 'zero'")
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(os.fsencode(path)) as f:  # bytes: a non-UTF-8 name opens too
             file_rate = int(f.samplerate)
             target = file_rate if sample_rate is None else int(sample_rate)
             x, skip = _read_window(f, start_s, duration_s, target)
@@ -299,11 +301,18 @@ def iter_windows(
 
 def _check_path(path: str | Path) -> Path:
     path = Path(path)
-    if not path.exists():
-        raise AudioError(f"{path}: no such file; check the path (relative paths start at {Path.cwd()})")
-    if path.is_dir():
+    try:
+        st = path.stat()  # one stat: the file may vanish between two
+    except FileNotFoundError:
+        broken = " (a symbolic link to a missing file)" if path.is_symlink() else ""
+        raise AudioError(f"{path}: no such file{broken}; check the path (relative paths start at {Path.cwd()})") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot read it ({exc.strerror or exc}); check its permissions and links") from None
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(f"{path}: is a directory, expected an audio file; give a file, or use 'wavetag prepare' for folders")
-    if path.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
+        raise AudioError(f"{path}: not a regular file (a device, FIFO or socket), expected an audio file")
+    if st.st_size == 0:
         raise AudioError(f"{path}: the file is empty (0 bytes), expected audio; re-export or remove it")
     return path
 
@@ -321,8 +330,11 @@ def _check_finite(path: Path, x: np.ndarray, nonfinite: str) -> np.ndarray:
 
 
 def _decode_message(path: Path, exc: Exception) -> str:
-    with open(path, "rb") as fh:
-        head = fh.read(HEADER_BYTES)  # never the whole file: it may be an hour long
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(HEADER_BYTES)  # never the whole file: it may be an hour long
+    except OSError as os_exc:  # vanished or unreadable since it was opened
+        return f"{path}: cannot read it ({os_exc.strerror or os_exc}); check that it exists and is readable"
     kind = _sniff(head)
     reason = str(exc).split(":")[-1].strip() or type(exc).__name__
     if kind is None:

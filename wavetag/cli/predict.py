@@ -38,7 +38,8 @@ def predict_command(
 
     check_choice("--format", fmt, FORMATS)
     predictor = Predictor.load(model, backend=backend, threads=threads)
-    files = expand_inputs(inputs)
+    skipped: list = []
+    files = expand_inputs(inputs, skipped=skipped)
     with _bar(progress and len(files) > 1, len(files)) as advance:
         results = predictor.predict_many([str(f) for f in files], batch_size=batch_size, top_k=top_k, windows=windows,
                                          hop_s=hop_s, progress=advance, on_error="report")
@@ -49,9 +50,13 @@ def predict_command(
     else:
         sys.stdout.write(text)
     failed = [r for r in results if r.error is not None]
+    for r in skipped:
+        err_console.print(f"skipped {r.path}: {r.reason} ({r.detail})", markup=False, highlight=False)
     done = f"{len(results) - len(failed)} of {len(results)} files classified" + (f"; results in {out}" if out else "")
-    err_console.print(done + (f"; {len(failed)} could not be read (see their error)" if failed else ""), markup=False)
-    if failed:
+    done += f"; {len(failed)} could not be read (see their error)" if failed else ""
+    done += f"; {len(skipped)} entries skipped (listed above)" if skipped else ""
+    err_console.print(done, markup=False)
+    if failed or skipped:
         raise typer.Exit(code=1)
 
 

@@ -155,7 +155,7 @@ class PackWriter:
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def _write_index_csv(self, sample_rate: int) -> None:
-        with open(self.directory / "index.csv", "w", newline="") as f:
+        with open(self.directory / "index.csv", "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             w = csv.writer(f)
             w.writerow(["index", "path", "labels", "split", "group", "verified", "offset", "length", "seconds"])
             for i in range(self.num_clips):
@@ -164,7 +164,7 @@ class PackWriter:
                             self.offset[i], self.length[i], f"{self.length[i] / sample_rate:.3f}"])
 
     def _write_rejected(self) -> None:
-        with open(self.directory / "rejected.csv", "w", newline="") as f:
+        with open(self.directory / "rejected.csv", "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             w = csv.writer(f)
             w.writerow(["path", "row", "reason", "detail"])
             for r in self.rejected:

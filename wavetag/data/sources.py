@@ -11,7 +11,9 @@ Readers register in `SOURCES` under the names the CLI offers: ``folder``, ``spee
 from __future__ import annotations
 
 import csv
+import errno
 import os
+import stat
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,8 +130,15 @@ def detect_source(src: Path, opts: SourceOptions) -> str:
 def _speech_commands_names(src: Path) -> bool:
     """Do the first files of a few word folders look like ``<speaker>_nohash_<n>.wav``?"""
     words = [d for d in subdirs(src) if not d.name.startswith("_")][:3]
-    firsts = [next((p.name for p in d.iterdir() if p.suffix.lower() == ".wav"), "") for d in words]
+    firsts = [next((p.name for p in _safe_listing(d) if p.suffix.lower() == ".wav"), "") for d in words]
     return bool(firsts) and all("_nohash_" in name for name in firsts)
+
+
+def _safe_listing(directory: Path) -> list[Path]:
+    try:
+        return sorted(directory.iterdir())
+    except OSError:
+        return []
 
 
 def check_root(src: str | Path) -> Path:
@@ -165,21 +174,123 @@ def check_label_case(refs: list[ClipRef]) -> None:
 # ---------------------------------------------------------------- file walking
 
 
-def walk_audio(directory: Path, root: Path) -> Iterator[tuple[Path, str, int, int]]:
+def walk_audio(
+    directory: Path, root: Path, *, rejected: list[Rejected] | None = None
+) -> Iterator[tuple[Path, str, int, int]]:
     """``(path, rel_path, size, mtime_ns)`` of audio files under ``directory``, sorted, recursively.
 
-    Hidden files and folders (``.git``, ``.DS_Store``) and non-audio files are skipped.
+    Hidden files and folders (``.git``, ``.DS_Store``) and non-audio files are skipped. Nothing
+    under ``directory`` stops the walk: broken links, link loops, folders that cannot be listed,
+    files that vanish, names that are not UTF-8 and non-files with an audio name (a folder called
+    ``x.wav`` holding no audio, a FIFO) are appended to ``rejected`` with the reason.
     """
-    entries = sorted(os.scandir(directory), key=lambda e: e.name)
+    rejected = [] if rejected is None else rejected
+    directory, root = Path(directory), Path(root)
+    chain = {key for key in map(_dir_key, _folders_above(directory, root)) if key is not None}  # for loops
+    yield from _walk(directory, root, chain, rejected)
+
+
+def _walk(directory: Path, root: Path, chain: set, rejected: list[Rejected]) -> Iterator[tuple[Path, str, int, int]]:
+    rel = _rel(directory, root) + "/"
+    try:
+        st = os.stat(directory)
+        if (st.st_dev, st.st_ino) in chain:
+            rejected.append(Rejected(rel, "link loop", (
+                f"{rel}: a link back to a folder above it ({os.path.realpath(directory)}); its files are "
+                "listed once, from the real folder; remove the link to silence this")))
+            return
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        rejected.append(Rejected(rel, "unreadable folder", (
+            f"{rel}: cannot list this folder ({exc.strerror or exc}); its files are left out; "
+            "fix its permissions (chmod a+rx) or remove it")))
+        return
+    chain = chain | {(st.st_dev, st.st_ino)}
     for entry in entries:
-        if entry.name.startswith("."):
-            continue
-        if entry.is_dir():
-            yield from walk_audio(Path(entry.path), root)
-        elif os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
-            st = entry.stat()
-            path = Path(entry.path)
-            yield path, path.relative_to(root).as_posix(), st.st_size, st.st_mtime_ns
+        if not entry.name.startswith("."):
+            yield from _walk_entry(entry, root, chain, rejected)
+
+
+def _walk_entry(entry: os.DirEntry, root: Path, chain: set, rejected: list[Rejected]) -> Iterator[tuple[Path, str, int, int]]:
+    path = Path(entry.path)
+    audio_name = os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES
+    if _is_dir(entry):
+        before = len(rejected)
+        found = 0
+        for item in _walk(path, root, chain, rejected):
+            found += 1
+            yield item
+        if audio_name and not found and len(rejected) == before:
+            rel = _rel(path, root)
+            rejected.append(Rejected(rel, "not a file", (
+                f"{rel}: a folder with an audio file's name, holding no audio (expected a file); rename or remove it")))
+        return
+    if not audio_name:
+        return
+    rel = _rel(path, root)
+    try:
+        st = entry.stat()  # follows links
+    except OSError as exc:
+        rejected.append(_unstattable(rel, entry, exc))
+        return
+    if not stat.S_ISREG(st.st_mode):
+        rejected.append(Rejected(rel, "not a file", (
+            f"{rel}: not a regular file (a device, FIFO or socket), expected an audio file; remove it")))
+    elif rel != printable(rel):
+        rejected.append(Rejected(printable(rel), "bad file name", (
+            f"{printable(rel)}: the name is not valid UTF-8 (undecodable bytes shown as \\x..), so it cannot be "
+            "written to the pack's index; rename it, e.g. with 'convmv -f latin1 -t utf8 --notest'")))
+    else:
+        yield path, rel, st.st_size, st.st_mtime_ns
+
+
+def _unstattable(rel: str, entry: os.DirEntry, exc: OSError) -> Rejected:
+    if exc.errno == errno.ELOOP:
+        return Rejected(printable(rel), "link loop", f"{printable(rel)}: a symbolic link that points back to itself; remove it")
+    if isinstance(exc, FileNotFoundError) and entry.is_symlink():
+        target = os.readlink(entry.path) if os.path.islink(entry.path) else "?"
+        return Rejected(printable(rel), "broken link", (
+            f"{printable(rel)}: a symbolic link to {printable(target)}, which does not exist; fix or remove the link"))
+    if isinstance(exc, FileNotFoundError):
+        return Rejected(printable(rel), "missing file", f"{printable(rel)}: vanished while the folder was being listed")
+    return Rejected(printable(rel), "unreadable", f"{printable(rel)}: cannot read it ({exc.strerror or exc}); fix its permissions or remove it")
+
+
+def _is_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()  # follows links
+    except OSError:
+        return False
+
+
+def _folders_above(directory: Path, root: Path) -> list[Path]:
+    """``root`` and the folders between it and ``directory`` (exclusive); [] when not under root."""
+    try:
+        parts = directory.relative_to(root).parts
+    except ValueError:
+        return []
+    return [root.joinpath(*parts[:i]) for i in range(len(parts))]
+
+
+def _dir_key(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def printable(name: str) -> str:
+    """``name`` with the undecodable bytes of a non-UTF-8 file name shown as ``\\xNN`` (writable as UTF-8)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def stat_entry(path: Path, root: Path) -> tuple[str, int, int]:
@@ -192,15 +303,29 @@ def stat_entry(path: Path, root: Path) -> tuple[str, int, int]:
 
 
 def subdirs(path: Path) -> list[Path]:
-    """Sub-folders, sorted; hidden ones and packs (a pack written inside its source) left out."""
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".") and not (p / "pack.json").is_file())
+    """Sub-folders, sorted; hidden ones and packs (a pack written inside its source) left out.
+
+    A folder whose content cannot be checked is kept (the walk then reports it)."""
+    try:
+        children = sorted(path.iterdir())
+    except OSError as exc:
+        raise DataError(f"{path}: cannot list this folder ({exc.strerror or exc}); fix its permissions (chmod a+rx)") from None
+    return [p for p in children if not p.name.startswith(".") and _safe(p.is_dir) and not _safe((p / "pack.json").is_file)]
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    """``check()``, or False when the file system refuses to say (permissions, loops)."""
+    try:
+        return check()
+    except OSError:
+        return False
 
 
 def list_noise(noise_dir: Path, listing: Listing) -> None:
     """Add the audio files under ``noise_dir`` to the listing's noise bank."""
     if not noise_dir.is_dir():
         raise DataError(f"{noise_dir}: noise folder not found; give a folder of background recordings (--noise-dir)")
-    for path, _, size, mtime in walk_audio(noise_dir, noise_dir):
+    for path, _, size, mtime in walk_audio(noise_dir, noise_dir, rejected=listing.rejected):
         listing.noise_files.append(path)
         listing.fingerprint.append((str(path), size, mtime))
 
@@ -239,8 +364,8 @@ def read_folder(root: Path, opts: SourceOptions) -> Listing:
 def _read_class_folders(base: Path, split: str | None, listing: Listing) -> None:
     root = listing.root
     for entry in sorted(os.scandir(base), key=lambda e: e.name):
-        if entry.is_file() and os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
-            rel = Path(entry.path).relative_to(root).as_posix()
+        if _safe(entry.is_file) and os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
+            rel = printable(Path(entry.path).relative_to(root).as_posix())
             listing.rejected.append(Rejected(rel, "no label", (
                 f"{rel}: the file lies directly in {base}, so it has no class; move it into "
                 f"{base}/<label>/ (or list it in metadata.csv)")))
@@ -248,12 +373,12 @@ def _read_class_folders(base: Path, split: str | None, listing: Listing) -> None
         if class_dir.name == NOISE_DIR:
             continue
         found = 0
-        for path, rel, size, mtime in walk_audio(class_dir, root):
+        for path, rel, size, mtime in walk_audio(class_dir, root, rejected=listing.rejected):
             found += 1
             listing.refs.append(ClipRef(str(path), rel, (class_dir.name,), _group_of(path.name), split, size=size))
             listing.fingerprint.append((rel, size, mtime))
-        if not found:
-            rel = class_dir.relative_to(root).as_posix() + "/"
+        rel = printable(class_dir.relative_to(root).as_posix()) + "/"
+        if not found and not any(r.path == rel for r in listing.rejected[-1:]):  # not already refused (a loop)
             listing.rejected.append(Rejected(rel, "empty class folder", (
                 f"{rel}: no audio files (.wav/.flac/.ogg/.mp3) in this class folder, so class "
                 f"{class_dir.name!r} is left out; add clips or remove the folder")))
@@ -268,7 +393,7 @@ def _read_metadata(base: Path, split: str | None, listing: Listing, opts: Source
     meta = base / "metadata.csv"
     listing.fingerprint.append(stat_entry(meta, listing.root))
     listed = read_label_csv(meta, base, listing, opts, split=split)
-    for path, rel, size, _ in walk_audio(base, listing.root):
+    for path, rel, size, _ in walk_audio(base, listing.root, rejected=listing.rejected):
         if path.resolve() not in listed and NOISE_DIR not in path.parts:
             listing.rejected.append(Rejected(rel, "no label", (
                 f"{rel}: not listed in {meta.relative_to(listing.root)}, so it has no label; "

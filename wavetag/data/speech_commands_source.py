@@ -71,7 +71,7 @@ def read_speech_commands(root: Path, opts: SourceOptions) -> Listing:
     seen: set[str] = set()
     for word in available:
         found = 0
-        for path, rel, size, mtime in walk_audio(root / word, root):
+        for path, rel, size, mtime in walk_audio(root / word, root, rejected=listing.rejected):
             found += 1
             seen.add(rel)
             listing.refs.append(ClipRef(str(path), rel, (word,), speaker_of(path.name), _split_of(rel, lists), size=size))

@@ -6,6 +6,7 @@ down (channels first, ``[C, T]``) and resampled from the ``sample_rate`` the cal
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from dataclasses import dataclass
@@ -108,23 +109,26 @@ def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
     return Waveform(np.ascontiguousarray(audio.resample(mono, rate, target_rate), dtype=np.float32), target_rate, name)
 
 
-def expand_inputs(paths: Iterable[str | os.PathLike]) -> list[Path]:
+def expand_inputs(paths: Iterable[str | os.PathLike], *, skipped: list | None = None) -> list[Path]:
     """Files as given, and the audio files under each folder (recursively, sorted, hidden skipped).
 
-    A path that does not exist is kept, so the caller reports it with the other failures.
+    A path that does not exist is kept, so the caller reports it with the other failures. What a
+    folder holds that cannot be used (broken links, link loops, unreadable folders, non-UTF-8
+    names, a folder named ``x.wav``) is left out and appended to ``skipped`` (`Rejected` rows).
     """
+    from wavetag.data.sources import walk_audio
+
     out: list[Path] = []
     for item in paths:
         path = Path(item)
         if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in audio.AUDIO_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not found:
+            rejected: list = []
+            found = [p for p, _, _, _ in walk_audio(path, path, rejected=rejected)]
+            if not found and not rejected:
                 raise AudioError(f"{path}: no audio files ({', '.join(audio.AUDIO_EXTENSIONS)}) in this folder")
             out.extend(found)
+            if skipped is not None:
+                skipped.extend(dataclasses.replace(r, path=str(path / r.path)) for r in rejected)
         else:
             out.append(path)
     return out

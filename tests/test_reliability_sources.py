@@ -1,0 +1,182 @@
+"""Listing a source never crashes: what a real folder holds besides good clips.
+
+Broken links, link loops, unreadable folders, FIFOs, a folder named ``x.wav``, odd names
+(spaces, newlines, non-UTF-8 bytes) and files that vanish between listing and decoding each
+become a row of ``rejected.csv`` (or a skipped entry of ``predict``); every good clip is kept.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from wavetag import audio
+import wavetag.cli.explore  # noqa: F401  (registers the commands)
+import wavetag.cli.predict  # noqa: F401
+from wavetag.cli.app import app
+from wavetag.data import prepare
+from wavetag.data.sources import SourceOptions, get_source, walk_audio
+from wavetag.errors import AudioError
+from wavetag.inference.inputs import expand_inputs
+
+SR = 8000
+GOOD = {"yes": ["a.wav", "with space.wav", "new\nline.wav"], "no": ["b.wav", "c.flac"]}
+
+
+def write_clip(path: Path | bytes, seed: int) -> None:
+    x = 0.3 * np.sin(2 * np.pi * (300 + 100 * seed) * np.arange(SR // 2) / SR)
+    fmt = "FLAC" if os.fsdecode(path).endswith(".flac") else "WAV"
+    with open(path, "wb") as f:  # a file object: soundfile cannot encode a non-UTF-8 name itself
+        sf.write(f, x.astype(np.float32), SR, format=fmt, subtype="PCM_16")
+
+
+def nasty_tree(root: Path) -> dict[str, str]:
+    """Good clips plus one of every listing hazard; returns {rel path: expected reason}."""
+    for i, (label, names) in enumerate(GOOD.items()):
+        (root / label).mkdir(parents=True)
+        for j, name in enumerate(names):
+            write_clip(root / label / name, 3 * i + j)
+    os.symlink("missing.wav", root / "yes" / "broken.wav")
+    os.symlink("self.wav", root / "yes" / "self.wav")
+    os.symlink("..", root / "yes" / "up")  # a loop through the root
+    os.symlink(".", root / "no" / "here")  # a loop to itself
+    (root / "no" / "folder.wav").mkdir()
+    os.mkfifo(root / "no" / "fifo.wav")  # opening it for reading would block forever
+    write_clip(os.fsencode(root / "no") + b"/caf\xe9.wav", 9)
+    return {
+        "yes/broken.wav": "broken link", "yes/self.wav": "link loop", "yes/up/": "link loop",
+        "no/here/": "link loop", "no/folder.wav": "not a file", "no/fifo.wav": "not a file",
+        "no/caf\\xe9.wav": "bad file name",
+    }
+
+
+def read_rejected(pack: Path) -> dict[str, str]:
+    with open(pack / "rejected.csv", newline="", encoding="utf-8") as f:
+        return {row["path"]: row["reason"] for row in csv.DictReader(f)}
+
+
+def test_walk_reports_every_hazard_and_keeps_every_good_clip(tmp_path):
+    expected = nasty_tree(tmp_path / "src")
+    rejected: list = []
+    found = [rel for _, rel, _, _ in walk_audio(tmp_path / "src", tmp_path / "src", rejected=rejected)]
+    assert sorted(found) == sorted(f"{label}/{name}" for label, names in GOOD.items() for name in names)
+    assert {r.path: r.reason for r in rejected} == expected
+    assert all(r.path.split("/")[0].rstrip("/") in r.detail for r in rejected)  # each message names its file
+
+
+def test_prepare_finishes_with_every_hazard_in_rejected_csv(tmp_path):
+    expected = nasty_tree(tmp_path / "src")
+    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
+    assert summary.num_clips == sum(len(v) for v in GOOD.values())  # no good clip lost
+    assert read_rejected(tmp_path / "pack") == expected
+    index = (tmp_path / "pack" / "index.csv").read_text(encoding="utf-8")
+    assert "new\nline.wav" in index and "with space.wav" in index
+
+
+def test_class_folder_linked_to_its_root_is_a_loop_not_a_class(tmp_path):
+    nasty_tree(tmp_path / "src")
+    os.symlink(tmp_path / "src", tmp_path / "src" / "again")
+    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
+    assert summary.labels == ["no", "yes"]
+    assert read_rejected(tmp_path / "pack")["again/"] == "link loop"
+
+
+def test_unlistable_folder_is_rejected_and_the_rest_kept(tmp_path, monkeypatch):
+    nasty_tree(tmp_path / "src")
+    locked = tmp_path / "src" / "yes" / "locked"
+    locked.mkdir()
+    write_clip(locked / "d.wav", 7)
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # root may read anything: refuse this one folder as chmod 000 would
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    listing = get_source("folder")(tmp_path / "src", SourceOptions())
+    reasons = {r.path: (r.reason, r.detail) for r in listing.rejected}
+    assert reasons["yes/locked/"][0] == "unreadable folder"
+    assert "Permission denied" in reasons["yes/locked/"][1]
+    assert len(listing.refs) == sum(len(v) for v in GOOD.values())
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file_is_rejected(tmp_path):
+    nasty_tree(tmp_path / "src")
+    secret = tmp_path / "src" / "yes" / "secret.wav"
+    write_clip(secret, 8)
+    secret.chmod(0)
+    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
+    assert read_rejected(tmp_path / "pack")["yes/secret.wav"] == "unreadable"
+    assert summary.num_clips == sum(len(v) for v in GOOD.values())
+
+
+def test_file_vanishing_between_listing_and_decoding_is_rejected(tmp_path, monkeypatch):
+    import wavetag.data.prepare_pack as prepare_pack
+
+    nasty_tree(tmp_path / "src")
+    real = prepare_pack.get_source
+
+    def listing_then_delete(kind):
+        def read(root, opts):
+            listing = real(kind)(root, opts)
+            (root / "yes" / "a.wav").unlink()
+            return listing
+        return read
+
+    monkeypatch.setattr(prepare_pack, "get_source", listing_then_delete)
+    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
+    assert read_rejected(tmp_path / "pack")["yes/a.wav"] == "unreadable"
+    assert summary.num_clips == sum(len(v) for v in GOOD.values()) - 1
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: os.symlink("nowhere.wav", p), "symbolic link to a missing file"),
+    (lambda p: os.mkfifo(p), "not a regular file"),
+    (lambda p: p.mkdir(), "is a directory"),
+    (lambda p: p.write_bytes(b""), "empty"),
+])
+def test_load_refuses_non_files_without_blocking(tmp_path, make, message):
+    path = tmp_path / "x.wav"
+    make(path)
+    with pytest.raises(AudioError, match=message):
+        audio.load(path)
+
+
+def test_load_opens_a_non_utf8_name(tmp_path):
+    name = os.fsencode(tmp_path) + b"/caf\xe9.wav"
+    write_clip(name, 1)
+    x, rate = audio.load(os.fsdecode(name))
+    assert rate == SR and x.shape == (SR // 2,)
+
+
+def test_expand_inputs_skips_hazards_with_reasons(tmp_path):
+    expected = nasty_tree(tmp_path / "src")
+    skipped: list = []
+    files = expand_inputs([tmp_path / "src"], skipped=skipped)
+    assert len(files) == sum(len(v) for v in GOOD.values())
+    assert {str(Path(r.path).relative_to(tmp_path / "src")) + ("/" if r.path.endswith("/") else ""): r.reason
+            for r in skipped}.keys() <= {k.rstrip("/") for k in expected} | set(expected)
+    assert len(skipped) == len(expected)
+
+
+@pytest.mark.slow
+def test_predict_and_explore_over_a_nasty_folder_finish(tmp_path, tmp_path_factory):
+    from test_serve import build_tone_model
+
+    model = build_tone_model(tmp_path_factory.getbasetemp() / "wavetag-tone-model")
+    expected = nasty_tree(tmp_path / "src")
+    result = CliRunner().invoke(app, ["predict", str(model), str(tmp_path / "src"), "--format", "csv", "--no-progress"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # 1: entries were skipped
+    rows = list(csv.DictReader(result.stdout.splitlines(keepends=True)))
+    assert len(rows) == sum(len(v) for v in GOOD.values()) and all(not r["error"] for r in rows)
+    assert f"{len(expected)} entries skipped" in result.stderr
+    report = CliRunner().invoke(app, ["explore", str(tmp_path / "src"), "-o", str(tmp_path / "report"), "--no-progress"])
+    assert report.exit_code == 0, report.output
+    assert read_rejected(tmp_path / "report" / "pack") == expected
