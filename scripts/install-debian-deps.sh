@@ -3,7 +3,7 @@
 # (flite, festival + kal_diphone). Installs them when run as root with apt-get; otherwise says
 # what is missing and carries on (everything works without them, with fewer voices).
 set -u
-packages=(flite festival festvox-kallpc16k)
+packages=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 # Debian's Chromium (and a font) for the web-page test, tests/test_serve_browser.py (driven by Playwright).
 packages+=(chromium fonts-dejavu-core)
 missing=()

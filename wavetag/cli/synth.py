@@ -49,6 +49,12 @@ def speech_commands(
                                 "Default 1."),
     noise_seconds: float = typer.Option(60.0, help="Length of each _background_noise_ file in "
                                         "seconds. Default 60."),
+    unknown_words: int = typer.Option(0, help="Add this many frequent English non-keyword words "
+                                      "(wordfreq list; homophones of the words left out), each said "
+                                      "only by speakers of one split, so the test split holds words "
+                                      "never heard in training. Default 0 (the demo uses 400)."),
+    unknown_per_speaker: int = typer.Option(10, help="Non-keyword words each speaker says (with "
+                                            "--unknown-words). Default 10."),
     overwrite: bool = typer.Option(False, help="Replace a set made earlier in OUT with other "
                                    "options. Default: refuse."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -59,7 +65,8 @@ def speech_commands(
     summary = synth_speech_commands(
         out, speakers=speakers, words=_split_commas(words), seed=seed, jobs=jobs,
         engines=_split_commas(engines), voices=_split_commas(voices), repeats=repeats,
-        noise_seconds=noise_seconds, overwrite=overwrite, progress=not quiet,
+        noise_seconds=noise_seconds, unknown_words=unknown_words,
+        unknown_per_speaker=unknown_per_speaker, overwrite=overwrite, progress=not quiet,
     )
     console.print(summary.table(), highlight=False, markup=False)
     console.print(f"wrote {summary.out_dir} (lists: validation_list.txt, testing_list.txt; "

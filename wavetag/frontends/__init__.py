@@ -13,7 +13,7 @@ from wavetag.frontends.base import (
 )
 
 # Registration happens on import: one module per front end.
-from wavetag.frontends import logmel, logspec, mfcc, mulaw, spectrogram, waveform  # noqa: E402,F401
+from wavetag.frontends import logmel, logspec, mfcc, mulaw, speech_embedding, spectrogram, waveform  # noqa: E402,F401
 from wavetag.frontends.norm import FeatureNorm
 
 __all__ = [

@@ -21,6 +21,8 @@ from wavetag.models import (  # noqa: E402,F401
     cnn2d,
     densenet,
     ds_cnn,
+    embedding_conv,
+    embedding_mlp,
     googlenet,
     kwt,
     light_cnn,

@@ -69,6 +69,8 @@ class TrainConfig:
     - ``keep_best_by``: metric that picks ``best/`` ("val_loss" is minimised, others maximised).
     - ``early_stopping_patience``: validations without improvement of ``monitor`` before stopping.
     - ``max_train_seconds``: wall-clock budget; when spent, the run validates, checkpoints and stops.
+    - ``tb_histograms_every_steps``: TensorBoard histograms of every weight and bias (and its
+      gradient) every N optimiser steps; None = at each validation; 0 = never.
     - ``tune_detection``: after training, tune per-class detection thresholds on a validation
       stream for ``detection_target_fa_per_hour`` false accepts per hour and store them in
       ``best/config.json`` (what ``wavetag detect`` uses).
@@ -104,6 +106,7 @@ class TrainConfig:
     threads: int | None = None
     log_every_steps: int = 10
     tensorboard: bool = True
+    tb_histograms_every_steps: int | None = None
     confusion_image: bool = True
 
     def validate(self) -> None:
@@ -122,6 +125,8 @@ class TrainConfig:
         check_range("detection_target_fa_per_hour", self.detection_target_fa_per_hour, 0.0, 1e6)
         if self.max_train_seconds is not None:
             check_range("max_train_seconds", self.max_train_seconds, 1.0, 1e7)
+        if self.tb_histograms_every_steps is not None:
+            check_range("tb_histograms_every_steps", self.tb_histograms_every_steps, 0, 10**9)
         for name in ("eval_every_steps", "checkpoint_every_steps", "early_stopping_patience"):
             value = getattr(self, name)
             if value is not None:

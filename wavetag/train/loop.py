@@ -172,6 +172,8 @@ def train(
             val = evaluate_split(model, pack, "validation", clip_seconds=clip_seconds, batch_size=config.eval_batch_size)
             row = {"epoch": epoch + 1, "step": global_step, "lr": optimizer.param_groups[0]["lr"], **train_stats, **val.scalars}
             logger.log_validation(row, val, pack.labels, confusion=config.confusion_image)
+            if config.tb_histograms_every_steps is None:
+                logger.histograms(model, global_step)
             metric = row.get(config.keep_best_by)
             if metric is not None and is_better(config.keep_best_by, metric, state["best_metric"]):
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
@@ -230,6 +232,8 @@ def train(
             if config.grad_clip_norm:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
             optimizer.step()
+            if config.tb_histograms_every_steps and (global_step + 1) % config.tb_histograms_every_steps == 0:
+                logger.histograms(model, global_step + 1)
             sums["loss"] += loss.item() * len(rows)
             sums["correct"] += _correct(model.task, logits.detach(), batch.target)
             sums["count"] += len(rows)

@@ -417,7 +417,7 @@ class FliteEngine(Engine):
 
 
 # festival voices: name -> own mean F0 in Hz (kal_diphone's int_lr_params target_f0_mean).
-FESTIVAL_VOICES = {"kal_diphone": 105.0}
+FESTIVAL_VOICES = {"kal_diphone": 105.0, "ked_diphone": 105.0, "cmu_us_slt_arctic_hts": 170.0}  # voice: its mean F0 in Hz
 # festival's default heap (10M cells) costs ~0.8 s of page faults per start; 1M is plenty for
 # single words and starts in ~0.05 s.
 FESTIVAL_HEAP = "1000000"
@@ -426,7 +426,7 @@ FESTIVAL_HEAP = "1000000"
 @ENGINES.register("festival")
 class FestivalEngine(Engine):
     name = "festival"
-    install_hint = "apt-get install festival festvox-kallpc16k"
+    install_hint = "apt-get install festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts"
     units = "pitch: target mean F0 in Hz, range: F0 std in Hz; rate: duration stretch"
 
     @functools.cached_property

@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import multiprocessing
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from wavetag.data.synth import engines as eng
 from wavetag.data.synth.engines import Speaker, Utterance
 from wavetag.data.splits import which_set
 from wavetag.data.synth.noise import noise_of_colour, write_background_noises, write_wav
+from wavetag.data.synth.wordlist import other_words, word_split
 from wavetag.errors import ConfigError, DataError
 from wavetag.registry import unknown_name_message
 
@@ -67,6 +69,7 @@ TESTING_PERCENTAGE = 10.0
 SPLITS = ("training", "validation", "testing")
 
 BACKGROUND_DIR = "_background_noise_"
+WORD_FOLDER = re.compile(r"^[a-z]{2,12}$")  # a folder an earlier run may have written
 MANIFEST = "synth.json"
 MANIFEST_FORMAT = 1
 
@@ -97,7 +100,11 @@ class SynthSummary:
     def table(self) -> str:
         """Plain-text summary for logs and the CLI."""
         rows = [f"{'':12s}" + "".join(f"{s:>12s}" for s in SPLITS)]
-        for name, by_split in [*self.counts.items(), *(
+        named = {w: c for w, c in self.counts.items() if w in KNOWN_WORDS}
+        others = [c for w, c in self.counts.items() if w not in KNOWN_WORDS]
+        if others:
+            named[f"[{len(others)} other words]"] = {s: sum(c.get(s, 0) for c in others) for s in SPLITS}
+        for name, by_split in [*named.items(), *(
                 (f"[{e}]", c) for e, c in self.clips_by_engine.items())]:
             rows.append(f"{name:12s}" + "".join(f"{by_split.get(s, 0):12d}" for s in SPLITS))
         speakers = ", ".join(f"{e} {sum(c.values())}" for e, c in self.speakers_by_engine.items())
@@ -199,8 +206,14 @@ def plan_speakers(
     engines: str | Sequence[str] | None = None,
     voices: str | Sequence[str] | None = None,
     seed: int = 0,
+    unknown_words: int = 0,
+    unknown_per_speaker: int = 10,
 ) -> list[PlannedSpeaker]:
     """Draw ``n_speakers`` speakers, spread over engines, voices (accents) and variants.
+
+    With ``unknown_words`` > 0, every speaker also says ``unknown_per_speaker`` words drawn from
+    the ``unknown_words`` most frequent other English words (`wordlist.other_words`) of its own
+    split (`wordlist.word_split`), so test speakers say words no training speaker says.
 
     Engines get speakers in proportion to the square root of their voice counts (a one-voice
     engine still gets a fair share without flooding the set with copies of one voice); within
@@ -230,7 +243,25 @@ def plan_speakers(
     seen: set[str] = set()
     for name, n_engine in zip(pools, _largest_remainder(n_speakers, weights, minimum=1)):
         plan += _plan_engine(name, pools[name], n_engine, words, rng, seen)
+    if unknown_words:
+        plan = _add_other_words(plan, other_words(unknown_words, KNOWN_WORDS), unknown_per_speaker, seed)
     return plan
+
+
+def _add_other_words(plan: list[PlannedSpeaker], pool: tuple[str, ...], per_speaker: int, seed: int):
+    """Each speaker + ``per_speaker`` words of its split's share of ``pool`` that it can say."""
+    by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for word in pool:
+        by_split[word_split(word)].append(word)
+    out = []
+    for p in plan:
+        engine = eng.get_engine(p.speaker.engine)
+        choices = engine.speakable(p.speaker.voice, by_split[p.split] or list(pool))
+        rng = np.random.default_rng([seed, int(p.speaker.hash, 16), 7])
+        take = min(per_speaker, len(choices))
+        extra = tuple(choices[i] for i in sorted(rng.choice(len(choices), take, replace=False))) if take else ()
+        out.append(PlannedSpeaker(p.speaker, p.words + extra, p.split))
+    return out
 
 
 def _plan_engine(name, pool, n_engine, words, rng, seen) -> list[PlannedSpeaker]:
@@ -355,6 +386,8 @@ def synth_speech_commands(
     voices: str | Sequence[str] | None = None,
     repeats: int = 1,
     noise_seconds: float = 60.0,
+    unknown_words: int = 0,
+    unknown_per_speaker: int = 10,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SynthSummary:
@@ -362,24 +395,32 @@ def synth_speech_commands(
 
     ``words`` default to the 10 commands + 20 auxiliary words; ``engines`` default to every
     engine installed here (espeak always; flite, festival when present); ``voices`` are shell
-    patterns over voice names (``["en*", "kal16"]``) and default to all. Rerunning with the same
+    patterns over voice names (``["en*", "kal16"]``) and default to all. ``unknown_words`` > 0
+    adds that many frequent non-keyword English words, ``unknown_per_speaker`` per speaker, each
+    word said only by speakers of one split (see `plan_speakers`). Rerunning with the same
     arguments on a complete folder returns at once; different arguments need ``overwrite=True``.
     """
     start = time.perf_counter()
     if jobs < 1 or repeats < 1:
         raise ConfigError(f"jobs={jobs} and repeats={repeats} must both be >= 1")
+    if unknown_words < 0 or not 1 <= unknown_per_speaker <= 1000:
+        raise ConfigError(f"unknown_words={unknown_words} must be >= 0 and unknown_per_speaker="
+                          f"{unknown_per_speaker} between 1 and 1000")
     out_dir = Path(out_dir)
     args = {"speakers": speakers, "words": list(check_words(words)), "seed": seed,
             "engines": resolve_engines(engines),
             "voices": None if voices is None else [voices] if isinstance(voices, str) else list(voices),
             "repeats": repeats, "noise_seconds": noise_seconds}
+    if unknown_words:  # only when used, so sets made before these options still match
+        args.update(unknown_words=unknown_words, unknown_per_speaker=unknown_per_speaker)
     reused = _reuse(out_dir, args, overwrite)
     if reused is not None:
         return reused
     plan = plan_speakers(speakers, words=args["words"], engines=args["engines"],
-                         voices=args["voices"], seed=seed)
+                         voices=args["voices"], seed=seed, unknown_words=unknown_words,
+                         unknown_per_speaker=unknown_per_speaker)
     _write_manifest(out_dir, args, plan, complete=False)
-    for word in args["words"]:
+    for word in sorted({w for p in plan for w in p.words} | set(args["words"])):
         (out_dir / word).mkdir(exist_ok=True)
     _render_all(plan, repeats=repeats, seed=seed, out_dir=out_dir, jobs=jobs, progress=progress)
     noise = write_background_noises(out_dir / BACKGROUND_DIR, seconds=noise_seconds, seed=seed)
@@ -469,7 +510,8 @@ def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
         "format": MANIFEST_FORMAT, "kind": "speech-commands", "complete": complete, "args": args,
         "sample_rate": SAMPLE_RATE, "versions": {"espeakng-loader": espeak_version},
         "speakers": [{"hash": p.speaker.hash, "description": p.speaker.describe(),
-                      "engine": p.speaker.engine, "split": p.split, "words": list(p.words)}
+                      "engine": p.speaker.engine, "voice": p.speaker.voice, "split": p.split,
+                      "words": list(p.words)}
                      for p in plan],
     }
     if summary is not None:
@@ -523,8 +565,9 @@ def _expected_files(manifest: dict) -> list[str]:
 
 def _clear(out_dir: Path, manifest: dict) -> None:
     """Remove what an earlier run wrote (its word folders, noises, lists, manifest) and no more."""
-    for word in manifest.get("args", {}).get("words", []):
-        if word in KNOWN_WORDS and (out_dir / word).is_dir():
+    spoken = {w for s in manifest.get("speakers", []) for w in s.get("words", [])}
+    for word in set(manifest.get("args", {}).get("words", [])) | spoken:
+        if (word in KNOWN_WORDS or WORD_FOLDER.match(word)) and (out_dir / word).is_dir():
             shutil.rmtree(out_dir / word)
     shutil.rmtree(out_dir / BACKGROUND_DIR, ignore_errors=True)
     for name in ("validation_list.txt", "testing_list.txt", MANIFEST):
