@@ -69,7 +69,9 @@ def evaluate(
     max_examples: int = 50,
 ) -> EvalResult:
     """Evaluate ``model`` (a run or model directory) on ``split`` of ``pack``; writes the report
-    to ``out`` (default: ``RUN/report-<split>`` or ``MODEL_DIR/report-<split>``)."""
+    to ``out`` (default: ``RUN/report-<split>`` or ``MODEL_DIR/report-<split>``). ``metrics["overall"]``
+    starts with ``loss``: the model's training loss (cross-entropy, or binary cross-entropy per
+    class) on the split, beside accuracy and the task metrics."""
     model_dir, history = resolve_model_dir(model)
     net, config = load_model_dir(model_dir)
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
@@ -81,6 +83,8 @@ def evaluate(
     probs = net.probabilities(logits).numpy()
     targets = split_targets(pack, indices).numpy()
     metrics = compute_metrics(probs, targets, task=net.task, labels=pack.labels, task_metric=task_metric)
+    loss = float(net.loss(logits, split_targets(pack, indices)))  # the training loss on the pooled logits
+    metrics["overall"] = {"loss": loss, **metrics["overall"]}
     metrics["model"] = {"dir": str(model_dir), "name": net.name, "params": net.num_params()}
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
     report = write_report(

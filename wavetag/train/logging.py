@@ -1,4 +1,4 @@
-"""What a run shows while it trains: a progress bar, ``history.csv`` and TensorBoard scalars.
+"""What a run shows while it trains: a progress bar, ``history.csv`` and TensorBoard scalars and histograms.
 
 Only rank 0 logs. On resume, ``history.csv`` rows past the checkpoint are dropped and
 TensorBoard events after it are purged (``purge_step``), so curves have no doubled stretch.
@@ -91,6 +91,16 @@ class RunLogger:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+    def histograms(self, model, global_step: int) -> None:
+        """TensorBoard histograms of every parameter (``weights/<name>``) and of its gradient
+        (``grads/<name>``, when the last step left one)."""
+        if self._writer is None:
+            return
+        for name, param in model.named_parameters():
+            self._writer.add_histogram(f"weights/{name}", param.detach().float(), global_step)
+            if param.grad is not None:
+                self._writer.add_histogram(f"grads/{name}", param.grad.detach().float(), global_step)
 
     # --- history.csv ---------------------------------------------------------------------
     def _read_history(self, purge_step: int | None) -> list[dict[str, Any]]:
