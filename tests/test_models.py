@@ -170,8 +170,31 @@ def test_frontend_as_name_and_instance():
 
 
 def test_frontend_kind_mismatch_names_both():
-    with pytest.raises(ConfigError, match=r"model 'cnn1d' takes waveform input but front end 'logmel' gives image features; use --frontend waveform"):
-        create_model("cnn1d", num_classes=3, frontend="logmel")
+    with pytest.raises(ConfigError, match=r"model 'sincnet' takes waveform input but front end 'logmel' gives image features; use --frontend waveform"):
+        create_model("sincnet", num_classes=3, frontend="logmel")
+
+
+@pytest.mark.parametrize("name, frontend, options, channels", [
+    ("cnn1d", {"name": "spectrogram", "n_fft": 258}, {"pool": 2}, 130),  # the 8-kHz notebook's STFT 1-D CNN
+    ("cnn1d_skip", {"name": "mfcc", "n_mfcc": 13, "n_mels": 40, "delta_order": 2}, {"pool": 2}, 3 * 13),
+    ("wavception", {"name": "logmel", "n_mels": 20}, {"pool": 1, "widths": (4, 4)}, 20),
+])
+def test_1d_families_take_spectral_features_as_channels(name, frontend, options, channels, tmp_path):
+    model = create_model(name, num_classes=12, frontend=frontend, sample_rate=8000, **options)
+    first_conv = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv1d))
+    assert first_conv.in_channels == channels and model.input_kind == "image"
+    wav = torch.randn(BATCH, 1, 8000)
+    assert model(wav).shape == (BATCH, 12)
+    again = create_model(**model.spec)  # the model directory rebuilds it
+    assert again.input_kind == "image" and again.frontend.to_dict() == model.frontend.to_dict()
+    path = export_onnx(model, tmp_path / f"{name}.onnx", num_samples=8000)
+    report = check_onnx_parity(model, path, num_samples=8000, batch_size=BATCH)
+    assert report.ok, f"{name}: max |onnx - torch| = {report.max_abs_diff:.3g} > {report.atol}"
+
+
+def test_1d_cnn_on_too_few_frames_says_what_to_change():
+    with pytest.raises(ConfigError, match=r"cnn1d: 101 samples/frames pooled 4 times by 4 leave none; .*pool=2"):
+        create_model("cnn1d", num_classes=3, frontend="spectrogram")
 
 
 def test_unknown_model_suggests():

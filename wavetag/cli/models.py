@@ -44,5 +44,6 @@ def _print_table(rows: list[dict], *, num_classes: int, clip_seconds: float) -> 
 
     print(f"wavetag models: parameters for {num_classes} classes, MACs per {clip_seconds:g} s clip")
     print(format_table(rows))
-    print("* loads local pretrained weights (--pretrained PATH). MACs count Conv/Linear layers and attention "
-          "matmuls; the front end, norms and activations are not counted.")
+    print("* loads local pretrained weights (--pretrained PATH). +: also takes any front end, a spectral feature "
+          "[B, C, F, frames] read as C·F channels (e.g. --frontend spectrogram --model-set pool=2). MACs count "
+          "Conv/Linear layers and attention matmuls; the front end, norms and activations are not counted.")

@@ -128,6 +128,8 @@ def build_classifier(
     meta = MODELS.meta(variant)
     kind = input_kind or meta["input_kind"]
     fe = resolve_frontend(frontend, default=default_frontend or meta["default_frontend"], sample_rate=sample_rate)
+    if meta.get("features_as_channels"):  # a 1-D backbone: (B, C, T) as it comes, (B, C, F, T) as C·F channels
+        kind = fe.output_kind
     if fe.output_kind != kind:
         raise ConfigError(
             f"model {variant!r} takes {kind} input but front end {fe.name!r} gives {fe.output_kind} features; "

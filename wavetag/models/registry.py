@@ -28,15 +28,19 @@ def register_model(
     default_frontend: dict[str, Any],
     source: str,
     pretrained: bool = False,
+    features_as_channels: bool = False,
 ) -> Callable:
     """Decorator adding a variant factory. ``input_kind``: what its backbone takes ("waveform",
     "sequence" or "image"); ``default_frontend``: a `frontend_from_dict` mapping; ``source``: the
-    paper / repository it follows; ``pretrained``: whether ``pretrained=PATH`` is supported."""
+    paper / repository it follows; ``pretrained``: whether ``pretrained=PATH`` is supported;
+    ``features_as_channels``: a 1-D backbone that also takes any front end's output, a
+    ``[B, C, F, frames]`` feature read as ``C · F`` channels over frames (the 8-kHz notebook's
+    "STFT 1-D CNN")."""
     assert input_kind in INPUT_KINDS, input_kind
     assert "name" in default_frontend, default_frontend
     return MODELS.register(
         name, family=family, input_kind=input_kind, default_frontend=dict(default_frontend),
-        source=source, pretrained=pretrained,
+        source=source, pretrained=pretrained, features_as_channels=features_as_channels,
     )
 
 
@@ -53,6 +57,7 @@ def list_families() -> list[str]:
 
 
 def model_info(name: str) -> dict[str, Any]:
-    """``{"name", "family", "input_kind", "default_frontend", "source", "pretrained"}`` for ``name``
+    """``{"name", "family", "input_kind", "default_frontend", "source", "pretrained",
+    "features_as_channels"}`` for ``name``
     (a `ConfigError` suggesting close names when it is unknown)."""
     return {"name": name, **MODELS.meta(name)}

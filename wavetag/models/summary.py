@@ -64,10 +64,12 @@ def human(n: float) -> str:
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    """Rows of `model_table` as aligned plain text (``*``: loads pretrained weights)."""
+    """Rows of `model_table` as aligned plain text (``*``: loads pretrained weights; ``+`` after
+    the input kind: also takes any front end, spectral features read as channels)."""
     header = ("name", "family", "input", "default front end", "params", "MACs")
     body = [
-        (r["name"] + (" *" if r["pretrained"] else ""), r["family"], r["input_kind"],
+        (r["name"] + (" *" if r["pretrained"] else ""), r["family"],
+         r["input_kind"] + ("+" if model_info(r["name"]).get("features_as_channels") else ""),
          frontend_short(model_info(r["name"])["default_frontend"]), human(r["params"]), human(r["macs"]))
         for r in rows
     ]

@@ -8,6 +8,8 @@ max-pooling (2); global average pooling; dense 128 + BN + ReLU.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -23,14 +25,16 @@ WIDTHS = (4, 8, 8, 16, 16, 32, 32, 32)  # per-branch width of each module; outpu
 
 
 class WavCeption(nn.Module):
-    """Backbone: waveform ``[B, 1, T]`` → ``[B, dense_dim]``."""
+    """Backbone: waveform ``[B, 1, T]``, sequence ``[B, C, T]`` or features ``[B, C, F, T]``
+    (as ``C · F`` channels) → ``[B, dense_dim]``."""
 
     def __init__(self, inp: InputSpec, *, widths: tuple = WIDTHS, pool: int = 2, dense_dim: int = 128, dropout: float = 0.2) -> None:
         super().__init__()
         if inp.shape[-1] // pool ** len(widths) < 1:
-            raise ConfigError(f"wavception: {inp.shape[-1]} samples pooled {len(widths)} times by {pool} leave no frames")
+            raise ConfigError(f"wavception: {inp.shape[-1]} samples/frames pooled {len(widths)} times by {pool} leave none; "
+                              "use a longer clip, or --model-set pool=1 on spectral features")
         layers: list[nn.Module] = []
-        c = inp.shape[0]
+        c = math.prod(inp.shape[:-1])
         for w in widths:
             module = Inception1d(c, w)
             layers += [module, nn.MaxPool1d(pool)]
@@ -41,9 +45,11 @@ class WavCeption(nn.Module):
         self.head_dropout = dropout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1, -2)  # (B, C, T) as it is; (B, C, F, T) -> (B, C·F, T)
         return self.dense(self.features(x).mean(dim=-1))  # (B, dense_dim)
 
 
-@register_model("wavception", family="wavception", input_kind="waveform", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+@register_model("wavception", family="wavception", input_kind="waveform", default_frontend=DEFAULT_FRONTEND, source=SOURCE,
+                features_as_channels=True)
 def wavception(**kwargs) -> Classifier:
     return build_classifier("wavception", WavCeption, {}, **kwargs)
