@@ -158,18 +158,20 @@ def test_leaderboard_sorted_by_metric(tmp_path):
         {"model": "ds_cnn_s", "metric": 0.91, "macro_f1": 0.90, "params": 23_756, "macs": 5_400_000,
          "train_time_s": 120.5, "latency_ms": 1.2},
         {"model": "broken", "metric": None},
-        {"model": "bc_resnet_8", "metric": 0.97, "macro_f1": 0.96, "params": 321_000, "macs": 89_000_000,
-         "train_time_s": 600.0, "latency_ms": 4.5},
+        {"model": "bc_resnet_8", "family": "bc_resnet", "input_kind": "image", "frontend": "logmel 40", "metric": 0.97,
+         "macro_f1": 0.96, "params": 321_000, "macs": 89_000_000, "train_time_s": 600.0, "latency_ms": 4.5},
         {"model": "wavenet|tiny", "metric": 0.85, "macro_f1": 0.83, "params": 1_200_000},
     ]
     paths = write_leaderboard(tmp_path, rows, metric_name="accuracy")
     md = paths.markdown.read_text()
     assert md.index("bc_resnet_8") < md.index("ds_cnn_s") < md.index("wavenet\\|tiny") < md.index("broken")
-    assert "| 1 | bc_resnet_8 | 0.9700 | 0.9600 | 321 k | 89 M | 600.0 | 4.50 |" in md
+    assert "| 1 | bc_resnet_8 | bc_resnet | image | logmel 40 | 0.9700 | 0.9600 | 321 k | 89 M | 600.0 | 4.50 |" in md
+    assert "| family | input | front end |" in md
     with open(paths.csv, newline="") as f:
         table = list(csv.DictReader(f))
     assert [r["model"] for r in table] == ["bc_resnet_8", "ds_cnn_s", "wavenet|tiny", "broken"]
     assert table[0]["params"] == "321000" and table[3]["task_metric"] == ""
+    assert (table[0]["family"], table[0]["input_kind"], table[0]["frontend"]) == ("bc_resnet", "image", "logmel 40")
     assert paths.chart.read_bytes()[:8] == PNG_MAGIC
     lower = write_leaderboard(tmp_path / "eer", rows[:1] + rows[2:], metric_name="EER", higher_is_better=False)
     assert lower.markdown.read_text().index("wavenet") < lower.markdown.read_text().index("bc_resnet_8")

@@ -87,7 +87,7 @@ def load(
             file_rate = int(f.samplerate)
             target = file_rate if sample_rate is None else int(sample_rate)
             x, skip = _read_window(f, start_s, duration_s, target)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(_decode_message(path, exc)) from None
     x = _check_finite(path, x.T, nonfinite)  # (C, T)
     if x.shape[1] > 0:
@@ -118,7 +118,11 @@ def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, targ
     if start_s < 0 or (duration_s is not None and duration_s <= 0):
         raise ConfigError(f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0")
     if start_s == 0 and duration_s is None:
-        return f.read(dtype="float32", always_2d=True), 0
+        frames = -1 if f.seekable() else f.frames  # GSM 6.10 in WAV cannot seek: read what the header says
+        return f.read(frames=frames, dtype="float32", always_2d=True), 0
+    if not f.seekable():
+        raise AudioError(f"{os.fsdecode(f.name)}: a {f.subtype} file cannot be read from the middle; convert it to PCM WAV or FLAC "
+                         "(e.g. ffmpeg -i IN -ar 16000 OUT.wav)")
     start = int(round(start_s * rate))
     if target == rate:
         f.seek(min(start, f.frames))
@@ -355,7 +359,7 @@ def _sniff(head: bytes) -> str | None:
         return "FLAC"
     if head[:4] == b"OggS":
         return "OGG"
-    if head[:3] == b"ID3" or head[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):  # MPEG frame sync
         return "MP3"
     if head[4:8] == b"ftyp":
         return "MP4/M4A (AAC), which libsndfile does not decode"

@@ -1,4 +1,4 @@
-"""``wavetag compare PACK --models a,b,c``: same pack, split and budget; one leaderboard."""
+"""``wavetag compare PACK --models a,b@mfcc,c``: same pack, split and budget; one leaderboard."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,8 @@ from wavetag.cli.app import app, console
 @app.command("compare")
 def compare_command(
     pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare'."),
-    models: str = typer.Option(..., "--models", help="Comma-separated model names (see 'wavetag models'), e.g. cnn1d,light_cnn,bc_resnet_1."),
+    models: Optional[str] = typer.Option(None, "--models", help="Comma-separated entries MODEL or MODEL@FRONTEND (see 'wavetag models', 'wavetag frontends'), e.g. cnn1d,cnn2d@mfcc,cnn2d@spectrogram: one model may run on several front ends."),
+    models_file: Optional[Path] = typer.Option(None, "--models-file", help="YAML file with 'models:', a list of entries, instead of --models: 'cnn1d', 'cnn2d@mfcc', or mappings {model, frontend (name or mapping), model_args, label}."),
     out: Path = typer.Option(Path("runs/compare"), "--out", "-o", help="Directory for one run per model and the leaderboard."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per model (the same for all). [default: the config's, 20]"),
     minutes: Optional[float] = typer.Option(None, "--minutes", help="Wall-clock training budget per model, in minutes; sets each model's epochs from a timed probe."),
@@ -25,8 +26,8 @@ def compare_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Train each model on the same pack, split and budget, evaluate each, and write a
-    leaderboard (Markdown, CSV, bar chart): task metric, macro-F1, parameters, MACs, training
-    time and single-clip latency (eager PyTorch, one thread)."""
+    leaderboard (Markdown, CSV, bar chart): family, input kind and front end, task metric,
+    macro-F1, parameters, MACs, training time and single-clip latency (eager PyTorch, one thread)."""
     from wavetag.cli.options import layered, parse_overrides
     from wavetag.config import config_from_dict, config_to_dict
     from wavetag.errors import ConfigError
@@ -40,13 +41,27 @@ def compare_command(
     if frontend_set:
         resolved["frontend"] = {**(resolved.get("frontend") or {}), **parse_overrides(frontend_set, flag="--frontend-set")}
     config = config_from_dict(TrainConfig, resolved)
-    names = [m.strip() for m in models.split(",") if m.strip()]
-    result = compare(pack, names, out_dir=out, config=config, minutes=minutes, split=split, progress=progress)
-    table = Table("model", "metric", "macro-F1", "params", "MACs", "train s", "latency ms")
+    entries = _entries(models, models_file)
+    result = compare(pack, entries, out_dir=out, config=config, minutes=minutes, split=split, progress=progress)
+    table = Table("model", "family", "input", "front end", "metric", "macro-F1", "params", "MACs", "train s", "latency ms")
     for r in result.rows:
-        table.add_row(r["model"], _f(r["metric"]), _f(r["macro_f1"]), f"{r['params']:,}", f"{r['macs'] / 1e6:.2f}M", f"{r['train_time_s']:.0f}", f"{r['latency_ms']:.2f}")
+        table.add_row(r["model"], r["family"], r["input_kind"], r["frontend"], _f(r["metric"]), _f(r["macro_f1"]), f"{r['params']:,}", f"{r['macs'] / 1e6:.2f}M", f"{r['train_time_s']:.0f}", f"{r['latency_ms']:.2f}")
     console.print(table)
     console.print(f"leaderboard: {result.leaderboard.markdown}\n             {result.leaderboard.csv}\n             {result.leaderboard.chart}")
+
+
+def _entries(models: Optional[str], models_file: Optional[Path]) -> list:
+    from wavetag.config import load_yaml
+    from wavetag.errors import ConfigError
+
+    if (models is None) == (models_file is None):
+        raise ConfigError("give the models to compare with --models a,b@frontend or --models-file FILE.yaml (one of the two)")
+    if models is not None:
+        return [m.strip() for m in models.split(",") if m.strip()]
+    entries = load_yaml(models_file).get("models")
+    if not isinstance(entries, list):
+        raise ConfigError(f"{models_file}: expected 'models:' with a list of entries, found {type(entries).__name__}")
+    return entries
 
 
 def _f(value) -> str:

@@ -14,6 +14,9 @@ from wavetag.evaluate.report import md_escape
 # row key, Markdown header, CSV header
 COLUMNS = (
     ("model", "model", "model"),
+    ("family", "family", "family"),
+    ("input_kind", "input", "input_kind"),
+    ("frontend", "front end", "frontend"),
     ("metric", None, "task_metric"),  # the Markdown header is the metric's name
     ("macro_f1", "macro-F1", "macro_f1"),
     ("params", "params", "params"),
@@ -21,6 +24,7 @@ COLUMNS = (
     ("train_time_s", "train time s", "train_time_s"),
     ("latency_ms", "latency ms", "latency_ms"),
 )
+TEXT_COLUMNS = ("model", "family", "input_kind", "frontend")
 
 
 @dataclass
@@ -40,7 +44,7 @@ def write_leaderboard(
     """Write ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` into ``out_dir``.
 
     ``rows``: one dict per model with ``model`` (name) and ``metric`` (the task metric; None if
-    it could not be measured), and optionally ``macro_f1``, ``params`` (count), ``macs``
+    it could not be measured), and optionally ``family``, ``input_kind``, ``frontend`` (text), ``macro_f1``, ``params`` (count), ``macs``
     (multiply-accumulates per clip), ``train_time_s`` and ``latency_ms`` (single clip); missing
     values are left blank. Rows are sorted by the metric, best first (``higher_is_better``
     False for e.g. EER); rows without a metric go last.
@@ -56,9 +60,15 @@ def write_leaderboard(
     paths = LeaderboardPaths(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.png")
     paths.markdown.write_text(_markdown(ranked, metric_name, higher_is_better), encoding="utf-8")
     _write_csv(paths.csv, ranked, metric_name)
-    plots.plot_leaderboard([str(r["model"]) for r in ranked], [_number(r["metric"]) for r in ranked],
-                           paths.chart, metric_name=metric_name)
+    plots.plot_leaderboard([_chart_label(r) for r in ranked], [_number(r["metric"]) for r in ranked],
+                           paths.chart, metric_name=metric_name, groups=[r.get("family") for r in ranked])
     return paths
+
+
+def _chart_label(row: dict[str, Any]) -> str:
+    """``"cnn2d@mfcc (image, mfcc 40/40)"``: the model, then what it reads, when known."""
+    details = ", ".join(str(row[k]) for k in ("input_kind", "frontend") if row.get(k))
+    return f"{row['model']} ({details})" if details else str(row["model"])
 
 
 def _number(value: Any) -> float | None:
@@ -87,8 +97,8 @@ def _si(value: Any) -> str:
 
 
 def _cell(key: str, value: Any) -> str:
-    if key == "model":
-        return md_escape(value)
+    if key in TEXT_COLUMNS:
+        return "" if value is None else md_escape(value)
     if key in ("params", "macs"):
         return _si(value)
     number = _number(value)

@@ -233,13 +233,22 @@ def plot_spectrogram(samples: Any, sample_rate: int, path: str | Path, *, title:
 
 
 def plot_leaderboard(models: Sequence[str], values: Sequence[float | None], path: str | Path, *,
-                     metric_name: str = "task metric") -> Path:
-    """One horizontal bar per model in the given order (first at the top), value written beside."""
+                     metric_name: str = "task metric", groups: Sequence[str | None] | None = None) -> Path:
+    """One horizontal bar per model in the given order (first at the top), value written beside;
+    bars coloured by ``groups`` (e.g. the model family, with a legend) when given."""
     vals = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    fig = new_figure(6.5, max(2.5, 0.35 * len(models) + 1.2))
+    fig = new_figure(6.5 + (1.5 if groups else 0.0), max(2.5, 0.35 * len(models) + 1.2))
     ax = fig.add_subplot(1, 1, 1)
     pos = np.arange(len(models))[::-1]
-    ax.barh(pos, np.nan_to_num(vals), color="C2")
+    names = [str(g) if g else "other" for g in groups] if groups else ["C2"] * len(models)
+    order = list(dict.fromkeys(names))
+    colours = [f"C{order.index(n) % 10}" if groups else "C2" for n in names]
+    ax.barh(pos, np.nan_to_num(vals), color=colours)
+    if groups:
+        from matplotlib.patches import Patch
+
+        ax.legend(handles=[Patch(color=f"C{k % 10}", label=n) for k, n in enumerate(order)], title="family",
+                  fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_yticks(pos, labels=[str(m) for m in models], fontsize=9)
     right = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
     for y, v in zip(pos, vals):

@@ -67,8 +67,10 @@ def _from_bytes(data: bytes, target_rate: int, name: str) -> Waveform:
     if not data:
         raise AudioError(f"{name}: 0 bytes received, expected an audio file (WAV, FLAC, OGG, MP3)")
     try:
-        x, rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        with sf.SoundFile(io.BytesIO(data)) as f:
+            rate = f.samplerate  # GSM 6.10 in WAV cannot seek: read the frames its header states
+            x = f.read(frames=-1 if f.seekable() else f.frames, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(exc).split(":")[-1].strip() or type(exc).__name__
         raise AudioError(
             f"{name}: cannot decode {len(data):,} bytes as audio (libsndfile: {reason}; first bytes {data[:8]!r}); "
@@ -105,8 +107,11 @@ def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
         raise AudioError(f"{name}: 0 samples (expected at least 1); the audio is empty")
     if not np.isfinite(x).all():
         raise AudioError(f"{name}: {int((~np.isfinite(x)).sum())} NaN/Inf samples; expected finite values")
-    mono = audio.to_mono(x)
-    return Waveform(np.ascontiguousarray(audio.resample(mono, rate, target_rate), dtype=np.float32), target_rate, name)
+    y = audio.resample(audio.to_mono(x), rate, target_rate)
+    if len(y) == 0:
+        raise AudioError(f"{name}: {x.shape[-1]} samples at {rate:,} Hz is less than one sample at {target_rate:,} Hz; "
+                         "expected a longer recording (or a correct sample rate in its header)")
+    return Waveform(np.ascontiguousarray(y, dtype=np.float32), target_rate, name)
 
 
 def expand_inputs(paths: Iterable[str | os.PathLike], *, skipped: list | None = None) -> list[Path]:

@@ -1,6 +1,7 @@
 """``compare``: train several models on the same pack, split and budget; one leaderboard.
 
-Each model gets the same `TrainConfig` except its name. With a time budget (``minutes``), a
+Each entry gets the same `TrainConfig` except its model, and optionally its front end and model
+options (``cnn2d@mfcc,cnn2d@spectrogram,cnn1d``: one model on several front ends). With a time budget (``minutes``), a
 short probe measures each model's training speed and its epoch count is set so the whole
 schedule (warm-up + cosine) fits the budget; ``max_train_seconds`` is the hard stop.
 """
@@ -8,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,9 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
 from wavetag.evaluate.run import evaluate
-from wavetag.models import list_models
+from wavetag.frontends import FRONTENDS
+from wavetag.models import list_models, model_info
+from wavetag.models.summary import frontend_short
 from wavetag.registry import unknown_name_message
 from wavetag.train.config import TrainConfig
 from wavetag.train.loop import build_model, build_optimizer, train
@@ -37,9 +41,69 @@ class CompareResult:
     out_dir: Path
 
 
+@dataclass(frozen=True)
+class CompareEntry:
+    """One contestant: ``model`` with its ``frontend`` (None: the shared config's, i.e. the
+    model's default) and extra ``model_args``; ``label`` names its row and its run directory."""
+
+    label: str
+    model: str
+    frontend: dict[str, Any] | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_entry(entry: str | dict[str, Any], *, where: str = "--models") -> CompareEntry:
+    """``"cnn2d"``, ``"cnn2d@mfcc"`` (model at front end, that front end's defaults) or a mapping
+    ``{model, frontend (name or mapping), model_args, label}`` (a YAML list item) → `CompareEntry`."""
+    if isinstance(entry, str):
+        model, _, frontend = (part.strip() for part in entry.partition("@"))
+        entry = {"model": model, **({"frontend": frontend} if frontend else {})}
+    if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) or not entry["model"]:
+        raise ConfigError(f"{where}: entry {entry!r}; expected 'model', 'model@frontend' or a mapping with a 'model' name")
+    unknown = sorted(set(entry) - {"model", "frontend", "model_args", "label"})
+    if unknown:
+        raise ConfigError(f"{where}: entry for {entry['model']!r} has unknown key(s) {unknown}; expected model, frontend, model_args, label")
+    model, frontend = entry["model"], entry.get("frontend")
+    if model not in list_models():
+        raise ConfigError(f"{where}: " + unknown_name_message("model", model, list_models()))
+    if isinstance(frontend, str):
+        frontend = {"name": frontend}
+    if frontend is not None:
+        if not isinstance(frontend, dict) or "name" not in frontend:
+            raise ConfigError(f"{where}: front end of {model!r} is {frontend!r}; expected a front-end name or a mapping with 'name'")
+        if frontend["name"] not in FRONTENDS.names():
+            raise ConfigError(f"{where}: " + unknown_name_message("front end", frontend["name"], FRONTENDS.names()))
+    label = entry.get("label") or (f"{model}@{frontend['name']}" if frontend else model)
+    return CompareEntry(str(label), model, frontend, dict(entry.get("model_args") or {}))
+
+
+def entry_config(config: TrainConfig, entry: CompareEntry) -> TrainConfig:
+    """The shared config with this entry's model, front end and model options. Shared front-end
+    fields without a name (``--frontend-set``) apply on top of the entry's front end."""
+    shared = dict(config.frontend or {})
+    if entry.frontend is None:
+        frontend = config.frontend
+    else:
+        frontend = {**entry.frontend, **{k: v for k, v in shared.items() if k != "name"}}
+    return dataclasses.replace(config, model=entry.model, frontend=frontend, model_args={**config.model_args, **entry.model_args})
+
+
+def _frontend_of(model: str, frontend: dict[str, Any] | None) -> dict[str, Any]:
+    """The front-end spec a model trains with (as `train.loop.build_model` resolves it)."""
+    if frontend and "name" in frontend:
+        return frontend
+    return {**model_info(model)["default_frontend"], **(frontend or {})}
+
+
+def run_dir_name(label: str) -> str:
+    """A label as a directory name: ``cnn2d@mfcc`` → ``cnn2d@mfcc``; path separators and other
+    odd characters become ``_``."""
+    return re.sub(r"[^A-Za-z0-9_.@=+-]", "_", label).strip(".") or "model"
+
+
 def compare(
     pack: str | Path | Pack,
-    models: list[str],
+    models: list[str | dict[str, Any]],
     *,
     out_dir: str | Path = "runs/compare",
     config: TrainConfig | None = None,
@@ -49,35 +113,44 @@ def compare(
 ) -> CompareResult:
     """Train and evaluate each of ``models``; returns the leaderboard rows (best first).
 
-    ``config`` supplies everything but the model (its ``epochs`` is the budget unless
-    ``minutes`` is given: then each model trains for about ``minutes`` of wall time).
+    ``models``: entries as `parse_entry` reads them (``"cnn1d"``, ``"cnn2d@mfcc"``, or mappings
+    with ``model``, ``frontend``, ``model_args``, ``label``), so one model can run on several
+    front ends. Every pairing is built once before any training, so a front end a model cannot
+    take is refused at once. ``config`` supplies everything else (its ``epochs`` is the budget
+    unless ``minutes`` is given: then each model trains for about ``minutes`` of wall time).
+    The leaderboard has the family, input kind and front end of each row.
     """
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     config = config or TrainConfig()
-    known = list_models()
     if not models:
         raise ConfigError("--models is empty; name at least one model, e.g. --models ds_cnn_s,bc_resnet_1")
-    for name in models:
-        if name not in known:
-            raise ConfigError(unknown_name_message("model", name, known))
-    if len(set(models)) != len(models):
-        raise ConfigError(f"--models lists a model twice: {models}")
+    entries = [parse_entry(m) for m in models]
+    labels = [e.label for e in entries]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"--models lists an entry twice: {labels}; give each a different front end or label")
     if minutes is not None:
         check_range("minutes", minutes, 0.05, 10000)
+    clip_seconds = config.clip_seconds or pack.clip_seconds or 1.0
+    for entry in entries:  # refuse a bad pairing before anything trains
+        build_model(entry_config(config, entry), pack, clip_seconds=clip_seconds)
     out = Path(out_dir)
     rows = []
-    for name in models:
-        cfg = dataclasses.replace(config, model=name)
+    for entry in entries:
+        cfg = entry_config(config, entry)
         if minutes is not None:
             cfg = dataclasses.replace(cfg, epochs=epochs_for_budget(cfg, pack, minutes * 60), max_train_seconds=minutes * 60 * 1.1)
+        run = out / run_dir_name(entry.label)
         t0 = time.perf_counter()
-        result = train(pack, cfg, out / name, overwrite=True, progress=progress)
+        result = train(pack, cfg, run, overwrite=True, progress=progress)
         seconds = time.perf_counter() - t0
-        ev = evaluate(out / name, pack, split=split)
-        model = _load(out / name / "best")
+        ev = evaluate(run, pack, split=split)
+        model = _load(run / "best")
         m = ev.metrics
         rows.append({
-            "model": name,
+            "model": entry.label,
+            "family": model_info(entry.model)["family"],
+            "input_kind": model.input_kind,
+            "frontend": frontend_short(_frontend_of(entry.model, cfg.frontend)),
             "metric": m["task_metric"]["value"],
             "macro_f1": m["overall"].get("macro_f1"),
             "params": model.num_params(),

@@ -1,0 +1,228 @@
+"""Every file of the fuzz corpus (tests/fuzz_corpus.py) through every door audio comes in by.
+
+`audio.load`, `audio.info` and ``wavetag info``, `prepare` (mixed with good clips), `predict`
+and ``POST /v1/classify``: each gives correct audio, or a `WavetagError` / 4xx whose message names
+the file; never another exception (a crash), never a 5xx, never a hang (each call runs under a
+timeout). Property tests (hypothesis) mutate a valid WAV header and feed arbitrary arrays.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import struct
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from fuzz_corpus import CASES, SR, good_wav, make_corpus
+from wavetag import audio
+from wavetag.errors import WavetagError
+from wavetag.inference.inputs import to_waveform
+
+TIMEOUT_S = 60.0  # far above any one call here; a hang fails the test instead of stalling the suite
+NAMES = [case.name for case in CASES]
+EXPECT = {case.name: case.expect for case in CASES}
+GOOD_CLIPS = 12
+
+
+def bounded(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)`` in a thread, failing the test if it runs past `TIMEOUT_S`."""
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(fn, *args, **kwargs).result(timeout=TIMEOUT_S)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def outcome(fn, *args, **kwargs):
+    """("audio", result) or ("error", the WavetagError); any other exception propagates (a crash)."""
+    try:
+        return "audio", bounded(fn, *args, **kwargs)
+    except WavetagError as exc:
+        return "error", exc
+
+
+def check(name: str, kind: str, detail) -> None:
+    assert EXPECT[name] in (kind, "either"), f"{name}: expected {EXPECT[name]}, got {kind}: {detail}"
+    if kind == "error":
+        assert name in str(detail), f"the message does not name the file: {detail}"
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    return {path.name: path for path in make_corpus(tmp_path_factory.mktemp("fuzz"))}
+
+
+def test_corpus_is_large_and_seeded(tmp_path):
+    first = make_corpus(tmp_path / "a", seed=3)
+    second = make_corpus(tmp_path / "b", seed=3)
+    assert len(first) >= 40 and len(set(NAMES)) == len(NAMES)
+    fixed = [(a, b) for a, b in zip(first, second) if a.suffix != ".ogg"]  # libvorbis draws a random stream serial
+    assert all(a.read_bytes() == b.read_bytes() for a, b in fixed) and len(fixed) >= 40
+    assert {p.suffix for p in first} >= set(audio.AUDIO_EXTENSIONS)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_load(corpus, name):
+    kind, result = outcome(audio.load, corpus[name], sample_rate=16000)
+    check(name, kind, result)
+    if kind == "audio":
+        x, rate = result
+        assert rate == 16000 and x.dtype == np.float32 and x.ndim == 1 and len(x) > 0
+        assert np.isfinite(x).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_info(corpus, name):
+    kind, result = outcome(audio.info, corpus[name])
+    if kind == "audio":
+        assert result.sample_rate > 0 and result.channels > 0 and result.frames >= 0
+    else:
+        assert name in str(result)
+
+
+def test_info_cli_over_the_corpus(corpus):
+    from typer.testing import CliRunner
+
+    import wavetag.cli.info  # noqa: F401  (registers the command)
+    from wavetag.cli.app import app
+
+    result = bounded(CliRunner().invoke, app, ["info", "--levels", *map(str, corpus.values())])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # some files are refused ...
+    assert "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    for name in NAMES:  # ... each on its own line naming it; the rest are listed
+        refused = any(name in line for line in errors)
+        check(name, "error" if refused else "audio", errors)
+    assert "┃" in result.stdout and len(errors) < len(NAMES)  # the readable ones are in the table
+
+
+def test_prepare_keeps_every_good_clip_and_accounts_for_every_file(corpus, tmp_path):
+    from wavetag.data import prepare
+
+    src = tmp_path / "src"
+    (src / "fuzz").mkdir(parents=True)
+    (src / "good").mkdir()
+    for i in range(GOOD_CLIPS):
+        sf.write(src / "good" / f"{i}.wav", (0.3 * np.sin(np.arange(SR // 2) * 0.1 * (i + 1))).astype(np.float32), SR)
+    for name, path in corpus.items():
+        (src / "fuzz" / name).write_bytes(path.read_bytes())
+    summary = bounded(prepare, src, tmp_path / "pack", sample_rate=SR, jobs=2, progress=False)
+    with open(tmp_path / "pack" / "index.csv", newline="") as f:
+        kept = {row["path"] for row in csv.DictReader(f)}
+    with open(tmp_path / "pack" / "rejected.csv", newline="") as f:
+        rejected = {row["path"]: row["detail"] for row in csv.DictReader(f)}
+    assert {f"good/{i}.wav" for i in range(GOOD_CLIPS)} <= kept  # no good clip lost
+    assert sum(summary.counts[s]["good"] for s in summary.counts) == GOOD_CLIPS
+    for name in NAMES:
+        rel = f"fuzz/{name}"
+        assert (rel in kept) != (rel in rejected), f"{rel}: neither kept nor rejected (or both)"
+        if EXPECT[name] == "error":
+            assert rel in rejected and name in rejected[rel]
+        if EXPECT[name] == "audio" and rel in rejected:  # valid audio may only be refused as too short
+            assert "too short" in rejected[rel] or "0.1 s" in rejected[rel], rejected[rel]
+
+
+@pytest.fixture(scope="module")
+def predictor(tmp_path_factory):
+    from test_serve import build_tone_model
+    from wavetag.inference.predictor import Predictor
+
+    return Predictor.load(build_tone_model(tmp_path_factory.getbasetemp() / "wavetag-tone-model"), threads=1)
+
+
+def test_predict_over_the_corpus(corpus, predictor):
+    results = bounded(predictor.predict_many, [str(corpus[n]) for n in NAMES], on_error="report")
+    assert len(results) == len(NAMES)
+    for name, r in zip(NAMES, results):
+        check(name, "error" if r.error is not None else "audio", r.error)
+        if r.error is None:
+            assert np.isfinite(r.score) and 0 <= r.score <= 1
+
+
+def test_http_classify_over_the_corpus(corpus, predictor):
+    from fastapi.testclient import TestClient
+
+    from wavetag.serve import create_app
+
+    with TestClient(create_app(predictor), raise_server_exceptions=False) as client:
+        for name in NAMES:
+            response = bounded(client.post, f"/v1/classify?filename={name}", content=corpus[name].read_bytes(),
+                               headers={"Content-Type": "application/octet-stream"})
+            assert response.status_code < 500, (name, response.text)
+            check(name, "audio" if response.status_code == 200 else "error", response.json())
+            if response.status_code != 200:
+                assert name in response.json()["detail"] and "Traceback" not in response.text
+        assert client.get("/health").json()["status"] == "ok"  # still answering
+
+
+# ---------------------------------------------------------------------------- properties
+
+WAV = good_wav(0.05)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=st.lists(st.tuples(st.integers(0, 63), st.integers(0, 255)), min_size=1, max_size=8))
+def test_mutated_wav_header_decodes_or_is_refused(tmp_path, edits):
+    data = bytearray(WAV)
+    for at, value in edits:
+        data[at] = value
+    path = tmp_path / "mutated.wav"
+    path.write_bytes(bytes(data))
+    for fn in (lambda: audio.load(path, sample_rate=8000),
+               lambda: to_waveform(bytes(data), sample_rate=None, target_rate=8000, name="mutated.wav")):
+        kind, result = outcome(fn)
+        if kind == "error":
+            assert "mutated.wav" in str(result)
+        else:
+            x = result[0] if isinstance(result, tuple) else result.samples
+            assert x.ndim == 1 and len(x) > 0 and np.isfinite(x).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(rate=st.integers(1, 400_000), frames=st.integers(1, 300), channels=st.integers(1, 8))
+def test_any_rate_and_channel_count_decodes_from_bytes(rate, frames, channels):
+    x = np.random.default_rng(frames).uniform(-1, 1, size=(frames, channels)).astype(np.float32)
+    data = io.BytesIO()
+    sf.write(data, x, rate, format="WAV", subtype="FLOAT")
+    kind, wav = outcome(to_waveform, data.getvalue(), sample_rate=None, target_rate=8000, name="x.wav")
+    if frames * 8000 / rate < 0.5:  # not even one sample at the model's rate
+        assert kind == "error" and "less than one sample" in str(wav)
+    else:
+        assert kind == "audio" and wav.sample_rate == 8000 and np.isfinite(wav.samples).all()
+        assert abs(len(wav.samples) - frames * 8000 / rate) <= 1
+
+
+@settings(max_examples=100, deadline=None)
+@given(x=arrays(st.sampled_from([np.float32, np.float64, np.int16, np.int32, np.uint8, np.bool_, np.complex64]),
+                st.tuples(st.integers(1, 3), st.integers(0, 50)) | st.tuples(st.integers(0, 50))),
+       rate=st.integers(-5, 96000))
+def test_arrays_become_a_waveform_or_a_wavetag_error(x, rate):
+    kind, result = outcome(to_waveform, x, sample_rate=rate, target_rate=8000, name="<array>")
+    if kind == "audio":
+        assert result.samples.ndim == 1 and len(result.samples) > 0 and np.isfinite(result.samples).all()
+    else:
+        assert "<array>" in str(result)
+
+
+@settings(max_examples=60, deadline=None)
+@given(length=st.integers(1, 4000), value=st.sampled_from([0.0, 1.0, -1.0, 1e-30, np.nan, np.inf]))
+def test_predictor_on_any_length_and_level(predictor, length, value):
+    x = np.full(length, value, dtype=np.float32)
+    kind, result = outcome(predictor.predict, (x, SR))
+    if np.isfinite(value):
+        assert kind == "audio" and np.isfinite(result.score)
+    else:
+        assert kind == "error" and "NaN/Inf" in str(result)
+
+
+def test_struct_helpers_build_what_they_claim():
+    header = WAV[:44]
+    assert header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
+    assert struct.unpack("<I", header[40:44])[0] == len(WAV) - 44
