@@ -14,7 +14,7 @@
 set -u
 APT_LOCK_TIMEOUT_S=${APT_LOCK_TIMEOUT_S:-120}
 RETRY_DELAY_S=${RETRY_DELAY_S:-10}
-packages=(flite festival festvox-kallpc16k)
+packages=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 # Debian's Chromium (and a font) for the web-page test, tests/test_serve_browser.py (driven by Playwright).
 packages+=(chromium fonts-dejavu-core)
 

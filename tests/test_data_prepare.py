@@ -389,7 +389,8 @@ def test_files_with_no_label(tmp_path):
 def test_csv_row_with_empty_label_is_rejected(tmp_path):
     write_wav(tmp_path / "a.wav", tone(1, 3000))
     write_wav(tmp_path / "b.wav", tone(2, 3000))
-    (tmp_path / "m.csv").write_text("fname,label\na.wav,x\nb.wav,\n")
+    write_wav(tmp_path / "c.wav", tone(3, 3000))  # a second class: a one-class pack is refused
+    (tmp_path / "m.csv").write_text("fname,label\na.wav,x\nb.wav,\nc.wav,y\n")
     prepare(tmp_path / "m.csv", tmp_path / "pack", progress=False)
     rows = rejected_rows(tmp_path / "pack")
     assert [(r["path"], r["row"], r["reason"]) for r in rows] == [("b.wav", "2", "no label")]
@@ -412,7 +413,8 @@ def test_unreadable_and_too_short_files_are_rejected_and_the_run_finishes(tmp_pa
 
 def test_all_clips_rejected_says_why_and_writes_nothing(tmp_path):
     write_wav(tmp_path / "src" / "a" / "x.wav", tone(1, 100))
-    with pytest.raises(DataError, match=r"all 1 clips were rejected \(too short: 1\).*a/x.wav"):
+    write_wav(tmp_path / "src" / "b" / "y.wav", tone(2, 100))  # two classes: one class alone is refused earlier
+    with pytest.raises(DataError, match=r"all 2 clips were rejected \(too short: 2\).*/.\.wav"):
         prepare(tmp_path / "src", tmp_path / "pack", progress=False)
     assert {p.name for p in tmp_path.iterdir()} == {"src"}
 
@@ -456,6 +458,7 @@ def test_vad_trims_leading_and_trailing_silence(tmp_path):
     voiced = (np.sin(2 * np.pi * 220 * t) * (1 + np.sin(2 * np.pi * 3 * t)) * 0.3 * 32767).astype(np.int16)
     clip = np.concatenate([np.zeros(SR, np.int16), voiced, np.zeros(SR, np.int16)])
     write_wav(tmp_path / "src" / "a" / "x.wav", clip)
+    write_wav(tmp_path / "src" / "b" / "y.wav", clip)  # a second class: a one-class pack is refused
     prepare(tmp_path / "src", tmp_path / "pack", vad=True, progress=False)
     n = int(Pack.open(tmp_path / "pack").index.length[0])
     assert SR // 2 <= n < len(clip) - SR // 2

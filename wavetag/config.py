@@ -2,10 +2,17 @@
 
 Precedence everywhere: dataclass defaults < ``--config x.yaml`` < CLI flags. YAML is read with
 ``yaml.safe_load`` (it never builds objects). Unknown keys are refused with a suggestion.
+
+Types are checked strictly, from the dataclass annotations alone (pydantic in strict mode, one
+adapter per field): ``epochs: "ten"``, ``epochs: true``, ``batch_size: 16.7``, ``optimizer:
+"fast"`` all raise a `ConfigError` naming the key, the value and what is expected, whether the
+value came from YAML, a CLI flag, ``config.json`` or Python (`check_types` in ``validate()``).
+An integer where a float belongs is fine (``lr: 1``); nothing else is coerced.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from pathlib import Path
@@ -25,6 +32,8 @@ def config_from_dict(cls: type[C], data: dict[str, Any] | None, *, where: str = 
     ``None`` values are dropped, so an unset CLI flag means "the default". Unknown keys raise a
     `ConfigError` naming the field (``where`` prefixes it, e.g. ``"train.optimizer"``).
     """
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__} = {data!r}: expected a mapping of {_field_list(cls)}")
     data = {k: v for k, v in (data or {}).items() if v is not None}
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = typing.get_type_hints(cls)
@@ -38,6 +47,7 @@ def config_from_dict(cls: type[C], data: dict[str, Any] | None, *, where: str = 
         elif isinstance(value, list) and _is_tuple(hints[key]):
             value = tuple(value)
         kwargs[key] = value
+    kwargs = check_types(cls, kwargs, where=where)
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
@@ -46,22 +56,106 @@ def config_from_dict(cls: type[C], data: dict[str, Any] | None, *, where: str = 
         raise ConfigError(f"{where or cls.__name__}: {exc}") from None
 
 
+def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> dict[str, Any]:
+    """Check ``values`` (a mapping of field: value, or an instance of dataclass ``cls``) against
+    the field annotations of ``cls`` in pydantic's strict mode; return them (ints where a float
+    belongs become floats). A `ConfigError` names the first wrong field, its value and the type
+    it needs. A nested dataclass field must hold an instance of it (`config_from_dict` builds it
+    from a mapping)."""
+    from pydantic import ValidationError
+
+    if dataclasses.is_dataclass(values) and not isinstance(values, type):
+        values = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
+    out = dict(values)
+    prefix = f"{where}." if where else ""
+    for key, value in values.items():
+        hint, adapter = _field_adapters(cls).get(key, (None, None))
+        sub = _dataclass_type(hint) if hint is not None else None
+        if sub is not None:
+            if not isinstance(value, sub) and not (value is None and _allows_none(hint)):
+                raise ConfigError(f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}")
+            continue
+        if adapter is None:
+            continue
+        try:
+            out[key] = adapter.validate_python(value)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            inner = ".".join(str(part) for part in err["loc"])
+            detail = f" (item {inner}: {err['msg'].lower()})" if inner else ""
+            raise ConfigError(f"{prefix}{key} = {value!r}: expected {describe_type(hint)}{detail}") from None
+    return out
+
+
+def describe_type(hint: Any) -> str:
+    """Words for a type annotation: ``int | None`` -> "an integer (or null)"."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        real = [a for a in args if a is not type(None)]
+        text = " or ".join(describe_type(a) for a in real)
+        return text + (" (or null)" if len(real) < len(args) else "")
+    if origin is typing.Literal:
+        return "one of " + ", ".join(repr(a) for a in args)
+    if origin in (tuple, list) or hint in (tuple, list):
+        item = [a for a in args if a is not Ellipsis]
+        return "a list" + (f" of {describe_type(item[0]).removeprefix('a ').removeprefix('an ')}s" if len(set(item)) == 1 else "")
+    if origin is dict or hint is dict:
+        return "a mapping of key: value"
+    words = {int: "an integer (a whole number, not true/false)", float: "a number (not true/false)",
+             bool: "true or false", str: "a string", Path: "a path (a string)"}
+    return words.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+@functools.lru_cache(maxsize=None)
+def _field_adapters(cls: type) -> dict[str, tuple[Any, Any]]:
+    """``{field: (annotation, strict TypeAdapter or None)}``: None for nested dataclasses and for
+    annotations pydantic cannot check (those are left to ``validate()``)."""
+    from pydantic import ConfigDict, TypeAdapter
+
+    hints = typing.get_type_hints(cls)
+    out: dict[str, tuple[Any, Any]] = {}
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        adapter = None
+        if _dataclass_type(hint) is None and hint is not typing.Any:
+            try:
+                adapter = TypeAdapter(hint, config=ConfigDict(strict=True))
+            except Exception:  # noqa: BLE001 - an annotation pydantic has no schema for: not checked here
+                adapter = None
+        out[f.name] = (hint, adapter)
+    return out
+
+
+def _field_list(cls: type) -> str:
+    return f"{cls.__name__} fields ({', '.join(f.name for f in dataclasses.fields(cls))})"
+
+
+def _allows_none(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
 def config_to_dict(config: Any) -> dict[str, Any]:
     """A plain dict (tuples become lists) that `config_from_dict` turns back into ``config``."""
     return _plain(dataclasses.asdict(config))
 
 
 def merge_dicts(base: dict, override: dict) -> dict:
-    """Recursive merge; ``override`` wins; ``None`` in ``override`` keeps ``base``."""
+    """Recursive merge; ``override`` wins; ``None`` in ``override`` keeps ``base`` (a mapping of
+    nothing but ``None``, e.g. unset CLI flags, keeps a non-mapping ``base`` value, so that a
+    wrong ``optimizer: fast`` reaches validation instead of vanishing)."""
     out = dict(base)
     for key, value in override.items():
-        if value is None:
+        if value is None or (_all_none(value) and key in out and not isinstance(out[key], dict)):
             continue
         if isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key] = merge_dicts(out[key], value)
         else:
             out[key] = value
     return out
+
+
+def _all_none(value: Any) -> bool:
+    return isinstance(value, dict) and bool(value) and all(v is None or _all_none(v) for v in value.values())
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import torch
 
-from wavetag.config import check_range, config_from_dict
+from wavetag.config import check_range, check_types, config_from_dict
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
 
@@ -42,6 +42,7 @@ class AugmentationConfig:
     p: float = 0.0
 
     def validate(self) -> None:
+        check_types(type(self), self)  # every field of the subclass, from its annotations
         check_range("p", self.p, 0.0, 1.0)
 
 

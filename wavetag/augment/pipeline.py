@@ -45,6 +45,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from wavetag.config import check_types
 from wavetag.errors import ConfigError
 from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig, Segments
 from wavetag.augment.base import Augmentation, check_waveform
@@ -72,6 +73,7 @@ class AugmentConfig:
 
     def validate(self) -> None:
         """Check every sub-config; the error names the field as ``augment.<stage>.<field>``."""
+        check_types(AugmentConfig, self, where="augment")
         for f in dataclasses.fields(self):
             try:
                 getattr(self, f.name).validate()

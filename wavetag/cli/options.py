@@ -24,7 +24,20 @@ def parse_overrides(items: Iterable[str], *, flag: str) -> dict[str, Any]:
     return out
 
 
-def layered(defaults: dict[str, Any], config_file: Path | None, flags: dict[str, Any]) -> dict[str, Any]:
-    """defaults < ``--config`` YAML < flags (``None`` flags = not given)."""
+def layered(defaults: dict[str, Any], config_file: Path | None, flags: dict[str, Any], *,
+            config_class: type | None = None) -> dict[str, Any]:
+    """defaults < ``--config`` YAML < flags (``None`` flags = not given).
+
+    With ``config_class``, the YAML layer is checked on its own first (types, ranges, unknown
+    keys), so an error in the file names the file."""
     merged = merge_dicts(defaults, load_yaml(config_file)) if config_file else dict(defaults)
+    if config_file and config_class is not None:
+        from wavetag.config import config_from_dict
+
+        try:
+            checked = config_from_dict(config_class, merged)
+            if hasattr(checked, "validate"):
+                checked.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{config_file}: {exc}") from None
     return merge_dicts(merged, flags)

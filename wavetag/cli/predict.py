@@ -52,6 +52,9 @@ def predict_command(
     failed = [r for r in results if r.error is not None]
     for r in skipped:
         err_console.print(f"skipped {r.path}: {r.reason} ({r.detail})", markup=False, highlight=False)
+    for r in results:  # where an answer may be wrong (a truncated file, a clip far shorter than the window)
+        for warning in r.warnings:
+            err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     done = f"{len(results) - len(failed)} of {len(results)} files classified" + (f"; results in {out}" if out else "")
     done += f"; {len(failed)} could not be read (see their error)" if failed else ""
     done += f"; {len(skipped)} entries skipped (listed above)" if skipped else ""

@@ -27,6 +27,7 @@ import numpy as np
 from wavetag import __version__, audio
 from wavetag.config import check_range
 from wavetag.errors import ConfigError, DataError
+from wavetag.data.checks import check_two_classes, split_warnings
 from wavetag.data.decode import (
     MIN_CLIP_S, DecodeOptions, Decoded, decode_rows, decode_stream, default_jobs, to_int16,
 )
@@ -249,6 +250,7 @@ def assign_splits(listing: Listing, rule: str, fractions: Sequence[float], seed:
     if rule == "lists":
         if refs and not any(r.split for r in refs):
             raise ConfigError(
+    check_two_classes(listing.root, labels, Counter(name for ref in refs for name in ref.labels), multi_label=listing.multi_label)
                 f"split 'lists': {listing.root} gives no splits (no validation_list.txt/testing_list.txt, "
                 "split folders or 'split' column); use --split hash, random or group:<column>"
             )
@@ -338,7 +340,9 @@ def _decode_into(writer: PackWriter, listing: Listing, refs: list[ClipRef], opts
                     writer.reject(result)
                 advance(1)
         finally:
+        check_two_classes(listing.root, writer.labels, multi_label=listing.multi_label)  # after the rejections
             if hasattr(stream, "close"):
+        warnings += split_warnings(writer.counts(), options["fractions"])
                 stream.close()  # on an error or Ctrl-C: stop the workers now, not at exit
 
 

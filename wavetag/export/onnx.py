@@ -106,31 +106,42 @@ def export(model_dir: str | Path, out: str | Path | None = None, *, int8: bool =
     if pack_note:
         notes.append(pack_note)
 
-    dynamic, length_note = write_graph(model, out, num_samples=window)
-    if length_note:
-        notes.append(length_note)
-    check_graph(out)
-    clips, source = parity_clips(the_pack, window, check_clips)
-    diff = parity(model, out, clips)
-    if not diff <= PARITY_ATOL:
-        raise WavetagError(
-            f"{out}: ONNX Runtime differs from PyTorch by up to {diff:.3g} on {len(clips)} clips ({source}); "
-            f"expected at most {PARITY_ATOL:g}. The graph was written but should not be used; report the model "
-            f"({model.name}) and this figure"
-        )
-    write_metadata(out, describe(model, config, dynamic=dynamic))
-    report = ExportReport(model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source,
-                          notes=notes)
-    if int8:
-        from wavetag.export.quantize import MIN_WEIGHTS, compare_variants, quantize_int8
+    # Everything is written beside ``out`` first and moved over the old files only when every
+    # check has passed: a failed export leaves an earlier model.onnx (and .int8.onnx) untouched.
+    stage = out.with_name(f".new-{os.getpid()}-{out.name}")
+    try:
+        dynamic, length_note = write_graph(model, stage, num_samples=window)
+        if length_note:
+            notes.append(length_note)
+        check_graph(stage)
+        clips, source = parity_clips(the_pack, window, check_clips)
+        diff = parity(model, stage, clips)
+        if not diff <= PARITY_ATOL:
+            raise WavetagError(
+                f"{out}: ONNX Runtime differs from PyTorch by up to {diff:.3g} on {len(clips)} clips ({source}); "
+                f"expected at most {PARITY_ATOL:g}. Nothing was written (an earlier {out.name} is kept); report the "
+                f"model ({model.name}) and this figure"
+            )
+        write_metadata(stage, describe(model, config, dynamic=dynamic))
+        report = ExportReport(model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source,
+                              notes=notes)
+        if int8:
+            from wavetag.export.quantize import MIN_WEIGHTS, compare_variants, quantize_int8
 
-        report.int8_path = int8_path(out)
-        count, total = quantize_int8(out, report.int8_path)
-        notes.append(f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
-                     f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
-                     + ("; none qualifies, so the int8 file is the float graph (optimised) and brings nothing" if count == 0 else ""))
-        report.variants = compare_variants([("float", out), ("int8", report.int8_path)], model=model, pack=the_pack,
-                                           window=window, clips=clips, runs=latency_runs)
+            report.int8_path = int8_path(out)
+            count, total = quantize_int8(stage, int8_path(stage))
+            notes.append(f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
+                         f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
+                         + ("; none qualifies, so the int8 file is the float graph (optimised) and brings nothing" if count == 0 else ""))
+            report.variants = compare_variants([("float", stage), ("int8", int8_path(stage))], model=model,
+                                               pack=the_pack, window=window, clips=clips, runs=latency_runs)
+            for variant, final in zip(report.variants, (out, report.int8_path)):
+                variant.path = final
+            os.replace(int8_path(stage), report.int8_path)
+        os.replace(stage, out)
+    finally:
+        stage.unlink(missing_ok=True)
+        int8_path(stage).unlink(missing_ok=True)
     return report
 
 

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, get_args, get_type_hints
 import torch
 from torch import nn
 
-from wavetag.config import check_range, config_from_dict, config_to_dict
+from wavetag.config import check_range, check_types, config_from_dict, config_to_dict
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
 
@@ -33,6 +33,7 @@ class FrontEndConfig:
     sample_rate: int = 16000
 
     def validate(self) -> None:
+        check_types(type(self), self)  # every field of the subclass, from its annotations
         check_range("sample_rate", self.sample_rate, 1000, 384000)
 
 

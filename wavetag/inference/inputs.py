@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-from dataclasses import dataclass
+import struct
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Union
 
@@ -19,6 +20,8 @@ from wavetag import audio
 from wavetag.errors import AudioError, ConfigError
 
 MAX_CHANNELS = 32  # a 2-D array with more rows than this and few columns is taken to be [T, C]
+HEADER_READ_BYTES = 1 << 16  # where a WAV's fmt and data chunk headers are looked for
+TRUNCATED_RATIO = 0.99  # decoded audio under this share of what the header declares: truncated
 
 AudioInput = Union[str, os.PathLike, bytes, np.ndarray, tuple]  # tuple = (array, sample_rate)
 
@@ -30,6 +33,7 @@ class Waveform:
     samples: np.ndarray
     sample_rate: int
     source: str
+    warnings: list[str] = field(default_factory=list)  # one line each: why an answer may be wrong
 
     @property
     def duration_s(self) -> float:
@@ -48,9 +52,16 @@ def to_waveform(item: AudioInput, *, sample_rate: int | None, target_rate: int, 
         item, sample_rate = item
     if isinstance(item, (str, os.PathLike)):
         x, _ = audio.load(item, sample_rate=target_rate, mono=True)
-        return Waveform(x, target_rate, name or str(item))
+        wav = Waveform(x, target_rate, name or str(item))
+        try:
+            with open(item, "rb") as f:
+                head = f.read(HEADER_READ_BYTES)
+        except OSError:
+            head = b""
+        return _check_truncated(wav, head)
     if isinstance(item, (bytes, bytearray, memoryview)):
-        return _from_bytes(bytes(item), target_rate, name or "<bytes>")
+        data = bytes(item)
+        return _check_truncated(_from_bytes(data, target_rate, name or "<bytes>"), data[:HEADER_READ_BYTES])
     if hasattr(item, "detach") and hasattr(item, "numpy"):  # a torch tensor
         item = item.detach().cpu().numpy()
     if isinstance(item, np.ndarray):
@@ -59,6 +70,35 @@ def to_waveform(item: AudioInput, *, sample_rate: int | None, target_rate: int, 
         f"cannot predict on a {type(item).__name__}; give a file path, the bytes of an audio file, "
         "or a waveform array [T] / [C, T] with sample_rate="
     )
+
+
+def wav_declared_seconds(head: bytes) -> float | None:
+    """Seconds of audio a RIFF/WAVE header declares (its ``data`` chunk size), or None when
+    ``head`` is not a WAV header or declares no definite size (streamed WAVs write 0 or 2^32-1)."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, rate, block = 12, 0, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        if chunk == b"fmt " and pos + 22 <= len(head):
+            rate, = struct.unpack("<I", head[pos + 12:pos + 16])
+            block, = struct.unpack("<H", head[pos + 20:pos + 22])
+        elif chunk == b"data":
+            if rate <= 0 or block <= 0 or size in (0, 0xFFFFFFFF):
+                return None
+            return size // block / rate
+        pos += 8 + size + (size & 1)
+    return None
+
+
+def _check_truncated(wav: Waveform, head: bytes) -> Waveform:
+    """Add a warning when the audio is shorter than its WAV header says (a truncated file)."""
+    declared = wav_declared_seconds(head)
+    if declared is not None and wav.duration_s < TRUNCATED_RATIO * declared:
+        wav.warnings.append(
+            f"{wav.source}: {wav.duration_s:.3f} s of audio, but its header declares {declared:.3f} s; the file is "
+            "truncated, so the answer may be wrong (re-record or re-copy it)")
+    return wav
 
 
 def _from_bytes(data: bytes, target_rate: int, name: str) -> Waveform:

@@ -29,6 +29,7 @@ from wavetag.inference.windows import window_starts
 
 BACKENDS = ("torch", "onnx")
 DEFAULT_HOP_FRACTION = 0.5  # hop between windows of a long clip, as a fraction of the window
+SHORT_CLIP_FRACTION = 0.25  # a clip under this share of the model's window gets a warning
 MULTILABEL_THRESHOLD = 0.5  # a multi-label/binary class is "present" at this probability
 ONNX_CACHE_DIR = ".cache"  # inside the model directory: exported graphs, named by weights digest
 
@@ -53,7 +54,9 @@ class Prediction:
     ``label``: the top class (multi-label: the list of classes at probability >= 0.5);
     ``score``: its probability; ``top_k``: ``[(label, probability)]`` best first; ``probs``:
     ``[len(labels)]`` (binary models: ``[1 - p, p]``); ``windows``: per-window results when asked;
-    ``error``: why the item could not be read (`Predictor.predict_many` with ``on_error="report"``).
+    ``error``: why the item could not be read (`Predictor.predict_many` with ``on_error="report"``);
+    ``warnings``: one line each where the answer may be wrong (a truncated file, a clip far
+    shorter than the model's window).
     """
 
     label: str | list[str]
@@ -64,6 +67,7 @@ class Prediction:
     source: str | None = None
     duration_s: float = 0.0
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     @classmethod
     def failed(cls, source: str, error: str) -> "Prediction":
@@ -77,6 +81,7 @@ class Prediction:
                    top_k=[{"label": k, "score": v} for k, v in self.top_k])
         if self.windows is not None:
             out["windows"] = [w.to_dict() for w in self.windows]
+        out["warnings"] = list(self.warnings)
         return out
 
 
@@ -306,8 +311,14 @@ class Predictor:
                 start_s = start / self.sample_rate
                 end_s = min(start + self.window, len(p.wav.samples)) / self.sample_rate
                 per_window.append(WindowPrediction(start_s, end_s, w_label, w_score))
+        warnings = list(p.wav.warnings)
+        if len(p.wav.samples) < SHORT_CLIP_FRACTION * self.window:
+            warnings.append(f"{p.wav.source}: {p.wav.duration_s:.3f} s of audio ({len(p.wav.samples)} samples), far "
+                            f"shorter than the model's {self.window_s:g} s window; it was zero-padded, so the answer "
+                            "may be wrong")
         return Prediction(label=label, score=score, top_k=[(self.labels[j], float(probs[j])) for j in order],
-                          probs=probs, windows=per_window, source=p.wav.source, duration_s=p.wav.duration_s)
+                          probs=probs, windows=per_window, source=p.wav.source, duration_s=p.wav.duration_s,
+                          warnings=warnings)
 
     def _decide(self, probs: np.ndarray) -> tuple[str | list[str], float]:
         if self.task == "multilabel":

@@ -25,6 +25,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline  # /docs with Swagger UI served locally, no CDN
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from wavetag.errors import AudioError, ConfigError, WavetagError
 from wavetag.serve.service import MAX_CLASSIFY_S, MAX_DETECT_S, MAX_UPLOAD_BYTES, Limits, RequestError, Service
@@ -124,6 +125,13 @@ def _add_error_handlers(app, service: Service) -> None:
     @app.exception_handler(WavetagError)
     async def wavetag_error(_request, exc: WavetagError) -> JSONResponse:
         return answer(status_of(exc), exc)
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request, _exc: ClientDisconnect) -> JSONResponse:
+        # The client went away mid-upload: nothing is wrong with the server, and nobody reads the answer.
+        log.info("client %s disconnected during %s %s; request dropped",
+                 request.client.host if request.client else "?", request.method, request.url.path)
+        return JSONResponse({"detail": "client disconnected", "error": "ClientDisconnect"}, status_code=400)
 
     @app.exception_handler(Exception)
     async def unexpected(_request, exc: Exception) -> JSONResponse:

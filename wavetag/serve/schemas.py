@@ -61,6 +61,8 @@ class ClassifyResult(BaseModel):
     duration_s: float
     top_k: list[ScoredLabel]
     windows: Optional[list[WindowResult]] = None
+    warnings: list[str] = Field(default_factory=list, description="One line each where the answer may be wrong: "
+                                "audio shorter than its header says, or far shorter than the model's window.")
     input: InputInfo
 
 

@@ -83,7 +83,9 @@ class Service:
             clip = self.decode(data, name=name, max_duration_s=self.limits.max_classify_s, route="/v1/classify")
             result = self.batched.predict(clip.wav.samples, sample_rate=clip.wav.sample_rate, top_k=top_k,
                                           windows=windows, name=name)
-            return {**result.to_dict(), "input": self._input(clip)}
+            out = result.to_dict()
+            out["warnings"] = [*clip.wav.warnings, *out["warnings"]]  # the file's own (a truncated header) first
+            return {**out, "input": self._input(clip)}
 
     def detect(self, data: bytes, *, name: str, hop_s: float | None = None, smooth_s: float | None = None,
                threshold: float | None = None, refractory_s: float | None = None) -> dict[str, Any]:

@@ -56,6 +56,10 @@ async def _multipart(request, limit: int, max_bytes: int) -> Upload:
     except MultiPartException as exc:
         raise RequestError(f"the multipart/form-data body cannot be read ({exc.message}); send the file in field '{FIELD}'") from None
     try:
+        parts = form.getlist(FIELD)
+        if len(parts) > 1:
+            raise RequestError(f"the multipart upload has {len(parts)} fields named '{FIELD}'; expected exactly one "
+                               f"(one file per request: send each file in its own request)")
         part = form.get(FIELD)
         if part is None:
             fields = ", ".join(repr(k) for k in form.keys()) or "none"

@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from wavetag.errors import CheckpointError
 from wavetag.models import load_model_dir, save_model_dir
+from wavetag.models.io import read_weights
 
 STATE_NAME = "train_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
@@ -70,14 +71,25 @@ def find_checkpoint(run_dir: Path) -> Path:
 
 def load_checkpoint(path: Path, optimizer_factory) -> tuple[torch.nn.Module, torch.optim.Optimizer, dict[str, Any]]:
     """Model, optimizer (built by ``optimizer_factory(model)``, then loaded) and progress state."""
-    model, _ = load_model_dir(path)
+    run_dir = path.parent
+    advice = (f"the checkpoint in {path} is damaged and cannot be resumed; best/ (if there) is still a usable model. "
+              f"Start the run again with --overwrite -o {run_dir} (the old run is kept until the new one's first "
+              f"checkpoint), or train into another --out")
     try:
-        state = json.loads((path / STATE_NAME).read_text())
-        tensors = load_file(str(path / OPTIMIZER_NAME))
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({exc}); resume from an earlier copy or start again") from None
-    optimizer = optimizer_factory(model)
-    optimizer.load_state_dict(optimizer_from_safe(tensors, state.pop("optimizer")))
+        model, _ = load_model_dir(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; {advice}") from None
+    file = path / STATE_NAME
+    try:
+        state = json.loads(file.read_text())
+        file = path / OPTIMIZER_NAME
+        tensors = read_weights(file)
+        optimizer = optimizer_factory(model)
+        optimizer.load_state_dict(optimizer_from_safe(tensors, state.pop("optimizer")))
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; {advice}") from None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{file}: unreadable ({type(exc).__name__}: {exc}); {advice}") from None
     return model, optimizer, state
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wavetag.augment import AugmentConfig
-from wavetag.config import check_choice, check_range
+from wavetag.config import check_choice, check_range, check_types
 from wavetag.errors import ConfigError
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -32,6 +32,7 @@ class OptimizerConfig:
     beta2: float = 0.999
 
     def validate(self) -> None:
+        check_types(OptimizerConfig, self, where="optimizer")
         check_choice("optimizer.name", self.name, OPTIMIZERS)
         check_range("optimizer.lr", self.lr, 1e-7, 10.0)
         check_range("optimizer.weight_decay", self.weight_decay, 0.0, 1.0)
@@ -50,6 +51,7 @@ class ScheduleConfig:
     pct_start: float = 0.3
 
     def validate(self) -> None:
+        check_types(ScheduleConfig, self, where="schedule")
         check_choice("schedule.name", self.name, SCHEDULES)
         check_range("schedule.warmup_epochs", self.warmup_epochs, 0.0, 1000.0)
         check_range("schedule.final_lr_ratio", self.final_lr_ratio, 0.0, 1.0)
@@ -110,6 +112,8 @@ class TrainConfig:
     confusion_image: bool = True
 
     def validate(self) -> None:
+        """Types of every field (strict, from the annotations), then ranges and choices."""
+        check_types(TrainConfig, self)
         self.optimizer.validate()
         self.schedule.validate()
         self.augment.validate()

@@ -8,8 +8,10 @@ therefore only needs the weights, the optimizer tensors and a few counters for
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +26,11 @@ from wavetag.data.dataset import make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.models import Classifier, create_model, model_info
-from wavetag.train.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint, save_model_copy
+from wavetag.train.checkpoint import STATE_NAME, find_checkpoint, load_checkpoint, save_checkpoint, save_model_copy
 from wavetag.train.config import TrainConfig
 from wavetag.train.distributed import DistContext
 from wavetag.train.logging import RunLogger
+from wavetag.train.rundir import RunDir
 from wavetag.train.schedule import lr_at
 from wavetag.train.validate import evaluate_split, is_better
 
@@ -116,7 +119,7 @@ class _TrainForward(torch.nn.Module):
 
 def train(
     pack: str | Path | Pack,
-    config: TrainConfig | None = None,
+    config: TrainConfig | dict[str, Any] | None = None,
     out_dir: str | Path = "runs/run",
     *,
     resume: bool = False,
@@ -129,13 +132,57 @@ def train(
     Writes ``out_dir``: ``config.yaml`` (fully resolved), ``history.csv``, TensorBoard events
     (``tb/``), ``best/`` and ``last/`` model directories (``last/`` also holds the state for
     ``resume=True``). Under torchrun the work is shared by all ranks (see `train.distributed`).
+
+    Nothing in ``out_dir`` is touched before the whole configuration, the pack and the model
+    have been checked. ``overwrite=True`` keeps the old run aside until the new one writes its
+    first checkpoint, and puts it back if the new run fails or is interrupted before that (see
+    `wavetag.train.rundir`). A run stopped before its first checkpoint can be started again in
+    place. On Ctrl-C, the message says where the last checkpoint is and how to resume.
     """
+    run = RunDir(Path(out_dir), overwrite=overwrite, enabled=DistContext.from_env().is_main and not resume)
+    try:
+        return _train(pack, config, run, resume=resume, progress=progress, verbose=verbose)
+    except KeyboardInterrupt:
+        restored = run.failed()
+        if DistContext.from_env().is_main:
+            print(interrupted_message(run.run_dir, pack, restored=restored), file=sys.stderr, flush=True)
+        raise
+    except BaseException:
+        run.failed()
+        raise
+
+
+def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: bool = False) -> str:
+    """What to tell a user whose run was interrupted: where the last checkpoint is, and the
+    exact command that resumes it (or, before the first checkpoint, that starts it again)."""
+    import shlex
+
+    pack_path = pack.path if isinstance(pack, Pack) else Path(pack)
+    if restored:
+        return (f"interrupted before the first checkpoint; the previous run in {run_dir} was put back as it was. "
+                f"Start again with the same command")
+    try:
+        last = find_checkpoint(run_dir)
+        state = json.loads((last / STATE_NAME).read_text())
+    except (WavetagError, OSError, ValueError):
+        return (f"interrupted before the first checkpoint, so there is nothing to resume; start again with the same "
+                f"command (the run directory {run_dir} is reused)")
+    where = f"epoch {state.get('epoch')}, step {state.get('global_step')}"
+    return (f"interrupted; the last checkpoint is {last} ({where}). Resume with:\n"
+            f"  wavetag train {shlex.quote(str(pack_path))} --resume {shlex.quote(str(run_dir))}")
+
+
+def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None, run: "RunDir", *, resume: bool,
+           progress: bool, verbose: bool) -> TrainResult:
     t_start = time.perf_counter()
     ctx = DistContext.from_env()
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
-    run_dir = Path(out_dir)
-    config = _resolve_config(run_dir, config, resume=resume, overwrite=overwrite, is_main=ctx.is_main)
+    run_dir = run.run_dir
+    if isinstance(config, dict):
+        config = config_from_dict(TrainConfig, config)
+    config = _resolve_config(run_dir, config, resume=resume)
     config.validate()
+    run.check()
     torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
     clip_seconds = config.clip_seconds or pack.clip_seconds or 1.0
     num_samples = int(round(clip_seconds * pack.sample_rate))
@@ -153,8 +200,15 @@ def train(
     else:
         _fit_normalization(model, pack, train_idx, config, num_samples)
         optimizer = build_optimizer(model, config)
+    notes: list[str] = []
+    aug = _build_augment(config, pack, note=notes.append)
+    # Everything is checked: only now is the run directory touched.
+    run.start()
+    if ctx.is_main and not resume:
+        save_yaml(config_to_dict(config), run_dir / CONFIG_FILE)
     logger = RunLogger(run_dir, enabled=ctx.is_main, tensorboard=config.tensorboard, purge_step=state["global_step"] if resume else None, progress=progress, verbose=verbose)
-    aug = _build_augment(config, pack, note=logger.note)
+    for note in notes:
+        logger.note(note)
     forward = _TrainForward(model, aug.spec)
     if ctx.enabled:
         forward = torch.nn.parallel.DistributedDataParallel(forward)
@@ -194,6 +248,7 @@ def train(
         state.update(epoch=epoch, step_in_epoch=step_in_epoch, global_step=global_step)
         if ctx.is_main:
             save_checkpoint(run_dir / "last", model, optimizer, state, extra=extra)
+            run.committed()  # the new run has a checkpoint: a previous run kept aside is dropped
             logger.flush()
         ctx.barrier()
 
@@ -278,29 +333,17 @@ def train(
     )
 
 
-def _resolve_config(run_dir: Path, config: TrainConfig | None, *, resume: bool, overwrite: bool, is_main: bool) -> TrainConfig:
+def _resolve_config(run_dir: Path, config: TrainConfig | None, *, resume: bool) -> TrainConfig:
+    """The run's config: ``run_dir/config.yaml`` when resuming, else ``config``; reads only."""
     path = run_dir / CONFIG_FILE
     if resume:
         if not path.is_file():
             raise CheckpointError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); check the path, or start a new run without --resume")
-        return config_from_dict(TrainConfig, load_yaml(path), where="config.yaml")
-    config = config or TrainConfig()
-    if is_main and run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise ConfigError(
-            f"{run_dir}: the run directory exists and is not empty; use --resume to continue it, "
-            f"--overwrite to start again in it, or another --out"
-        )
-    if is_main:
-        if overwrite and run_dir.exists():
-            import shutil
-
-            for name in ("best", "last", "last.old", "last.tmp", "best.tmp", "best.old", "tb", "history.csv"):
-                target = run_dir / name
-                shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        config.validate()
-        save_yaml(config_to_dict(config), path)
-    return config
+        try:
+            return config_from_dict(TrainConfig, load_yaml(path), where="")
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    return config or TrainConfig()
 
 
 def _build_augment(config: TrainConfig, pack: Pack, *, note):
