@@ -94,7 +94,7 @@ def train_command(
         from wavetag.train.recipes import recipe
 
         defaults = merge_dicts(defaults, recipe(recipe_name))
-    resolved = layered(defaults, config_file, flags)
+    resolved = layered(defaults, config_file, flags, config_class=TrainConfig)
     if no_augment:
         from wavetag.augment import AugmentConfig
 
