@@ -135,3 +135,21 @@ def test_seeds_candidates_and_a_class_without_verified_clips(noisy):
         check_seed_classes(pack, no_high, candidates)
     with pytest.raises(DataError, match="no verified clip in the train split"):
         check_seed_classes(pack, np.zeros(len(pack), bool), candidates)
+
+
+def test_label_noise_estimate_is_capped_and_flags_a_predictor_at_chance():
+    from wavetag.semi.common import NOISE_FLOOR, estimate_label_noise
+
+    good = estimate_label_noise(0.9, 0.9 * 0.7 + 0.1 * 0.3 / 5, 6, num_verified=200)
+    assert good.noise == pytest.approx(0.3) and not good.degenerate and good.warning("m") is None
+    clean = estimate_label_noise(0.9, 0.95, 6, num_verified=200)  # agrees more than its accuracy: raw 0
+    assert clean.raw == 0.0 and clean.noise == NOISE_FLOOR and not clean.degenerate
+    hopeless = estimate_label_noise(0.9, 0.0, 2, num_verified=200)  # raw (K-1)/K: labels no better than random
+    assert hopeless.raw == 0.5 and hopeless.noise == pytest.approx(0.45)
+    at_chance = estimate_label_noise(0.25, 0.25, 4, num_verified=40)
+    assert at_chance.degenerate and at_chance.noise == NOISE_FLOOR and at_chance.chance == 0.25
+    assert at_chance.margin == pytest.approx(2 * (0.25 * 0.75 / 40) ** 0.5)
+    assert "accuracy 0.25 on 40 verified clips against a chance level of 0.25" in at_chance.warning("the round-0 model")
+    assert "guesses" in at_chance.warning("m", None) and "label noise 0.3" in at_chance.warning("m", 0.3)
+    majority = estimate_label_noise(0.7, 0.7, 4, num_verified=1000, majority_share=0.72)  # always says the common class
+    assert majority.degenerate and majority.chance == 0.72

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import ConfigError, DataError
 from wavetag.evaluate.run import evaluate
+from wavetag.semi.common import NOISE_FLOOR, LabelNoiseWarning
 from wavetag.semi.pseudo import check_bounds, lower_bounds, parse_bounds, select_pseudo_labels, train_semi
 
 
@@ -78,6 +80,7 @@ def test_bad_bounds_refused_before_training(pack_path, tmp_path):
         train_semi(pack_path, tiny_config(), tmp_path / "semi", label_noise=1.5)
 
 
+@pytest.mark.filterwarnings("ignore::wavetag.semi.common.LabelNoiseWarning")  # 2 epochs on this pack: round 0 is at chance
 def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
     pack = Pack.open(pack_path)
     result = train_semi(pack, tiny_config(), tmp_path / "semi", rounds=2, epochs_per_round=2, lower=(0.0, 0.0),
@@ -103,6 +106,18 @@ def test_two_round_run_writes_history_and_best(pack_path, tmp_path):
     assert 0.0 <= metrics["overall"]["accuracy"] <= 1.0
 
 
+def test_a_round_0_model_at_chance_is_reported_and_the_estimate_capped(pack_path, tmp_path):
+    """lr 1e-7: round 0 learns nothing, so its agreement with the given labels says nothing."""
+    with pytest.warns(LabelNoiseWarning, match=r"the round-0 model is at chance: accuracy 0\.\d\d on 12 verified clips .*"
+                                               r"label-noise estimate \(0\.\d\d\) means nothing, so 0\.05 was used"):
+        result = train_semi(pack_path, tiny_config(epochs=1, optimizer={"lr": 1e-7}), tmp_path / "semi", rounds=2,
+                            lower=(0.5, 0.5), progress=False, verbose=False)
+    assert result.rounds[1]["label_noise"] == NOISE_FLOOR
+    assert any("at chance" in n for n in result.notes) and "note: the round-0 model is at chance" in result.summary()
+    semi = json.loads((tmp_path / "semi" / "semi.json").read_text())
+    assert any("at chance" in n for n in semi["notes"])
+
+
 def test_nothing_to_pseudo_label_trains_round_0_only(pack_path, tmp_path):
     pack = Pack.open(pack_path)
     result = train_semi(pack.with_labels(verified=np.ones(len(pack), bool)), tiny_config(epochs=1), tmp_path / "s", rounds=3,
@@ -118,6 +133,7 @@ def test_class_without_verified_clips_is_refused(pack_path, tmp_path):
         train_semi(pack.with_labels(verified=pack.index.verified & (pack.index.label != low)), tiny_config(), tmp_path / "s")
 
 
+@pytest.mark.filterwarnings("ignore::wavetag.semi.common.LabelNoiseWarning")  # 2 epochs on this pack: round 0 is at chance
 def test_train_command_semi(pack_path, tmp_path, capsys):
     args = ["train", str(pack_path), "--semi", "--rounds", "2", "--semi-lower", "0.5", "--epochs-per-round", "1",
             "--model", "ds_cnn_s", "--frontend", "logmel", "--frontend-set", "n_mels=20", "--batch-size", "16",

@@ -9,8 +9,18 @@ Both weigh a candidate's given label as evidence that is wrong with probability 
 agrees with the given labels (`noise_from_agreement`), after calibrating the predictor's
 probabilities on verified clips with a temperature (`fit_temperature`, `temper`; Guo et al. 2017,
 "On calibration of modern neural networks").
+
+`estimate_label_noise` wraps the estimate with two guards: the value is capped to
+``[NOISE_FLOOR, NOISE_CEILING_SHARE · (K - 1) / K]`` (a given label never becomes certain, and
+never worthless), and a predictor no better than chance on the verified clips (within two
+standard errors) is flagged ``degenerate``: its agreement says nothing about the labels, and the
+caller warns (`LabelNoiseWarning`) with the figures and what to change.
 """
 from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,6 +28,13 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError, DataError
 
 TEMPER_FLOOR = 1e-6  # probabilities below this count as this when tempered
+NOISE_FLOOR = 0.05  # an estimated share of wrong labels below this is taken as this
+NOISE_CEILING_SHARE = 0.9  # ... and above this share of (K - 1) / K (labels no better than random) as that
+CHANCE_MARGIN_SE = 2.0  # "at chance": accuracy within this many standard errors of the chance level
+
+
+class LabelNoiseWarning(UserWarning):
+    """The label-noise estimate cannot be trusted (the predictor is at chance)."""
 
 
 def check_single_label(pack: Pack, what: str) -> None:
@@ -82,6 +99,65 @@ def noise_from_agreement(accuracy: float, agreement: float, num_classes: int) ->
     if accuracy <= chance:  # the predictor tells nothing about the labels: the given ones stand
         return 0.0
     return float(np.clip((accuracy - agreement) / (accuracy - chance), 0.0, (k - 1) / k))
+
+
+@dataclass(frozen=True)
+class NoiseEstimate:
+    """`estimate_label_noise`'s answer: ``noise`` (capped; what to use), ``raw``
+    (`noise_from_agreement`'s value), the figures it came from, and whether the predictor is at
+    chance (``degenerate``: the estimate means nothing)."""
+
+    noise: float
+    raw: float
+    accuracy: float
+    agreement: float
+    chance: float
+    margin: float
+    num_verified: int
+    degenerate: bool
+
+    def warning(self, who: str, label_noise: float | str | None = "auto") -> str | None:
+        """The message for a degenerate estimate (None otherwise); ``who`` names the predictor,
+        ``label_noise`` is the setting in use ("auto", a share, or None = given labels ignored)."""
+        if not self.degenerate:
+            return None
+        if label_noise is None:
+            effect = "with the given labels ignored, the new labels are guesses"
+        elif label_noise == "auto":
+            effect = (f"the label-noise estimate ({self.raw:.2f}) means nothing, so {self.noise:.2f} was used and the "
+                      f"given labels decide: the clips simply keep their given labels")
+        else:
+            effect = f"with label noise {label_noise:g} the given labels decide: the clips simply keep them"
+        return (f"{who} is at chance: accuracy {self.accuracy:.2f} on {self.num_verified} verified clips against a "
+                f"chance level of {self.chance:.2f} (+{self.margin:.2f} for two standard errors), agreement with the "
+                f"given labels {self.agreement:.2f}; {effect}. To change it: train that model longer (--epochs / "
+                f"--epochs-per-round) or use another model or front end until it beats chance, verify more clips, or "
+                f"set the label noise yourself (e.g. 0.3)")
+
+
+def estimate_label_noise(accuracy: float, agreement: float, num_classes: int, *, num_verified: int,
+                         majority_share: float | None = None) -> NoiseEstimate:
+    """`noise_from_agreement`, capped, with a check that the predictor beats chance.
+
+    Chance is the larger of ``1 / K`` and ``majority_share`` (always guessing the commonest class
+    of the verified clips); the predictor is ``degenerate`` when its ``accuracy`` on the
+    ``num_verified`` clips is not above chance by ``CHANCE_MARGIN_SE`` binomial standard errors.
+    """
+    k = max(2, int(num_classes))
+    chance = max(1.0 / k, float(majority_share or 0.0))
+    margin = CHANCE_MARGIN_SE * math.sqrt(chance * (1.0 - chance) / max(1, num_verified))
+    raw = noise_from_agreement(accuracy, agreement, k)
+    noise = float(np.clip(raw, NOISE_FLOOR, NOISE_CEILING_SHARE * (k - 1) / k))
+    return NoiseEstimate(noise, raw, float(accuracy), float(agreement), chance, margin, int(num_verified),
+                         degenerate=bool(accuracy <= chance + margin))
+
+
+def warn_label_noise(estimate: NoiseEstimate, who: str, notes: list[str], label_noise: float | str | None = "auto") -> None:
+    """Say so (a `LabelNoiseWarning` and a line in ``notes``) when ``estimate`` is degenerate."""
+    message = estimate.warning(who, label_noise)
+    if message:
+        warnings.warn(message, LabelNoiseWarning, stacklevel=3)
+        notes.append(message)
 
 
 def parse_label_noise(text: str | None, *, flag: str = "--label-noise") -> float | str | None:

@@ -12,6 +12,8 @@ The previous model's probabilities are first calibrated (a temperature fitted on
 validation clips), and ``label_noise="auto"`` estimates the share of wrong given labels each round
 from that model's accuracy on those clips and its agreement with the given labels;
 ``label_noise=None`` ignores the given labels (the plain rule: the model's own prediction). The
+estimate is capped to a sane range, and a model at chance on the verified clips (its agreement
+then says nothing) is reported with a `LabelNoiseWarning` and a note in the summary. The
 unverified labels of FSDKaggle-style data are mostly right, and a model trained on the few
 verified clips alone is often less accurate than they are, so ignoring them loses information.
 
@@ -43,7 +45,8 @@ from wavetag.data.pack import Pack
 from wavetag.data.splits import SPLIT_CODES
 from wavetag.errors import ConfigError
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, fit_temperature, noise_from_agreement, noisy_label_posterior,
+    check_label_noise, check_seed_classes, check_single_label, estimate_label_noise, fit_temperature, noisy_label_posterior,
+    warn_label_noise,
     seeds_and_candidates, temper,
 )
 from wavetag.train.config import TrainConfig
@@ -178,7 +181,7 @@ def train_semi(
         chosen, predicted, noise = np.zeros(0, np.int64), np.zeros(0, np.int32), None
         if r > 0:
             chosen, predicted, top, noise = _pseudo_labels(model_dir, pack, candidates, val_rows, lower=bound, upper=upper,
-                                                           label_noise=label_noise)
+                                                           label_noise=label_noise, notes=notes, who=f"the round-{r - 1} model")
             label[chosen], include[chosen] = predicted, True
         view = pack.with_labels(label, include=include)
         result = train(view, round_config, out / f"round_{r}", overwrite=overwrite, progress=progress, verbose=verbose)
@@ -202,10 +205,11 @@ def train_semi(
 
 
 def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, val_rows: np.ndarray, *, lower: float, upper: float,
-                   label_noise: float | str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+                   label_noise: float | str | None, notes: list[str], who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
     """Candidate clips (pack indices) selected with the model in ``model_dir``, their labels and
     probabilities, and the label noise used. The model's probabilities are calibrated and its
-    accuracy measured on the verified validation clips ``val_rows`` (when the given labels count)."""
+    accuracy measured on the verified validation clips ``val_rows`` (when the given labels count);
+    a model at chance there is reported (`LabelNoiseWarning`, a line in ``notes``)."""
     from wavetag.models import load_model_dir
 
     model, _ = load_model_dir(model_dir)
@@ -214,14 +218,18 @@ def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, val_rows
         return rows, rows.astype(np.int32), np.zeros(0), None
     probs = _class_probs(model, pack, rows)
     given, noise = pack.index.label[rows], label_noise
-    if noise is not None and len(val_rows):
+    if len(val_rows):
         val_probs, truth = _class_probs(model, pack, val_rows), pack.index.label[val_rows]
         accuracy = float(np.mean(val_probs.argmax(1) == truth))
-        probs = temper(probs, fit_temperature(val_probs, truth))  # softmax outputs are over-confident too
+        if noise is not None:
+            probs = temper(probs, fit_temperature(val_probs, truth))  # softmax outputs are over-confident too
         labelled = given >= 0
+        agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else 1.0
+        majority = float(np.bincount(truth).max() / len(truth))
+        estimate = estimate_label_noise(accuracy, agree, probs.shape[1], num_verified=len(val_rows), majority_share=majority)
+        warn_label_noise(estimate, who, notes, label_noise)
         if noise == "auto":
-            agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else 1.0
-            noise = noise_from_agreement(accuracy, agree, probs.shape[1])
+            noise = estimate.noise
     elif noise == "auto":
         noise = None  # no verified validation clip to measure the model on: the model's prediction alone
     posterior = noisy_label_posterior(probs, given, np.arange(probs.shape[1]), noise)

@@ -48,8 +48,8 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, fit_temperature, noise_from_agreement,
-    noisy_label_posterior, seeds_and_candidates, temper,
+    check_label_noise, check_seed_classes, check_single_label, estimate_label_noise, fit_temperature,
+    noisy_label_posterior, seeds_and_candidates, temper, warn_label_noise,
 )
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
 
@@ -195,10 +195,14 @@ def _spread_group(x: np.ndarray, y: np.ndarray, is_candidate: np.ndarray, given:
         accuracy, temperature = held_out_spreading(x, y, classes, params, seed=seed)
         dist = temper(dist, temperature)
         how = f"spreading accuracy on held-out verified clips {accuracy:.2f} (temperature {temperature:.2f})"
+        labelled = given >= 0
+        agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled])) if labelled.any() else 1.0
+        seeds = y[y >= 0]
+        estimate = estimate_label_noise(accuracy, agree, len(classes), num_verified=len(seeds),
+                                        majority_share=float(np.bincount(seeds).max() / len(seeds)))
+        warn_label_noise(estimate, "label spreading (held-out verified clips)", notes, noise)
         if noise == "auto":
-            labelled = given >= 0
-            agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled])) if labelled.any() else 1.0
-            noise = noise_from_agreement(accuracy, agree, len(classes))
+            noise = estimate.noise
             how += f"; label noise estimated at {noise:.2f} (agreement with the given labels {agree:.2f})"
     post = np.nan_to_num(noisy_label_posterior(dist, given, classes, noise), nan=0.0)  # unreachable clips: 0
     best = post.argmax(1)
