@@ -6,7 +6,10 @@ depend on the machine and on what else runs on it, so the load average is printe
     python bench/serve.py --model-dir runs/kws/best --backends onnx --clients 16 --requests 1000
 
 Targets (bc_resnet_1, 2 cores, 16 clients, 1,000 requests of 1-s clips at 16 kHz): 0 errors and
-p99 latency < 100 ms. The server is `wavetag serve` in its own process (the command a user runs),
+p99 latency < 100 ms. Then a bounded abuse phase (``--abuse-requests``, default 200): the same good
+load runs while 4 more clients send garbage, 12-MB uploads, oversized chunked bodies, malformed
+multipart, empty bodies, wrong Content-Types and stalled slow uploads. Targets: 0 answers of 5xx
+to the abuse, 0 errors among the good requests. The server is `wavetag serve` in its own process (the command a user runs),
 once per backend; the clients are threads of this process, each on its own keep-alive connection
 (the standard library's http.client, so the load generator leaves the cores to the server),
 sending 1-s 16-bit WAV files as the raw body. Each request names itself (``?filename=``) and the
@@ -38,6 +41,17 @@ CLIP_S = 1.0
 TONES_HZ = (400.0, 1000.0, 2500.0, 5000.0)  # the bench model's classes
 
 
+ABUSE_CLIENTS = 4
+SLOW_UPLOADS = 16  # connections that send their headers and a few bytes, then stall until the end
+
+
+@dataclass
+class Abuse:
+    good_latencies_ms: np.ndarray
+    good_errors: list[str]
+    statuses: dict[int, int]  # abuse answers by HTTP status (0 = the server closed the connection)
+
+
 @dataclass
 class Run:
     backend: str
@@ -50,6 +64,7 @@ class Run:
     client_cpu_s: float
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
+    abuse: Abuse | None = None
 
 
 # ---------------------------------------------------------------------------- the model
@@ -166,6 +181,68 @@ def drive(port: int, bodies: list[bytes], *, clients: int, requests: int) -> tup
     return latencies, errors, time.perf_counter() - t0
 
 
+def abuse_payloads(good: bytes) -> list[tuple[str, dict, bytes]]:
+    """(name, headers, body) of each kind of bad request the abuse clients cycle through."""
+    rng = np.random.default_rng(2)
+    garbage = rng.integers(0, 256, 50_000, dtype=np.uint8).tobytes()
+    boundary = "benchboundary"
+    return [
+        ("garbage", {"Content-Type": "application/octet-stream"}, garbage),
+        ("12 MB", {"Content-Type": "audio/wav"}, good + bytes(12 << 20)),
+        ("empty", {"Content-Type": "audio/wav"}, b""),
+        ("wrong type", {"Content-Type": "text/html"}, good),
+        ("truncated", {"Content-Type": "audio/wav"}, good[:60]),
+        ("multipart without closing", {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../x.wav"\r\n\r\n'.encode() + good),
+        ("multipart without boundary", {"Content-Type": "multipart/form-data"}, garbage[:1000]),
+    ]
+
+
+def abuse(port: int, bodies: list[bytes], *, clients: int, requests: int) -> Abuse:
+    """Good load from ``clients`` while `ABUSE_CLIENTS` send bad requests and `SLOW_UPLOADS` stall."""
+    import socket
+
+    payloads = abuse_payloads(bodies[0])
+    statuses: dict[int, int] = {}
+    lock = threading.Lock()
+    done = threading.Event()
+    slow = []
+    for _ in range(SLOW_UPLOADS):
+        s = socket.create_connection(("127.0.0.1", port), timeout=30)
+        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+                  b"Content-Length: %d\r\n\r\n" % len(bodies[0]) + bodies[0][:100])
+        slow.append(s)
+
+    def abuser(k: int) -> None:
+        i = k
+        while not done.is_set():
+            name, headers, body = payloads[i % len(payloads)]
+            i += ABUSE_CLIENTS
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                conn.request("POST", "/v1/classify?filename=abuse", body=body, headers=headers)
+                status = conn.getresponse().status
+            except (OSError, http.client.HTTPException):
+                status = 0  # refused mid-upload: the server answered early and closed
+            finally:
+                conn.close()
+            with lock:
+                statuses[status] = statuses.get(status, 0) + 1
+
+    threads = [threading.Thread(target=abuser, args=(k,)) for k in range(ABUSE_CLIENTS)]
+    for t in threads:
+        t.start()
+    try:
+        latencies, errors, _ = drive(port, bodies, clients=clients, requests=requests)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+        for s in slow:
+            s.close()
+    return Abuse(np.asarray(latencies) * 1e3, errors, statuses)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (Linux /proc; NaN elsewhere)."""
     try:
@@ -190,6 +267,9 @@ def bench(model_dir: Path, backend: str, args, bodies: list[bytes]) -> tuple[Run
         cpu = (cpu_seconds(server.pid) - cpu_before[0], time.process_time() - cpu_before[1])
         load_after = os.getloadavg()
         after = get_json(port, "/health")["batching"]
+        abused = abuse(port, bodies, clients=args.clients, requests=args.abuse_requests) if args.abuse_requests else None
+        if abused is not None:
+            get_json(port, "/health")  # still answering
     finally:
         server.terminate()
         try:
@@ -197,7 +277,7 @@ def bench(model_dir: Path, backend: str, args, bodies: list[bytes]) -> tuple[Run
         except subprocess.TimeoutExpired:
             server.kill()
     run = Run(backend, np.asarray(latencies) * 1e3, errors, wall, after["batches"] - before["batches"],
-              after["calls"] - before["calls"], cpu[0], cpu[1], load_before, load_after)
+              after["calls"] - before["calls"], cpu[0], cpu[1], load_before, load_after, abused)
     return run, info
 
 
@@ -223,6 +303,19 @@ def report(runs: list[Run], info: dict, args) -> None:
               f"[target < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'}]")
         if r.errors:
             print("  first errors:\n    " + "\n    ".join(r.errors[:5]))
+    for r in runs:
+        if r.abuse is None:
+            continue
+        a = r.abuse
+        server_errors = sum(n for status, n in a.statuses.items() if status >= 500)
+        p99 = float(np.percentile(a.good_latencies_ms, 99)) if len(a.good_latencies_ms) else float("nan")
+        shown = ", ".join(f"{'closed' if s == 0 else s}: {n}" for s, n in sorted(a.statuses.items()))
+        print(f"abuse, {r.backend}: {sum(a.statuses.values())} bad requests ({shown}) + {SLOW_UPLOADS} stalled uploads "
+              f"beside {len(a.good_latencies_ms)} good ones (p99 {p99:.1f} ms); 5xx {server_errors} [target 0: "
+              f"{'met' if server_errors == 0 else 'MISSED'}], good errors {len(a.good_errors)} [target 0: "
+              f"{'met' if not a.good_errors else 'MISSED'}]")
+        if a.good_errors:
+            print("  first errors:\n    " + "\n    ".join(a.good_errors[:5]))
     print(f"load average (1/5/15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; on a shared machine "
           "the latencies grow with it (the server gets fewer of the cores)")
 
@@ -235,6 +328,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--requests", type=int, default=1000, help="timed requests per backend (default 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests first (default 50)")
+    parser.add_argument("--abuse-requests", type=int, default=200, help="good requests timed during the abuse phase; "
+                        "0 skips it (default 200)")
     parser.add_argument("--server-threads", type=int, default=1, help="model threads in the server (default 1)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra 'wavetag serve' option, repeatable")
     args = parser.parse_args()
