@@ -187,6 +187,17 @@ def test_front_end_settings_from_cli_and_config_json(capsys, pack, tone_model_di
         load_model_dir(edited)
 
 
+def test_model_options_are_checked_against_the_model_signature(capsys, pack, tmp_path):
+    from wavetag.models import create_model
+
+    with pytest.raises(ConfigError, match="model 'bc_resnet_1': option base_channels = 8.5: expected an integer"):
+        create_model("bc_resnet_1", num_classes=3, base_channels=8.5)
+    code, text = cli(capsys, "train", pack, "-m", "ds_cnn_s", "--model-set", "head_dropout=high", "-o", tmp_path / "run",
+                     "--no-progress")
+    assert code == 1 and "option head_dropout = 'high': expected a number" in text
+    assert not (tmp_path / "run").exists()
+
+
 # ----------------------------------------------------------------- 3. interrupts and damaged checkpoints
 
 def _interrupt_at(monkeypatch, call: int) -> None:

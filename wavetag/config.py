@@ -62,8 +62,6 @@ def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> 
     belongs become floats). A `ConfigError` names the first wrong field, its value and the type
     it needs. A nested dataclass field must hold an instance of it (`config_from_dict` builds it
     from a mapping)."""
-    from pydantic import ValidationError
-
     if dataclasses.is_dataclass(values) and not isinstance(values, type):
         values = {f.name: getattr(values, f.name) for f in dataclasses.fields(values)}
     out = dict(values)
@@ -75,16 +73,30 @@ def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> 
             if not isinstance(value, sub) and not (value is None and _allows_none(hint)):
                 raise ConfigError(f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}")
             continue
-        if adapter is None:
-            continue
-        try:
-            out[key] = adapter.validate_python(value)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            inner = ".".join(str(part) for part in err["loc"])
-            detail = f" (item {inner}: {err['msg'].lower()})" if inner else ""
-            raise ConfigError(f"{prefix}{key} = {value!r}: expected {describe_type(hint)}{detail}") from None
+        if adapter is not None:
+            out[key] = _validated(adapter, hint, value, f"{prefix}{key}")
     return out
+
+
+def check_value(name: str, value: Any, hint: Any) -> Any:
+    """`check_types` for one value and its annotation (e.g. a model option against its
+    constructor's signature); lists are taken for tuples, as JSON and YAML have no tuples."""
+    if isinstance(value, list) and _is_tuple(hint):
+        value = tuple(value)
+    adapter = _adapter(hint)
+    return value if adapter is None else _validated(adapter, hint, value, name)
+
+
+def _validated(adapter: Any, hint: Any, value: Any, name: str) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return adapter.validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        inner = ".".join(str(part) for part in err["loc"])
+        detail = f" (item {inner}: {err['msg'].lower()})" if inner else ""
+        raise ConfigError(f"{name} = {value!r}: expected {describe_type(hint)}{detail}") from None
 
 
 def describe_type(hint: Any) -> str:
@@ -110,20 +122,26 @@ def describe_type(hint: Any) -> str:
 def _field_adapters(cls: type) -> dict[str, tuple[Any, Any]]:
     """``{field: (annotation, strict TypeAdapter or None)}``: None for nested dataclasses and for
     annotations pydantic cannot check (those are left to ``validate()``)."""
-    from pydantic import ConfigDict, TypeAdapter
-
     hints = typing.get_type_hints(cls)
     out: dict[str, tuple[Any, Any]] = {}
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
-        adapter = None
-        if _dataclass_type(hint) is None and hint is not typing.Any:
-            try:
-                adapter = TypeAdapter(hint, config=ConfigDict(strict=True))
-            except Exception:  # noqa: BLE001 - an annotation pydantic has no schema for: not checked here
-                adapter = None
-        out[f.name] = (hint, adapter)
+        out[f.name] = (hint, None if _dataclass_type(hint) is not None else _adapter(hint))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(hint: Any) -> Any:
+    """A strict pydantic ``TypeAdapter`` for ``hint``; None for ``Any`` and for annotations
+    pydantic has no schema for (those are left to the ``validate()`` methods)."""
+    from pydantic import ConfigDict, TypeAdapter
+
+    if hint is typing.Any:
+        return None
+    try:
+        return TypeAdapter(hint, config=ConfigDict(strict=True))
+    except Exception:  # noqa: BLE001 - pydantic raises several kinds here; not checked then
+        return None
 
 
 def _field_list(cls: type) -> str:

@@ -37,7 +37,7 @@ def compare_command(
     if epochs is not None and minutes is not None:
         raise ConfigError("give --epochs or --minutes, not both")
     flags = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
-    resolved = layered(config_to_dict(TrainConfig()), config_file, flags)
+    resolved = layered(config_to_dict(TrainConfig()), config_file, flags, config_class=TrainConfig)
     if frontend_set:
         resolved["frontend"] = {**(resolved.get("frontend") or {}), **parse_overrides(frontend_set, flag="--frontend-set")}
     config = config_from_dict(TrainConfig, resolved)

@@ -139,6 +139,7 @@ def build_classifier(
     spec = InputSpec(kind=kind, shape=tuple(fe.output_shape(num_samples)), sample_rate=fe.sample_rate)
     options = {**arch, **kwargs}
     check_options(variant, backbone_cls, options)
+    check_option_types(variant, backbone_cls, kwargs)
     backbone = backbone_cls(spec, **options)
     model = Classifier(
         fe, backbone, name=variant, num_classes=num_classes, task=task, input_kind=kind,
@@ -164,6 +165,23 @@ def check_options(variant: str, backbone_cls: Callable, options: dict[str, Any])
             f"model {variant!r} has no option {', '.join(repr(u) for u in unknown)} "
             f"(options: {', '.join(known) or 'none'})"
         )
+
+
+def check_option_types(variant: str, backbone_cls: Callable, options: dict[str, Any]) -> None:
+    """Check the user's model options (``--model-set``, ``model_args``, ``config.json``
+    ``kwargs``) strictly against the backbone's annotations: ``dropout: "high"`` or
+    ``base_channels: 8.5`` is a `ConfigError` naming the option, the value and the type."""
+    import typing
+
+    from wavetag.config import check_value
+
+    try:
+        hints = typing.get_type_hints(backbone_cls.__init__)
+    except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
+        return
+    for key, value in options.items():
+        if key in hints:
+            check_value(f"model {variant!r}: option {key}", value, hints[key])
 
 
 def jsonable(obj: Any) -> Any:
