@@ -13,12 +13,18 @@ from wavetag.augment import (
     AugmentConfig,
     BackgroundNoise,
     BackgroundNoiseConfig,
+    Codec,
+    CodecConfig,
     ColoredNoise,
     ColoredNoiseConfig,
     Gain,
     GainConfig,
+    MicFilter,
+    MicFilterConfig,
     Mixup,
     MixupConfig,
+    Reverb,
+    ReverbConfig,
     SpecAugment,
     SpecAugmentConfig,
     Speed,
@@ -47,6 +53,9 @@ WAVE_AUGS = {
     "background_noise_volume": lambda p: BackgroundNoise(
         BackgroundNoiseConfig(p=p, max_volume=0.5), sample_rate=SR, noise_bank=BANK),
     "colored_noise": lambda p: ColoredNoise(ColoredNoiseConfig(p=p, min_snr_db=0.0, max_snr_db=10.0), sample_rate=SR),
+    "reverb": lambda p: Reverb(ReverbConfig(p=p, rooms=4, max_rir_s=0.1), sample_rate=SR),
+    "mic_filter": lambda p: MicFilter(MicFilterConfig(p=p, min_high_pass_hz=300.0, max_low_pass_hz=4000.0), sample_rate=SR),
+    "codec": lambda p: Codec(CodecConfig(p=p, min_levels=8, max_levels=16), sample_rate=SR),
 }
 
 
@@ -320,9 +329,10 @@ def test_default_recipe():
 
 
 def test_pipeline_order_is_fixed():
-    cfg = AugmentConfig(speed=SpeedConfig(p=1.0), gain=GainConfig(p=1.0), colored_noise=ColoredNoiseConfig(p=1.0))
+    cfg = AugmentConfig(speed=SpeedConfig(p=1.0), gain=GainConfig(p=1.0), colored_noise=ColoredNoiseConfig(p=1.0),
+                        reverb=ReverbConfig(p=1.0, rooms=2), mic_filter=MicFilterConfig(p=1.0), codec=CodecConfig(p=1.0))
     names = [s.name for s in build_augment(cfg, sample_rate=SR, noise_bank=BANK).wave.stages]
-    assert names == ["time_shift", "speed", "gain", "background_noise", "colored_noise"]
+    assert names == ["time_shift", "speed", "gain", "reverb", "background_noise", "colored_noise", "mic_filter", "codec"]
 
 
 def test_config_round_trips_through_dict_and_yaml(tmp_path):
@@ -382,3 +392,54 @@ def test_params_select_and_wrong_input_shapes():
     with pytest.raises(ConfigError, match="needs num_samples"):
         ColoredNoise(ColoredNoiseConfig(p=1.0)).sample(4, generator=gen())
     assert dataclasses.is_dataclass(params)
+
+
+# ------------------------------------------------------------------ rooms, microphones, codecs
+
+
+def test_reverb_of_a_click_is_the_impulse_response_and_keeps_the_level():
+    aug = Reverb(ReverbConfig(p=1.0, rooms=3, max_rir_s=0.05, seed=1), sample_rate=SR)
+    bank = aug.bank
+    assert bank.shape == (3, int(0.05 * SR)) and torch.allclose(bank[:, 0].abs(), torch.ones(3))  # direct path first
+    click = torch.zeros(3, 1, 2000)
+    click[:, 0, 100] = 0.5
+    params = aug.sample(3, generator=gen())
+    out = aug.apply(click, params)
+    rir = bank[params.room]
+    expected = torch.zeros(3, 2000)
+    expected[:, 100:100 + rir.shape[1]] = rir[:, :1900]
+    expected = expected * (0.5 * math.sqrt(1 / 2000) / expected.pow(2).mean(1, keepdim=True).sqrt())
+    assert torch.allclose(out[:, 0], expected, atol=1e-5)
+    assert torch.allclose(out.pow(2).mean(-1).sqrt(), click.pow(2).mean(-1).sqrt(), rtol=1e-4)
+
+
+def test_reverb_rt60_range_gives_longer_tails_for_larger_rt60():
+    short = Reverb(ReverbConfig(p=1.0, rooms=4, min_rt60_s=0.1, max_rt60_s=0.15), sample_rate=SR).bank
+    long = Reverb(ReverbConfig(p=1.0, rooms=4, min_rt60_s=0.6, max_rt60_s=0.8), sample_rate=SR).bank
+
+    def tail_energy(bank):  # share of the energy after 50 ms
+        e = bank.pow(2)
+        return (e[:, int(0.05 * SR):].sum(1) / e.sum(1)).mean()
+
+    assert tail_energy(long) > tail_energy(short)
+
+
+@pytest.mark.parametrize("freq_hz, high_pass, low_pass, passes", [
+    (1000.0, 50.0, 6000.0, True), (80.0, 400.0, 6000.0, False), (7500.0, 50.0, 3000.0, False),
+])
+def test_mic_filter_edges(freq_hz, high_pass, low_pass, passes):
+    aug = MicFilter(MicFilterConfig(p=1.0, bumps=0, min_high_pass_hz=high_pass, max_high_pass_hz=high_pass,
+                                    min_low_pass_hz=low_pass, max_low_pass_hz=low_pass), sample_rate=SR)
+    tone = torch.sin(2 * math.pi * freq_hz * torch.arange(SR) / SR).view(1, 1, -1)
+    ratio = float(aug(tone, gen()).pow(2).mean().sqrt() / tone.pow(2).mean().sqrt())
+    assert (ratio > 0.9) if passes else (ratio < 0.2)
+
+
+def test_codec_error_shrinks_with_more_levels():
+    clip = speechy(2, SR)
+
+    def snr(levels):
+        aug = Codec(CodecConfig(p=1.0, min_levels=levels, max_levels=levels), sample_rate=SR)
+        return float(snr_db(clip, aug(clip, gen())).mean())
+
+    assert snr(256) > snr(16) + 10 and snr(256) > 25

@@ -18,9 +18,12 @@ from wavetag.augment.base import (
 
 # Registration happens on import: one module per augmentation.
 from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig  # noqa: E402
+from wavetag.augment.codec import Codec, CodecConfig  # noqa: E402
 from wavetag.augment.colored_noise import ColoredNoise, ColoredNoiseConfig  # noqa: E402
 from wavetag.augment.gain import Gain, GainConfig  # noqa: E402
+from wavetag.augment.mic_filter import MicFilter, MicFilterConfig  # noqa: E402
 from wavetag.augment.mixup import Mixup, MixupConfig  # noqa: E402
+from wavetag.augment.reverb import Reverb, ReverbConfig  # noqa: E402
 from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig  # noqa: E402
 from wavetag.augment.speed import Speed, SpeedConfig  # noqa: E402
 from wavetag.augment.time_shift import TimeShift, TimeShiftConfig  # noqa: E402
@@ -34,13 +37,19 @@ __all__ = [
     "Augmenters",
     "BackgroundNoise",
     "BackgroundNoiseConfig",
+    "Codec",
+    "CodecConfig",
     "ColoredNoise",
     "ColoredNoiseConfig",
     "Gain",
     "GainConfig",
+    "MicFilter",
+    "MicFilterConfig",
     "Mixup",
     "MixupConfig",
     "Params",
+    "Reverb",
+    "ReverbConfig",
     "SpecAugment",
     "SpecAugmentConfig",
     "Speed",

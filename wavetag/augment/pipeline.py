@@ -15,6 +15,11 @@ background_noise    p 0.8, volume U(0, 0.1)                     TF example / BC-
 colored_noise       off (all colours, 10–40 dB SNR when on)     in none of the recipes; for clean
                                                                 (e.g. synthetic) data without a
                                                                 noise bank
+reverb              off (64 simulated rooms, RT60 0.15–0.8 s)   rooms that dry synthetic speech
+                                                                never had (pyroomacoustics)
+mic_filter          off (high-pass 20–400 Hz, low-pass          cheap microphones, phones,
+                    3.4–8 kHz, 3 bumps of ±6 dB)                 laptops
+codec               off (μ-law, 32–256 levels)                  telephone-style quantisation
 spec_augment        2 × ≤20 frames, 2 × ≤7 bins, mean fill      BC-ResNet-6/8 (use smaller
                                                                 freq_mask_width for tiny models)
 mixup               off (alpha 0)                               no KWS recipe uses it; useful for
@@ -49,14 +54,19 @@ from wavetag.config import check_types
 from wavetag.errors import ConfigError
 from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig, Segments
 from wavetag.augment.base import Augmentation, check_waveform
+from wavetag.augment.codec import Codec, CodecConfig
 from wavetag.augment.colored_noise import ColoredNoise, ColoredNoiseConfig
 from wavetag.augment.gain import Gain, GainConfig
+from wavetag.augment.mic_filter import MicFilter, MicFilterConfig
 from wavetag.augment.mixup import Mixup, MixupConfig
+from wavetag.augment.reverb import Reverb, ReverbConfig
 from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig
 from wavetag.augment.speed import Speed, SpeedConfig
 from wavetag.augment.time_shift import TimeShift, TimeShiftConfig
 
-WAVE_ORDER = ("time_shift", "speed", "gain", "background_noise", "colored_noise")
+# The order sound takes on its way to a recording: the talker (shift, speed, level), the room
+# (reverb), other sounds in it (noise), the microphone (filter) and the codec.
+WAVE_ORDER = ("time_shift", "speed", "gain", "reverb", "background_noise", "colored_noise", "mic_filter", "codec")
 
 
 @dataclass
@@ -68,6 +78,9 @@ class AugmentConfig:
     gain: GainConfig = field(default_factory=GainConfig)
     background_noise: BackgroundNoiseConfig = field(default_factory=BackgroundNoiseConfig)
     colored_noise: ColoredNoiseConfig = field(default_factory=ColoredNoiseConfig)
+    reverb: ReverbConfig = field(default_factory=ReverbConfig)
+    mic_filter: MicFilterConfig = field(default_factory=MicFilterConfig)
+    codec: CodecConfig = field(default_factory=CodecConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)
     mixup: MixupConfig = field(default_factory=MixupConfig)
 
@@ -90,8 +103,8 @@ class AugmentConfig:
 
 
 class WaveAugment:
-    """The waveform augmentations in a fixed order: shift → speed → gain → background noise →
-    coloured noise. ``wave(wav [B, C, T], generator) -> [B, C, T]``; stages that are off are
+    """The waveform augmentations in a fixed order (`WAVE_ORDER`): shift → speed → gain → reverb →
+    background noise → coloured noise → microphone filter → codec. ``wave(wav [B, C, T], generator) -> [B, C, T]``; stages that are off are
     skipped and draw nothing, so the random stream depends only on the config."""
 
     def __init__(self, stages: Sequence[Augmentation]) -> None:
@@ -180,6 +193,9 @@ def build_augment(
         "gain": Gain(config.gain, sample_rate=sample_rate),
         "background_noise": noise,
         "colored_noise": ColoredNoise(config.colored_noise, sample_rate=sample_rate),
+        "reverb": Reverb(config.reverb, sample_rate=sample_rate),
+        "mic_filter": MicFilter(config.mic_filter, sample_rate=sample_rate),
+        "codec": Codec(config.codec, sample_rate=sample_rate),
     }
     return Augmenters(
         wave=WaveAugment([stages[name] for name in WAVE_ORDER]),

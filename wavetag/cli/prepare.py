@@ -39,6 +39,10 @@ def prepare_command(
     fractions: str = typer.Option(
         "0.8,0.1,0.1", "--fractions", help="Train,validation,test shares for the hash, group and random rules."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random split, the unknown sampling and the silence cuts."),
+    hold_out: Optional[str] = typer.Option(
+        None, "--hold-out", help="KEY=VALUE[,VALUE...]: clips whose KEY is one of the values make up the whole "
+        "test split (the split rule's test clips go to validation), e.g. engine=flite to leave one synthesis "
+        "engine out, voice=kal16, or group=<speaker>. Keys: group, and engine/voice/word of a 'wavetag synth' set."),
     vad: bool = typer.Option(False, "--vad", help="Trim leading/trailing silence with WebRTC VAD. Default: off."),
     noise_dir: Optional[Path] = typer.Option(
         None, "--noise-dir", help="Folder of background-noise recordings stored in the pack for augmentation "
@@ -58,7 +62,7 @@ def prepare_command(
     summary = prepare(
         src, out, source=source, sample_rate=sample_rate, clip_seconds=clip_seconds, words=words,
         unknown_share=unknown_share, silence_share=silence_share, split=split, fractions=_fractions(fractions),
-        seed=seed, vad=vad, noise_dir=noise_dir, jobs=jobs, csv=csv, audio_root=audio_root,
+        seed=seed, hold_out=hold_out, vad=vad, noise_dir=noise_dir, jobs=jobs, csv=csv, audio_root=audio_root,
         source_sample_rate=source_sample_rate, force=force, progress=progress,
     )
     print_summary(summary)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from wavetag.errors import DataError
-from wavetag.data.pack_writer import AUDIO_FILE, NOISE_FILE, PACK_FORMAT, PACK_FORMAT_VERSION, SAMPLE_DTYPE
+from wavetag.data.pack_writer import AUDIO_FILE, META_PREFIX, NOISE_FILE, PACK_FORMAT, PACK_FORMAT_VERSION, SAMPLE_DTYPE
 from wavetag.data.splits import SPLIT_CODES, SPLITS
 
 INT16_SCALE = 32768.0
@@ -33,6 +33,7 @@ class PackIndex:
     group: np.ndarray  # str [N], speaker / recording ("" = none)
     path: np.ndarray  # str [N], source file relative to the source root
     verified: np.ndarray  # bool [N]
+    meta: dict[str, np.ndarray] = field(default_factory=dict)  # key -> str [N] ("" = unknown): engine, voice, word
 
     def __len__(self) -> int:
         return len(self.offset)
@@ -56,8 +57,9 @@ class Pack:
         labels = json.loads((path / "labels.json").read_text())
         with np.load(path / "index.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("offset", "length", "label", "split", "group", "path", "verified")}
+            meta = {k[len(META_PREFIX):]: z[k] for k in z.files if k.startswith(META_PREFIX)}
         multi = np.load(path / "labels.npy", allow_pickle=False) if manifest["multi_label"] else None
-        pack = cls(path, manifest, labels, PackIndex(labels=multi, **arrays))
+        pack = cls(path, manifest, labels, PackIndex(labels=multi, meta=meta, **arrays))
         pack._check()
         return pack
 

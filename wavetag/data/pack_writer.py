@@ -4,7 +4,9 @@ Layout (all little-endian; nothing is pickled)::
 
     audio.int16    every clip's samples, concatenated (read back as a memmap)
     index.npz      offset, length (samples), label (int32, -1 = none), split (uint8: 0 train,
-                   1 validation, 2 test), verified (bool), group and path (unicode)
+                   1 validation, 2 test), verified (bool), group and path (unicode), and one
+                   ``meta_<key>`` (unicode, "" = unknown) per extra fact a source knows of its
+                   clips: ``word`` (speech-commands folder), ``engine`` and ``voice`` (synthetic sets)
     labels.npy     multi-hot uint8 [N, C] (multi-label packs only)
     index.csv      the same index for people and spreadsheets
     labels.json    the class names, in class-id order
@@ -18,6 +20,7 @@ atomically, so a pack is either the old one, the new one, or absent, never half-
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -34,6 +37,7 @@ from wavetag.data.splits import SPLIT_CODES, SPLITS
 PACK_FORMAT = "wavetag-pack"
 PACK_FORMAT_VERSION = 1
 AUDIO_FILE = "audio.int16"
+META_PREFIX = "meta_"  # index.npz arrays of extra per-clip facts (meta_engine, meta_voice, meta_word)
 NOISE_FILE = "noise.int16"
 SAMPLE_DTYPE = np.dtype("<i2")
 
@@ -57,6 +61,7 @@ class PackWriter:
         self.group: list[str] = []
         self.path: list[str] = []
         self.verified: list[bool] = []
+        self.meta: list[dict[str, str]] = []
         self.rejected: list[Rejected] = []
         self.resampled: Counter[int] = Counter()
 
@@ -72,6 +77,7 @@ class PackWriter:
         self.group.append(ref.group)
         self.path.append(ref.rel_path)
         self.verified.append(ref.verified)
+        self.meta.append(dict(ref.meta))
         if orig_rate != sample_rate:
             self.resampled[orig_rate] += 1
 
@@ -127,6 +133,8 @@ class PackWriter:
             "group": np.array(self.group, dtype=str).reshape(n),
             "path": np.array(self.path, dtype=str).reshape(n),
         }
+        for key in self.meta_keys:
+            arrays[META_PREFIX + key] = np.array([m.get(key, "") for m in self.meta], dtype=str).reshape(n)
         np.savez(self.directory / "index.npz", **arrays)
         if self.multi_label:
             hot = np.zeros((n, c), np.uint8)
@@ -148,6 +156,11 @@ class PackWriter:
         (self.directory / "pack.json").write_text(json.dumps(manifest, indent=1) + "\n")
         return manifest
 
+    @property
+    def meta_keys(self) -> list[str]:
+        """Names of the extra per-clip columns (``engine``, ``voice``, ``word`` ...), sorted."""
+        return sorted({k for m in self.meta for k in m})
+
     def abort(self) -> None:
         """Close and delete the temporary folder (after an error or Ctrl-C)."""
         if not self._audio.closed:
@@ -157,11 +170,13 @@ class PackWriter:
     def _write_index_csv(self, sample_rate: int) -> None:
         with open(self.directory / "index.csv", "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
             w = csv.writer(f)
-            w.writerow(["index", "path", "labels", "split", "group", "verified", "offset", "length", "seconds"])
+            keys = self.meta_keys
+            w.writerow(["index", "path", "labels", "split", "group", "verified", "offset", "length", "seconds", *keys])
             for i in range(self.num_clips):
                 names = ",".join(self.labels[t] for t in self.tags[i])
                 w.writerow([i, self.path[i], names, SPLITS[self.split[i]], self.group[i], int(self.verified[i]),
-                            self.offset[i], self.length[i], f"{self.length[i] / sample_rate:.3f}"])
+                            self.offset[i], self.length[i], f"{self.length[i] / sample_rate:.3f}",
+                            *(self.meta[i].get(k, "") for k in keys)])
 
     def _write_rejected(self) -> None:
         with open(self.directory / "rejected.csv", "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
@@ -188,3 +203,25 @@ def commit_pack(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, out)
+
+
+def remove_stale_temporaries(out: Path) -> list[Path]:
+    """Delete the ``.<name>.partial-<pid>`` / ``.<name>.old-<pid>`` folders beside ``out`` that a
+    killed `prepare` left (its process is gone); a live process's folders are left alone."""
+    removed = []
+    for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*")):
+        kind, _, pid = path.name[len(out.name) + 2:].rpartition("-")
+        if kind in ("partial", "old") and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

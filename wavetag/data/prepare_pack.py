@@ -31,7 +31,7 @@ from wavetag.data.checks import check_two_classes, split_warnings
 from wavetag.data.decode import (
     MIN_CLIP_S, DecodeOptions, Decoded, decode_rows, decode_stream, default_jobs, to_int16,
 )
-from wavetag.data.pack_writer import AUDIO_FILE, PackWriter, check_target, commit_pack
+from wavetag.data.pack_writer import AUDIO_FILE, PackWriter, check_target, commit_pack, remove_stale_temporaries
 from wavetag.data.sources import (
     ClipRef, Listing, Rejected, SourceOptions, check_label_case, check_root, detect_source, get_source,
     list_noise, source_names,
@@ -101,6 +101,7 @@ def prepare(
     split: str = "auto",
     fractions: Sequence[float] = (0.8, 0.1, 0.1),
     seed: int = 0,
+    hold_out: str | None = None,
     vad: bool = False,
     noise_dir: str | Path | None = None,
     jobs: int | None = None,
@@ -123,6 +124,11 @@ def prepare(
         split: ``"auto"`` (the source's lists, else the speaker hash for speech commands, else
             random), ``"lists"``, ``"hash"``, ``"group:<column>"`` or ``"random"`` (stratified).
         fractions: train, validation, test shares for the hash, group and random rules.
+        hold_out: ``"KEY=VALUE[,VALUE...]"``: every clip whose ``KEY`` is one of the values goes
+            to test, and the test clips of the split rule go to validation, so the test split
+            holds only what training never heard: ``"engine=flite"`` (leave one synthesis engine
+            out), ``"voice=kal16,awb"``, ``"group=<speaker>"``. Keys: ``group`` and the pack's
+            extra columns (``engine``, ``voice`` from a ``wavetag synth`` set; ``word``).
         vad: trim leading/trailing silence with WebRTC VAD.
         noise_dir: folder of background noise for the pack's noise bank (default
             ``SRC/_background_noise_`` when present).
@@ -166,6 +172,8 @@ def _check_options(opts: dict) -> dict:
     if opts["silence_share"] is not None:
         check_range("silence_share", opts["silence_share"], 0, 1)
     opts["fractions"] = list(check_fractions(opts["fractions"]))
+    if opts["hold_out"] is not None:
+        parse_hold_out(opts["hold_out"])
     rule = opts["split"]
     if rule not in ("auto", "lists", "hash", "random") and not (rule.startswith("group:") and len(rule) > 6):
         raise ConfigError(f"split = {rule!r}; expected one of {', '.join(SPLIT_RULES)}")
@@ -222,6 +230,8 @@ def _up_to_date(out: Path, checksum: str) -> dict | None:
 
 def _clips_and_labels(listing: Listing, kind: str, options: dict) -> tuple[list[ClipRef], list[str]]:
     refs = assign_splits(listing, options["split"], options["fractions"], options["seed"])
+    if options["hold_out"]:
+        refs = hold_out_splits(refs, options["hold_out"], root=listing.root)
     if kind == "speech-commands":
         from wavetag.data.speech_commands_source import finish_speech_commands
 
@@ -240,7 +250,37 @@ def _clips_and_labels(listing: Listing, kind: str, options: dict) -> tuple[list[
         reasons = Counter(r.reason for r in listing.rejected)
         found = f"; {len(listing.rejected)} rejected ({_reasons(reasons)})" if listing.rejected else ""
         raise DataError(f"{listing.root}: no labelled audio clips found{found}. {_layout_hint(kind)}")
+    check_two_classes(listing.root, labels, Counter(name for ref in refs for name in ref.labels), multi_label=listing.multi_label)
     return refs, labels
+
+
+def parse_hold_out(text: str) -> tuple[str, tuple[str, ...]]:
+    """``"engine=flite,festival"`` -> ``("engine", ("flite", "festival"))``; a `ConfigError` otherwise."""
+    key, sep, values = str(text).partition("=")
+    chosen = tuple(v.strip() for v in values.split(",") if v.strip())
+    if not sep or not key.strip() or not chosen:
+        raise ConfigError(f"hold_out = {text!r}; expected KEY=VALUE[,VALUE...], e.g. engine=flite or voice=kal16,awb")
+    return key.strip(), chosen
+
+
+def hold_out_splits(refs: list[ClipRef], text: str, *, root: Path) -> list[ClipRef]:
+    """Clips whose ``KEY`` is one of the values -> test; the rule's other test clips -> validation."""
+    key, values = parse_hold_out(text)
+    facts = [r.group if key == "group" else dict(r.meta).get(key, "") for r in refs]
+    known = sorted({v for v in facts if v})
+    if not known:
+        keys = sorted({"group"} | {k for r in refs for k, _ in r.meta})
+        raise ConfigError(
+            f"hold_out {text}: no clip of {root} has a {key!r} (keys here: {', '.join(keys)}); engine and voice "
+            "come from the synth.json of a 'wavetag synth' set"
+        )
+    missing = [v for v in values if v not in known]
+    if missing:
+        shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
+        raise ConfigError(f"hold_out {text}: no clip has {key} = {', '.join(missing)} (values here: {shown})")
+    held = set(values)
+    return [dataclasses.replace(r, split="test" if f in held else ("validation" if r.split == "test" else r.split))
+            for r, f in zip(refs, facts)]
 
 
 def assign_splits(listing: Listing, rule: str, fractions: Sequence[float], seed: int) -> list[ClipRef]:
@@ -250,7 +290,6 @@ def assign_splits(listing: Listing, rule: str, fractions: Sequence[float], seed:
     if rule == "lists":
         if refs and not any(r.split for r in refs):
             raise ConfigError(
-    check_two_classes(listing.root, labels, Counter(name for ref in refs for name in ref.labels), multi_label=listing.multi_label)
                 f"split 'lists': {listing.root} gives no splits (no validation_list.txt/testing_list.txt, "
                 "split folders or 'split' column); use --split hash, random or group:<column>"
             )
@@ -290,6 +329,7 @@ def _write(listing, refs, labels, out, kind, options, checksum, started) -> dict
     clip_samples = None if options["clip_seconds"] is None else int(round(options["clip_seconds"] * rate))
     decode_opts = DecodeOptions(rate, clip_samples, options["vad"], int(math.ceil(MIN_CLIP_S * rate)),
                                 listing.source_sample_rate)
+    remove_stale_temporaries(out)  # what a killed run left beside the pack
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     writer = PackWriter(tmp, labels=labels, multi_label=listing.multi_label)
     try:
@@ -301,7 +341,9 @@ def _write(listing, refs, labels, out, kind, options, checksum, started) -> dict
             reasons = Counter(r.reason for r in writer.rejected)
             raise DataError(f"{listing.root}: all {len(refs)} clips were rejected ({_reasons(reasons)}); "
                             f"first: {writer.rejected[0].detail if writer.rejected else '?'}; nothing was written")
+        check_two_classes(listing.root, writer.labels, multi_label=listing.multi_label)  # after the rejections
         warnings = list(listing.warnings) + [f"class {name!r} has no usable clip; left out" for name in empty]
+        warnings += split_warnings(writer.counts(), options["fractions"])
         if writer.resampled:
             resampled = sum(writer.resampled.values())
             mixed = "mixed sample rates: " if len(writer.resampled) > 1 or resampled < writer.num_clips else ""
@@ -340,9 +382,7 @@ def _decode_into(writer: PackWriter, listing: Listing, refs: list[ClipRef], opts
                     writer.reject(result)
                 advance(1)
         finally:
-        check_two_classes(listing.root, writer.labels, multi_label=listing.multi_label)  # after the rejections
             if hasattr(stream, "close"):
-        warnings += split_warnings(writer.counts(), options["fractions"])
                 stream.close()  # on an error or Ctrl-C: stop the workers now, not at exit
 
 

@@ -49,6 +49,7 @@ class ClipRef:
     gain: float = 1.0  # applied after decoding (random volume of silence clips)
     row: int = -1  # row of an npz source
     size: int = 0  # file size in bytes (to size the decode chunks)
+    meta: tuple[tuple[str, str], ...] = ()  # extra per-clip facts, e.g. (("engine", "flite"), ("word", "bed"))
 
     @property
     def label(self) -> str | None:

@@ -8,7 +8,9 @@ word; `finish_speech_commands` then, per split, keeps the target words, samples 
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -24,6 +26,7 @@ from wavetag.data.splits import SC_TO_PACK, SPLITS, speaker_of, which_set
 
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
+SYNTH_MANIFEST = "synth.json"  # written by 'wavetag synth': speaker hash -> engine, voice
 SILENCE_WINDOW_S = 1.0  # length of a silence clip when clips are kept whole
 MAX_SILENCE_GAIN = 1.0  # silence clips are the noise scaled by U(0, MAX_SILENCE_GAIN)
 
@@ -68,13 +71,16 @@ def read_speech_commands(root: Path, opts: SourceOptions) -> Listing:
     words = parse_words(opts.words, available, root)
     lists = _read_lists(root, listing)
     listing.default_split = "lists" if lists else "hash"
+    speakers = synth_speakers(root, listing)
     seen: set[str] = set()
     for word in available:
         found = 0
         for path, rel, size, mtime in walk_audio(root / word, root, rejected=listing.rejected):
             found += 1
             seen.add(rel)
-            listing.refs.append(ClipRef(str(path), rel, (word,), speaker_of(path.name), _split_of(rel, lists), size=size))
+            speaker = speaker_of(path.name)
+            meta = (("word", word), *speakers.get(speaker, ()))
+            listing.refs.append(ClipRef(str(path), rel, (word,), speaker, _split_of(rel, lists), size=size, meta=meta))
             listing.fingerprint.append((rel, size, mtime))
         if not found:
             rel = f"{word}/"
@@ -90,6 +96,27 @@ def read_speech_commands(root: Path, opts: SourceOptions) -> Listing:
     listing.extra["words"] = words
     listing.extra["all_words"] = available
     return listing
+
+
+def synth_speakers(root: Path, listing: Listing) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Speaker hash -> (("engine", ...), ("voice", ...)) from the ``synth.json`` that ``wavetag
+    synth`` writes (empty for other sets; an unreadable file is a warning, not an error)."""
+    path = root / SYNTH_MANIFEST
+    if not path.is_file():
+        return {}
+    listing.fingerprint.append(stat_entry(path, root))
+    try:
+        speakers = json.loads(path.read_text())["speakers"]
+        return {str(s["hash"]): (("engine", str(s["engine"])), ("voice", str(s.get("voice") or _voice_of(s))))
+                for s in speakers}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        listing.warnings.append(f"{path}: unreadable ({type(exc).__name__}); clips have no engine/voice")
+        return {}
+
+
+def _voice_of(speaker: dict) -> str:
+    """The voice in a description "engine/voice+variant pitch=..." (manifests before 'voice')."""
+    return str(speaker["description"]).split(" ")[0].split("/", 1)[-1].split("+")[0]
 
 
 def _read_lists(root: Path, listing: Listing) -> dict[str, set[str]]:
@@ -149,7 +176,7 @@ def finish_speech_commands(
 
 
 def _relabel(ref: ClipRef, label: str) -> ClipRef:
-    return ClipRef(ref.path, ref.rel_path, (label,), ref.group, ref.split, ref.verified, size=ref.size)
+    return dataclasses.replace(ref, labels=(label,))
 
 
 def _silence_clips(listing, n_target, share, durations, clip_seconds, rng) -> list[ClipRef]:

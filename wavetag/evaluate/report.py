@@ -18,6 +18,7 @@ import numpy as np
 
 from wavetag.errors import DataError
 from wavetag.evaluate import plots
+from wavetag.evaluate.breakdown import breakdown_markdown
 from wavetag.evaluate.compute import to_json_ready
 
 PREDICTION_KEYS = ("index", "path", "true", "predicted", "score", "top3")
@@ -258,6 +259,7 @@ class _Page:
         out += [f"| {md_escape(k)} | {v} |" for k, v in self.summary_rows()] + [""]
         out += [f"- {md_escape(n)}" for n in self.metrics.get("notes", [])] + [""]
         out += ["## Plots", ""] + [f"![{PLOT_TITLES.get(k, k)}](plots/{p.name})" for k, p in self.plots.items()] + [""]
+        out += breakdown_markdown(self.metrics)
         out += self._md_per_class() + self._md_confused() + self._md_examples()
         return "\n".join(out) + "\n"
 

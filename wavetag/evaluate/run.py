@@ -13,6 +13,7 @@ import numpy as np
 
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, DataError
+from wavetag.evaluate.breakdown import breakdown
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.evaluate.report import ReportPaths, write_report
 from wavetag.models import Classifier, load_model_dir
@@ -86,6 +87,8 @@ def evaluate(
     loss = float(net.loss(logits, split_targets(pack, indices)))  # the training loss on the pooled logits
     metrics["overall"] = {"loss": loss, **metrics["overall"]}
     metrics["model"] = {"dir": str(model_dir), "name": net.name, "params": net.num_params()}
+    if not pack.multi_label and net.task == "multiclass":
+        metrics["breakdown"] = breakdown(pack, indices, probs.argmax(axis=1), targets)
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
     report = write_report(
         out, metrics=metrics, labels=pack.labels, task=net.task,

@@ -71,7 +71,7 @@ def _link_samples(src: Path, dst: Path) -> None:
 def _write_index(pack: Pack, dst: Path, extra: dict[str, np.ndarray]) -> None:
     i = pack.index
     arrays = {"offset": i.offset, "length": i.length, "label": i.label, "split": i.split, "verified": i.verified,
-              "group": i.group, "path": i.path}
+              "group": i.group, "path": i.path, **{f"meta_{k}": v for k, v in i.meta.items()}}
     clash = sorted(set(arrays) & set(extra))
     if clash:
         raise DataError(f"index arrays {clash} are the pack's own; name the extra arrays otherwise")

@@ -28,6 +28,31 @@ RECIPES: dict[str, dict[str, Any]] = {
         "label_smoothing": 0.05,
         "augment": {"spec_augment": {"p": 0.5, "time_masks": 1, "time_mask_width": 10, "freq_masks": 1, "freq_mask_width": 4}},
     },
+    # A small head on the frozen speech_embedding front end (Google's speech embedding, trained
+    # on real speech; see wavetag.frontends.speech_embedding): only the head trains.
+    "kws_embed": {
+        "model": "emb_mlp",
+        "frontend": {"name": "speech_embedding"},
+        "epochs": 30,
+        "batch_size": 64,
+        "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-2},
+        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
+        "label_smoothing": 0.05,
+    },
+    # The WaveNet report's binary on/off detector: wavenet_classifier (dilated causal convs on
+    # mu-law one-hot audio; give the architecture with --model-set params=wavenet_params.json)
+    # on a two-class pack (negative class first, e.g. off,on), one logit; best/ is kept by
+    # validation loss (ROC-AUC ties at 1.0 on small validation sets and would keep the first
+    # epoch); evaluate reports ROC-AUC, EER and the ROC curve, and `wavetag detect --timeline`
+    # gives on/off segments with timestamps.
+    "onoff": {
+        "model": "wavenet_classifier",
+        "task": "binary",
+        "epochs": 20,
+        "batch_size": 32,
+        "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-2},
+        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
+    },
     # BC-ResNet paper recipe (Kim et al. 2021 §4.1): SGD 0.1 with 5 warm-up epochs, 200 epochs.
     "bc_resnet_paper": {
         "model": "bc_resnet_8",
