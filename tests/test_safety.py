@@ -302,6 +302,9 @@ def test_http_api_returns_warnings_and_refuses_two_file_fields(tone_model_dir, t
         cut = _truncated_wav(tmp_path).read_bytes()
         answer = client.post("/v1/classify", content=cut, headers={"Content-Type": "audio/wav"})
         assert answer.status_code == 200 and any("truncated" in w for w in answer.json()["warnings"])
+        long_cut = wav_bytes(tone(300.0, seconds=3.0))[: 44 + 2 * SR]  # the header says 3 s; 1 s is there
+        detect = client.post("/v1/detect", content=long_cut, headers={"Content-Type": "audio/wav"})
+        assert detect.status_code == 200 and any("truncated" in w for w in detect.json()["warnings"])
         fine = client.post("/v1/classify", content=wav_bytes(tone(300.0)), headers={"Content-Type": "audio/wav"})
         assert fine.json()["warnings"] == []
         two = client.post("/v1/classify", files=[("file", ("a.wav", wav_bytes(tone(300.0)), "audio/wav")),

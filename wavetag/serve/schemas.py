@@ -79,6 +79,8 @@ class DetectResult(BaseModel):
     duration_s: float
     events: list[EventResult]
     settings: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="One line each where the answer may be wrong "
+                                "(audio shorter than its header says).")
     input: InputInfo
 
 

@@ -100,7 +100,7 @@ class Service:
                                          smooth_s=settings.smooth_s, thresholds=threshold,
                                          refractory_s=settings.refractory_s, name=name)
             return {"source": name, "duration_s": round(clip.wav.duration_s, 4), "events": [e.to_dict() for e in events],
-                    "settings": settings.to_dict(), "input": self._input(clip)}
+                    "settings": settings.to_dict(), "warnings": list(clip.wav.warnings), "input": self._input(clip)}
 
     # ------------------------------------------------------------------ decoding
 
