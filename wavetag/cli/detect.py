@@ -27,6 +27,7 @@ def detect_command(
     threshold: List[str] = typer.Option([], "--threshold", help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: tuned per class, else 0.5]"),
     refractory_s: Optional[float] = typer.Option(None, "--refractory-s", help="After a class fires it cannot fire again for this many seconds. [default: tuned, else one model window]"),
     target_fa_per_hour: float = typer.Option(1.0, "--target-fa-per-hour", help="--tune: false accepts per hour allowed per class."),
+    timeline: bool = typer.Option(False, "--timeline", help="Binary models: print the whole recording as alternating segments, the positive class where it is detected and the negative class in between (e.g. on/off), instead of the events."),
     fmt: str = typer.Option("table", "--format", help="Events output: table, json or csv."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Events: write them to this file [default: stdout]. --evaluate: report folder [default: STREAMS/eval]."),
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx (ONNX Runtime; exported once to MODEL/.cache/)."),
@@ -36,7 +37,8 @@ def detect_command(
     """Streaming keyword/event detection: a window every hop, smoothed posteriors, per-class
     thresholds (tuned at training for a target false-accept rate, or --threshold) and a refractory
     time. Prints events with label, start, end and score. Background classes (_silence_,
-    _unknown_) are never reported."""
+    _unknown_) are never reported. A binary model's events can be printed as an on/off timeline
+    (--timeline)."""
     from wavetag.config import check_choice
     from wavetag.errors import ConfigError
     from wavetag.inference.predictor import Predictor
@@ -53,14 +55,46 @@ def detect_command(
     if evaluate is not None:
         _evaluate(predictor, evaluate, out or evaluate / "eval", settings, batch_size)
         return
+    if timeline and predictor.task != "binary":
+        raise ConfigError(f"--timeline needs a binary model (two classes, one logit); {model} is {predictor.task} over "
+                          f"{len(predictor.labels)} classes: drop --timeline to list its events")
     events = predictor.detect(str(audio), batch_size=batch_size, **settings)
+    if timeline:
+        from wavetag.audio import info
+        from wavetag.inference.detector import on_off_segments
+
+        negative, positive = predictor.labels[0], predictor.labels[1]
+        segments = on_off_segments(events, info(audio).duration_s, on_label=positive, off_label=negative)
+        _write(render_segments(segments, fmt), out)
+        err_console.print(f"{sum(s.label == positive for s in segments)} {positive!r} segments in {audio}"
+                          + (f"; written to {out}" if out else ""), markup=False)
+        return
     text = render(events, fmt)
+    _write(text, out)
+    err_console.print(f"{len(events)} events in {audio}" + (f"; written to {out}" if out else ""), markup=False)
+
+
+def _write(text: str, out: Optional[Path]) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
     else:
         sys.stdout.write(text)
-    err_console.print(f"{len(events)} events in {audio}" + (f"; written to {out}" if out else ""), markup=False)
+
+
+def render_segments(segments: list, fmt: str) -> str:
+    """A binary detector's timeline (`on_off_segments`) as a text table, JSON or CSV."""
+    if fmt == "json":
+        return json.dumps([s.to_dict() for s in segments], indent=2) + "\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["label", "start_s", "end_s"])
+        writer.writerows([s.label, f"{s.start_s:.3f}", f"{s.end_s:.3f}"] for s in segments)
+        return buf.getvalue()
+    lines = [f"{'label':<16} {'start_s':>9} {'end_s':>9}"]
+    lines += [f"{s.label:<16} {s.start_s:9.2f} {s.end_s:9.2f}" for s in segments]
+    return "\n".join(lines) + "\n"
 
 
 def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] | None:

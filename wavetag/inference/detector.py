@@ -15,7 +15,8 @@ Every decision uses only the past (the smoothing is causal), so the same rules r
   this recovers the event itself; shorter events come out a little wider.
 
 Background classes (names starting with "_", and a binary model's negative class) are never
-reported. Settings left ``None`` come from the ``detection`` block of the model's config.json
+reported. For a binary detector, `on_off_segments` turns its events into a timeline of
+alternating positive / negative segments covering the whole recording (``detect --timeline``). Settings left ``None`` come from the ``detection`` block of the model's config.json
 (written by `wavetag.inference.thresholds.save_detection`), else the defaults below.
 """
 from __future__ import annotations
@@ -235,6 +236,42 @@ def find_events(post: Posteriors, settings: DetectionSettings, labels: list[str]
             events += class_events(smoothed[:, k], value_s, fired_s, label=label, threshold=settings.thresholds[label],
                                    refractory_s=settings.refractory_s, hop_s=post.hop_s, duration_s=post.duration_s)
     return sorted(events, key=lambda e: (e.start_s, e.label))
+
+
+@dataclass
+class Segment:
+    """A stretch of a recording and the state of a binary detector over it."""
+
+    label: str
+    start_s: float
+    end_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4)}
+
+
+def on_off_segments(events: list[Event], duration_s: float, *, on_label: str, off_label: str,
+                    min_gap_s: float = 0.0) -> list[Segment]:
+    """A binary detector's timeline: the whole of ``[0, duration_s]`` as alternating segments,
+    ``on_label`` where an event of it runs (overlapping or touching events, and those less than
+    ``min_gap_s`` apart, merged) and ``off_label`` in between. No zero-length segments."""
+    spans: list[list[float]] = []
+    for e in sorted((e for e in events if e.label == on_label), key=lambda e: e.start_s):
+        start, end = max(0.0, e.start_s), min(duration_s, e.end_s)
+        if spans and start - spans[-1][1] <= min_gap_s:
+            spans[-1][1] = max(spans[-1][1], end)
+        elif end > start:
+            spans.append([start, end])
+    out: list[Segment] = []
+    t = 0.0
+    for start, end in spans:
+        if start > t:
+            out.append(Segment(off_label, t, start))
+        out.append(Segment(on_label, start, end))
+        t = end
+    if duration_s > t:
+        out.append(Segment(off_label, t, duration_s))
+    return out
 
 
 def detect(predictor, audio: AudioInput, *, sample_rate: int | None = None, hop_s: float | None = None,
