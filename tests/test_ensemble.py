@@ -2,6 +2,7 @@
 model directory through load/predict/evaluate/export, ``wavetag ensemble`` and the refusals."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -11,13 +12,14 @@ import torch
 from test_semi_common import make_noisy_pack, tiny_config
 from wavetag.cli import main
 from wavetag.data import Pack
+from wavetag.data.splits import SPLIT_CODES
 from wavetag.errors import ConfigError, DataError
 from wavetag.evaluate.run import evaluate
 from wavetag.export import export, read_metadata
 from wavetag.inference.predictor import Predictor
 from wavetag.models import create_model, load_model_dir, save_model_dir
 from wavetag.models.ensemble import Ensemble, combine_logits
-from wavetag.semi.ensemble import build_ensemble, combine_probabilities, log_loss, search_weights
+from wavetag.semi.ensemble import build_ensemble, combine_probabilities, log_loss, member_diversity, search_weights
 from wavetag.train import train
 
 P1 = [0.7, 0.2, 0.1]
@@ -140,3 +142,34 @@ def test_spec_rebuilds_and_members_must_agree():
     b = create_model("ds_cnn_s", num_classes=4, sample_rate=8000, clip_seconds=1.0)
     with pytest.raises(ConfigError, match=r"members differ in clip_seconds: member 0 \(ds_cnn_s\) has 0.5, member 1 \(ds_cnn_s\) 1.0"):
         Ensemble([a, b])
+
+
+def test_member_diversity_on_hand_made_decisions():
+    targets = np.array([0, 1, 2, 0])
+    onehot = lambda picks: np.eye(3)[picks]  # noqa: E731  (a member's probabilities that pick these classes)
+    a, b, c = onehot([0, 1, 1, 1]), onehot([0, 1, 1, 1]), onehot([1, 1, 2, 0])  # a, b: the same 2 mistakes
+    same = member_diversity(np.stack([a, b]), targets, task="multiclass")
+    assert same == {"error_overlap": 1.0, "disagreement": 0.0, "oracle_accuracy": 0.5}
+    other = member_diversity(np.stack([a, c]), targets, task="multiclass")  # a wrong on 2, 3; c wrong on 0: no overlap
+    assert other == {"error_overlap": 0.0, "disagreement": 0.75, "oracle_accuracy": 1.0}
+    binary = member_diversity(np.array([[0.9, 0.2, 0.6], [0.8, 0.7, 0.1]]), np.array([1, 0, 0]), task="binary")
+    assert binary == {"error_overlap": 0.0, "disagreement": round(2 / 3, 4), "oracle_accuracy": 1.0}
+
+
+def test_members_of_other_families_and_label_views(members, tmp_path):
+    """A log-mel CNN on the given labels and a waveform CNN on the verified clips only: one
+    ensemble; its validation block says how differently they err."""
+    pack, runs, root = members
+    verified_only = pack.with_labels(include=pack.index.verified.astype(bool) | (pack.index.split != SPLIT_CODES["train"]))
+    wave = dataclasses.replace(tiny_config(model="cnn1d", epochs=2, model_args={"stages": [[8], [16], [16]], "dense_dim": 16}),
+                               frontend={"name": "waveform", "normalize": "rms"})
+    wave_run = train(verified_only, wave, root / "wave_verified", progress=False, verbose=False).run_dir
+    out = build_ensemble([runs[0], wave_run], tmp_path / "mixed", method="mean", pack=pack)
+    model, config = load_model_dir(out)
+    assert [m.input_kind for m in model.backbone.members] == ["image", "waveform"]
+    val = config["ensemble"]["validation"]
+    assert set(val["diversity"]) == {"error_overlap", "disagreement", "oracle_accuracy"}
+    assert val["diversity"]["oracle_accuracy"] >= max(m["accuracy"] for m in val["members"])
+    beats = val["ensemble"]["accuracy"] > max(m["accuracy"] for m in val["members"])
+    assert ("note" in val) != beats and (beats or "does not beat its best member" in val["note"])
+    assert export(out, tmp_path / "mixed.onnx").max_abs_diff <= 1e-4

@@ -39,4 +39,11 @@ def ensemble_command(
             console.print(f"  {row['model']}: validation accuracy {row['accuracy']:.4f}, log-loss {row['log_loss']:.4f}", markup=False)
         e = val["ensemble"]
         console.print(f"  ensemble: validation accuracy {e['accuracy']:.4f}, log-loss {e['log_loss']:.4f} ({val['clips']} clips)")
+        d = val.get("diversity")
+        if d:
+            overlap = "n/a" if d["error_overlap"] is None else f"{d['error_overlap']:.2f}"
+            console.print(f"  members: error overlap {overlap} (1 = the same mistakes), disagreement {d['disagreement']:.1%}, "
+                          f"at least one right on {d['oracle_accuracy']:.1%} of the clips", markup=False)
+        if val.get("note"):
+            console.print(f"  note: {val['note']}", markup=False)
     console.print(f"  next: wavetag evaluate {path} PACK   |   wavetag export {path}   |   wavetag serve {path}", markup=False)

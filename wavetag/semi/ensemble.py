@@ -10,7 +10,11 @@
           evaluate, serve and export load like any model directory
 
 With a pack, ``config.json`` also records each member's and the ensemble's validation
-accuracy and log-loss (``ensemble.validation``).
+accuracy and log-loss, how differently the members err (`member_diversity`: error overlap,
+disagreement, oracle accuracy) and a note when the ensemble does not beat its best member
+(``ensemble.validation``). Members may come from any family and front end, and may have been
+trained on different label views of the same classes (given, relabelled, verified only): that is
+what makes their errors differ.
 """
 from __future__ import annotations
 
@@ -173,7 +177,55 @@ def _validation_scores(probs, targets, weights, *, method: str, task: str, dirs)
     w = weights if weights is not None else [1.0] * len(probs)
     combined = combine_probabilities(probs, w, method=method, task=task)
     rows = [{"model": str(d), **_scores(p, targets, task)} for d, p in zip(dirs, probs)]
-    return {"clips": int(len(targets)), "members": rows, "ensemble": _scores(combined, targets, task)}
+    out = {"clips": int(len(targets)), "members": rows, "ensemble": _scores(combined, targets, task),
+           "diversity": member_diversity(probs, targets, task=task)}
+    note = ensemble_note(out)
+    return {**out, "note": note} if note else out
+
+
+def member_errors(probs: np.ndarray, targets: np.ndarray, *, task: str) -> np.ndarray:
+    """``[M, N]`` booleans: member m's top-1 decision on clip n is wrong (as `_scores` counts accuracy)."""
+    p = np.asarray(probs)
+    if task == "multiclass":
+        return p.argmax(-1) != np.asarray(targets)[None, :]
+    if task == "binary":
+        return (p.reshape(len(p), -1) >= 0.5) != (np.asarray(targets).reshape(1, -1) > 0)
+    t = np.asarray(targets)
+    return np.stack([t[np.arange(len(t)), q.argmax(-1)] <= 0 for q in p])
+
+
+def member_diversity(probs: np.ndarray, targets: np.ndarray, *, task: str) -> dict[str, Any]:
+    """How differently the members err, on ``probs [M, N, K]``: ``error_overlap`` (mean over member
+    pairs of |both wrong| / |either wrong|; 1 = the same mistakes, where averaging cannot help),
+    ``disagreement`` (mean share of clips on which a pair's top-1 decisions differ) and
+    ``oracle_accuracy`` (share of clips at least one member gets right: the ceiling of any
+    combination of their decisions)."""
+    wrong = member_errors(probs, targets, task=task)
+    decisions = np.asarray(probs).reshape(len(wrong), wrong.shape[1], -1)
+    decisions = decisions.argmax(-1) if decisions.shape[-1] > 1 else decisions[..., 0] >= 0.5
+    overlaps, disagree = [], []
+    for i in range(len(wrong)):
+        for j in range(i + 1, len(wrong)):
+            either = int((wrong[i] | wrong[j]).sum())
+            if either:
+                overlaps.append((wrong[i] & wrong[j]).sum() / either)
+            disagree.append(float(np.mean(decisions[i] != decisions[j])))
+    return {"error_overlap": round(float(np.mean(overlaps)), 4) if overlaps else None,
+            "disagreement": round(float(np.mean(disagree)), 4) if disagree else 0.0,
+            "oracle_accuracy": round(float(np.mean(~wrong.all(0))), 6)}
+
+
+def ensemble_note(validation: dict[str, Any]) -> str | None:
+    """A sentence when the ensemble does not beat its best member on validation accuracy."""
+    best = max(m["accuracy"] for m in validation["members"])
+    mine, div = validation["ensemble"]["accuracy"], validation["diversity"]
+    if mine > best:
+        return None
+    overlap = "n/a" if div["error_overlap"] is None else f"{div['error_overlap']:.2f}"
+    return (f"the ensemble does not beat its best member on validation (accuracy {mine:.4f} vs {best:.4f}); the members' "
+            f"errors overlap {overlap} (1 = the same mistakes) and they disagree on {div['disagreement']:.1%} of the clips. "
+            "Averaging helps when members err differently: train them on other label views (given, relabelled, "
+            "verified only) or from other families and front ends (a spectrogram CNN and a waveform model)")
 
 
 def _scores(probs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:
