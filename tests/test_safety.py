@@ -104,6 +104,19 @@ def test_overwrite_that_succeeds_replaces_the_run_and_drops_the_backup(pack, old
     assert [p.name for p in old_run.parent.iterdir()] == ["good"]
 
 
+def test_semi_overwrite_with_unknown_model_keeps_the_old_rounds(pack, tmp_path):
+    from wavetag.semi.pseudo import train_semi
+
+    out = tmp_path / "semi"
+    (out / "round_0" / "best").mkdir(parents=True)
+    (out / "round_0" / "best" / "model.safetensors").write_bytes(b"the model a user has")
+    (out / "config.yaml").write_text("model: ds_cnn_s\n")
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match="no_such_model"):
+        train_semi(pack, tiny(model="no_such_model"), out, rounds=2, overwrite=True, progress=False, verbose=False)
+    assert snapshot(out) == before
+
+
 def test_prepare_failure_keeps_the_old_pack(tmp_path):
     src = tmp_path / "src"
     for label, freq in (("low", 300.0), ("high", 2500.0)):

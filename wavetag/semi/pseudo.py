@@ -166,6 +166,9 @@ def train_semi(
     seeds, candidates = seeds_and_candidates(pack, "train")
     check_seed_classes(pack, seeds, candidates)
     out = Path(out_dir)
+    from wavetag.train.loop import build_model
+
+    build_model(config, pack, clip_seconds=config.clip_seconds or pack.clip_seconds or 1.0)  # model, front end: checked before --overwrite deletes anything
     _prepare_out(out, overwrite=overwrite)
     round_config = dataclasses.replace(config, tune_detection=False)
     save_yaml(config_to_dict(round_config), out / "config.yaml")
