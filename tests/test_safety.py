@@ -352,3 +352,15 @@ def test_client_that_goes_away_mid_upload_is_one_info_line(tone_model_dir, caplo
     records = [r for r in caplog.records if r.levelno >= logging.INFO and r.name.startswith(("wavetag", "uvicorn"))]
     assert [r.levelname for r in records] == ["INFO"] and "disconnected" in records[0].getMessage()
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_synth_overwrite_with_a_voice_that_matches_nothing_keeps_the_old_set(tmp_path):
+    from wavetag.data.synth import speech_commands as sc
+
+    out = tmp_path / "set"
+    sc.synth_speech_commands(out, speakers=2, words=["yes", "no"], seed=0, noise_seconds=1.0, progress=False, jobs=1)
+    before = snapshot(out)
+    with pytest.raises(ConfigError, match="matches no voice"):
+        sc.synth_speech_commands(out, speakers=2, words=["yes", "no"], seed=0, noise_seconds=1.0, progress=False,
+                                 jobs=1, voices=["no_such_voice*"], overwrite=True)
+    assert snapshot(out) == before

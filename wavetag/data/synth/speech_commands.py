@@ -413,12 +413,13 @@ def synth_speech_commands(
             "repeats": repeats, "noise_seconds": noise_seconds}
     if unknown_words:  # only when used, so sets made before these options still match
         args.update(unknown_words=unknown_words, unknown_per_speaker=unknown_per_speaker)
-    reused = _reuse(out_dir, args, overwrite)
-    if reused is not None:
-        return reused
+    # The plan checks voices and words: before an earlier set is cleared (issue 17).
     plan = plan_speakers(speakers, words=args["words"], engines=args["engines"],
                          voices=args["voices"], seed=seed, unknown_words=unknown_words,
                          unknown_per_speaker=unknown_per_speaker)
+    reused = _reuse(out_dir, args, overwrite)
+    if reused is not None:
+        return reused
     _write_manifest(out_dir, args, plan, complete=False)
     for word in sorted({w for p in plan for w in p.words} | set(args["words"])):
         (out_dir / word).mkdir(exist_ok=True)
