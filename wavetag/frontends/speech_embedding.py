@@ -220,16 +220,20 @@ class SpeechEmbedding(FrontEnd):
                 weight = weight.contiguous(memory_format=torch.channels_last)
             x = F.conv2d(x, weight, getattr(self, f"b{i}"), padding=(0, pad_mel))
             if i < len(CONV_SHAPES) - 1:
-                # max(leaky_relu(x), -0.4) == leaky_relu(max(x, -2)): one clamp, no extra tensor
-                x = F.leaky_relu(x.clamp_min_(ACTIVATION_FLOOR / LEAKY_SLOPE), LEAKY_SLOPE, inplace=True)
+                # max(leaky_relu(x), -0.4) == leaky_relu(max(x, -2)): one clamp, in place when no
+                # gradient is wanted
+                if x.requires_grad:
+                    x = F.leaky_relu(x.clamp_min(ACTIVATION_FLOOR / LEAKY_SLOPE), LEAKY_SLOPE)
+                else:
+                    x = F.leaky_relu(x.clamp_min_(ACTIVATION_FLOOR / LEAKY_SLOPE), LEAKY_SLOPE, inplace=True)
             if i in POOL_AFTER:
                 x = F.max_pool2d(x, POOL_AFTER[i])
         return x.squeeze(-1)  # (B, 96, n_embeddings)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         self.check_input(wav)
-        with torch.no_grad():
-            return self.embed(self.log_mel(wav))  # (B, 96, n_embeddings)
+        # no parameter needs a gradient, so autograd builds a graph only when the input asks for one
+        return self.embed(self.log_mel(wav))  # (B, 96, n_embeddings)
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         return (EMBEDDING_DIM, num_embeddings(num_samples, pad_samples=self.pad_samples))
