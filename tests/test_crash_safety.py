@@ -116,12 +116,12 @@ def test_prepare_killed_at_random_points_then_rerun_gives_the_same_pack(tmp_path
 def test_train_killed_at_random_points_then_resumed_gives_identical_weights(tmp_path):
     from safetensors.numpy import load_file
 
-    make_source(tmp_path / "src", clips_per_class=40)
+    make_source(tmp_path / "src", clips_per_class=24)
     run_to_end(wavetag("prepare", str(tmp_path / "src"), "-o", str(tmp_path / "pack"), "--sample-rate", str(SR),
                        "--clip-seconds", "0.5", "--jobs", "1", "--no-progress"))
     (tmp_path / "quiet.yaml").write_text("tensorboard: false\n")
     args = ["train", str(tmp_path / "pack"), "--model", "ds_cnn_s", "--epochs", "2", "--batch-size", "8", "--threads", "1",
-            "--checkpoint-every-steps", "4", "--no-progress", "--seed", "3", "--config", str(tmp_path / "quiet.yaml")]
+            "--checkpoint-every-steps", "3", "--no-progress", "--seed", "3", "--config", str(tmp_path / "quiet.yaml")]
     started = time.monotonic()
     run_to_end(wavetag(*args, "-o", str(tmp_path / "reference")))
     span = time.monotonic() - started
