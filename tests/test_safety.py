@@ -364,3 +364,24 @@ def test_synth_overwrite_with_a_voice_that_matches_nothing_keeps_the_old_set(tmp
         sc.synth_speech_commands(out, speakers=2, words=["yes", "no"], seed=0, noise_seconds=1.0, progress=False,
                                  jobs=1, voices=["no_such_voice*"], overwrite=True)
     assert snapshot(out) == before
+
+
+def test_evaluate_failing_while_writing_keeps_the_old_report(tone_model_dir, pack, tmp_path, monkeypatch):
+    from wavetag.evaluate import report as report_module
+    from wavetag.evaluate import run as run_module
+
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "my_notes.txt").write_text("a file of the user's, beside the report")
+    result = run_module.evaluate(tone_model_dir, pack, split="test", out=out, max_examples=2)
+    assert result.report.report_html == out / "report.html" and (out / "my_notes.txt").is_file()
+    before = snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib fell over")
+
+    monkeypatch.setattr(report_module, "_write_plots", broken)
+    with pytest.raises(RuntimeError, match="matplotlib"):
+        run_module.evaluate(tone_model_dir, pack, split="test", out=out, max_examples=2)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]

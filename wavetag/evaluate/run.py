@@ -16,6 +16,7 @@ from wavetag.errors import CheckpointError, DataError
 from wavetag.evaluate.breakdown import breakdown
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.evaluate.report import ReportPaths, write_report
+from wavetag.outputs import rebase_paths, replaced_dir
 from wavetag.models import Classifier, load_model_dir
 from wavetag.train.validate import split_logits, split_targets
 
@@ -90,13 +91,14 @@ def evaluate(
     if not pack.multi_label and net.task == "multiclass":
         metrics["breakdown"] = breakdown(pack, indices, probs.argmax(axis=1), targets)
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
-    report = write_report(
-        out, metrics=metrics, labels=pack.labels, task=net.task,
-        predictions=prediction_records(pack, indices, probs, net.task),
-        get_audio=lambda i: (pack.waveform(int(i)), pack.sample_rate), history_csv=history,
-        title=f"{net.name} on {pack.path.name} ({split})", split=split, max_examples=max_examples,
-    )
-    return EvalResult(metrics, report, model_dir, split, len(indices))
+    with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
+        report = write_report(
+            stage, metrics=metrics, labels=pack.labels, task=net.task,
+            predictions=prediction_records(pack, indices, probs, net.task),
+            get_audio=lambda i: (pack.waveform(int(i)), pack.sample_rate), history_csv=history,
+            title=f"{net.name} on {pack.path.name} ({split})", split=split, max_examples=max_examples,
+        )
+    return EvalResult(metrics, rebase_paths(report, stage, out), model_dir, split, len(indices))
 
 
 def prediction_records(pack: Pack, indices: np.ndarray, probs: np.ndarray, task: str) -> list[dict[str, Any]]:
