@@ -226,3 +226,16 @@ def test_struct_helpers_build_what_they_claim():
     header = WAV[:44]
     assert header[:4] == b"RIFF" and header[8:16] == b"WAVEfmt "
     assert struct.unpack("<I", header[40:44])[0] == len(WAV) - 44
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(["logmel", "logspec", "mfcc", "mulaw", "spectrogram", "waveform"]),
+       length=st.integers(1, 4000), scale=st.sampled_from([0.0, 1e-30, 1e-3, 1.0, 1e3]), seed=st.integers(0, 3))
+def test_front_ends_stay_finite_on_any_length_and_level(name, length, scale, seed):
+    import torch
+
+    from wavetag.frontends import create_frontend
+
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((2, 1, length)).astype(np.float32) * scale)
+    y = create_frontend(name, sample_rate=SR)(x)
+    assert y.shape[0] == 2 and torch.isfinite(y).all()

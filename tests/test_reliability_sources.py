@@ -180,3 +180,31 @@ def test_predict_and_explore_over_a_nasty_folder_finish(tmp_path, tmp_path_facto
     report = CliRunner().invoke(app, ["explore", str(tmp_path / "src"), "-o", str(tmp_path / "report"), "--no-progress"])
     assert report.exit_code == 0, report.output
     assert read_rejected(tmp_path / "report" / "pack") == expected
+
+
+def test_csv_rows_naming_hazards_are_rejected_with_their_row(tmp_path):
+    nasty_tree(tmp_path / "src")
+    rows = ["yes/a.wav", "yes/broken.wav", "no/fifo.wav", "no/folder.wav", "yes/nowhere.wav", "no/b.wav"]
+    (tmp_path / "src" / "labels.csv").write_text("fname,label\n" + "".join(f"{r},{r.split('/')[0]}\n" for r in rows))
+    summary = prepare(tmp_path / "src" / "labels.csv", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
+    rejected = read_rejected(tmp_path / "pack")
+    assert summary.num_clips == 2
+    assert rejected["yes/broken.wav"] == rejected["yes/nowhere.wav"] == "missing file"
+    assert rejected["no/fifo.wav"] == rejected["no/folder.wav"] == "unreadable"  # refused by the decoder, never opened
+
+
+def test_speech_commands_listing_reports_hazards(tmp_path):
+    root = tmp_path / "sc"
+    for word in ("yes", "no"):
+        (root / word).mkdir(parents=True)
+        for i in range(3):
+            write_clip(root / word / f"spk{i}_nohash_0.wav", i)
+    (root / "_background_noise_").mkdir()
+    write_clip(root / "_background_noise_" / "noise.wav", 5)
+    os.symlink("gone.wav", root / "yes" / "spk9_nohash_0.wav")
+    os.symlink("..", root / "no" / "up")
+    os.symlink("gone.wav", root / "_background_noise_" / "hum.wav")
+    listing = get_source("speech-commands")(root, SourceOptions(words="all"))
+    assert len(listing.refs) == 6 and len(listing.noise_files) == 1
+    assert {r.path: r.reason for r in listing.rejected} == {
+        "yes/spk9_nohash_0.wav": "broken link", "no/up/": "link loop", "hum.wav": "broken link"}
