@@ -385,3 +385,22 @@ def test_evaluate_failing_while_writing_keeps_the_old_report(tone_model_dir, pac
         run_module.evaluate(tone_model_dir, pack, split="test", out=out, max_examples=2)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_explore_failing_while_writing_keeps_the_old_report(pack, tmp_path, monkeypatch):
+    from wavetag.explore import report as explore_report
+    from wavetag.explore import run as explore_run
+
+    out = tmp_path / "explore"
+    result = explore_run.explore(pack, out, progress=False)
+    assert result.paths.report_html == out / "report.html"
+    before = snapshot(out)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("matplotlib fell over")
+
+    monkeypatch.setattr(explore_report, "_plots", broken)
+    with pytest.raises(RuntimeError, match="matplotlib"):
+        explore_run.explore(pack, out, progress=False)
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["explore"]

@@ -140,7 +140,11 @@ def explore(
     notes += findings.pop("notes")
     context = {"input": src, "pack": pack_path, "prepared": prepared, "prepare_options": prepare_options or {},
                "max_clips": max_clips, "seed": seed, "near_duplicate_threshold": near_duplicate_threshold}
-    paths = write_report(out, pack=pack, context=context, notes=notes, **findings)
+    from wavetag.outputs import rebase_paths, replaced_dir
+
+    with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
+        paths = write_report(stage, pack=pack, context=context, notes=notes, **findings)
+    paths = rebase_paths(paths, stage, Path(out))
     return ExploreResult(pack_path, prepared, list(pack.labels), len(pack), len(indices),
                          float(pack.info["total_seconds"]), findings["leak_check"], findings["duplicates"],
                          findings["outliers"], paths, notes, time.perf_counter() - started)
