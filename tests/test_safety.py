@@ -404,3 +404,20 @@ def test_explore_failing_while_writing_keeps_the_old_report(pack, tmp_path, monk
         explore_run.explore(pack, out, progress=False)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["explore"]
+
+
+def test_predict_with_a_broken_model_keeps_the_old_results_file(capsys, tone_model_dir, tmp_path):
+    clip = tmp_path / "clip.wav"
+    sf.write(clip, tone(300.0), SR, subtype="PCM_16")
+    results = tmp_path / "results.json"
+    code, _ = cli(capsys, "predict", tone_model_dir, clip, "--format", "json", "-o", results, "--no-progress")
+    assert code == 0 and json.loads(results.read_text())[0]["warnings"] == []
+    before = results.read_bytes()
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text((tone_model_dir / "config.json").read_text())
+    (broken / "model.safetensors").write_bytes((tone_model_dir / "model.safetensors").read_bytes()[:100])
+    code, text = cli(capsys, "predict", broken, clip, "--format", "json", "-o", results, "--no-progress")
+    assert code == 1 and "model.safetensors" in text
+    assert results.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip.wav", "results.json"]

@@ -44,9 +44,11 @@ def predict_command(
         results = predictor.predict_many([str(f) for f in files], batch_size=batch_size, top_k=top_k, windows=windows,
                                          hop_s=hop_s, progress=advance, on_error="report")
     text = render(results, fmt, windows=windows)
-    if out is not None:
+    if out is not None:  # written beside, then renamed: an earlier file is replaced whole or not at all
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+        tmp = out.with_name(f".{out.name}.new")
+        tmp.write_text(text)
+        tmp.replace(out)
     else:
         sys.stdout.write(text)
     failed = [r for r in results if r.error is not None]
