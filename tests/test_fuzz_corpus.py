@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from fuzz_corpus import CASES, SR, good_wav, make_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from fuzz_corpus import CASES, SR, good_wav, make_corpus
 from wavetag import audio
 from wavetag.errors import WavetagError
 from wavetag.inference.inputs import to_waveform
@@ -132,6 +132,7 @@ def test_prepare_keeps_every_good_clip_and_accounts_for_every_file(corpus, tmp_p
 @pytest.fixture(scope="module")
 def predictor(tmp_path_factory):
     from test_serve import build_tone_model
+
     from wavetag.inference.predictor import Predictor
 
     return Predictor.load(build_tone_model(tmp_path_factory.getbasetemp() / "wavetag-tone-model"), threads=1)

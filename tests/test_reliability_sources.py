@@ -7,7 +7,10 @@ become a row of ``rejected.csv`` (or a skipped entry of ``predict``); every good
 from __future__ import annotations
 
 import csv
+import multiprocessing
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,9 +18,9 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
-from wavetag import audio
-import wavetag.cli.explore  # noqa: F401  (registers the commands)
+import wavetag.cli.explore
 import wavetag.cli.predict  # noqa: F401
+from wavetag import audio
 from wavetag.cli.app import app
 from wavetag.data import prepare
 from wavetag.data.sources import SourceOptions, get_source, walk_audio
@@ -106,19 +109,48 @@ def test_unlistable_folder_is_rejected_and_the_rest_kept(tmp_path, monkeypatch):
     assert len(listing.refs) == sum(len(v) for v in GOOD.values())
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file_is_rejected(tmp_path):
-    nasty_tree(tmp_path / "src")
-    secret = tmp_path / "src" / "yes" / "secret.wav"
-    write_clip(secret, 8)
-    secret.chmod(0)
-    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=1, progress=False)
-    assert read_rejected(tmp_path / "pack")["yes/secret.wav"] == "unreadable"
-    assert summary.num_clips == sum(len(v) for v in GOOD.values())
+def _prepare_as_nobody(src: Path, out: Path, queue) -> None:
+    """In a forked child: drop root (which reads any file) to nobody, prepare, report the outcome."""
+    try:
+        if os.geteuid() == 0:
+            os.setgid(65534)
+            os.setuid(65534)
+        summary = prepare(src, out, sample_rate=SR, jobs=1, progress=False)
+        with open(out / "rejected.csv", newline="", encoding="utf-8") as f:
+            queue.put((summary.num_clips, {row["path"]: (row["reason"], row["detail"]) for row in csv.DictReader(f)}))
+    except BaseException as exc:  # noqa: BLE001 - hand anything back to the test
+        queue.put(("crash", repr(exc)))
+
+
+def test_unreadable_file_and_folder_are_rejected():
+    base = Path(tempfile.mkdtemp(prefix="wavetag-unreadable-"))  # not under the 0700 pytest folder
+    try:
+        base.chmod(0o777)
+        nasty_tree(base / "src")
+        prepare(base / "src", base / "warm", sample_rate=SR, jobs=1, progress=False)  # import what prepare needs
+        write_clip(base / "src" / "yes" / "secret.wav", 8)
+        (base / "src" / "yes" / "secret.wav").chmod(0)
+        (base / "src" / "no" / "locked").mkdir()
+        write_clip(base / "src" / "no" / "locked" / "x.wav", 3)
+        (base / "src" / "no" / "locked").chmod(0)
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_prepare_as_nobody, args=(base / "src", base / "pack", queue))
+        child.start()
+        clips, rejected = queue.get(timeout=120)
+        child.join(timeout=30)
+        assert clips == sum(len(v) for v in GOOD.values()), rejected  # no good clip lost
+        assert rejected["yes/secret.wav"][0] == "unreadable" and "ermission denied" in rejected["yes/secret.wav"][1]
+        assert rejected["no/locked/"][0] == "unreadable folder" and "chmod" in rejected["no/locked/"][1]
+    finally:
+        for path in (base / "src" / "no" / "locked", base / "src" / "yes" / "secret.wav"):
+            if path.exists():
+                path.chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_file_vanishing_between_listing_and_decoding_is_rejected(tmp_path, monkeypatch):
-    import wavetag.data.prepare_pack as prepare_pack
+    from wavetag.data import prepare_pack
 
     nasty_tree(tmp_path / "src")
     real = prepare_pack.get_source

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from test_serve import TONES, build_tone_model, tone, wav_bytes
 
-from test_serve import SR, TONES, build_tone_model, tone, wav_bytes
 from wavetag.inference.predictor import Predictor
 from wavetag.serve import BackgroundServer, create_app
 

@@ -35,7 +35,7 @@ def fake_tools(bin_dir: Path, state: Path) -> None:
 
 def run(args: list[str], cwd: Path, bin_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RETRY_DELAY_S": "0"}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_failed_install_waits_for_the_lock_retries_once_and_exits_1(tmp_path):
