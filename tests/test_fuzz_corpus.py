@@ -147,7 +147,7 @@ def test_predict_over_the_corpus(corpus, predictor):
             assert np.isfinite(r.score) and 0 <= r.score <= 1
 
 
-def test_http_classify_over_the_corpus(corpus, predictor):
+def test_http_classify_and_detect_over_the_corpus(corpus, predictor):
     from fastapi.testclient import TestClient
 
     from wavetag.serve import create_app
@@ -160,6 +160,10 @@ def test_http_classify_over_the_corpus(corpus, predictor):
             check(name, "audio" if response.status_code == 200 else "error", response.json())
             if response.status_code != 200:
                 assert name in response.json()["detail"] and "Traceback" not in response.text
+            multipart = bounded(client.post, "/v1/detect", files={"file": (name, corpus[name].read_bytes(), "audio/wav")})
+            assert multipart.status_code < 500, (name, multipart.text)  # detect: 422 for clips under one window
+            if multipart.status_code != 200:
+                assert name in multipart.json()["detail"]
         assert client.get("/health").json()["status"] == "ok"  # still answering
 
 
