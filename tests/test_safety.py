@@ -10,7 +10,6 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 from test_serve import SR, build_tone_model, tone, wav_bytes

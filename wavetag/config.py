@@ -118,7 +118,7 @@ def describe_type(hint: Any) -> str:
     return words.get(hint, getattr(hint, "__name__", str(hint)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _field_adapters(cls: type) -> dict[str, tuple[Any, Any]]:
     """``{field: (annotation, strict TypeAdapter or None)}``: None for nested dataclasses and for
     annotations pydantic cannot check (those are left to ``validate()``)."""
@@ -130,7 +130,7 @@ def _field_adapters(cls: type) -> dict[str, tuple[Any, Any]]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _adapter(hint: Any) -> Any:
     """A strict pydantic ``TypeAdapter`` for ``hint``; None for ``Any`` and for annotations
     pydantic has no schema for (those are left to the ``validate()`` methods)."""

@@ -3,8 +3,8 @@ warnings where training or the report would quietly give a wrong answer."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from wavetag.errors import DataError
 

@@ -16,8 +16,8 @@ from wavetag.errors import CheckpointError, DataError
 from wavetag.evaluate.breakdown import breakdown
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.evaluate.report import ReportPaths, write_report
-from wavetag.outputs import rebase_paths, replaced_dir
 from wavetag.models import Classifier, load_model_dir
+from wavetag.outputs import rebase_paths, replaced_dir
 from wavetag.train.validate import split_logits, split_targets
 
 

@@ -172,7 +172,7 @@ def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: boo
             f"  wavetag train {shlex.quote(str(pack_path))} --resume {shlex.quote(str(run_dir))}")
 
 
-def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None, run: "RunDir", *, resume: bool,
+def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None, run: RunDir, *, resume: bool,
            progress: bool, verbose: bool) -> TrainResult:
     t_start = time.perf_counter()
     ctx = DistContext.from_env()
