@@ -420,3 +420,17 @@ def test_predict_with_a_broken_model_keeps_the_old_results_file(capsys, tone_mod
     assert code == 1 and "model.safetensors" in text
     assert results.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["broken", "clip.wav", "results.json"]
+
+
+def test_pack_warnings_reach_the_evaluation_report(tone_model_dir, pack, tmp_path):
+    import shutil
+
+    from wavetag.evaluate import evaluate
+
+    copy = tmp_path / "pack"
+    shutil.copytree(pack, copy)
+    info = json.loads((copy / "pack.json").read_text())
+    info["warnings"] = ["class 'high' has 1 clip and none in validation or test, so it is never measured there"]
+    (copy / "pack.json").write_text(json.dumps(info))
+    result = evaluate(tone_model_dir, copy, split="test", out=tmp_path / "report", max_examples=0)
+    assert "- pack: class 'high' has 1 clip" in result.report.report_md.read_text()

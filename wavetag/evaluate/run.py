@@ -88,6 +88,8 @@ def evaluate(
     loss = float(net.loss(logits, split_targets(pack, indices)))  # the training loss on the pooled logits
     metrics["overall"] = {"loss": loss, **metrics["overall"]}
     metrics["model"] = {"dir": str(model_dir), "name": net.name, "params": net.num_params()}
+    # What prepare warned about the pack (e.g. a class with no clip in this split) belongs in the report too.
+    metrics["notes"] = list(metrics.get("notes", [])) + [f"pack: {w}" for w in pack.info.get("warnings", [])]
     if not pack.multi_label and net.task == "multiclass":
         metrics["breakdown"] = breakdown(pack, indices, probs.argmax(axis=1), targets)
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
