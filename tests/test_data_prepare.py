@@ -344,10 +344,10 @@ def test_rerun_is_a_noop_until_the_source_or_options_change(tmp_path):
     assert {p.name for p in tmp_path.iterdir()} == {"src", "pack"}  # no partial or old folders left
 
 
-def test_worker_crash_names_the_files_and_leaves_no_pack(tmp_path, monkeypatch):
+def test_worker_crashing_on_every_file_rejects_them_all_and_leaves_no_pack(tmp_path, monkeypatch):
     make_folder(tmp_path / "src", per_class=6)
     monkeypatch.setattr(decode, "decode_file", lambda ref, opts: os._exit(3))  # forked workers inherit it
-    with pytest.raises(DataError, match=r"decode worker died while reading bird/bird0.wav .*--jobs 1"):
+    with pytest.raises(DataError, match=r"all 18 clips were rejected \(decoder crashed: 18\); first: bird/bird0.wav"):
         prepare(tmp_path / "src", tmp_path / "pack", progress=False, jobs=2)
     assert {p.name for p in tmp_path.iterdir()} == {"src"}
 

@@ -240,3 +240,27 @@ def test_speech_commands_listing_reports_hazards(tmp_path):
     assert len(listing.refs) == 6 and len(listing.noise_files) == 1
     assert {r.path: r.reason for r in listing.rejected} == {
         "yes/spk9_nohash_0.wav": "broken link", "no/up/": "link loop", "hum.wav": "broken link"}
+
+
+def test_a_file_that_kills_its_decoder_is_rejected_alone(tmp_path, monkeypatch):
+    from wavetag.data import decode
+
+    for label in ("yes", "no"):
+        (tmp_path / "src" / label).mkdir(parents=True)
+        for i in range(40):
+            write_clip(tmp_path / "src" / label / f"{i:02d}.wav", i % 7)
+    write_clip(tmp_path / "src" / "no" / "13-poison.wav", 1)
+    real = decode.decode_file
+
+    def decode_file(ref, opts):  # forked workers inherit the patch; the poison kills its process
+        if ref.rel_path.endswith("poison.wav"):
+            os.kill(os.getpid(), 9)
+        return real(ref, opts)
+
+    monkeypatch.setattr(decode, "decode_file", decode_file)
+    summary = prepare(tmp_path / "src", tmp_path / "pack", sample_rate=SR, jobs=2, progress=False)
+    assert summary.num_clips == 80  # every other clip kept
+    assert read_rejected(tmp_path / "pack") == {"no/13-poison.wav": "decoder crashed"}
+    with open(tmp_path / "pack" / "index.csv", newline="") as f:
+        kept = [row["path"] for row in csv.DictReader(f)]
+    assert sorted(kept) == sorted(f"{label}/{i:02d}.wav" for label in ("yes", "no") for i in range(40))

@@ -21,7 +21,7 @@ from typing import Iterator, Sequence, Union
 import numpy as np
 
 from wavetag import audio
-from wavetag.errors import AudioError, DataError
+from wavetag.errors import AudioError
 from wavetag.data.sources import ClipRef, Rejected
 
 INT16_SCALE = 32768.0  # float sample 1.0 <-> int16 32768 (clipped to 32767)
@@ -125,19 +125,20 @@ def chunk_refs(refs: Sequence[ClipRef], jobs: int) -> list[list[ClipRef]]:
 
 
 def decode_stream(refs: Sequence[ClipRef], opts: DecodeOptions, *, jobs: int = 1) -> Iterator[tuple[ClipRef, Result]]:
-    """Yield ``(ref, result)`` for every ref, in order, decoding with ``jobs`` processes."""
+    """Yield ``(ref, result)`` for every ref, in order, decoding with ``jobs`` processes.
+
+    A worker that dies (a crash inside the decoder, or killed for memory) takes the pool with it:
+    its chunk is then decoded again one file at a time (`decode_isolated`), so the one file that
+    kills its process is rejected alone, and the other queued chunks go to a fresh pool.
+    """
     chunks = chunk_refs(refs, jobs)
     if jobs <= 1 or len(chunks) < 2:
         for chunk in chunks:
             yield from zip(chunk, decode_chunk(chunk, opts))
         return
-    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
     pending: deque[tuple[list[ClipRef], Future]] = deque()
     todo = iter(chunks)
-    # Workers ignore Ctrl-C (it reaches the whole process group): the main process alone stops,
-    # cancels what is queued and waits for the chunks in progress, so no worker dies holding a
-    # queue lock and the pool never hangs.
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+    pool = _pool(jobs)
     try:
         for chunk in todo:
             pending.append((chunk, pool.submit(decode_chunk, chunk, opts)))
@@ -145,7 +146,13 @@ def decode_stream(refs: Sequence[ClipRef], opts: DecodeOptions, *, jobs: int = 1
                 break
         while pending:
             chunk, future = pending.popleft()
-            results = _result(future, chunk)
+            try:
+                results = future.result()
+            except BrokenProcessPool:
+                pool.shutdown(wait=True, cancel_futures=True)
+                results = decode_isolated(chunk, opts)
+                pool = _pool(jobs)
+                pending = deque((c, f if _finished(f) else pool.submit(decode_chunk, c, opts)) for c, f in pending)
             next_chunk = next(todo, None)
             if next_chunk is not None:
                 pending.append((next_chunk, pool.submit(decode_chunk, next_chunk, opts)))
@@ -154,19 +161,42 @@ def decode_stream(refs: Sequence[ClipRef], opts: DecodeOptions, *, jobs: int = 1
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+def decode_isolated(refs: Sequence[ClipRef], opts: DecodeOptions) -> list[Result]:
+    """Decode ``refs`` one at a time in a worker process, replacing the worker whenever one dies:
+    the file it died on becomes a `Rejected` ("decoder crashed") and the others decode as usual."""
+    results: list[Result] = []
+    pool = _pool(1)
+    try:
+        for ref in refs:
+            try:
+                results.extend(pool.submit(decode_chunk, [ref], opts).result())
+            except BrokenProcessPool:
+                results.append(Rejected(ref.rel_path, "decoder crashed", (
+                    f"{ref.rel_path}: the decoding process died on this file (a crash inside the decoder, or killed "
+                    "for memory); it is left out and the run goes on; convert it (e.g. ffmpeg -i IN -ar 16000 "
+                    "OUT.wav) or remove it")))
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = _pool(1)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    # Workers ignore Ctrl-C (it reaches the whole process group): the main process alone stops,
+    # cancels what is queued and waits for the chunks in progress, so no worker dies holding a
+    # queue lock and the pool never hangs.
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else None)
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_ignore_sigint)
+
+
+def _finished(future: Future) -> bool:
+    """Done with a result (kept when the pool breaks after it finished)."""
+    return future.done() and not future.cancelled() and future.exception() is None
+
+
 def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _result(future: Future, chunk: list[ClipRef]) -> list[Result]:
-    try:
-        return future.result()
-    except BrokenProcessPool:
-        raise DataError(
-            f"a decode worker died while reading {chunk[0].rel_path} .. {chunk[-1].rel_path} "
-            f"({len(chunk)} files), e.g. killed for memory or crashed in the decoder; nothing was "
-            "written to the pack. Run again with --jobs 1 to find the file, then remove or convert it"
-        ) from None
 
 
 def default_jobs() -> int:
