@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import soundfile as sf
 from typer.testing import CliRunner
 
@@ -264,3 +266,42 @@ def test_a_file_that_kills_its_decoder_is_rejected_alone(tmp_path, monkeypatch):
     with open(tmp_path / "pack" / "index.csv", newline="") as f:
         kept = [row["path"] for row in csv.DictReader(f)]
     assert sorted(kept) == sorted(f"{label}/{i:02d}.wav" for label in ("yes", "no") for i in range(40))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(st.tuples(st.sampled_from(["dir", "clip", "text", "link_dir", "link_missing", "link_self",
+                                               "link_clip", "fifo", "dir_wav"]),
+                              st.integers(0, 10), st.integers(0, 10)), max_size=30))
+def test_walk_terminates_on_random_trees_and_finds_every_real_clip(tmp_path_factory, ops):
+    """Random folders, clips and links (to folders above, beside and below, to nothing, to
+    themselves): the walk ends, finds every real clip, and yields only regular files."""
+    root = tmp_path_factory.mktemp("tree")
+    dirs, clips = [root], set()
+    for n, (kind, a, b) in enumerate(ops):
+        parent, other = dirs[a % len(dirs)], dirs[b % len(dirs)]
+        path = parent / f"{kind}{n}{'.wav' if kind in ('clip', 'link_missing', 'link_self', 'link_clip', 'fifo', 'dir_wav') else ''}"
+        if kind == "dir":
+            path.mkdir()
+            dirs.append(path)
+        elif kind == "clip":
+            path.write_bytes(b"RIFF")  # listing never decodes
+            clips.add(path.relative_to(root).as_posix())
+        elif kind == "text":
+            path.with_suffix(".txt").write_text("notes")
+        elif kind == "link_dir":
+            os.symlink(other, path)
+        elif kind == "link_missing":
+            os.symlink(parent / "missing.wav", path)
+        elif kind == "link_self":
+            os.symlink(path.name, path)
+        elif kind == "link_clip":
+            os.symlink(other / "anything.wav", path)
+        elif kind == "fifo":
+            os.mkfifo(path)
+        else:
+            path.mkdir()
+    rejected: list = []
+    found = {rel: path for path, rel, _, _ in walk_audio(root, root, rejected=rejected)}
+    assert clips <= set(found)
+    assert all(path.is_file() for path in found.values())
+    assert all(r.reason and r.detail for r in rejected)
