@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import soundfile as sf
 from typer.testing import CliRunner
 
 import wavetag.cli.explore
