@@ -303,6 +303,10 @@ def test_predict_warns_on_truncated_and_very_short_audio(capsys, tone_model_dir,
     assert by_name["fine.wav"].warnings == []
     code, text = cli(capsys, "predict", tone_model_dir, cut, "--no-progress")
     assert code == 0 and "warning: " in text and "truncated" in text
+    long_cut = tmp_path / "long_cut.wav"
+    long_cut.write_bytes(wav_bytes(tone(300.0, seconds=3.0))[: 44 + 2 * SR])  # the header says 3 s; 1 s is there
+    code, text = cli(capsys, "detect", tone_model_dir, long_cut)
+    assert code == 0 and "header declares 3.000 s" in text
 
 
 def test_http_api_returns_warnings_and_refuses_two_file_fields(tone_model_dir, tmp_path):

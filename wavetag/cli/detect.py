@@ -59,6 +59,11 @@ def detect_command(
         raise ConfigError(f"--timeline needs a binary model (two classes, one logit); {model} is {predictor.task} over "
                           f"{len(predictor.labels)} classes: drop --timeline to list its events")
     events = predictor.detect(str(audio), batch_size=batch_size, **settings)
+    from wavetag.inference.inputs import file_truncation_warning
+
+    warning = file_truncation_warning(audio)  # a truncated file: events past the cut are simply missing
+    if warning:
+        err_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if timeline:
         from wavetag.audio import info
         from wavetag.inference.detector import on_off_segments

@@ -91,13 +91,30 @@ def wav_declared_seconds(head: bytes) -> float | None:
     return None
 
 
+def truncation_warning(source: str, duration_s: float, head: bytes) -> str | None:
+    """One line when ``duration_s`` (what decoded) is shorter than the WAV header ``head`` says."""
+    declared = wav_declared_seconds(head)
+    if declared is None or duration_s >= TRUNCATED_RATIO * declared:
+        return None
+    return (f"{source}: {duration_s:.3f} s of audio, but its header declares {declared:.3f} s; the file is "
+            "truncated, so the answer may be wrong (re-record or re-copy it)")
+
+
+def file_truncation_warning(path: str | os.PathLike) -> str | None:
+    """`truncation_warning` for an audio file on disk (None when it is whole, or not a WAV)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_READ_BYTES)
+        return truncation_warning(str(path), audio.info(path).duration_s, head)
+    except Exception:  # noqa: BLE001 - a file that cannot be read is reported by the decoder, not here
+        return None
+
+
 def _check_truncated(wav: Waveform, head: bytes) -> Waveform:
     """Add a warning when the audio is shorter than its WAV header says (a truncated file)."""
-    declared = wav_declared_seconds(head)
-    if declared is not None and wav.duration_s < TRUNCATED_RATIO * declared:
-        wav.warnings.append(
-            f"{wav.source}: {wav.duration_s:.3f} s of audio, but its header declares {declared:.3f} s; the file is "
-            "truncated, so the answer may be wrong (re-record or re-copy it)")
+    warning = truncation_warning(wav.source, wav.duration_s, head)
+    if warning:
+        wav.warnings.append(warning)
     return wav
 
 
