@@ -159,6 +159,7 @@ def test_export_failure_keeps_the_old_onnx_files(tone_model_dir, tmp_path, monke
     ({"augment": {"spec_augment": {"p": "always"}}}, "augment.spec_augment.p = 'always': expected a number"),
     ({"augment": {"spec_augment": {"p": 2.0}}}, r"augment.spec_augment.p = 2.0 is out of range \(expected 0 <= p <= 1\)"),
     ({"model_args": "wide"}, "model_args = 'wide': expected a mapping"),
+    ({"augment": {"colored_noise": {"colors": ["white", 3]}}}, r"augment.colored_noise.colors = .*expected a list of strings"),
     ({"epochz": 3}, "unknown field in TrainConfig 'epochz'; did you mean 'epochs'"),
 ])
 def test_wrong_settings_name_key_value_and_expectation(data, message):
@@ -173,6 +174,11 @@ def test_python_api_config_is_checked_the_same_way(pack, tmp_path):
         train(pack, {"batch_size": 16.7}, tmp_path / "run", progress=False, verbose=False)
     assert not (tmp_path / "run").exists()  # refused before the run directory was made
     assert config_from_dict(TrainConfig, {"optimizer": {"lr": 1}}).optimizer.lr == 1.0  # an int is a fine float
+    from wavetag.augment.colored_noise import ColoredNoiseConfig
+
+    ColoredNoiseConfig(colors=["pink"]).validate()  # a list where a tuple is declared is fine from Python
+    with pytest.raises(ConfigError, match=r"optimizer = \{'lr': 1\}: .*in Python: OptimizerConfig\(...\)"):
+        TrainConfig(optimizer={"lr": 1}).validate()
 
 
 def test_yaml_string_where_a_mapping_belongs_is_not_silently_dropped(capsys, pack, tmp_path):

@@ -71,7 +71,9 @@ def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> 
         sub = _dataclass_type(hint) if hint is not None else None
         if sub is not None:
             if not isinstance(value, sub) and not (value is None and _allows_none(hint)):
-                raise ConfigError(f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}")
+                built = f" (in Python: {sub.__name__}(...), or build the whole config with config_from_dict)"
+                raise ConfigError(f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}"
+                                  + (built if isinstance(value, dict) else ""))
             continue
         if adapter is not None:
             out[key] = _validated(adapter, hint, value, f"{prefix}{key}")
@@ -81,8 +83,6 @@ def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> 
 def check_value(name: str, value: Any, hint: Any) -> Any:
     """`check_types` for one value and its annotation (e.g. a model option against its
     constructor's signature); lists are taken for tuples, as JSON and YAML have no tuples."""
-    if isinstance(value, list) and _is_tuple(hint):
-        value = tuple(value)
     adapter = _adapter(hint)
     return value if adapter is None else _validated(adapter, hint, value, name)
 
@@ -91,7 +91,7 @@ def _validated(adapter: Any, hint: Any, value: Any, name: str) -> Any:
     from pydantic import ValidationError
 
     try:
-        return adapter.validate_python(value)
+        return adapter.validate_python(_as_tuples(hint, value))
     except ValidationError as exc:
         err = exc.errors()[0]
         inner = ".".join(str(part) for part in err["loc"])
@@ -109,13 +109,23 @@ def describe_type(hint: Any) -> str:
     if origin is typing.Literal:
         return "one of " + ", ".join(repr(a) for a in args)
     if origin in (tuple, list) or hint in (tuple, list):
-        item = [a for a in args if a is not Ellipsis]
-        return "a list" + (f" of {describe_type(item[0]).removeprefix('a ').removeprefix('an ')}s" if len(set(item)) == 1 else "")
+        items = [a for a in args if a is not Ellipsis]
+        if len(set(items)) == 1:
+            count = f"{len(items)} " if Ellipsis not in args and len(items) > 1 else ""
+            return f"a list of {count}{_plural(items[0])}"
+        return f"a list of {len(items)} ({', '.join(_plural(a) for a in items)})" if items else "a list"
     if origin is dict or hint is dict:
         return "a mapping of key: value"
     words = {int: "an integer (a whole number, not true/false)", float: "a number (not true/false)",
              bool: "true or false", str: "a string", Path: "a path (a string)"}
     return words.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _plural(hint: Any) -> str:
+    """``int`` -> "integers": the items of a list, for `describe_type`."""
+    if _is_tuple(hint) or typing.get_origin(hint) is list or hint is list:
+        return "lists"
+    return {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}.get(hint, describe_type(hint))
 
 
 @functools.cache
@@ -142,6 +152,28 @@ def _adapter(hint: Any) -> Any:
         return TypeAdapter(hint, config=ConfigDict(strict=True))
     except Exception:  # noqa: BLE001 - pydantic raises several kinds here; not checked then
         return None
+
+
+def _as_tuples(hint: Any, value: Any) -> Any:
+    """Lists where ``hint`` wants tuples become tuples, at any depth (YAML and JSON have no
+    tuples); nothing else changes."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if _is_tuple(arg) or typing.get_origin(arg) is list:
+                return _as_tuples(arg, value)
+        return value
+    if origin is tuple or hint is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_as_tuples(args[0], v) for v in value)
+        if args and len(args) == len(value):
+            return tuple(_as_tuples(a, v) for a, v in zip(args, value))
+        return tuple(value)
+    if origin is list and args:
+        return [_as_tuples(args[0], v) for v in value]
+    return value
 
 
 def _field_list(cls: type) -> str:
