@@ -75,3 +75,21 @@ def test_one_model_on_several_front_ends(tone_pack, tmp_path):
         table = {r["model"]: r for r in csv.DictReader(f)}
     assert table["stft-1d"]["family"] == "cnn1d" and table["ds_cnn_s@mfcc"]["input_kind"] == "image"
     assert "| ds_cnn |" in result.leaderboard.markdown.read_text()
+
+
+def test_cli_takes_models_or_a_models_file(tone_pack, tmp_path, capsys):
+    from wavetag.cli import main
+
+    def run(*args: str) -> str:
+        with pytest.raises(SystemExit) as done:
+            main(["compare", str(tone_pack), "-o", str(tmp_path / "out"), "--no-progress", *args])
+        assert done.value.code == 1
+        return capsys.readouterr().err
+
+    assert "give the models to compare with --models" in run()
+    (tmp_path / "m.yaml").write_text("models: [ds_cnn_s]\n")
+    assert "(one of the two)" in run("--models", "ds_cnn_s", "--models-file", str(tmp_path / "m.yaml"))
+    (tmp_path / "bad.yaml").write_text("models: ds_cnn_s\n")
+    assert "expected 'models:' with a list of entries, found str" in run("--models-file", str(tmp_path / "bad.yaml"))
+    (tmp_path / "typo.yaml").write_text("models: [ds_cnn_s@mfc]\n")
+    assert "unknown front end 'mfc'" in run("--models-file", str(tmp_path / "typo.yaml"))
