@@ -167,6 +167,13 @@ def test_wrong_settings_name_key_value_and_expectation(data, message):
         config_from_dict(TrainConfig, data).validate()
 
 
+def test_autoencoder_config_is_checked_the_same_way():
+    from wavetag.semi.autoencoder import AutoencoderConfig
+
+    with pytest.raises(ConfigError, match="bottleneck = 64.5: expected an integer"):
+        AutoencoderConfig(bottleneck=64.5).validate()
+
+
 def test_python_api_config_is_checked_the_same_way(pack, tmp_path):
     with pytest.raises(ConfigError, match="epochs = True: expected an integer"):
         train(pack, TrainConfig(epochs=True), tmp_path / "run", progress=False, verbose=False)

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wavetag.config import check_range, config_to_dict
+from wavetag.config import check_range, check_types, config_to_dict
 from wavetag.data.dataset import make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, DataError
@@ -55,6 +55,7 @@ class AutoencoderConfig:
     threads: int | None = None
 
     def validate(self) -> None:
+        check_types(AutoencoderConfig, self)  # every field strictly, from the annotations
         check_range("bottleneck", self.bottleneck, 1, 65536)
         if not self.channels or any(c < 1 for c in self.channels):
             raise ConfigError(f"channels = {self.channels}; expected one or more positive widths")
