@@ -75,6 +75,11 @@ def flip_bytes(data: bytes, rng: np.random.Generator, *, start: int, count: int 
     return bytes(buf)
 
 
+def _set_byte(data: bytes, at: int, value: int) -> bytes:
+    """``data`` with one byte changed (byte 22 of a FLAC: the STREAMINFO total-samples count)."""
+    return data[:at] + bytes([value]) + data[at + 1:]
+
+
 def good_wav(seconds: float = 0.25) -> bytes:
     return riff(fmt_chunk(), chunk(b"data", pcm16(seconds)))
 
@@ -143,6 +148,9 @@ CASES: list[Case] = [
     Case("gsm610.wav", "audio", lambda rng: encoded(tone(), subtype="GSM610")),
     Case("rate_1hz.wav", "audio", lambda rng: encoded(np.array([0.1, -0.1, 0.2], np.float32), 1)),
     Case("rate_384k.wav", "audio", lambda rng: encoded(tone(0.1, 384000), 384000)),
+    # 100,000 samples at 1 Hz: 28 hours, 1.6 billion samples at 16 kHz: refused before resampling
+    # (read as it is, without resampling, it is valid: "either")
+    Case("rate_1hz_28_hours.wav", "either", lambda rng: encoded(np.full(100_000, 0.1, np.float32), 1, subtype="PCM_U8")),
     Case("full_scale_int16.wav", "audio",
          lambda rng: riff(fmt_chunk(), chunk(b"data", np.tile(np.array([-32768, 32767], "<i2"), 2000).tobytes()))),
     Case("silence.wav", "audio", lambda rng: encoded(np.zeros(SR // 4, np.float32))),
@@ -153,6 +161,7 @@ CASES: list[Case] = [
     Case("valid.flac", "audio", lambda rng: encoded(tone(), fmt="FLAC", subtype="PCM_16")),
     Case("corrupt.flac", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), rng, start=200)),
     Case("truncated.flac", "either", lambda rng: encoded(tone(1.0), fmt="FLAC", subtype="PCM_16")[:300]),
+    Case("claims_2e9_frames.flac", "either", lambda rng: _set_byte(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), 22, 0xA4)),
     Case("header_only.flac", "error", lambda rng: encoded(tone(1.0), fmt="FLAC", subtype="PCM_16")[:42]),
     Case("valid.ogg", "audio", lambda rng: encoded(tone(1.0), fmt="OGG", subtype="VORBIS")),
     Case("corrupt.ogg", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="OGG", subtype="VORBIS"), rng, start=400)),

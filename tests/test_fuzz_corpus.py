@@ -167,6 +167,14 @@ def test_http_classify_and_detect_over_the_corpus(corpus, predictor):
         assert client.get("/health").json()["status"] == "ok"  # still answering
 
 
+def test_resampling_past_the_limit_is_refused_before_taking_the_memory(corpus, predictor):
+    path = corpus["rate_1hz_28_hours.wav"]
+    with pytest.raises(WavetagError, match=r"rate_1hz_28_hours.wav: 100,000 samples at 1 Hz would be 1,600,000,000"):
+        bounded(audio.load, path, sample_rate=16000)
+    assert bounded(audio.load, path)[0].shape == (100_000,)  # as it is, it reads
+    assert "would be 800,000,000 samples" in bounded(predictor.predict_many, [str(path)], on_error="report")[0].error
+
+
 # ---------------------------------------------------------------------------- properties
 
 WAV = good_wav(0.05)

@@ -26,6 +26,8 @@ VAD_FRAME_S = 0.03  # 30 ms frames, one of the three lengths WebRTC VAD accepts 
 RESAMPLE_MARGIN_S = 0.05  # context read around a window so the resampler's edges fall outside it
 MIN_DBFS = -200.0  # the level reported for digital silence
 HEADER_BYTES = 512  # bytes read to describe a file libsndfile refuses
+READ_BLOCK_SAMPLES = 1 << 22  # samples (all channels) per read: 16 MiB of float32
+MAX_RESAMPLED_SAMPLES = 1 << 29  # 2 GiB of float32 = 9.3 h at 16 kHz; beyond, use iter_windows
 WAV_CODECS = {  # WAV format tags worth naming in an error (libsndfile decodes PCM, float, A/μ-law, ADPCM, GSM)
     0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0031: "GSM 6.10",
     0x0050: "MPEG", 0x0055: "MPEG Layer III", 0x00FF: "AAC", 0x0160: "Windows Media Audio 1",
@@ -90,6 +92,7 @@ def load(
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         raise AudioError(_decode_message(path, exc)) from None
     x = _check_finite(path, x.T, nonfinite)  # (C, T)
+    check_resampled_length(str(path), x.shape[1], file_rate, target)
     if x.shape[1] > 0:
         if mono:
             x = to_mono(x)
@@ -106,6 +109,17 @@ def load(
     return np.ascontiguousarray(x, dtype=np.float32), target
 
 
+def check_resampled_length(name: str, frames: int, orig_sr: int, target_sr: int) -> None:
+    """Refuse audio whose resampled copy would pass `MAX_RESAMPLED_SAMPLES` (a damaged header's
+    1-Hz rate turns 200 kB into 60 GB at 16 kHz), before any memory is taken for it."""
+    out = frames * target_sr / orig_sr
+    if target_sr != orig_sr and out > MAX_RESAMPLED_SAMPLES:
+        raise AudioError(
+            f"{name}: {frames:,} samples at {orig_sr:,} Hz would be {out:,.0f} samples at {target_sr:,} Hz "
+            f"(expected at most {MAX_RESAMPLED_SAMPLES:,}); check the file's sample rate (a damaged header?), or "
+            "read long recordings in windows (wavetag detect / audio.iter_windows)")
+
+
 def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, target: int) -> tuple[np.ndarray, int]:
     """Frames ``(T, C)`` of the window; returns ``(frames, skip)``.
 
@@ -118,8 +132,7 @@ def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, targ
     if start_s < 0 or (duration_s is not None and duration_s <= 0):
         raise ConfigError(f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0")
     if start_s == 0 and duration_s is None:
-        frames = -1 if f.seekable() else f.frames  # GSM 6.10 in WAV cannot seek: read what the header says
-        return f.read(frames=frames, dtype="float32", always_2d=True), 0
+        return read_frames(f), 0
     if not f.seekable():
         raise AudioError(f"{os.fsdecode(f.name)}: a {f.subtype} file cannot be read from the middle; convert it to PCM WAV or FLAC "
                          "(e.g. ffmpeg -i IN -ar 16000 OUT.wav)")
@@ -127,15 +140,32 @@ def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, targ
     if target == rate:
         f.seek(min(start, f.frames))
         frames = -1 if duration_s is None else int(round(duration_s * rate))
-        return f.read(frames=frames, dtype="float32", always_2d=True), 0
+        return read_frames(f, frames), 0
     g = math.gcd(rate, target)
     margin = int(RESAMPLE_MARGIN_S * rate)
     first = max(0, start - margin) // (rate // g) * (rate // g)  # on the target grid
     f.seek(min(first, f.frames))
     frames = -1 if duration_s is None else (start - first) + int(round(duration_s * rate)) + margin
-    x = f.read(frames=frames, dtype="float32", always_2d=True)
+    x = read_frames(f, frames)
     skip = int(round(start_s * target)) - first // (rate // g) * (target // g)
     return x, max(0, skip)
+
+
+def read_frames(f: sf.SoundFile, frames: int = -1) -> np.ndarray:
+    """``frames`` frames ``(T, C)`` float32 from the current position (-1: to the end), read in
+    blocks of `READ_BLOCK_SAMPLES`: memory follows the data actually there, never the frame count
+    a (damaged) header claims. Also reads formats that cannot seek (GSM 6.10 in WAV)."""
+    per_block = max(1, READ_BLOCK_SAMPLES // max(1, f.channels))
+    blocks, total = [], 0
+    while frames < 0 or total < frames:
+        want = per_block if frames < 0 else min(per_block, frames - total)
+        block = f.read(frames=want, dtype="float32", always_2d=True)
+        if len(block):
+            blocks.append(block)
+            total += len(block)
+        if len(block) < want:
+            break
+    return np.concatenate(blocks) if len(blocks) > 1 else blocks[0] if blocks else np.zeros((0, f.channels), np.float32)
 
 
 def save(path: str | Path, samples: np.ndarray, sample_rate: int, *, subtype: str = "PCM_16") -> Path:

@@ -64,6 +64,7 @@ def to_int16(x: np.ndarray) -> np.ndarray:
 def finish_clip(x: np.ndarray, ref: ClipRef, orig_rate: int, opts: DecodeOptions) -> Result:
     """Resample, trim silence, check the length, pad/trim and quantise one decoded clip."""
     if orig_rate != opts.sample_rate:
+        audio.check_resampled_length(ref.rel_path, len(x), orig_rate, opts.sample_rate)
         x = audio.resample(x, orig_rate, opts.sample_rate)
     if opts.vad:
         x = audio.trim_silence(x, opts.sample_rate, method="vad")

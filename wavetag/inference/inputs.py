@@ -125,8 +125,8 @@ def _from_bytes(data: bytes, target_rate: int, name: str) -> Waveform:
         raise AudioError(f"{name}: 0 bytes received, expected an audio file (WAV, FLAC, OGG, MP3)")
     try:
         with sf.SoundFile(io.BytesIO(data)) as f:
-            rate = f.samplerate  # GSM 6.10 in WAV cannot seek: read the frames its header states
-            x = f.read(frames=-1 if f.seekable() else f.frames, dtype="float32", always_2d=True)
+            rate = f.samplerate
+            x = audio.read_frames(f)  # in blocks: a header claiming 2^35 frames allocates nothing for them
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
         reason = str(exc).split(":")[-1].strip() or type(exc).__name__
         raise AudioError(
@@ -164,6 +164,7 @@ def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
         raise AudioError(f"{name}: 0 samples (expected at least 1); the audio is empty")
     if not np.isfinite(x).all():
         raise AudioError(f"{name}: {int((~np.isfinite(x)).sum())} NaN/Inf samples; expected finite values")
+    audio.check_resampled_length(name, x.shape[-1], rate, target_rate)
     y = audio.resample(audio.to_mono(x), rate, target_rate)
     if len(y) == 0:
         raise AudioError(f"{name}: {x.shape[-1]} samples at {rate:,} Hz is less than one sample at {target_rate:,} Hz; "
