@@ -116,6 +116,15 @@ def test_semi_overwrite_with_unknown_model_keeps_the_old_rounds(pack, tmp_path):
     assert snapshot(out) == before
 
 
+def test_a_run_kept_aside_by_a_killed_overwrite_is_pointed_out(pack, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # rich wraps notes at the console width
+    stale = tmp_path / ".run.previous-999999"
+    (stale / "best").mkdir(parents=True)
+    train(pack, tiny(), tmp_path / "run", progress=False, verbose=True)
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{stale} holds a run an earlier --overwrite kept aside" in err
+
+
 def test_prepare_failure_keeps_the_old_pack(tmp_path):
     src = tmp_path / "src"
     for label, freq in (("low", 300.0), ("high", 2500.0)):

@@ -209,6 +209,9 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
     logger = RunLogger(run_dir, enabled=ctx.is_main, tensorboard=config.tensorboard, purge_step=state["global_step"] if resume else None, progress=progress, verbose=verbose)
     for note in notes:
         logger.note(note)
+    for old in run.stale_backups():
+        logger.note(f"note: {old} holds a run an earlier --overwrite kept aside and never put back (that process was "
+                    f"killed); move it back (mv {old} {run_dir}) or delete it")
     forward = _TrainForward(model, aug.spec)
     if ctx.enabled:
         forward = torch.nn.parallel.DistributedDataParallel(forward)

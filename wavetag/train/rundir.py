@@ -75,6 +75,11 @@ class RunDir:
                 os.replace(d, self.backup)
         d.mkdir(parents=True, exist_ok=True)
 
+    def stale_backups(self) -> list[Path]:
+        """Old runs an earlier ``--overwrite`` kept aside and could not put back (it was killed)."""
+        d = self.run_dir
+        return sorted(p for p in d.parent.glob(f".{d.name}.previous-*") if p != self.backup and p.is_dir())
+
     def committed(self) -> None:
         """The new run has a checkpoint: the previous run is no longer needed."""
         if self.backup is not None:
