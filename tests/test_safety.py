@@ -406,8 +406,8 @@ def test_evaluate_failing_while_writing_keeps_the_old_report(tone_model_dir, pac
         raise RuntimeError("matplotlib fell over")
 
     monkeypatch.setattr(report_module, "_write_plots", broken)
-    with pytest.raises(RuntimeError, match="matplotlib"):
-        run_module.evaluate(tone_model_dir, pack, split="test", out=out, max_examples=2)
+    with pytest.raises(RuntimeError, match="matplotlib"):  # another split: metrics.json would differ
+        run_module.evaluate(tone_model_dir, pack, split="validation", out=out, max_examples=2)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
 
@@ -424,9 +424,9 @@ def test_explore_failing_while_writing_keeps_the_old_report(pack, tmp_path, monk
     def broken(*args, **kwargs):
         raise RuntimeError("matplotlib fell over")
 
-    monkeypatch.setattr(explore_report, "_plots", broken)
-    with pytest.raises(RuntimeError, match="matplotlib"):
-        explore_run.explore(pack, out, progress=False)
+    monkeypatch.setattr(explore_report, "_write_clips_csv", broken)  # after explore.json and the plots
+    with pytest.raises(RuntimeError, match="matplotlib"):  # fewer clips: explore.json would differ
+        explore_run.explore(pack, out, max_clips=40, progress=False)
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["explore"]
 
