@@ -64,7 +64,7 @@ def _env() -> dict[str, str]:
 def kill_points(span_s: float, seed: int) -> list[float]:
     """`KILLS` seeded moments spread over ``span_s`` (from start-up to nearly the end)."""
     rng = np.random.default_rng(seed)
-    return sorted(rng.uniform(0.4 * span_s, 0.97 * span_s, size=KILLS).tolist())
+    return sorted(rng.uniform(0.3 * span_s, 0.85 * span_s, size=KILLS).tolist())
 
 
 # ---------------------------------------------------------------------------- prepare
