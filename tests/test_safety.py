@@ -252,7 +252,7 @@ def test_ctrl_c_says_where_the_checkpoint_is_and_how_to_resume(pack, tmp_path, m
     with pytest.raises(KeyboardInterrupt):
         train(pack, tiny(checkpoint_every_steps=2), run, progress=False, verbose=False)
     err = capsys.readouterr().err
-    assert f"the last checkpoint is {run / 'last'} (epoch 0, step 2)" in err
+    assert f"the last checkpoint is {run / 'last'} (step 2: 0 epochs done + 2 steps)" in err
     assert f"wavetag train {pack} --resume {run}" in err
     monkeypatch.undo()
     result = train(pack, None, run, resume=True, progress=False, verbose=False)

@@ -167,7 +167,8 @@ def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: boo
     except (WavetagError, OSError, ValueError):
         return (f"interrupted before the first checkpoint, so there is nothing to resume; start again with the same "
                 f"command (the run directory {run_dir} is reused)")
-    where = f"epoch {state.get('epoch')}, step {state.get('global_step')}"
+    done, part = state.get("epoch", 0), state.get("step_in_epoch", 0)
+    where = f"step {state.get('global_step')}: {done} epoch{'s' if done != 1 else ''} done" + (f" + {part} steps" if part else "")
     return (f"interrupted; the last checkpoint is {last} ({where}). Resume with:\n"
             f"  wavetag train {shlex.quote(str(pack_path))} --resume {shlex.quote(str(run_dir))}")
 
