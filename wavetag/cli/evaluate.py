@@ -34,4 +34,24 @@ def evaluate_command(
     for key, value in m["overall"].items():
         if isinstance(value, float):
             console.print(f"  {key:>20s}  {value:.4f}")
+    for line in breakdown_lines(m.get("breakdown") or {}):
+        console.print(line, highlight=False, markup=False)
     console.print(f"report: {result.report.report_html}\n        {result.report.report_md}\nmetrics: {result.report.metrics_json}")
+
+
+def breakdown_lines(b: dict) -> list[str]:
+    """Accuracy per engine/voice and non-keyword false accepts, when the pack knows them."""
+    lines = []
+    nk = b.get("non_keywords") or {}
+    if nk.get("false_accept_rate") is not None:
+        unseen = nk.get("unseen_words") or {}
+        extra = (f"; on words unseen in training {100 * unseen['false_accept_rate']:.1f} % of {unseen['clips']}"
+                 if unseen.get("false_accept_rate") is not None else "")
+        lines.append(f"  non-keyword clips taken for a keyword: {100 * nk['false_accept_rate']:.1f} % of {nk['clips']}{extra}")
+    for key in ("engine", "voice"):
+        rows = b.get(f"by_{key}") or []
+        if len(rows) > 1 or (rows and key == "engine"):
+            shown = ", ".join(f"{r['value']} {100 * r['accuracy']:.1f} % ({r['clips']})" for r in rows[:12])
+            more = f" ... {len(rows) - 12} more in the report" if len(rows) > 12 else ""
+            lines.append(f"  accuracy by {key}: {shown}{more}")
+    return lines

@@ -116,14 +116,14 @@ def _read_initializers(path: Path) -> dict[str, np.ndarray]:
     return tensors
 
 
-def _take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], path: Path) -> torch.Tensor:
+def _take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], path: Path) -> np.ndarray:
     array = tensors.get(name)
     if array is None or tuple(array.shape) != shape:
         found = "missing" if array is None else f"shape {tuple(array.shape)}"
         raise ConfigError(
             f"{path}: weight {name!r} is {found} (expected shape {shape}); this is not the file of {PACKAGE_PIN}"
         )
-    return torch.from_numpy(np.array(array, dtype=np.float32))  # a writable copy
+    return np.array(array, dtype=np.float32)
 
 
 # (out, in, kernel_h (time), kernel_w (mel)) of conv2d .. conv2d_19; the last conv has no bias.
@@ -172,21 +172,24 @@ class SpeechEmbedding(FrontEnd):
         real = _take(mel, "0.stft.conv_real.weight", (N_FFT // 2 + 1, 1, N_FFT), mel_path)
         imag = _take(mel, "0.stft.conv_imag.weight", (N_FFT // 2 + 1, 1, N_FFT), mel_path)
         window = real[0, 0]  # the DFT rows are window * cos / -window * sin: k = 0 is the window
-        basis = dsp.dft_kernel(window, N_FFT)
-        if not torch.allclose(basis, torch.cat([real, imag], 0), atol=1e-5):
+        basis = dsp.dft_kernel(torch.from_numpy(window), N_FFT).numpy()
+        if not np.allclose(basis, np.concatenate([real, imag], 0), atol=1e-5):
             raise ConfigError(f"{mel_path}: the STFT weights are not a windowed DFT; this is not the file of {PACKAGE_PIN}")
-        self.register_buffer("window", window.clone(), persistent=False)  # (512,)
-        self.register_buffer("mel_fb", _take(mel, "1.melW", (N_FFT // 2 + 1, N_MELS), mel_path), persistent=False)
+        # torch.tensor (not from_numpy) follows a `with torch.device(...)` context, e.g. "meta"
+        self.register_buffer("window", torch.tensor(window), persistent=False)  # (512,)
+        self.register_buffer("mel_fb", torch.tensor(_take(mel, "1.melW", (N_FFT // 2 + 1, N_MELS), mel_path)),
+                             persistent=False)
         emb = _read_initializers(emb_path)
         for i, shape in enumerate(CONV_SHAPES):
             stem = f"model/conv2d_{i}" if i else "model/conv2d"
             if i == len(CONV_SHAPES) - 1:
-                weight, bias = _take(emb, f"{stem}/Conv2D/ReadVariableOp:0", shape, emb_path), torch.zeros(shape[0])
+                weight = _take(emb, f"{stem}/Conv2D/ReadVariableOp:0", shape, emb_path)
+                bias = np.zeros(shape[0], np.float32)
             else:
                 weight = _take(emb, f"{stem}/Conv2D_weights_fused_bn", shape, emb_path)
                 bias = _take(emb, f"{stem}/Conv2D_bias_fused_bn", shape[:1], emb_path)
-            self.register_buffer(f"w{i}", weight, persistent=False)
-            self.register_buffer(f"b{i}", bias, persistent=False)
+            self.register_buffer(f"w{i}", torch.tensor(weight), persistent=False)
+            self.register_buffer(f"b{i}", torch.tensor(bias), persistent=False)
         self.files_sha256 = {p.name: _sha256(p) for p in (mel_path, emb_path)}
 
     @property

@@ -4,7 +4,8 @@ The embeddings of `wavetag.frontends.speech_embedding` come every 80 ms. A few 1
 (kernel 3 = 240 ms of context each, "same" padding) with batch norm and ReLU look along that
 sequence; mean and max pooling over time then make the head independent of the clip length and
 of where in the clip the word falls. A TC-ResNet-style reading (Choi et al., Interspeech 2019)
-with the 96 embedding values as channels.
+with the 96 embedding values as channels (arXiv 1904.03814); the embedding: Lin et al., ICASSP 2020
+(arXiv 2002.01322).
 """
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Small heads on a frozen speech embedding: an MLP over the flattened embedding sequence.
 
-openWakeWord's head (Rhasspy/dscripka openWakeWord, ``openwakeword/train.py``, 2023): flatten the
+openWakeWord's head (dscripka/openWakeWord, ``openwakeword/train.py``, 2023; the embedding: Lin et al.,
+"Training keyword spotters with limited and synthesized speech data", ICASSP 2020, arXiv 2002.01322): flatten the
 ``[96, n]`` embeddings of a clip, then two dense layers with layer norm and ReLU. The front end
 (`wavetag.frontends.speech_embedding`) is frozen, so only this head (~50k parameters) trains:
 it learns fast and, since the features come from a model trained on real speech, it carries over
