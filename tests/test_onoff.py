@@ -91,3 +91,24 @@ def test_timeline_needs_a_binary_model(tmp_path, capsys):
         main(["detect", str(tmp_path / "m"), str(tmp_path / "long.wav"), "--timeline"])
     assert exit_info.value.code == 1
     assert "--timeline needs a binary model" in capsys.readouterr().err
+
+
+def test_a_detector_stuck_on_over_the_background_counts_false_accepts():
+    """Scoring streams (and so tuning thresholds): one event held on for a minute over one
+    keyword is one hit and a false accept per refractory period outside it, not a clean hit."""
+    from wavetag.inference.stream_eval import ScoredStream, count_class
+    from wavetag.inference.streams import Placement
+
+    hop_s, n = 0.1, 600  # a minute of posteriors
+    value_s = np.arange(n) * hop_s + 0.5
+    truth = [Placement("on", 10.0, 11.0, "on/x.wav")]
+
+    def counts(p_on: np.ndarray):
+        stream = ScoredStream("s", np.stack([1 - p_on, p_on], axis=1), value_s, value_s + 0.5, hop_s, 60.0, truth)
+        return count_class([stream], 1, "on", threshold=0.5, refractory_s=1.0, collar_s=0.25)
+
+    stuck = counts(np.full(n, 0.9))
+    assert stuck.hits == 1 and stuck.false_accepts == 58  # 60 s on, 1.5 s of it the keyword and its collars
+    clean = np.full(n, 0.1)
+    clean[(value_s > 10.0) & (value_s < 11.0)] = 0.9
+    assert (counts(clean).hits, counts(clean).false_accepts) == (1, 0)

@@ -3,7 +3,10 @@
 For each reported class, in time order, a detection *hits* the earliest not yet hit clip of its
 class whose span, widened by ``collar_s`` on each side, overlaps the detection's span; any other
 detection is a *false accept* (a second detection of an already hit clip, a detection on a
-clip of another class, on an ``_unknown_`` distractor or on the background). Reported:
+clip of another class, on an ``_unknown_`` distractor or on the background). A detection that
+stays on past its clip counts one more false accept per ``refractory_s`` (at least one hop) of
+its time outside the clips of its class, so a detector stuck "on" over the background is not
+scored as one hit. Reported:
 
 - ``miss_rate``: clips of the class with no hit / clips of the class;
 - ``fa_per_hour``: false accepts per hour of stream (all streams together);
@@ -92,16 +95,30 @@ def count_class(streams: list[ScoredStream], k: int, label: str, *, threshold: f
         ends = np.array([p.end_s + collar_s for p in truth])
         hit = np.zeros(len(truth), bool)
         counts = ClassCounts(clips=len(truth), latencies=[])
+        unit = max(refractory_s, s.hop_s)
         for e in events:
             free = np.flatnonzero(~hit & (starts < e.end_s) & (ends > e.start_s))
+            outside = (e.end_s - e.start_s) - _covered_s(e.start_s, e.end_s, starts, ends)
             if len(free):
                 hit[free[0]] = True
                 counts.hits += 1
                 counts.latencies.append(e.fired_s - truth[free[0]].start_s)
+                counts.false_accepts += int(outside // unit)
             else:
-                counts.false_accepts += 1
+                counts.false_accepts += max(1, int(outside // unit))
         total.add(counts)
     return total
+
+
+def _covered_s(start_s: float, end_s: float, starts: np.ndarray, ends: np.ndarray) -> float:
+    """Seconds of ``[start_s, end_s]`` inside the union of the intervals ``[starts[i], ends[i]]`` (sorted by start)."""
+    covered, reach = 0.0, start_s
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        a, b = max(a, reach), min(b, end_s)
+        if b > a:
+            covered += b - a
+            reach = b
+    return covered
 
 
 def evaluate_streams(predictor, streams_dir: str | Path, *, hop_s: float | None = None, smooth_s: float | None = None,
