@@ -173,3 +173,27 @@ def test_members_of_other_families_and_label_views(members, tmp_path):
     beats = val["ensemble"]["accuracy"] > max(m["accuracy"] for m in val["members"])
     assert ("note" in val) != beats and (beats or "does not beat its best member" in val["note"])
     assert export(out, tmp_path / "mixed.onnx").max_abs_diff <= 1e-4
+
+
+def test_train_apart_trains_each_member_on_its_own_loss():
+    import torch.nn.functional as F
+
+    from wavetag.models import create_model
+
+    model = create_model("ensemble", num_classes=3, clip_seconds=0.5, train_apart=True)
+    assert model.spec["kwargs"]["train_apart"] is True
+    model.train()
+    x, y = torch.randn(4, 1, 8000) * 0.1, torch.tensor([0, 1, 2, 0])
+    torch.manual_seed(0)
+    logits = model(x)
+    loss = model.training_loss(logits, lambda z: F.cross_entropy(z, y))
+    torch.manual_seed(0)
+    members = model.member_logits(x)  # the same dropout draws, member by member
+    expected = torch.stack([F.cross_entropy(z, y) for z in members]).mean()
+    assert torch.allclose(loss, expected, atol=1e-5)
+    assert not torch.allclose(loss, F.cross_entropy(logits, y))  # not the mixture's loss
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.eval()  # evaluation never keeps member logits: the combined loss
+    logits = model(x)
+    assert torch.equal(model.training_loss(logits, lambda z: F.cross_entropy(z, y)), F.cross_entropy(logits, y))

@@ -116,6 +116,11 @@ class Classifier(nn.Module):
             target = target.reshape(-1, 1)
         return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
 
+    def training_loss(self, logits: torch.Tensor, loss_fn) -> torch.Tensor:
+        """The training loss of the forward pass that gave ``logits``: ``loss_fn(logits)`` (an
+        ensemble may train its members on their own losses instead)."""
+        return loss_fn(logits)
+
     def regularization_loss(self) -> torch.Tensor:
         """``head_l2 * ||W_head||²`` (the families that ask for L2 on their dense head), else 0."""
         if not self.head_l2:

@@ -89,7 +89,7 @@ class Ensemble(nn.Module):
     input_kind = "waveform"
 
     def __init__(self, members: Sequence[Classifier], *, method: str = "mean", weights: Sequence[float] | None = None,
-                 frontend: FrontEnd | None = None) -> None:
+                 frontend: FrontEnd | None = None, train_apart: bool = False) -> None:
         super().__init__()
         members = list(members)
         _check_members(members)
@@ -102,6 +102,8 @@ class Ensemble(nn.Module):
         if self.frontend.sample_rate != first.sample_rate:
             raise ConfigError(f"ensemble front end runs at {self.frontend.sample_rate} Hz, its members at {first.sample_rate} Hz")
         self.backbone = MemberFeatures(members)
+        self.train_apart = bool(train_apart)
+        self._member_logits: torch.Tensor | None = None
         self.weight_values = _check_weights(weights, len(members), method)
         self.register_buffer("weights", torch.tensor(self.weight_values, dtype=torch.float32), persistent=False)
 
@@ -133,7 +135,17 @@ class Ensemble(nn.Module):
         if pre_logits:
             return torch.cat([m.forward_head(p, pre_logits=True) for m, p in zip(self.members, parts)], dim=-1)
         logits = torch.stack([m.forward_head(p) for m, p in zip(self.members, parts)])  # (M, B, K)
+        self._member_logits = logits if (self.training and self.train_apart) else None
         return combine_logits(logits, self.weights, task=self.task, method=self.method)
+
+    def training_loss(self, logits: torch.Tensor, loss_fn) -> torch.Tensor:
+        """``train_apart``: the mean of the members' own losses on the logits of the forward pass
+        just made (each member learns as if trained alone, as ensembles of separately trained
+        models do); otherwise ``loss_fn`` of the combined ``logits`` (the mixture is trained)."""
+        member_logits, self._member_logits = self._member_logits, None
+        if member_logits is None:
+            return loss_fn(logits)
+        return torch.stack([loss_fn(z.float()) for z in member_logits]).mean()
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(wav))  # (B, K)
@@ -163,7 +175,7 @@ class Ensemble(nn.Module):
             "name": self.name, "num_classes": self.num_classes, "task": self.task, "frontend": self.frontend.to_dict(),
             "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
             "kwargs": jsonable({"method": self.method, "weights": list(self.weight_values),
-                                "members": [m.spec for m in self.members]}),
+                                "members": [m.spec for m in self.members], "train_apart": self.train_apart}),
         }
 
     def num_params(self, *, trainable_only: bool = False) -> int:
@@ -205,10 +217,12 @@ def _check_weights(weights: Sequence[float] | None, count: int, method: str) -> 
 def ensemble(
     *, num_classes: int, task: str = "multiclass", frontend: Any = None, sample_rate: int | None = None,
     clip_seconds: float = 1.0, pretrained: Any = None, members: Sequence[dict] | None = None,
-    method: str = "mean", weights: Sequence[float] | None = None,
+    method: str = "mean", weights: Sequence[float] | None = None, train_apart: bool = False,
 ) -> Ensemble:
     """An `Ensemble` of ``members`` (model specs, as `Classifier.spec` gives them; default: untrained
-    ``bc_resnet_1`` + ``ds_cnn_s``), each rebuilt for ``num_classes``/``task`` at ``sample_rate``."""
+    ``bc_resnet_1`` + ``ds_cnn_s``), each rebuilt for ``num_classes``/``task`` at ``sample_rate``.
+    ``train_apart``: when trained jointly (``wavetag train --model ensemble``), each member learns
+    from its own loss (see `Ensemble.training_loss`) instead of the mixture's."""
     if pretrained is not None:
         raise ConfigError("model 'ensemble' loads no pretrained weights; build it from trained models with 'wavetag ensemble'")
     fe = resolve_frontend(frontend, default={"name": "waveform"}, sample_rate=sample_rate)
@@ -224,4 +238,4 @@ def ensemble(
                 raise ConfigError(f"ensemble member {i} ({spec['name']}) has {field} {spec[field]!r}, the ensemble {value!r}")
         nets.append(create_model(**{**spec, "num_classes": num_classes, "task": task, "sample_rate": fe.sample_rate,
                                     "clip_seconds": float(clip_seconds)}))
-    return Ensemble(nets, method=method, weights=weights, frontend=fe)
+    return Ensemble(nets, method=method, weights=weights, frontend=fe, train_apart=train_apart)

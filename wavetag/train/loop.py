@@ -280,7 +280,8 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
             model.train()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 logits = step_fn(wav, aug_gen)
-            loss = _loss(model, logits.float(), target, config, class_weights) + model.regularization_loss()
+            loss = model.training_loss(logits.float(), lambda z: _loss(model, z, target, config, class_weights))
+            loss = loss + model.regularization_loss()
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"the loss became {loss.item()} at epoch {epoch + 1}, step {global_step} (learning rate {lr:.3g}); "
