@@ -14,7 +14,7 @@ def train_command(
     pack: Optional[Path] = typer.Argument(None, help="Pack directory made by 'wavetag prepare' (not needed with --resume)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (see 'wavetag models'). [default: bc_resnet_1]"),
     out: Path = typer.Option(Path("runs/run"), "--out", "-o", help="Run directory to create (config.yaml, history.csv, tb/, best/, last/)."),
-    recipe_name: Optional[str] = typer.Option(None, "--recipe", help="Start from a named recipe: kws (the recommended small keyword spotter), bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set params=wavenet_params.json). Precedence: defaults < recipe < --config < flags."),
+    recipe_name: Optional[str] = typer.Option(None, "--recipe", help="Start from a named recipe: kws (the recommended keyword spotter: a log-mel DS-CNN and a head on the pretrained speech_embedding, averaged), kws_cnn (the DS-CNN alone), kws_embed (the embedding head alone), bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set params=wavenet_params.json). Precedence: defaults < recipe < --config < flags."),
     config_file: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of TrainConfig fields; flags override it, it overrides the recipe and defaults."),
     resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this directory exactly where its last checkpoint stopped."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again in a run directory that already holds a run; the old run is kept aside until the new run's first checkpoint and put back if the new run fails or is interrupted before it."),
@@ -93,7 +93,10 @@ def train_command(
         from wavetag.config import merge_dicts
         from wavetag.train.recipes import recipe
 
-        defaults = merge_dicts(defaults, recipe(recipe_name))
+        from wavetag.config import load_yaml
+
+        model = flags.get("model") or ((load_yaml(config_file) or {}).get("model") if config_file else None)
+        defaults = merge_dicts(defaults, recipe(recipe_name, model=model if isinstance(model, str) else None))
     resolved = layered(defaults, config_file, flags, config_class=TrainConfig)
     if no_augment:
         from wavetag.augment import AugmentConfig
