@@ -69,3 +69,36 @@ def test_recipes_resolve_to_valid_configs():
         config_from_dict(TrainConfig, merge_dicts(config_to_dict(TrainConfig()), recipe(name))).validate()
     with pytest.raises(ConfigError, match="did you mean 'kws'"):
         recipe("kwz")
+
+
+@pytest.mark.slow
+def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves(tiny_set, capsys):
+    """The recommended recipe (a log-mel CNN + a head on the frozen speech embedding) through every
+    door: train, evaluate, export (parity checked), predict on the ONNX and torch backends, serve."""
+    import numpy as np
+    from fastapi.testclient import TestClient
+
+    from wavetag.inference import Predictor
+    from wavetag.serve.app import create_app
+
+    root = tiny_set
+    run = root / "run-kws"
+    run_cli(["train", str(root / "pack"), "--recipe", "kws", "--epochs", "1", "--batch-size", "16",
+             "--threads", "1", "-o", str(run), "--no-progress"])
+    config = json.loads((run / "best" / "config.json").read_text())
+    members = config["model"]["kwargs"]["members"]
+    assert [m["frontend"]["name"] for m in members] == ["logmel", "speech_embedding"]
+    run_cli(["evaluate", str(run), str(root / "pack")])
+    metrics = json.loads((run / "report-test" / "metrics.json").read_text())
+    assert metrics["breakdown"]["by_engine"][0]["value"] == "espeak"
+    run_cli(["export", str(run / "best"), "-o", str(root / "kws.onnx")])  # fails unless ONNX matches torch
+    clip = next((root / "data" / "yes").glob("*.wav"))
+    torch_pred = Predictor.load(run / "best").predict(clip)
+    onnx_pred = Predictor.load(run / "best", backend="onnx", onnx_path=root / "kws.onnx").predict(clip)
+    assert torch_pred.label == onnx_pred.label
+    assert np.allclose([k["score"] for k in torch_pred.to_dict()["top_k"]],
+                       [k["score"] for k in onnx_pred.to_dict()["top_k"]], atol=1e-4)
+    with TestClient(create_app(run / "best")) as client:
+        reply = client.post("/v1/classify", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["label"] == torch_pred.label

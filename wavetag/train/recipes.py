@@ -9,6 +9,15 @@ from typing import Any
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
 
+# What the keyword-spotting recipes share: AdamW with a 1-epoch warm-up and cosine decay, light
+# label smoothing, batches of 64.
+_KWS_TRAINING: dict[str, Any] = {
+    "batch_size": 64,
+    "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
+    "schedule": {"name": "cosine", "warmup_epochs": 1.0},
+    "label_smoothing": 0.05,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     # The recommended keyword spotter (what `wavetag demo` trains): two members trained together,
     # each on its own loss, their probabilities averaged (issue 10, measured on leave-one-engine-
@@ -29,10 +38,7 @@ RECIPES: dict[str, dict[str, Any]] = {
             {"name": "emb_conv", "frontend": {"name": "speech_embedding", "pad_s": 0.25}},
         ]},
         "epochs": 20,
-        "batch_size": 64,
-        "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
-        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
-        "label_smoothing": 0.05,
+        **_KWS_TRAINING,
     },
     # The earlier recommendation, a single spectrogram CNN: DS-CNN-M on 40 log-mels with
     # per-utterance band normalisation, light SpecAugment (1 time mask <= 10 frames, 1 frequency
@@ -43,22 +49,17 @@ RECIPES: dict[str, dict[str, Any]] = {
         "model": "ds_cnn_m",
         "frontend": {"normalize": "utterance"},
         "epochs": 30,
-        "batch_size": 64,
-        "optimizer": {"name": "adamw", "lr": 3e-3, "weight_decay": 1e-2},
-        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
-        "label_smoothing": 0.05,
+        **_KWS_TRAINING,
         "augment": {"spec_augment": {"p": 0.5, "time_masks": 1, "time_mask_width": 10, "freq_masks": 1, "freq_mask_width": 4}},
     },
     # A small head on the frozen speech_embedding front end (Google's speech embedding, trained
     # on real speech; see wavetag.frontends.speech_embedding): only the head trains.
     "kws_embed": {
         "model": "emb_mlp",
-        "frontend": {"name": "speech_embedding"},
+        "frontend": {"name": "speech_embedding", "pad_s": 0.25},
         "epochs": 30,
-        "batch_size": 64,
+        **_KWS_TRAINING,
         "optimizer": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-2},
-        "schedule": {"name": "cosine", "warmup_epochs": 1.0},
-        "label_smoothing": 0.05,
     },
     # The WaveNet report's binary on/off detector: wavenet_classifier (dilated causal convs on
     # mu-law one-hot audio; give the architecture with --model-set params=wavenet_params.json)
