@@ -80,8 +80,11 @@ class MicFilter(Augmentation):
 
     def apply(self, x: torch.Tensor, params: MicFilterParams) -> torch.Tensor:
         check_waveform(x, self.name)
-        if not bool(params.applied.any()):
+        rows = params.applied.to(x.device)
+        if not bool(rows.any()):
             return x
         n = x.shape[-1]
-        filtered = torch.fft.irfft(torch.fft.rfft(x, n=n) * self.gain_curve(params, n, x.device).unsqueeze(1), n=n)
-        return torch.where(params.applied.to(x.device).view(-1, 1, 1), filtered.to(x.dtype), x)
+        curve = self.gain_curve(params.select(rows.cpu()), n, x.device)  # only the clips drawn
+        out = x.clone()
+        out[rows] = torch.fft.irfft(torch.fft.rfft(x[rows], n=n) * curve.unsqueeze(1), n=n).to(x.dtype)
+        return out

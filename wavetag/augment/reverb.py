@@ -120,11 +120,15 @@ class Reverb(Augmentation):
 
     def apply(self, x: torch.Tensor, params: ReverbParams) -> torch.Tensor:
         check_waveform(x, self.name)
-        if not bool(params.applied.any()):
+        rows = params.applied.to(x.device)
+        if not bool(rows.any()):
             return x
-        rir = self.bank.to(x.device)[params.room.to(x.device)]  # (B, L)
+        dry = x[rows]  # only the clips drawn for reverb pay for the FFTs
+        rir = self.bank.to(x.device)[params.room.to(x.device)[rows]]  # (b, L)
         n_samples = x.shape[-1]
         n = 1 << (n_samples + rir.shape[-1] - 1).bit_length()
-        wet = torch.fft.irfft(torch.fft.rfft(x, n=n) * torch.fft.rfft(rir, n=n).unsqueeze(1), n=n)[..., :n_samples]
-        wet = wet * (clip_rms(x) / clip_rms(wet).clamp_min(RMS_EPS))
-        return torch.where(params.applied.to(x.device).view(-1, 1, 1), wet.to(x.dtype), x)
+        wet = torch.fft.irfft(torch.fft.rfft(dry, n=n) * torch.fft.rfft(rir, n=n).unsqueeze(1), n=n)[..., :n_samples]
+        wet = wet * (clip_rms(dry) / clip_rms(wet).clamp_min(RMS_EPS))
+        out = x.clone()
+        out[rows] = wet.to(x.dtype)
+        return out

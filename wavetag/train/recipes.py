@@ -28,7 +28,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     #   0.25 s of zeros on each side so words at a clip's edges fall inside whole windows).
     # Their mistakes differ by voice, so the mean beats either (flite fold: 81 % / 80 % alone, 86 %
     # together; non-keywords taken for a keyword 22 % -> 8 %). The Speech Commands noise recipe (p 0.8,
-    # volume <= 0.1), ±100 ms shift, AdamW with warm-up and cosine decay, light label smoothing.
+    # volume <= 0.1), ±100 ms shift, simulated rooms and microphones on half the clips each, AdamW
+    # with warm-up and cosine decay, light label smoothing.
     # Without the openwakeword files, use kws_cnn (the first member alone).
     "kws": {
         "model": "ensemble",
@@ -37,8 +38,11 @@ RECIPES: dict[str, dict[str, Any]] = {
             {"name": "ds_cnn_m", "frontend": {"name": "logmel", "normalize": "utterance"}},
             {"name": "emb_conv", "frontend": {"name": "speech_embedding", "pad_s": 0.25}},
         ]},
-        "epochs": 20,
+        "epochs": 15,
         **_KWS_TRAINING,
+        # rooms and microphones: on reverberant test clips of unseen rooms (RT60 0.3-0.9 s) the
+        # embedding member's keyword accuracy rose from 74 % to 85 % (dry clips: 94.7 -> 95.8 %)
+        "augment": {"reverb": {"p": 0.5}, "mic_filter": {"p": 0.5}},
     },
     # The earlier recommendation, a single spectrogram CNN: DS-CNN-M on 40 log-mels with
     # per-utterance band normalisation, light SpecAugment (1 time mask <= 10 frames, 1 frequency
