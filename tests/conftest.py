@@ -39,3 +39,21 @@ def write_audio(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+def write_two_tone_pack(root: Path, *, clips_per_class: int, sample_rate: int = 8000) -> Path:
+    """A pack of 2 classes of tones (low 400 Hz / high 2000 Hz with a little noise), 0.25-s clips of
+    4 speakers, at ``root/pack`` (sources in ``root/src``); seeded, so every caller gets the same."""
+    import soundfile as sf
+
+    from wavetag.data import prepare
+
+    rng = np.random.default_rng(0)
+    t = np.arange(sample_rate // 4) / sample_rate
+    for label, freq in (("low", 400), ("high", 2000)):
+        (root / "src" / label).mkdir(parents=True)
+        for i in range(clips_per_class):
+            x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(len(t))
+            sf.write(root / "src" / label / f"spk{i % 4}_nohash_{i}.wav", x.astype(np.float32), sample_rate, subtype="PCM_16")
+    prepare(root / "src", root / "pack", sample_rate=sample_rate, clip_seconds=0.25, jobs=1, progress=False)
+    return root / "pack"

@@ -4,12 +4,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
+from conftest import write_two_tone_pack
 from wavetag.config import config_from_dict
-from wavetag.data import prepare
 from wavetag.errors import ConfigError
 from wavetag.train import TrainConfig
 from wavetag.train.compare import CompareEntry, compare, entry_config, parse_entry, run_dir_name
@@ -20,16 +18,7 @@ SR = 8000
 @pytest.fixture(scope="module")
 def tone_pack(tmp_path_factory) -> Path:
     """2 classes of tones (400 / 2000 Hz), 12 clips each of 0.25 s at 8 kHz."""
-    root = tmp_path_factory.mktemp("cmp_tones")
-    rng = np.random.default_rng(0)
-    t = np.arange(SR // 4) / SR
-    for label, freq in (("low", 400), ("high", 2000)):
-        (root / "src" / label).mkdir(parents=True)
-        for i in range(12):
-            x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(len(t))
-            sf.write(root / "src" / label / f"spk{i % 4}_nohash_{i}.wav", x.astype(np.float32), SR, subtype="PCM_16")
-    prepare(root / "src", root / "pack", sample_rate=SR, clip_seconds=0.25, jobs=1, progress=False)
-    return root / "pack"
+    return write_two_tone_pack(tmp_path_factory.mktemp("cmp_tones"), clips_per_class=12, sample_rate=SR)
 
 
 def test_entries_name_a_model_and_optionally_its_front_end():

@@ -3,12 +3,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile as sf
 
+from conftest import write_two_tone_pack
 from wavetag.config import config_from_dict
-from wavetag.data import prepare
 from wavetag.errors import ConfigError
 from wavetag.evaluate.run import evaluate
 from wavetag.train import TrainConfig, train
@@ -19,16 +17,7 @@ SR = 8000
 @pytest.fixture(scope="module")
 def two_tone_pack(tmp_path_factory) -> Path:
     """2 classes of tones (400 / 2000 Hz), 16 clips each of 0.25 s at 8 kHz."""
-    root = tmp_path_factory.mktemp("two_tones")
-    rng = np.random.default_rng(0)
-    t = np.arange(SR // 4) / SR
-    for label, freq in (("low", 400), ("high", 2000)):
-        (root / "src" / label).mkdir(parents=True)
-        for i in range(16):
-            x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(len(t))
-            sf.write(root / "src" / label / f"spk{i % 4}_nohash_{i}.wav", x.astype(np.float32), SR, subtype="PCM_16")
-    prepare(root / "src", root / "pack", sample_rate=SR, clip_seconds=0.25, jobs=1, progress=False)
-    return root / "pack"
+    return write_two_tone_pack(tmp_path_factory.mktemp("two_tones"), clips_per_class=16, sample_rate=SR)
 
 
 def config(**fields) -> TrainConfig:
