@@ -30,7 +30,6 @@ very edges of a clip still fall inside whole windows.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +37,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from wavetag.config import check_range
 from wavetag.errors import ConfigError
@@ -105,9 +103,6 @@ def _read_initializers(path: Path) -> dict[str, np.ndarray]:
     try:
         model = onnx.load(str(path))
         tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
-        for node in model.graph.node:  # constants folded into Constant nodes (melspectrogram.onnx)
-            if node.op_type == "Constant" and node.attribute and node.attribute[0].type == onnx.AttributeProto.TENSOR:
-                tensors[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
     except Exception as exc:  # onnx raises DecodeError, ValueError, google.protobuf errors...
         raise ConfigError(
             f"{path}: not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]}); "
@@ -190,7 +185,6 @@ class SpeechEmbedding(FrontEnd):
                 bias = _take(emb, f"{stem}/Conv2D_bias_fused_bn", shape[:1], emb_path)
             self.register_buffer(f"w{i}", torch.tensor(weight), persistent=False)
             self.register_buffer(f"b{i}", torch.tensor(bias), persistent=False)
-        self.files_sha256 = {p.name: _sha256(p) for p in (mel_path, emb_path)}
 
     @property
     def pad_samples(self) -> int:
@@ -240,7 +234,3 @@ class SpeechEmbedding(FrontEnd):
 
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         return (EMBEDDING_DIM, num_embeddings(num_samples, pad_samples=self.pad_samples))
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
