@@ -89,17 +89,8 @@ def _write(text: str, out: Optional[Path]) -> None:
 
 def render_segments(segments: list, fmt: str) -> str:
     """A binary detector's timeline (`on_off_segments`) as a text table, JSON or CSV."""
-    if fmt == "json":
-        return json.dumps([s.to_dict() for s in segments], indent=2) + "\n"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["label", "start_s", "end_s"])
-        writer.writerows([s.label, f"{s.start_s:.3f}", f"{s.end_s:.3f}"] for s in segments)
-        return buf.getvalue()
-    lines = [f"{'label':<16} {'start_s':>9} {'end_s':>9}"]
-    lines += [f"{s.label:<16} {s.start_s:9.2f} {s.end_s:9.2f}" for s in segments]
-    return "\n".join(lines) + "\n"
+    columns = [("label", "<16", "", None), ("start_s", ">9", ".2f", ".3f"), ("end_s", ">9", ".2f", ".3f")]
+    return _render_rows(segments, fmt, columns)
 
 
 def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] | None:
@@ -122,17 +113,24 @@ def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] |
 
 def render(events: list, fmt: str) -> str:
     """Events as a text table, JSON (a list of objects) or CSV."""
+    columns = [("label", "<16", "", None), ("start_s", ">9", ".2f", ".3f"), ("end_s", ">9", ".2f", ".3f"),
+               ("score", ">6", ".3f", ".4f"), ("fired_s", ">9", ".2f", ".3f")]
+    return _render_rows(events, fmt, columns)
+
+
+def _render_rows(items: list, fmt: str, columns: list[tuple[str, str, str, str | None]]) -> str:
+    """``items`` (with ``to_dict`` and one attribute per column) as JSON, CSV or a text table;
+    a column is (name, table alignment+width, table format, CSV format or None for as-is)."""
     if fmt == "json":
-        return json.dumps([e.to_dict() for e in events], indent=2) + "\n"
+        return json.dumps([x.to_dict() for x in items], indent=2) + "\n"
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["label", "start_s", "end_s", "score", "fired_s"])
-        for e in events:
-            writer.writerow([e.label, f"{e.start_s:.3f}", f"{e.end_s:.3f}", f"{e.score:.4f}", f"{e.fired_s:.3f}"])
+        writer.writerow([name for name, *_ in columns])
+        writer.writerows([getattr(x, n) if c is None else format(getattr(x, n), c) for n, _, _, c in columns] for x in items)
         return buf.getvalue()
-    lines = [f"{'label':<16} {'start_s':>9} {'end_s':>9} {'score':>6} {'fired_s':>9}"]
-    lines += [f"{e.label:<16} {e.start_s:9.2f} {e.end_s:9.2f} {e.score:6.3f} {e.fired_s:9.2f}" for e in events]
+    lines = [" ".join(format(name, align) for name, align, _, _ in columns)]
+    lines += [" ".join(format(getattr(x, n), align + t) for n, align, t, _ in columns) for x in items]
     return "\n".join(lines) + "\n"
 
 
