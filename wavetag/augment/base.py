@@ -178,6 +178,17 @@ def per_clip(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.to(device=x.device, dtype=x.dtype).reshape(-1, *([1] * (x.dim() - 1)))
 
 
+def on_drawn_clips(x: torch.Tensor, params: Params, fn) -> torch.Tensor:
+    """``x`` with the clips drawn for an augmentation (``params.applied``) replaced by
+    ``fn(x[drawn], params.select(drawn))``; only those clips are computed (``x`` itself when none is)."""
+    rows = params.applied.to(x.device)
+    if not bool(rows.any()):
+        return x
+    out = x.clone()
+    out[rows] = fn(x[rows], params.select(params.applied)).to(x.dtype)
+    return out
+
+
 def check_waveform(x: torch.Tensor, who: str) -> None:
     if x.dim() != 3:
         raise ConfigError(f"{who}: input has shape {tuple(x.shape)}; expected a waveform batch [batch, channels, samples]")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, per_clip, randint,
+    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, on_drawn_clips, randint,
     register_augmentation,
 )
 from wavetag.config import check_range
@@ -57,13 +57,13 @@ class Codec(Augmentation):
 
     def apply(self, x: torch.Tensor, params: CodecParams) -> torch.Tensor:
         check_waveform(x, self.name)
-        if not bool(params.applied.any()):
-            return x
-        peak = x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(PEAK_EPS)
-        scale = self.config.headroom / peak
+        return on_drawn_clips(x, params, self._quantise)
+
+    def _quantise(self, x: torch.Tensor, params: CodecParams) -> torch.Tensor:
+        scale = self.config.headroom / x.abs().amax(dim=(1, 2), keepdim=True).clamp_min(PEAK_EPS)
         out = torch.empty_like(x)
         for levels in params.levels.unique().tolist():  # a handful of distinct values per batch
             rows = params.levels.to(x.device) == levels
             y = (x[rows] * scale[rows]).clamp(-1.0, 1.0)
             out[rows] = mulaw_decode(mulaw_encode(y, levels), levels).to(x.dtype) / scale[rows]
-        return torch.where(per_clip(params.applied, x).bool(), out, x)
+        return out

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, register_augmentation, uniform,
+    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, on_drawn_clips,
+    register_augmentation, uniform,
 )
 from wavetag.config import check_range
 
@@ -80,11 +81,8 @@ class MicFilter(Augmentation):
 
     def apply(self, x: torch.Tensor, params: MicFilterParams) -> torch.Tensor:
         check_waveform(x, self.name)
-        rows = params.applied.to(x.device)
-        if not bool(rows.any()):
-            return x
+        return on_drawn_clips(x, params, self._filter)  # only the drawn clips are filtered
+
+    def _filter(self, x: torch.Tensor, params: MicFilterParams) -> torch.Tensor:
         n = x.shape[-1]
-        curve = self.gain_curve(params.select(rows.cpu()), n, x.device)  # only the clips drawn
-        out = x.clone()
-        out[rows] = torch.fft.irfft(torch.fft.rfft(x[rows], n=n) * curve.unsqueeze(1), n=n).to(x.dtype)
-        return out
+        return torch.fft.irfft(torch.fft.rfft(x, n=n) * self.gain_curve(params, n, x.device).unsqueeze(1), n=n)

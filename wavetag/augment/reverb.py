@@ -20,7 +20,7 @@ import torch
 
 from wavetag.augment.base import (
     RMS_EPS, Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, clip_rms,
-    register_augmentation, uniform,
+    on_drawn_clips, register_augmentation, uniform,
 )
 from wavetag.config import check_range
 from wavetag.errors import ConfigError
@@ -120,15 +120,11 @@ class Reverb(Augmentation):
 
     def apply(self, x: torch.Tensor, params: ReverbParams) -> torch.Tensor:
         check_waveform(x, self.name)
-        rows = params.applied.to(x.device)
-        if not bool(rows.any()):
-            return x
-        dry = x[rows]  # only the clips drawn for reverb pay for the FFTs
-        rir = self.bank.to(x.device)[params.room.to(x.device)[rows]]  # (b, L)
-        n_samples = x.shape[-1]
+        return on_drawn_clips(x, params, self._reverberate)  # only the drawn clips pay for the FFTs
+
+    def _reverberate(self, dry: torch.Tensor, params: ReverbParams) -> torch.Tensor:
+        rir = self.bank.to(dry.device)[params.room.to(dry.device)]  # (b, L)
+        n_samples = dry.shape[-1]
         n = 1 << (n_samples + rir.shape[-1] - 1).bit_length()
         wet = torch.fft.irfft(torch.fft.rfft(dry, n=n) * torch.fft.rfft(rir, n=n).unsqueeze(1), n=n)[..., :n_samples]
-        wet = wet * (clip_rms(dry) / clip_rms(wet).clamp_min(RMS_EPS))
-        out = x.clone()
-        out[rows] = wet.to(x.dtype)
-        return out
+        return wet * (clip_rms(dry) / clip_rms(wet).clamp_min(RMS_EPS))
