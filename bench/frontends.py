@@ -13,13 +13,14 @@ clips/s for logmel-40 at batch 256.
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/frontends.py --seconds 3
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -45,8 +46,16 @@ def librosa_logmel(y: np.ndarray) -> np.ndarray:
     import librosa
 
     mel = librosa.feature.melspectrogram(
-        y=y, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann",
-        center=True, pad_mode="constant", power=2.0, n_mels=N_MELS,
+        y=y,
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=WIN,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        power=2.0,
+        n_mels=N_MELS,
     )
     return np.log(mel + LOG_EPS)
 
@@ -55,8 +64,16 @@ def librosa_mfcc(y: np.ndarray) -> np.ndarray:
     import librosa
 
     return librosa.feature.mfcc(
-        y=y, sr=SAMPLE_RATE, n_mfcc=40, n_fft=N_FFT, hop_length=HOP, win_length=WIN, window="hann",
-        center=True, pad_mode="constant", n_mels=N_MELS,
+        y=y,
+        sr=SAMPLE_RATE,
+        n_mfcc=40,
+        n_fft=N_FFT,
+        hop_length=HOP,
+        win_length=WIN,
+        window="hann",
+        center=True,
+        pad_mode="constant",
+        n_mels=N_MELS,
     )
 
 
@@ -101,8 +118,16 @@ def run_case(case: Case, seconds: float, librosa_rates: dict[str, tuple[float, f
     ref, ref_wall = librosa_rates[case.frontend]
     ok = rate >= RATIO_TARGET * ref and (case.min_clips_s is None or rate >= case.min_clips_s)
     target = f">= {RATIO_TARGET:g}x" + (f", >= {case.min_clips_s:,.0f}/s" if case.min_clips_s else "")
-    return {"case": case.name, "ours": rate, "librosa": ref, "ratio": rate / ref, "target": target,
-            "verdict": "PASS" if ok else "MISS", "max_diff": max_diff, "wall": f"{wall:,.0f} / {ref_wall:,.0f}"}
+    return {
+        "case": case.name,
+        "ours": rate,
+        "librosa": ref,
+        "ratio": rate / ref,
+        "target": target,
+        "verdict": "PASS" if ok else "MISS",
+        "max_diff": max_diff,
+        "wall": f"{wall:,.0f} / {ref_wall:,.0f}",
+    }
 
 
 def main() -> None:
@@ -114,17 +139,25 @@ def main() -> None:
     librosa_rates: dict[str, tuple[float, float]] = {}
     rows = [run_case(case, args.seconds, librosa_rates) for case in CASES]
     load_after = os.getloadavg()
-    print(f"1 thread (torch {torch.__version__}), 1-s {SAMPLE_RATE // 1000} kHz clips; clips per CPU-second, "
-          f"best of {ROUNDS} rounds in {args.seconds:g} s per figure")
-    header = (f"{'case':<16}{'wavetag':>9}{'librosa':>9}{'ratio':>7}  {'target':<21}{'':<6}"
-              f"{'max |diff|':>11}  {'wall clips/s (wavetag / librosa)'}")
+    print(
+        f"1 thread (torch {torch.__version__}), 1-s {SAMPLE_RATE // 1000} kHz clips; clips per CPU-second, "
+        f"best of {ROUNDS} rounds in {args.seconds:g} s per figure"
+    )
+    header = (
+        f"{'case':<16}{'wavetag':>9}{'librosa':>9}{'ratio':>7}  {'target':<21}{'':<6}"
+        f"{'max |diff|':>11}  {'wall clips/s (wavetag / librosa)'}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['case']:<16}{r['ours']:>9,.0f}{r['librosa']:>9,.0f}{r['ratio']:>6.1f}x  {r['target']:<21}"
-              f"{r['verdict']:<6}{r['max_diff']:>11.1e}  {r['wall']}")
-    print(f"load average (1/5/15 min) on {os.cpu_count()} cores: before {', '.join(f'{v:.2f}' for v in load_before)}; "
-          f"after {', '.join(f'{v:.2f}' for v in load_after)}")
+        print(
+            f"{r['case']:<16}{r['ours']:>9,.0f}{r['librosa']:>9,.0f}{r['ratio']:>6.1f}x  {r['target']:<21}"
+            f"{r['verdict']:<6}{r['max_diff']:>11.1e}  {r['wall']}"
+        )
+    print(
+        f"load average (1/5/15 min) on {os.cpu_count()} cores: before {', '.join(f'{v:.2f}' for v in load_before)}; "
+        f"after {', '.join(f'{v:.2f}' for v in load_after)}"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ never heard; they do not measure accuracy on human speech.
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py                        # the demo recipe
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py --recipe kws --epochs 15 --keep runs/gen
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,15 +49,26 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
     prepare(data, pack, clip_seconds=1.0, hold_out=hold_out, unknown_share=DEMO_SYNTH["unknown_share"], progress=False)
     overrides = {"epochs": args.epochs} if args.epochs else {}
     started = time.perf_counter()
-    train(pack, train_config(args.recipe, **overrides), work / f"run-{name}", overwrite=True, progress=False, verbose=False)
+    train(
+        pack,
+        train_config(args.recipe, **overrides),
+        work / f"run-{name}",
+        overwrite=True,
+        progress=False,
+        verbose=False,
+    )
     seconds = time.perf_counter() - started
     metrics = evaluate(work / f"run-{name}", pack).metrics
     b = metrics.get("breakdown", {})
     nk = b.get("non_keywords", {})
-    return {"fold": name, "accuracy": metrics["overall"]["accuracy"], "train_s": seconds,
-            "fa_unseen": (nk.get("unseen_words") or {}).get("false_accept_rate"),
-            "unseen_clips": (nk.get("unseen_words") or {}).get("clips", 0),
-            "by_voice": {r["value"]: r["accuracy"] for r in b.get("by_voice", [])}}
+    return {
+        "fold": name,
+        "accuracy": metrics["overall"]["accuracy"],
+        "train_s": seconds,
+        "fa_unseen": (nk.get("unseen_words") or {}).get("false_accept_rate"),
+        "unseen_clips": (nk.get("unseen_words") or {}).get("clips", 0),
+        "by_voice": {r["value"]: r["accuracy"] for r in b.get("by_voice", [])},
+    }
 
 
 def main() -> None:
@@ -78,19 +90,27 @@ def main() -> None:
     rows = [run_fold(data, work, "in-domain", None, args)]
     rows += [run_fold(data, work, e, f"engine={e}", args) for e in engines]
     folds = [r for r in rows if r["fold"] != "in-domain"]
-    print(f"\nrecipe {args.recipe}, {args.speakers} speakers, engines {', '.join(engines)}; "
-          f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; {time.perf_counter() - started:.0f} s")
-    print(f"{'fold (test speakers)':24s} {'accuracy':>9s} {'target':>8s} {'unseen-word FA':>15s} {'target':>7s} {'train s':>8s}")
+    print(
+        f"\nrecipe {args.recipe}, {args.speakers} speakers, engines {', '.join(engines)}; "
+        f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; {time.perf_counter() - started:.0f} s"
+    )
+    print(
+        f"{'fold (test speakers)':24s} {'accuracy':>9s} {'target':>8s} {'unseen-word FA':>15s} {'target':>7s} {'train s':>8s}"
+    )
     for r in rows:
         target = TARGET_IN_DOMAIN if r["fold"] == "in-domain" else TARGET_FOLD
         fa = "n/a" if r["fa_unseen"] is None else f"{100 * r['fa_unseen']:.1f} %"
-        print(f"{r['fold']:24s} {100 * r['accuracy']:8.1f} % {'>= ' + str(int(100 * target)):>8s} "
-              f"{fa:>15s} {'<= 3':>7s} {r['train_s']:8.0f}")
+        print(
+            f"{r['fold']:24s} {100 * r['accuracy']:8.1f} % {'>= ' + str(int(100 * target)):>8s} "
+            f"{fa:>15s} {'<= 3':>7s} {r['train_s']:8.0f}"
+        )
     if folds:
         mean = sum(r["accuracy"] for r in folds) / len(folds)
         ok = mean >= TARGET_MEAN and all(r["accuracy"] >= TARGET_FOLD for r in folds)
-        print(f"{'leave-one-engine-out mean':24s} {100 * mean:8.1f} % {'>= 95':>8s}   "
-              f"{'met' if ok else 'MISSED'} (mean >= 95 %, every fold >= 90 %)")
+        print(
+            f"{'leave-one-engine-out mean':24s} {100 * mean:8.1f} % {'>= 95':>8s}   "
+            f"{'met' if ok else 'MISSED'} (mean >= 95 %, every fold >= 90 %)"
+        )
     for r in folds:
         voices = ", ".join(f"{v} {100 * a:.1f} %" for v, a in sorted(r["by_voice"].items()))
         print(f"  {r['fold']} by voice: {voices}")

@@ -9,6 +9,7 @@ Each timing is given twice: wall clock (what a user sees) and process CPU time (
 costs; stable when other processes share the cores). The load average is printed with them, as
 REFERENCES.md asks: on a shared 2-core machine the wall figures swing with the load.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -94,15 +95,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="*", help="models to run (default: all)")
     parser.add_argument("--batch", type=int, default=32, help="training batch size (default 32)")
-    parser.add_argument("--max-train-gmacs", type=float, default=1.5,
-                        help="skip training throughput for models above this many GMACs per clip (default 1.5; 0 = no limit)")
+    parser.add_argument(
+        "--max-train-gmacs",
+        type=float,
+        default=1.5,
+        help="skip training throughput for models above this many GMACs per clip (default 1.5; 0 = no limit)",
+    )
     parser.add_argument("--no-onnx", action="store_true", help="skip the ONNX Runtime latency")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = args.models or list_models()
     num_samples = SAMPLE_RATE
-    print(f"torch {torch.__version__}, 1 thread, 1-s clips at {SAMPLE_RATE} Hz, {NUM_CLASSES} classes, load {os.getloadavg()}")
-    print(f"{'model':20s} {'params':>7s} {'MACs':>6s} | {'eager ms':>15s} | {'onnxrt ms':>15s} | {'train clips/s':>15s}")
+    print(
+        f"torch {torch.__version__}, 1 thread, 1-s clips at {SAMPLE_RATE} Hz, {NUM_CLASSES} classes, load {os.getloadavg()}"
+    )
+    print(
+        f"{'model':20s} {'params':>7s} {'MACs':>6s} | {'eager ms':>15s} | {'onnxrt ms':>15s} | {'train clips/s':>15s}"
+    )
     print(f"{'':20s} {'':>7s} {'':>6s} | {'wall / cpu':>15s} | {'wall / cpu':>15s} | {'wall / cpu':>15s}")
     for name in names:
         torch.manual_seed(0)
@@ -118,9 +127,14 @@ def main() -> None:
         if train is not None:
             notes += verdict(name, "train_cps", train[0])
         ort_s = "skipped" if ort is None else f"{ort[0] * 1e3:7.3f} / {ort[1] * 1e3:.3f}"
-        train_s = f"skipped (> {args.max_train_gmacs:g} GMACs)" if train is None else f"{train[0]:7.0f} / {train[1]:.0f}"
-        print(f"{name:20s} {human(params):>7s} {human(macs):>6s} | {eager[0] * 1e3:7.2f} / {eager[1] * 1e3:.2f} | "
-              f"{ort_s:>15s} | {train_s:>15s}{notes}  load {os.getloadavg()[0]:.2f}", flush=True)
+        train_s = (
+            f"skipped (> {args.max_train_gmacs:g} GMACs)" if train is None else f"{train[0]:7.0f} / {train[1]:.0f}"
+        )
+        print(
+            f"{name:20s} {human(params):>7s} {human(macs):>6s} | {eager[0] * 1e3:7.2f} / {eager[1] * 1e3:.2f} | "
+            f"{ort_s:>15s} | {train_s:>15s}{notes}  load {os.getloadavg()[0]:.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

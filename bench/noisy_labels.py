@@ -35,6 +35,7 @@ with the seed, and the wall time with the load of the shared cores (printed).
     OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py               # ~4-5 min on 2 shared cores
     OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py --wrong 0.5 --keep runs/noisy
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,14 @@ from wavetag.train import TrainConfig, train  # noqa: E402
 SR = 8000
 CLIP_S = 1.0
 CLASSES = ("tone", "vibrato", "chirp", "noise_burst", "clicks", "am_noise")
-LOOKALIKE = {"tone": "vibrato", "vibrato": "tone", "chirp": "vibrato", "noise_burst": "am_noise",
-             "am_noise": "noise_burst", "clicks": "noise_burst"}
+LOOKALIKE = {
+    "tone": "vibrato",
+    "vibrato": "tone",
+    "chirp": "vibrato",
+    "noise_burst": "am_noise",
+    "am_noise": "noise_burst",
+    "clicks": "noise_burst",
+}
 LOOKALIKE_SHARE = 0.7  # --noise confusable: share of the wrong labels that name the look-alike
 PER_CLASS = {"train": 100, "validation": 30, "test": 100}
 VERIFIED_SHARE = 0.2
@@ -116,7 +123,9 @@ def make_sound(kind: str, rng: np.random.Generator) -> np.ndarray:
             x += _band_noise(rng, n, rng.uniform(500, 3000), rng.uniform(150, 600)) * _envelope(t, s, d, 0.005, 0.03)
     elif kind == "clicks":
         rate, x = rng.uniform(8, 60), np.zeros(n)
-        click = np.exp(-np.arange(int(0.004 * SR)) / (0.0008 * SR)) * np.sin(2 * np.pi * rng.uniform(1000, 3000) * np.arange(int(0.004 * SR)) / SR)
+        click = np.exp(-np.arange(int(0.004 * SR)) / (0.0008 * SR)) * np.sin(
+            2 * np.pi * rng.uniform(1000, 3000) * np.arange(int(0.004 * SR)) / SR
+        )
         for s in np.arange(start, start + length, 1 / rate):
             i = int(s * SR)
             x[i : i + len(click)] += click[: n - i]
@@ -168,11 +177,23 @@ def config_for(n_clips: int, seed: int, quick: bool) -> TrainConfig:
     epochs = max(BASE_EPOCHS, math.ceil(MIN_CLIP_PASSES / max(1, n_clips)))
     if quick:
         epochs = max(2, epochs // 4)
-    return config_from_dict(TrainConfig, {
-        "model": "ds_cnn_s", "epochs": epochs, "batch_size": 32, "seed": seed, "threads": 1, "tensorboard": False,
-        "tune_detection": False, "confusion_image": False, "clip_seconds": CLIP_S, "frontend": dict(FRONTEND),
-        "augment": {"background_noise": {"p": 0.0}}, "optimizer": {"lr": 3e-3},
-    })
+    return config_from_dict(
+        TrainConfig,
+        {
+            "model": "ds_cnn_s",
+            "epochs": epochs,
+            "batch_size": 32,
+            "seed": seed,
+            "threads": 1,
+            "tensorboard": False,
+            "tune_detection": False,
+            "confusion_image": False,
+            "clip_seconds": CLIP_S,
+            "frontend": dict(FRONTEND),
+            "augment": {"background_noise": {"p": 0.0}},
+            "optimizer": {"lr": 3e-3},
+        },
+    )
 
 
 def score(model_dir: Path, pack: Pack) -> dict[str, float]:
@@ -210,10 +231,14 @@ def semi_labels(pack: Pack, semi_dir: Path, round_: int) -> tuple[np.ndarray, np
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wrong", type=float, default=0.3, help="share of unverified train labels that are wrong")
-    parser.add_argument("--noise", choices=("confusable", "uniform"), default="confusable", help="how wrong labels are drawn")
+    parser.add_argument(
+        "--noise", choices=("confusable", "uniform"), default="confusable", help="how wrong labels are drawn"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3, help="pseudo-labelling rounds (round 0 included)")
-    parser.add_argument("--keep", type=Path, default=None, help="keep everything in this folder (default: a temporary one)")
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="keep everything in this folder (default: a temporary one)"
+    )
     parser.add_argument("--quick", action="store_true", help="a quarter of the epochs (a smoke run, not the figures)")
     args = parser.parse_args()
     load_before, started = os.getloadavg(), time.perf_counter()
@@ -234,7 +259,9 @@ def run(root: Path, args) -> dict[str, dict]:
     from wavetag.semi.relabel import relabel, write_relabelled
 
     truth_by_file = build_source(root / "src", wrong=args.wrong, noise=args.noise, seed=args.seed)
-    prepare(root / "src" / "audio" / "train.csv", root / "pack", sample_rate=SR, clip_seconds=CLIP_S, jobs=2, progress=False)
+    prepare(
+        root / "src" / "audio" / "train.csv", root / "pack", sample_rate=SR, clip_seconds=CLIP_S, jobs=2, progress=False
+    )
     pack = Pack.open(root / "pack")
     truth = np.array([pack.labels.index(truth_by_file[p]) for p in pack.index.path], np.int32)
     train_mask = np.zeros(len(pack), bool)
@@ -245,56 +272,104 @@ def run(root: Path, args) -> dict[str, dict]:
     rows: dict[str, dict] = {}
 
     # (a) verified only: the train split without its unverified clips
-    run_a = train(pack.with_labels(include=~train_mask | seeds), config_for(int(seeds.sum()), seed, args.quick), root / "verified", **quiet)
+    run_a = train(
+        pack.with_labels(include=~train_mask | seeds),
+        config_for(int(seeds.sum()), seed, args.quick),
+        root / "verified",
+        **quiet,
+    )
     rows["verified only"] = {"dir": run_a.best_dir, "used": used_labels(truth, pack.index.label, seeds)}
     # (b) all labels as given
     run_b = train(pack, config_for(n_train, seed, args.quick), root / "given", **quiet)
     rows["all labels as given"] = {"dir": run_b.best_dir, "used": used_labels(truth, pack.index.label, train_mask)}
     # the ceiling: every train label right (impossible in practice; here the answer is known)
     run_o = train(pack.with_labels(truth), config_for(n_train, seed, args.quick), root / "oracle", **quiet)
-    rows["all labels right (oracle)"] = {"dir": run_o.best_dir, "used": used_labels(truth, truth, train_mask),
-                                         "note": "reference: the ceiling of this task"}
+    rows["all labels right (oracle)"] = {
+        "dir": run_o.best_dir,
+        "used": used_labels(truth, truth, train_mask),
+        "note": "reference: the ceiling of this task",
+    }
     # (c) relabelled: label spreading on the embeddings of (b), the given labels weighed as evidence
     emb = embed(run_b.best_dir, pack)
     result = relabel(pack, emb, min_confidence=0.5)
     relabelled = Pack.open(write_relabelled(result, root / "relabelled", tsne_points=0).pack_dir)
     run_c = train(relabelled, config_for(n_train, seed + 1, args.quick), root / "relabelled_run", **quiet)
     c = result.counts()
-    rows["relabelled"] = {"dir": run_c.best_dir, "used": used_labels(truth, relabelled.index.label, train_mask),
-                          "note": f"{c['confirmed']} confirmed, {c['changed']} changed, {c['uncertain']} uncertain; " + "; ".join(result.notes)}
+    rows["relabelled"] = {
+        "dir": run_c.best_dir,
+        "used": used_labels(truth, relabelled.index.label, train_mask),
+        "note": f"{c['confirmed']} confirmed, {c['changed']} changed, {c['uncertain']} uncertain; "
+        + "; ".join(result.notes),
+    }
     # (d) semi-supervised from the verified clips
     semi = train_semi(pack, config_for(n_train, seed + 2, args.quick), root / "semi", rounds=args.rounds, **quiet)
-    rows["semi-supervised"] = {"dir": semi.best_dir, "used": used_labels(truth, *semi_labels(pack, root / "semi", semi.best_round)),
-                               "note": _semi_note(semi)}
+    rows["semi-supervised"] = {
+        "dir": semi.best_dir,
+        "used": used_labels(truth, *semi_labels(pack, root / "semi", semi.best_round)),
+        "note": _semi_note(semi),
+    }
     # (e) relabel (clear cases only) + semi-supervised (the rest)
     strict = relabel(pack, emb, min_confidence=0.9)
     strict_pack = Pack.open(write_relabelled(strict, root / "relabelled_strict", tsne_points=0).pack_dir)
-    both = train_semi(strict_pack, config_for(n_train, seed + 3, args.quick), root / "relabel_semi", rounds=args.rounds, **quiet)
+    both = train_semi(
+        strict_pack, config_for(n_train, seed + 3, args.quick), root / "relabel_semi", rounds=args.rounds, **quiet
+    )
     c = strict.counts()
-    rows["relabel + semi-supervised"] = {"dir": both.best_dir, "used": used_labels(truth, *semi_labels(strict_pack, root / "relabel_semi", both.best_round)),
-                                         "note": f"{c['uncertain']} uncertain left to pseudo-labelling; {_semi_note(both)}"}
+    rows["relabel + semi-supervised"] = {
+        "dir": both.best_dir,
+        "used": used_labels(truth, *semi_labels(strict_pack, root / "relabel_semi", both.best_round)),
+        "note": f"{c['uncertain']} uncertain left to pseudo-labelling; {_semi_note(both)}",
+    }
     # (c') the relabelled pack again with another seed: a third member for the ensemble
     run_c2 = train(relabelled, config_for(n_train, seed + 4, args.quick), root / "relabelled_seed", **quiet)
-    rows["relabelled, another seed"] = {"dir": run_c2.best_dir, "used": rows["relabelled"]["used"], "note": "(c'): for the ensemble"}
+    rows["relabelled, another seed"] = {
+        "dir": run_c2.best_dir,
+        "used": rows["relabelled"]["used"],
+        "note": "(c'): for the ensemble",
+    }
     # (g) another family on another front end: a small 1-D CNN on the raw waveform, relabelled pack
-    run_g = train(relabelled, waveform_config(config_for(n_train, seed + 5, args.quick)), root / "waveform_relabelled", **quiet)
-    rows["waveform CNN, relabelled"] = {"dir": run_g.best_dir, "used": rows["relabelled"]["used"],
-                                        "note": "(g): cnn1d on the waveform, for the ensembles"}
+    run_g = train(
+        relabelled, waveform_config(config_for(n_train, seed + 5, args.quick)), root / "waveform_relabelled", **quiet
+    )
+    rows["waveform CNN, relabelled"] = {
+        "dir": run_g.best_dir,
+        "used": rows["relabelled"]["used"],
+        "note": "(g): cnn1d on the waveform, for the ensembles",
+    }
     # (f) ensembles: the same family on the same cleaned labels, (c) (c') (e), as before; then members
     # whose errors should differ: other label views (a) (b) (c), and other families (c) (g) (e)
     ensembles = {
-        "ensemble (weighted)": (["relabelled", "relabelled, another seed", "relabel + semi-supervised"], "weighted", "(c), (c'), (e)"),
-        "ensemble (mean)": (["relabelled", "relabelled, another seed", "relabel + semi-supervised"], "mean", "(c), (c'), (e)"),
+        "ensemble (weighted)": (
+            ["relabelled", "relabelled, another seed", "relabel + semi-supervised"],
+            "weighted",
+            "(c), (c'), (e)",
+        ),
+        "ensemble (mean)": (
+            ["relabelled", "relabelled, another seed", "relabel + semi-supervised"],
+            "mean",
+            "(c), (c'), (e)",
+        ),
         "ensemble, label views": (["verified only", "all labels as given", "relabelled"], "weighted", "(a), (b), (c)"),
-        "ensemble, families": (["relabelled", "waveform CNN, relabelled", "relabel + semi-supervised"], "weighted", "(c), (g), (e)"),
+        "ensemble, families": (
+            ["relabelled", "waveform CNN, relabelled", "relabel + semi-supervised"],
+            "weighted",
+            "(c), (g), (e)",
+        ),
     }
     for name, (members, method, which) in ensembles.items():
-        ens = build_ensemble([rows[m]["dir"] for m in members], root / name.replace(" ", "_").replace(",", ""), method=method, pack=pack)
+        ens = build_ensemble(
+            [rows[m]["dir"] for m in members], root / name.replace(" ", "_").replace(",", ""), method=method, pack=pack
+        )
         info = read_config(ens)["ensemble"]
         overlap = info["validation"]["diversity"]["error_overlap"]
-        rows[name] = {"dir": ens, "used": (None, None), "members": members,
-                      "note": f"{method} of {which}; weights " + ", ".join(f"{w:.2f}" for w in info["weights"])
-                              + f"; validation error overlap {overlap if overlap is None else f'{overlap:.2f}'}"}
+        rows[name] = {
+            "dir": ens,
+            "used": (None, None),
+            "members": members,
+            "note": f"{method} of {which}; weights "
+            + ", ".join(f"{w:.2f}" for w in info["weights"])
+            + f"; validation error overlap {overlap if overlap is None else f'{overlap:.2f}'}",
+        }
     for row in rows.values():
         row.update(score(row["dir"], pack))
     return rows
@@ -304,8 +379,12 @@ def waveform_config(config: TrainConfig) -> TrainConfig:
     """``config`` with a small 1-D CNN on the raw waveform (RMS-normalised) instead of ds_cnn_s on log-mels."""
     import dataclasses
 
-    return dataclasses.replace(config, model="cnn1d", frontend={"name": "waveform", "normalize": "rms"},
-                               model_args={"stages": [[16], [32], [64], [64]], "dense_dim": 64, "dropout": 0.2})
+    return dataclasses.replace(
+        config,
+        model="cnn1d",
+        frontend={"name": "waveform", "normalize": "rms"},
+        model_args={"stages": [[16], [32], [64], [64]], "dense_dim": 64, "dropout": 0.2},
+    )
 
 
 def _semi_note(result) -> str:
@@ -315,10 +394,12 @@ def _semi_note(result) -> str:
 
 
 def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
-    print(f"noisy-label benchmark: {len(CLASSES)} classes, train {PER_CLASS['train'] * len(CLASSES)} clips "
-          f"({VERIFIED_SHARE:.0%} verified; {args.wrong:.0%} of the unverified labels wrong, {args.noise}), "
-          f"validation {PER_CLASS['validation'] * len(CLASSES)}, test {PER_CLASS['test'] * len(CLASSES)} (clean); "
-          f"ds_cnn_s on 32 log-mels, 8 kHz, 1 s; seed {args.seed}" + (" [--quick: not the figures]" if args.quick else ""))
+    print(
+        f"noisy-label benchmark: {len(CLASSES)} classes, train {PER_CLASS['train'] * len(CLASSES)} clips "
+        f"({VERIFIED_SHARE:.0%} verified; {args.wrong:.0%} of the unverified labels wrong, {args.noise}), "
+        f"validation {PER_CLASS['validation'] * len(CLASSES)}, test {PER_CLASS['test'] * len(CLASSES)} (clean); "
+        f"ds_cnn_s on 32 log-mels, 8 kHz, 1 s; seed {args.seed}" + (" [--quick: not the figures]" if args.quick else "")
+    )
     print()
     print(f"| {'setting':<28} | clips used | wrong labels used | test accuracy | test MAP@3 | note")
     print(f"|{'-' * 30}|-----------:|------------------:|--------------:|-----------:|------")
@@ -326,13 +407,18 @@ def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
         used, wrong = r["used"]
         used_s = "-" if used is None else str(used)
         wrong_s = "-" if wrong is None else f"{100 * wrong:.1f} %"
-        print(f"| {name:<28} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | {r.get('note', '')}")
+        print(
+            f"| {name:<28} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | {r.get('note', '')}"
+        )
     print()
     for metric in ("map_at_3", "accuracy"):
         value = {k: v[metric] for k, v in rows.items()}
         checks = [
             ("relabel + semi-supervised > verified only", value["relabel + semi-supervised"] > value["verified only"]),
-            ("relabel + semi-supervised > all labels as given", value["relabel + semi-supervised"] > value["all labels as given"]),
+            (
+                "relabel + semi-supervised > all labels as given",
+                value["relabel + semi-supervised"] > value["all labels as given"],
+            ),
             ("relabelled > all labels as given", value["relabelled"] > value["all labels as given"]),
             ("semi-supervised > verified only", value["semi-supervised"] > value["verified only"]),
         ]
@@ -344,8 +430,10 @@ def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
         for name, ok in checks:
             print(f"{label}: {name:<56} {'PASS' if ok else 'MISS'}")
     after = os.getloadavg()
-    print(f"wall time {seconds:.0f} s on {os.cpu_count()} cores; load average (1/5/15 min) before "
-          f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}")
+    print(
+        f"wall time {seconds:.0f} s on {os.cpu_count()} cores; load average (1/5/15 min) before "
+        f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}"
+    )
 
 
 if __name__ == "__main__":

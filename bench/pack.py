@@ -8,6 +8,7 @@ with each ``--jobs`` value in a fresh process (peak RSS of that process and of i
 workers from getrusage), then times random batches of 128 through `make_batch`. The WAVs were
 just written, so they are in the page cache: this measures decoding, not a cold disk.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,17 @@ def prepare_child(src: str, out: str, jobs: int) -> None:
     elapsed = time.perf_counter() - started
     kib_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kib_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"clips": summary.num_clips, "rejected": summary.rejected, "elapsed_s": elapsed,
-                      "rss_self_mib": kib_self / 1024, "rss_worker_mib": kib_child / 1024}))
+    print(
+        json.dumps(
+            {
+                "clips": summary.num_clips,
+                "rejected": summary.rejected,
+                "elapsed_s": elapsed,
+                "rss_self_mib": kib_self / 1024,
+                "rss_worker_mib": kib_child / 1024,
+            }
+        )
+    )
 
 
 def bench_batches(pack_dir: Path, batches: int, batch_size: int = 128) -> float:
@@ -92,8 +102,10 @@ def main() -> None:
     if args.pack:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         rate = bench_batches(Path(args.pack), args.batches)
-        print(f"random batches of 128 (make_batch, 1 thread): {rate:,.0f} clips/s   "
-              f"target >= {TARGET_BATCH_CLIPS_S:,}: {verdict(rate >= TARGET_BATCH_CLIPS_S)}")
+        print(
+            f"random batches of 128 (make_batch, 1 thread): {rate:,.0f} clips/s   "
+            f"target >= {TARGET_BATCH_CLIPS_S:,}: {verdict(rate >= TARGET_BATCH_CLIPS_S)}"
+        )
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         return
     work = Path(args.dir or tempfile.mkdtemp(prefix="wavetag-bench-"))
@@ -109,21 +121,33 @@ def run(work: Path, args) -> None:
     seconds = write_source(work / "src", args.clips)
     print(f"wrote {args.clips:,} one-second 16 kHz WAVs in {seconds:.1f} s")
     for jobs in [int(j) for j in args.jobs.split(",")]:
-        proc = subprocess.run([sys.executable, __file__, "--child", str(work / "src"), str(work / "pack"), str(jobs)],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", str(work / "src"), str(work / "pack"), str(jobs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         rate = r["clips"] / r["elapsed_s"]
         peak_gib = (r["rss_self_mib"] + jobs * r["rss_worker_mib"]) / 1024
-        target = f"target >= {TARGET_PREPARE_CLIPS_S:,} on 2 cores: {verdict(rate >= TARGET_PREPARE_CLIPS_S)}" if jobs == 2 else "(1-process figure)"
+        target = (
+            f"target >= {TARGET_PREPARE_CLIPS_S:,} on 2 cores: {verdict(rate >= TARGET_PREPARE_CLIPS_S)}"
+            if jobs == 2
+            else "(1-process figure)"
+        )
         print(f"prepare --jobs {jobs}: {r['clips']:,} clips in {r['elapsed_s']:.1f} s = {rate:,.0f} clips/s   {target}")
-        print(f"  peak RSS: main {r['rss_self_mib']:.0f} MiB + {jobs} x worker <= {r['rss_worker_mib']:.0f} MiB "
-              f"= {peak_gib:.2f} GiB   target < {TARGET_PEAK_GIB:g} GiB: {verdict(peak_gib < TARGET_PEAK_GIB)}")
+        print(
+            f"  peak RSS: main {r['rss_self_mib']:.0f} MiB + {jobs} x worker <= {r['rss_worker_mib']:.0f} MiB "
+            f"= {peak_gib:.2f} GiB   target < {TARGET_PEAK_GIB:g} GiB: {verdict(peak_gib < TARGET_PEAK_GIB)}"
+        )
         if jobs == 2:
             print(f"  at this rate Speech Commands v2 (105,829 clips) takes {105_829 / rate:.0f} s (target < 120 s)")
         print(f"  load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rate = bench_batches(work / "pack", args.batches)
-    print(f"random batches of 128 x 1 s (make_batch, 1 thread): {rate:,.0f} clips/s   "
-          f"target >= {TARGET_BATCH_CLIPS_S:,}: {verdict(rate >= TARGET_BATCH_CLIPS_S)}")
+    print(
+        f"random batches of 128 x 1 s (make_batch, 1 thread): {rate:,.0f} clips/s   "
+        f"target >= {TARGET_BATCH_CLIPS_S:,}: {verdict(rate >= TARGET_BATCH_CLIPS_S)}"
+    )
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

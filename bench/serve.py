@@ -15,6 +15,7 @@ once per backend; the clients are threads of this process, each on its own keep-
 sending 1-s 16-bit WAV files as the raw body. Each request names itself (``?filename=``) and the
 answer must name the same request: answers mixed up between batched requests count as errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,8 +88,18 @@ def build_model(root: Path) -> Path:
             sf.write(folder / f"spk{i % 4}_nohash_{i}.wav", clip(freq, rng), SAMPLE_RATE, subtype="PCM_16")
     prepare(root / "src", root / "pack", sample_rate=SAMPLE_RATE, clip_seconds=CLIP_S, jobs=1, progress=False)
     off = {k: {"p": 0.0} for k in ("time_shift", "speed", "gain", "background_noise", "colored_noise", "spec_augment")}
-    config = config_from_dict(TrainConfig, {"model": "bc_resnet_1", "epochs": 2, "batch_size": 16, "threads": 1,
-                                            "tensorboard": False, "frontend": {"normalize": "none"}, "augment": off})
+    config = config_from_dict(
+        TrainConfig,
+        {
+            "model": "bc_resnet_1",
+            "epochs": 2,
+            "batch_size": 16,
+            "threads": 1,
+            "tensorboard": False,
+            "frontend": {"normalize": "none"},
+            "augment": off,
+        },
+    )
     train(root / "pack", config, root / "run", progress=False, verbose=False)
     return root / "run" / "best"
 
@@ -111,8 +122,23 @@ def wav_bytes(x: np.ndarray) -> bytes:
 
 
 def start_server(model_dir: Path, port: int, *, backend: str, threads: int, extra: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "wavetag", "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-           "--backend", backend, "--threads", str(threads), "--no-access-log", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "wavetag",
+        "serve",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend",
+        backend,
+        "--threads",
+        str(threads),
+        "--no-access-log",
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -153,8 +179,12 @@ def drive(port: int, bodies: list[bytes], *, clients: int, requests: int) -> tup
             name = f"request-{i}.wav"
             t = time.perf_counter()
             try:
-                conn.request("POST", f"/v1/classify?filename={name}", body=bodies[i % len(bodies)],
-                             headers={"Content-Type": "audio/wav"})
+                conn.request(
+                    "POST",
+                    f"/v1/classify?filename={name}",
+                    body=bodies[i % len(bodies)],
+                    headers={"Content-Type": "audio/wav"},
+                )
                 answer = conn.getresponse()
                 text = answer.read()
                 error = None if answer.status == 200 else f"HTTP {answer.status}: {text[:200]!r}"
@@ -192,8 +222,12 @@ def abuse_payloads(good: bytes) -> list[tuple[str, dict, bytes]]:
         ("empty", {"Content-Type": "audio/wav"}, b""),
         ("wrong type", {"Content-Type": "text/html"}, good),
         ("truncated", {"Content-Type": "audio/wav"}, good[:60]),
-        ("multipart without closing", {"Content-Type": f"multipart/form-data; boundary={boundary}"},
-         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../x.wav"\r\n\r\n'.encode() + good),
+        (
+            "multipart without closing",
+            {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="../../x.wav"\r\n\r\n'.encode()
+            + good,
+        ),
         ("multipart without boundary", {"Content-Type": "multipart/form-data"}, garbage[:1000]),
     ]
 
@@ -209,8 +243,10 @@ def abuse(port: int, bodies: list[bytes], *, clients: int, requests: int) -> Abu
     slow = []
     for _ in range(SLOW_UPLOADS):
         s = socket.create_connection(("127.0.0.1", port), timeout=30)
-        s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
-                  b"Content-Length: %d\r\n\r\n" % len(bodies[0]) + bodies[0][:100])
+        s.sendall(
+            b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(bodies[0]) + bodies[0][:100]
+        )
         slow.append(s)
 
     def abuser(k: int) -> None:
@@ -267,7 +303,9 @@ def bench(model_dir: Path, backend: str, args, bodies: list[bytes]) -> tuple[Run
         cpu = (cpu_seconds(server.pid) - cpu_before[0], time.process_time() - cpu_before[1])
         load_after = os.getloadavg()
         after = get_json(port, "/health")["batching"]
-        abused = abuse(port, bodies, clients=args.clients, requests=args.abuse_requests) if args.abuse_requests else None
+        abused = (
+            abuse(port, bodies, clients=args.clients, requests=args.abuse_requests) if args.abuse_requests else None
+        )
         if abused is not None:
             get_json(port, "/health")  # still answering
     finally:
@@ -276,8 +314,19 @@ def bench(model_dir: Path, backend: str, args, bodies: list[bytes]) -> tuple[Run
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-    run = Run(backend, np.asarray(latencies) * 1e3, errors, wall, after["batches"] - before["batches"],
-              after["calls"] - before["calls"], cpu[0], cpu[1], load_before, load_after, abused)
+    run = Run(
+        backend,
+        np.asarray(latencies) * 1e3,
+        errors,
+        wall,
+        after["batches"] - before["batches"],
+        after["calls"] - before["calls"],
+        cpu[0],
+        cpu[1],
+        load_before,
+        load_after,
+        abused,
+    )
     return run, info
 
 
@@ -285,22 +334,30 @@ def bench(model_dir: Path, backend: str, args, bodies: list[bytes]) -> tuple[Run
 
 
 def report(runs: list[Run], info: dict, args) -> None:
-    print(f"\nwavetag serve: {info['name']} ({info['num_params']:,} parameters), {args.server_threads} model thread(s), "
-          f"on 127.0.0.1; {args.clients} clients, {args.requests} requests of {CLIP_S:g}-s clips at {SAMPLE_RATE} Hz; "
-          f"{os.cpu_count()} cores")
-    print(f"{'backend':8} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} "
-          f"{'req/pass':>8} {'server CPU/req':>14} {'client CPU/req':>14}  load avg before -> after")
+    print(
+        f"\nwavetag serve: {info['name']} ({info['num_params']:,} parameters), {args.server_threads} model thread(s), "
+        f"on 127.0.0.1; {args.clients} clients, {args.requests} requests of {CLIP_S:g}-s clips at {SAMPLE_RATE} Hz; "
+        f"{os.cpu_count()} cores"
+    )
+    print(
+        f"{'backend':8} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} {'errors':>6} "
+        f"{'req/pass':>8} {'server CPU/req':>14} {'client CPU/req':>14}  load avg before -> after"
+    )
     for r in runs:
         p50, p90, p99 = np.percentile(r.latencies_ms, [50, 90, 99])
         n = len(r.latencies_ms)
-        print(f"{r.backend:8} {n / r.wall_s:7.1f} {p50:7.1f} {p90:7.1f} {p99:7.1f} {r.latencies_ms.max():7.1f} "
-              f"{len(r.errors):6d} {r.batched_calls / max(r.forward_passes, 1):8.2f} {1e3 * r.server_cpu_s / n:11.2f} ms "
-              f"{1e3 * r.client_cpu_s / n:11.2f} ms  {r.load_before[0]:.2f} -> {r.load_after[0]:.2f}")
+        print(
+            f"{r.backend:8} {n / r.wall_s:7.1f} {p50:7.1f} {p90:7.1f} {p99:7.1f} {r.latencies_ms.max():7.1f} "
+            f"{len(r.errors):6d} {r.batched_calls / max(r.forward_passes, 1):8.2f} {1e3 * r.server_cpu_s / n:11.2f} ms "
+            f"{1e3 * r.client_cpu_s / n:11.2f} ms  {r.load_before[0]:.2f} -> {r.load_after[0]:.2f}"
+        )
     for r in runs:
         p99 = float(np.percentile(r.latencies_ms, 99))
-        print(f"targets, {r.backend}: errors {len(r.errors)} [target {TARGET_ERRORS}: "
-              f"{'met' if len(r.errors) <= TARGET_ERRORS else 'MISSED'}], p99 {p99:.1f} ms "
-              f"[target < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'}]")
+        print(
+            f"targets, {r.backend}: errors {len(r.errors)} [target {TARGET_ERRORS}: "
+            f"{'met' if len(r.errors) <= TARGET_ERRORS else 'MISSED'}], p99 {p99:.1f} ms "
+            f"[target < {TARGET_P99_MS:g} ms: {'met' if p99 < TARGET_P99_MS else 'MISSED'}]"
+        )
         if r.errors:
             print("  first errors:\n    " + "\n    ".join(r.errors[:5]))
     for r in runs:
@@ -310,26 +367,37 @@ def report(runs: list[Run], info: dict, args) -> None:
         server_errors = sum(n for status, n in a.statuses.items() if status >= 500)
         p99 = float(np.percentile(a.good_latencies_ms, 99)) if len(a.good_latencies_ms) else float("nan")
         shown = ", ".join(f"{'closed' if s == 0 else s}: {n}" for s, n in sorted(a.statuses.items()))
-        print(f"abuse, {r.backend}: {sum(a.statuses.values())} bad requests ({shown}) + {SLOW_UPLOADS} stalled uploads "
-              f"beside {len(a.good_latencies_ms)} good ones (p99 {p99:.1f} ms); 5xx {server_errors} [target 0: "
-              f"{'met' if server_errors == 0 else 'MISSED'}], good errors {len(a.good_errors)} [target 0: "
-              f"{'met' if not a.good_errors else 'MISSED'}]")
+        print(
+            f"abuse, {r.backend}: {sum(a.statuses.values())} bad requests ({shown}) + {SLOW_UPLOADS} stalled uploads "
+            f"beside {len(a.good_latencies_ms)} good ones (p99 {p99:.1f} ms); 5xx {server_errors} [target 0: "
+            f"{'met' if server_errors == 0 else 'MISSED'}], good errors {len(a.good_errors)} [target 0: "
+            f"{'met' if not a.good_errors else 'MISSED'}]"
+        )
         if a.good_errors:
             print("  first errors:\n    " + "\n    ".join(a.good_errors[:5]))
-    print(f"load average (1/5/15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; on a shared machine "
-          "the latencies grow with it (the server gets fewer of the cores)")
+    print(
+        f"load average (1/5/15 min) at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; on a shared machine "
+        "the latencies grow with it (the server gets fewer of the cores)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", type=Path, help="model to serve [default: build bc_resnet_1 on a tone pack]")
-    parser.add_argument("--backends", default="onnx,torch", help="comma-separated 'wavetag serve --backend' values, "
-                        "each benchmarked in turn (default onnx,torch)")
+    parser.add_argument(
+        "--backends",
+        default="onnx,torch",
+        help="comma-separated 'wavetag serve --backend' values, each benchmarked in turn (default onnx,torch)",
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients (default 16)")
     parser.add_argument("--requests", type=int, default=1000, help="timed requests per backend (default 1000)")
     parser.add_argument("--warmup", type=int, default=50, help="untimed requests first (default 50)")
-    parser.add_argument("--abuse-requests", type=int, default=200, help="good requests timed during the abuse phase; "
-                        "0 skips it (default 200)")
+    parser.add_argument(
+        "--abuse-requests",
+        type=int,
+        default=200,
+        help="good requests timed during the abuse phase; 0 skips it (default 200)",
+    )
     parser.add_argument("--server-threads", type=int, default=1, help="model threads in the server (default 1)")
     parser.add_argument("--server-arg", action="append", default=[], help="extra 'wavetag serve' option, repeatable")
     args = parser.parse_args()

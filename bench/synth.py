@@ -11,6 +11,7 @@ Target (the synth issue): < 60 s wall time for 200 speakers x 12 words with jobs
     OMP_NUM_THREADS=1 .venv/bin/python bench/synth.py
     OMP_NUM_THREADS=1 .venv/bin/python bench/synth.py --jobs 1 --engines espeak
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,24 +41,33 @@ def main() -> None:
     for _ in range(args.rounds):
         with tempfile.TemporaryDirectory(prefix="wavetag-bench-synth-") as tmp:
             cpu_start, start = _cpu_s(), time.perf_counter()
-            summary = synth_speech_commands(Path(tmp) / "sc", speakers=args.speakers, words=WORDS,
-                                            jobs=args.jobs, engines=engines, progress=False)
+            summary = synth_speech_commands(
+                Path(tmp) / "sc", speakers=args.speakers, words=WORDS, jobs=args.jobs, engines=engines, progress=False
+            )
             walls.append(time.perf_counter() - start)
             cpus.append(_cpu_s() - cpu_start)
     load_after = os.getloadavg()
     best = min(walls)
     speakers = ", ".join(f"{e} {sum(c.values())}" for e, c in summary.speakers_by_engine.items())
-    print(f"speakers: {summary.n_speakers} ({speakers}); words: {len(WORDS)}; jobs: {args.jobs}; "
-          f"cpus: {os.cpu_count()}")
-    print(f"clips: {summary.n_clips} (foreign-accent voices say only the words they read "
-          "close to English, so fewer than speakers x words)")
-    print(f"wall: {best:.1f} s (best of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)})  "
-          f"target < {TARGET_S:.0f} s  -> {'OK' if best < TARGET_S else 'MISSED'}")
+    print(
+        f"speakers: {summary.n_speakers} ({speakers}); words: {len(WORDS)}; jobs: {args.jobs}; cpus: {os.cpu_count()}"
+    )
+    print(
+        f"clips: {summary.n_clips} (foreign-accent voices say only the words they read "
+        "close to English, so fewer than speakers x words)"
+    )
+    print(
+        f"wall: {best:.1f} s (best of {len(walls)}: {', '.join(f'{w:.1f}' for w in walls)})  "
+        f"target < {TARGET_S:.0f} s  -> {'OK' if best < TARGET_S else 'MISSED'}"
+    )
     print(f"throughput: {summary.n_clips / best:.0f} clips/s, {summary.n_speakers / best:.1f} speakers/s")
-    print(f"cpu: {min(cpus):.1f} s user+sys over all processes (load-independent work; "
-          f"wall on idle cores ~ cpu / jobs)")
-    print(f"load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/"
-          f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}")
+    print(
+        f"cpu: {min(cpus):.1f} s user+sys over all processes (load-independent work; wall on idle cores ~ cpu / jobs)"
+    )
+    print(
+        f"load average (1/5/15 min): before {load_before[0]:.2f}/{load_before[1]:.2f}/"
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f}/{load_after[1]:.2f}/{load_after[2]:.2f}"
+    )
 
 
 def _cpu_s() -> float:

@@ -1,8 +1,9 @@
 """Shared fixtures: seeded randomness and tiny synthetic audio made in code."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -54,6 +55,8 @@ def write_two_tone_pack(root: Path, *, clips_per_class: int, sample_rate: int = 
         (root / "src" / label).mkdir(parents=True)
         for i in range(clips_per_class):
             x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(len(t))
-            sf.write(root / "src" / label / f"spk{i % 4}_nohash_{i}.wav", x.astype(np.float32), sample_rate, subtype="PCM_16")
+            sf.write(
+                root / "src" / label / f"spk{i % 4}_nohash_{i}.wav", x.astype(np.float32), sample_rate, subtype="PCM_16"
+            )
     prepare(root / "src", root / "pack", sample_rate=sample_rate, clip_seconds=0.25, jobs=1, progress=False)
     return root / "pack"

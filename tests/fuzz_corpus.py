@@ -6,6 +6,7 @@ file that must be refused with a `WavetagError` (``"error"``); ``"either"`` mark
 may reasonably read in part or refuse (a truncated data chunk, a corrupted FLAC frame).
 The same seed gives byte-identical files (OGG files aside: libvorbis draws a random stream serial).
 """
+
 from __future__ import annotations
 
 import io
@@ -77,7 +78,7 @@ def flip_bytes(data: bytes, rng: np.random.Generator, *, start: int, count: int 
 
 def _set_byte(data: bytes, at: int, value: int) -> bytes:
     """``data`` with one byte changed (byte 22 of a FLAC: the STREAMINFO total-samples count)."""
-    return data[:at] + bytes([value]) + data[at + 1:]
+    return data[:at] + bytes([value]) + data[at + 1 :]
 
 
 def good_wav(seconds: float = 0.25) -> bytes:
@@ -96,6 +97,7 @@ def _nan_inf(value: float) -> Callable[[np.random.Generator], bytes]:
         x = tone()
         x[100:110] = value
         return float_wav(x)
+
     return make
 
 
@@ -104,14 +106,16 @@ CASES: list[Case] = [
     Case("empty.wav", "error", lambda rng: b""),
     Case("header_only.wav", "error", lambda rng: riff(fmt_chunk(), chunk(b"data", b""))),
     Case("riff_only.wav", "error", lambda rng: b"RIFF\x04\x00\x00\x00WAVE"),
-    Case("truncated_data.wav", "either", lambda rng: good_wav()[:44 + 1001]),  # odd cut: half a sample
+    Case("truncated_data.wav", "either", lambda rng: good_wav()[: 44 + 1001]),  # odd cut: half a sample
     Case("claims_more_data.wav", "either", lambda rng: riff(fmt_chunk(), chunk(b"data", pcm16(), size=0x7FFFFFF0))),
     Case("riff_size_zero.wav", "either", lambda rng: riff(fmt_chunk(), chunk(b"data", pcm16()), size=0)),
     Case("riff_size_huge.wav", "either", lambda rng: riff(fmt_chunk(), chunk(b"data", pcm16()), size=0xFFFFFFFF)),
     Case("no_fmt_chunk.wav", "error", lambda rng: riff(chunk(b"data", pcm16()))),
     Case("no_data_chunk.wav", "error", lambda rng: riff(fmt_chunk())),
     Case("data_before_fmt.wav", "either", lambda rng: riff(chunk(b"data", pcm16()), fmt_chunk())),
-    Case("two_data_chunks.wav", "either", lambda rng: riff(fmt_chunk(), chunk(b"data", pcm16()), chunk(b"data", pcm16()))),
+    Case(
+        "two_data_chunks.wav", "either", lambda rng: riff(fmt_chunk(), chunk(b"data", pcm16()), chunk(b"data", pcm16()))
+    ),
     Case("zero_channels.wav", "error", lambda rng: riff(fmt_chunk(channels=0), chunk(b"data", pcm16()))),
     Case("zero_rate.wav", "error", lambda rng: riff(fmt_chunk(rate=0), chunk(b"data", pcm16()))),
     Case("65535_channels.wav", "either", lambda rng: riff(fmt_chunk(channels=65535), chunk(b"data", pcm16()))),
@@ -119,18 +123,30 @@ CASES: list[Case] = [
     Case("0_bit_samples.wav", "error", lambda rng: riff(fmt_chunk(bits=0), chunk(b"data", pcm16()))),
     Case("wma_format_tag.wav", "error", lambda rng: riff(fmt_chunk(tag=0x0161), chunk(b"data", pcm16()))),
     Case("unknown_format_tag.wav", "error", lambda rng: riff(fmt_chunk(tag=0x7777), chunk(b"data", pcm16()))),
-    Case("odd_extra_chunk_padded.wav", "audio", lambda rng: riff(fmt_chunk(), chunk(b"LIST", b"INFOabc"), chunk(b"data", pcm16()))),
-    Case("odd_extra_chunk_unpadded.wav", "either",
-         lambda rng: riff(fmt_chunk(), chunk(b"junk", b"abc", pad=False), chunk(b"data", pcm16()))),
-    Case("extra_chunk_claims_too_much.wav", "either",
-         lambda rng: riff(fmt_chunk(), chunk(b"LIST", b"INFO", size=0x7FFFFFFF), chunk(b"data", pcm16()))),
+    Case(
+        "odd_extra_chunk_padded.wav",
+        "audio",
+        lambda rng: riff(fmt_chunk(), chunk(b"LIST", b"INFOabc"), chunk(b"data", pcm16())),
+    ),
+    Case(
+        "odd_extra_chunk_unpadded.wav",
+        "either",
+        lambda rng: riff(fmt_chunk(), chunk(b"junk", b"abc", pad=False), chunk(b"data", pcm16())),
+    ),
+    Case(
+        "extra_chunk_claims_too_much.wav",
+        "either",
+        lambda rng: riff(fmt_chunk(), chunk(b"LIST", b"INFO", size=0x7FFFFFFF), chunk(b"data", pcm16())),
+    ),
     Case("text_renamed.wav", "error", lambda rng: b"this is not audio, it is a text file renamed to .wav\n" * 20),
     Case("mp4_renamed.wav", "error", lambda rng: b"\0\0\0\x20ftypM4A \0\0\0\0M4A mp42isom" + bytes(200)),
     Case("rf64_garbage.wav", "error", lambda rng: b"RF64\xff\xff\xff\xffWAVE" + _random(300)(rng)),
     # random bytes under each extension
     # (headerless formats such as .au may read random bytes as noise: "either")
-    *[Case(f"random{ext.replace('.', '_')}{ext}", "either" if ext == ".au" else "error", _random(4096))
-      for ext in AUDIO_EXTENSIONS],
+    *[
+        Case(f"random{ext.replace('.', '_')}{ext}", "either" if ext == ".au" else "error", _random(4096))
+        for ext in AUDIO_EXTENSIONS
+    ],
     Case("random_after_riff_header.wav", "error", lambda rng: b"RIFF\x00\x10\x00\x00WAVE" + _random(4096)(rng)),
     # non-finite floats
     Case("nan_float32.wav", "error", _nan_inf(float("nan"))),
@@ -150,24 +166,43 @@ CASES: list[Case] = [
     Case("rate_384k.wav", "audio", lambda rng: encoded(tone(0.1, 384000), 384000)),
     # 100,000 samples at 1 Hz: 28 hours, 1.6 billion samples at 16 kHz: refused before resampling
     # (read as it is, without resampling, it is valid: "either")
-    Case("rate_1hz_28_hours.wav", "either", lambda rng: encoded(np.full(100_000, 0.1, np.float32), 1, subtype="PCM_U8")),
-    Case("full_scale_int16.wav", "audio",
-         lambda rng: riff(fmt_chunk(), chunk(b"data", np.tile(np.array([-32768, 32767], "<i2"), 2000).tobytes()))),
+    Case(
+        "rate_1hz_28_hours.wav", "either", lambda rng: encoded(np.full(100_000, 0.1, np.float32), 1, subtype="PCM_U8")
+    ),
+    Case(
+        "full_scale_int16.wav",
+        "audio",
+        lambda rng: riff(fmt_chunk(), chunk(b"data", np.tile(np.array([-32768, 32767], "<i2"), 2000).tobytes())),
+    ),
     Case("silence.wav", "audio", lambda rng: encoded(np.zeros(SR // 4, np.float32))),
     Case("valid.aiff", "audio", lambda rng: encoded(tone(), fmt="AIFF", subtype="PCM_16")),
     Case("valid.au", "audio", lambda rng: encoded(tone(), fmt="AU", subtype="PCM_16")),
     Case("wav_named.flac", "audio", lambda rng: good_wav()),  # the content decides, not the name
     # compressed formats, valid and damaged
     Case("valid.flac", "audio", lambda rng: encoded(tone(), fmt="FLAC", subtype="PCM_16")),
-    Case("corrupt.flac", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), rng, start=200)),
+    Case(
+        "corrupt.flac",
+        "either",
+        lambda rng: flip_bytes(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), rng, start=200),
+    ),
     Case("truncated.flac", "either", lambda rng: encoded(tone(1.0), fmt="FLAC", subtype="PCM_16")[:300]),
-    Case("claims_2e9_frames.flac", "either", lambda rng: _set_byte(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), 22, 0xA4)),
+    Case(
+        "claims_2e9_frames.flac",
+        "either",
+        lambda rng: _set_byte(encoded(tone(1.0), fmt="FLAC", subtype="PCM_16"), 22, 0xA4),
+    ),
     Case("header_only.flac", "error", lambda rng: encoded(tone(1.0), fmt="FLAC", subtype="PCM_16")[:42]),
     Case("valid.ogg", "audio", lambda rng: encoded(tone(1.0), fmt="OGG", subtype="VORBIS")),
-    Case("corrupt.ogg", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="OGG", subtype="VORBIS"), rng, start=400)),
+    Case(
+        "corrupt.ogg", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="OGG", subtype="VORBIS"), rng, start=400)
+    ),
     Case("truncated.ogg", "either", lambda rng: encoded(tone(1.0), fmt="OGG", subtype="VORBIS")[:500]),
     Case("valid.mp3", "audio", lambda rng: encoded(tone(1.0), fmt="MP3", subtype="MPEG_LAYER_III")),
-    Case("corrupt.mp3", "either", lambda rng: flip_bytes(encoded(tone(1.0), fmt="MP3", subtype="MPEG_LAYER_III"), rng, start=100)),
+    Case(
+        "corrupt.mp3",
+        "either",
+        lambda rng: flip_bytes(encoded(tone(1.0), fmt="MP3", subtype="MPEG_LAYER_III"), rng, start=100),
+    ),
     Case("truncated.mp3", "either", lambda rng: encoded(tone(1.0), fmt="MP3", subtype="MPEG_LAYER_III")[:150]),
 ]
 

@@ -6,6 +6,7 @@ files exactly; lossy codecs (Vorbis, MP3) by SNR > 20 dB against the original; r
 within 1e-5 of the same slice of the resampled file (the read starts on the target-rate grid and
 carries 50 ms of context, so only float round-off differs).
 """
+
 from __future__ import annotations
 
 import re
@@ -22,7 +23,12 @@ from wavetag import audio
 from wavetag.errors import AudioError, ConfigError
 
 WAV_SUBTYPES = {  # subtype: allowed |diff| (one LSB; float files are exact)
-    "PCM_U8": 2.0**-7, "PCM_16": 2.0**-15, "PCM_24": 2.0**-23, "PCM_32": 2.0**-31, "FLOAT": 0.0, "DOUBLE": 0.0,
+    "PCM_U8": 2.0**-7,
+    "PCM_16": 2.0**-15,
+    "PCM_24": 2.0**-23,
+    "PCM_32": 2.0**-31,
+    "FLOAT": 0.0,
+    "DOUBLE": 0.0,
 }
 VAD_TEST_RATES = (8000, 16000, 22050, 44100, 48000)
 

@@ -1,4 +1,5 @@
 """Batched augmentations: exact tiny checks, properties, determinism and promised errors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,12 +50,17 @@ WAVE_AUGS = {
     "time_shift": lambda p: TimeShift(TimeShiftConfig(p=p, max_shift_s=0.1), sample_rate=SR),
     "speed": lambda p: Speed(SpeedConfig(p=p, min_rate=1.2, max_rate=1.3), sample_rate=SR),
     "gain": lambda p: Gain(GainConfig(p=p, min_gain_db=3.0, max_gain_db=6.0), sample_rate=SR),
-    "background_noise": lambda p: BackgroundNoise(BackgroundNoiseConfig(p=p, mode="snr"), sample_rate=SR, noise_bank=BANK),
+    "background_noise": lambda p: BackgroundNoise(
+        BackgroundNoiseConfig(p=p, mode="snr"), sample_rate=SR, noise_bank=BANK
+    ),
     "background_noise_volume": lambda p: BackgroundNoise(
-        BackgroundNoiseConfig(p=p, max_volume=0.5), sample_rate=SR, noise_bank=BANK),
+        BackgroundNoiseConfig(p=p, max_volume=0.5), sample_rate=SR, noise_bank=BANK
+    ),
     "colored_noise": lambda p: ColoredNoise(ColoredNoiseConfig(p=p, min_snr_db=0.0, max_snr_db=10.0), sample_rate=SR),
     "reverb": lambda p: Reverb(ReverbConfig(p=p, rooms=4, max_rir_s=0.1), sample_rate=SR),
-    "mic_filter": lambda p: MicFilter(MicFilterConfig(p=p, min_high_pass_hz=300.0, max_low_pass_hz=4000.0), sample_rate=SR),
+    "mic_filter": lambda p: MicFilter(
+        MicFilterConfig(p=p, min_high_pass_hz=300.0, max_low_pass_hz=4000.0), sample_rate=SR
+    ),
     "codec": lambda p: Codec(CodecConfig(p=p, min_levels=8, max_levels=16), sample_rate=SR),
 }
 
@@ -133,7 +139,9 @@ def test_same_seed_same_output_and_global_rng_untouched(name):
 
 
 def test_pipeline_resume_replays_exactly():
-    aug = build_augment(AugmentConfig(gain=GainConfig(p=0.5), speed=SpeedConfig(p=0.5)), sample_rate=SR, noise_bank=BANK)
+    aug = build_augment(
+        AugmentConfig(gain=GainConfig(p=0.5), speed=SpeedConfig(p=0.5)), sample_rate=SR, noise_bank=BANK
+    )
     g = gen(42)
     aug.wave(speechy(), g)  # step 1
     state = g.get_state()
@@ -208,8 +216,9 @@ def test_speed_1_is_identity_and_2_halves_a_click_train():
 
 
 def test_background_noise_snr_mode_hits_the_snr():
-    aug = BackgroundNoise(BackgroundNoiseConfig(p=1.0, mode="snr", min_snr_db=10.0, max_snr_db=10.0),
-                          sample_rate=SR, noise_bank=BANK)
+    aug = BackgroundNoise(
+        BackgroundNoiseConfig(p=1.0, mode="snr", min_snr_db=10.0, max_snr_db=10.0), sample_rate=SR, noise_bank=BANK
+    )
     x = speechy(8)
     measured = snr_db(x, aug(x, gen()))
     assert (measured - 10.0).abs().max() < 0.1
@@ -226,8 +235,11 @@ def test_background_noise_volume_mode_stays_under_max_volume():
 
 def test_background_noise_windows_stay_inside_one_recording():
     bank = torch.cat([torch.full((1000,), 1.0), torch.full((3000,), 2.0), torch.full((50,), 3.0)])
-    aug = BackgroundNoise(BackgroundNoiseConfig(p=1.0), noise_bank=bank,
-                          segments=[{"offset": 0, "length": 1000}, {"offset": 1000, "length": 3000}, (4000, 50)])
+    aug = BackgroundNoise(
+        BackgroundNoiseConfig(p=1.0),
+        noise_bank=bank,
+        segments=[{"offset": 0, "length": 1000}, {"offset": 1000, "length": 3000}, (4000, 50)],
+    )
     windows = aug.windows(torch.rand(500, dtype=torch.float64, generator=gen()), 800)
     assert ((windows == windows[:, :1]).all(dim=1)).all()  # never straddles two recordings
     assert set(windows[:, 0].tolist()) == {1.0, 2.0}  # the 50-sample recording is too short
@@ -243,8 +255,9 @@ def test_background_noise_without_a_bank():
     assert [s.name for s in aug.wave.stages] == ["time_shift"]
 
 
-@pytest.mark.parametrize("color, slope_db_per_octave", [("white", 0.0), ("pink", -3.01), ("brown", -6.02),
-                                                        ("blue", 3.01), ("violet", 6.02)])
+@pytest.mark.parametrize(
+    "color, slope_db_per_octave", [("white", 0.0), ("pink", -3.01), ("brown", -6.02), ("blue", 3.01), ("violet", 6.02)]
+)
 def test_colored_noise_spectral_slope(color, slope_db_per_octave):
     n = 8192
     aug = ColoredNoise(ColoredNoiseConfig(p=1.0, colors=(color,), min_snr_db=0.0, max_snr_db=0.0), sample_rate=SR)
@@ -277,10 +290,16 @@ def test_spec_augment_masks_exactly_the_sampled_bands():
     for b in range(50):
         zero_rows = set(torch.nonzero((out[b, 0] == 0).all(dim=1)).flatten().tolist())
         zero_cols = set(torch.nonzero((out[b, 0] == 0).all(dim=0)).flatten().tolist())
-        want_rows = {f for s, w in zip(bands["freq_start"][b].tolist(), bands["freq_width"][b].tolist()) for f in range(s, s + w)}
-        want_cols = {t for s, w in zip(bands["time_start"][b].tolist(), bands["time_width"][b].tolist()) for t in range(s, s + w)}
+        want_rows = {
+            f for s, w in zip(bands["freq_start"][b].tolist(), bands["freq_width"][b].tolist(), strict=False) for f in range(s, s + w)
+        }
+        want_cols = {
+            t for s, w in zip(bands["time_start"][b].tolist(), bands["time_width"][b].tolist(), strict=False) for t in range(s, s + w)
+        }
         assert zero_rows == want_rows and zero_cols == want_cols
-        assert int((out[b, 0] == 0).sum()) == len(want_rows) * 101 + len(want_cols) * 40 - len(want_rows) * len(want_cols)
+        assert int((out[b, 0] == 0).sum()) == len(want_rows) * 101 + len(want_cols) * 40 - len(want_rows) * len(
+            want_cols
+        )
 
 
 def test_spec_augment_mean_fill_and_small_inputs():
@@ -329,35 +348,55 @@ def test_default_recipe():
 
 
 def test_pipeline_order_is_fixed():
-    cfg = AugmentConfig(speed=SpeedConfig(p=1.0), gain=GainConfig(p=1.0), colored_noise=ColoredNoiseConfig(p=1.0),
-                        reverb=ReverbConfig(p=1.0, rooms=2), mic_filter=MicFilterConfig(p=1.0), codec=CodecConfig(p=1.0))
+    cfg = AugmentConfig(
+        speed=SpeedConfig(p=1.0),
+        gain=GainConfig(p=1.0),
+        colored_noise=ColoredNoiseConfig(p=1.0),
+        reverb=ReverbConfig(p=1.0, rooms=2),
+        mic_filter=MicFilterConfig(p=1.0),
+        codec=CodecConfig(p=1.0),
+    )
     names = [s.name for s in build_augment(cfg, sample_rate=SR, noise_bank=BANK).wave.stages]
-    assert names == ["time_shift", "speed", "gain", "reverb", "background_noise", "colored_noise", "mic_filter", "codec"]
+    assert names == [
+        "time_shift",
+        "speed",
+        "gain",
+        "reverb",
+        "background_noise",
+        "colored_noise",
+        "mic_filter",
+        "codec",
+    ]
 
 
 def test_config_round_trips_through_dict_and_yaml(tmp_path):
-    cfg = AugmentConfig(colored_noise=ColoredNoiseConfig(p=0.3, colors=("pink", "brown")),
-                        background_noise=BackgroundNoiseConfig(mode="snr", min_snr_db=5.0))
+    cfg = AugmentConfig(
+        colored_noise=ColoredNoiseConfig(p=0.3, colors=("pink", "brown")),
+        background_noise=BackgroundNoiseConfig(mode="snr", min_snr_db=5.0),
+    )
     save_yaml(config_to_dict(cfg), tmp_path / "aug.yaml")
     back = config_from_dict(AugmentConfig, load_yaml(tmp_path / "aug.yaml"))
     assert back == cfg and isinstance(back.colored_noise.colors, tuple)
     assert config_from_dict(AugmentConfig, {"gain": {"p": None}}) == AugmentConfig()
 
 
-@pytest.mark.parametrize("stage, field, value, match", [
-    ("time_shift", "max_shift_s", -0.1, "augment.time_shift.max_shift_s"),
-    ("time_shift", "p", 1.5, "augment.time_shift.p = 1.5"),
-    ("background_noise", "mode", "loud", "mode 'loud'"),
-    ("background_noise", "max_volume", -1.0, "max_volume"),
-    ("background_noise", "min_snr_db", 30.0, "min_snr_db = 30.0 is above max_snr_db = 20.0"),
-    ("colored_noise", "colors", ("pinkk",), "did you mean 'pink'"),
-    ("colored_noise", "colors", (), "colors is empty"),
-    ("gain", "max_gain_db", 100.0, "max_gain_db"),
-    ("speed", "min_rate", 1.2, "min_rate = 1.2 is above max_rate"),
-    ("spec_augment", "time_mask_width", -1, "time_mask_width"),
-    ("spec_augment", "mask_value", "nan", "mask_value"),
-    ("mixup", "alpha", -1.0, "alpha"),
-])
+@pytest.mark.parametrize(
+    "stage, field, value, match",
+    [
+        ("time_shift", "max_shift_s", -0.1, "augment.time_shift.max_shift_s"),
+        ("time_shift", "p", 1.5, "augment.time_shift.p = 1.5"),
+        ("background_noise", "mode", "loud", "mode 'loud'"),
+        ("background_noise", "max_volume", -1.0, "max_volume"),
+        ("background_noise", "min_snr_db", 30.0, "min_snr_db = 30.0 is above max_snr_db = 20.0"),
+        ("colored_noise", "colors", ("pinkk",), "did you mean 'pink'"),
+        ("colored_noise", "colors", (), "colors is empty"),
+        ("gain", "max_gain_db", 100.0, "max_gain_db"),
+        ("speed", "min_rate", 1.2, "min_rate = 1.2 is above max_rate"),
+        ("spec_augment", "time_mask_width", -1, "time_mask_width"),
+        ("spec_augment", "mask_value", "nan", "mask_value"),
+        ("mixup", "alpha", -1.0, "alpha"),
+    ],
+)
 def test_bad_ranges_raise_config_error_naming_the_field(stage, field, value, match):
     cfg = AugmentConfig()
     setattr(getattr(cfg, stage), field, value)
@@ -407,7 +446,7 @@ def test_reverb_of_a_click_is_the_impulse_response_and_keeps_the_level():
     out = aug.apply(click, params)
     rir = bank[params.room]
     expected = torch.zeros(3, 2000)
-    expected[:, 100:100 + rir.shape[1]] = rir[:, :1900]
+    expected[:, 100 : 100 + rir.shape[1]] = rir[:, :1900]
     expected = expected * (0.5 * math.sqrt(1 / 2000) / expected.pow(2).mean(1, keepdim=True).sqrt())
     assert torch.allclose(out[:, 0], expected, atol=1e-5)
     assert torch.allclose(out.pow(2).mean(-1).sqrt(), click.pow(2).mean(-1).sqrt(), rtol=1e-4)
@@ -419,17 +458,31 @@ def test_reverb_rt60_range_gives_longer_tails_for_larger_rt60():
 
     def tail_energy(bank):  # share of the energy after 50 ms
         e = bank.pow(2)
-        return (e[:, int(0.05 * SR):].sum(1) / e.sum(1)).mean()
+        return (e[:, int(0.05 * SR) :].sum(1) / e.sum(1)).mean()
 
     assert tail_energy(long) > tail_energy(short)
 
 
-@pytest.mark.parametrize("freq_hz, high_pass, low_pass, passes", [
-    (1000.0, 50.0, 6000.0, True), (80.0, 400.0, 6000.0, False), (7500.0, 50.0, 3000.0, False),
-])
+@pytest.mark.parametrize(
+    "freq_hz, high_pass, low_pass, passes",
+    [
+        (1000.0, 50.0, 6000.0, True),
+        (80.0, 400.0, 6000.0, False),
+        (7500.0, 50.0, 3000.0, False),
+    ],
+)
 def test_mic_filter_edges(freq_hz, high_pass, low_pass, passes):
-    aug = MicFilter(MicFilterConfig(p=1.0, bumps=0, min_high_pass_hz=high_pass, max_high_pass_hz=high_pass,
-                                    min_low_pass_hz=low_pass, max_low_pass_hz=low_pass), sample_rate=SR)
+    aug = MicFilter(
+        MicFilterConfig(
+            p=1.0,
+            bumps=0,
+            min_high_pass_hz=high_pass,
+            max_high_pass_hz=high_pass,
+            min_low_pass_hz=low_pass,
+            max_low_pass_hz=low_pass,
+        ),
+        sample_rate=SR,
+    )
     tone = torch.sin(2 * math.pi * freq_hz * torch.arange(SR) / SR).view(1, 1, -1)
     ratio = float(aug(tone, gen()).pow(2).mean().sqrt() / tone.pow(2).mean().sqrt())
     assert (ratio > 0.9) if passes else (ratio < 0.2)

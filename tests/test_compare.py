@@ -1,12 +1,13 @@
 """``compare``: one model on several front ends, and the family / input / front-end columns."""
+
 from __future__ import annotations
 
 import csv
 from pathlib import Path
 
 import pytest
-
 from conftest import write_two_tone_pack
+
 from wavetag.config import config_from_dict
 from wavetag.errors import ConfigError
 from wavetag.train import TrainConfig
@@ -24,12 +25,25 @@ def tone_pack(tmp_path_factory) -> Path:
 def test_entries_name_a_model_and_optionally_its_front_end():
     assert parse_entry("cnn1d") == CompareEntry("cnn1d", "cnn1d")
     assert parse_entry("cnn2d@mfcc") == CompareEntry("cnn2d@mfcc", "cnn2d", {"name": "mfcc"})
-    yaml_item = {"model": "cnn1d", "frontend": {"name": "spectrogram", "n_fft": 128}, "model_args": {"pool": 2}, "label": "stft-1d"}
-    assert parse_entry(yaml_item) == CompareEntry("stft-1d", "cnn1d", {"name": "spectrogram", "n_fft": 128}, {"pool": 2})
+    yaml_item = {
+        "model": "cnn1d",
+        "frontend": {"name": "spectrogram", "n_fft": 128},
+        "model_args": {"pool": 2},
+        "label": "stft-1d",
+    }
+    assert parse_entry(yaml_item) == CompareEntry(
+        "stft-1d", "cnn1d", {"name": "spectrogram", "n_fft": 128}, {"pool": 2}
+    )
     shared = config_from_dict(TrainConfig, {"frontend": {"normalize": "utterance"}, "model_args": {"dropout": 0.1}})
     cfg = entry_config(shared, parse_entry("cnn2d@mfcc"))
-    assert cfg.model == "cnn2d" and cfg.frontend == {"name": "mfcc", "normalize": "utterance"} and cfg.model_args == {"dropout": 0.1}
-    assert entry_config(shared, parse_entry("cnn2d")).frontend == {"normalize": "utterance"}  # the model's default, overridden
+    assert (
+        cfg.model == "cnn2d"
+        and cfg.frontend == {"name": "mfcc", "normalize": "utterance"}
+        and cfg.model_args == {"dropout": 0.1}
+    )
+    assert entry_config(shared, parse_entry("cnn2d")).frontend == {
+        "normalize": "utterance"
+    }  # the model's default, overridden
     assert run_dir_name("a/b@mfcc") == "a_b@mfcc"
 
 
@@ -48,17 +62,37 @@ def test_bad_entries_are_refused_naming_what_is_wrong(tone_pack, tmp_path):
 
 
 def test_one_model_on_several_front_ends(tone_pack, tmp_path):
-    config = config_from_dict(TrainConfig, {
-        "epochs": 1, "batch_size": 8, "threads": 1, "tensorboard": False, "tune_detection": False,
-        "augment": {"background_noise": {"p": 0.0}}})
-    entries = ["ds_cnn_s@logmel", "ds_cnn_s@mfcc",
-               {"model": "cnn1d", "frontend": "spectrogram", "model_args": {"pool": 2, "stages": [[8], [8]]}, "label": "stft-1d"}]
+    config = config_from_dict(
+        TrainConfig,
+        {
+            "epochs": 1,
+            "batch_size": 8,
+            "threads": 1,
+            "tensorboard": False,
+            "tune_detection": False,
+            "augment": {"background_noise": {"p": 0.0}},
+        },
+    )
+    entries = [
+        "ds_cnn_s@logmel",
+        "ds_cnn_s@mfcc",
+        {
+            "model": "cnn1d",
+            "frontend": "spectrogram",
+            "model_args": {"pool": 2, "stages": [[8], [8]]},
+            "label": "stft-1d",
+        },
+    ]
     result = compare(tone_pack, entries, out_dir=tmp_path / "cmp", config=config, split="validation", progress=False)
     rows = {r["model"]: r for r in result.rows}
     assert set(rows) == {"ds_cnn_s@logmel", "ds_cnn_s@mfcc", "stft-1d"}
     assert rows["ds_cnn_s@mfcc"]["family"] == "ds_cnn" and rows["ds_cnn_s@mfcc"]["frontend"].startswith("mfcc")
     assert rows["ds_cnn_s@logmel"]["frontend"].startswith("logmel")
-    assert (rows["stft-1d"]["family"], rows["stft-1d"]["input_kind"], rows["stft-1d"]["frontend"]) == ("cnn1d", "image", "spectrogram")
+    assert (rows["stft-1d"]["family"], rows["stft-1d"]["input_kind"], rows["stft-1d"]["frontend"]) == (
+        "cnn1d",
+        "image",
+        "spectrogram",
+    )
     assert (tmp_path / "cmp" / "ds_cnn_s@mfcc" / "best" / "config.json").is_file()
     with open(result.leaderboard.csv, newline="") as f:
         table = {r["model"]: r for r in csv.DictReader(f)}

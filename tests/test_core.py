@@ -1,4 +1,5 @@
 """Registry, config and CLI plumbing."""
+
 from __future__ import annotations
 
 import subprocess

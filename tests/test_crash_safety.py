@@ -6,6 +6,7 @@ uninterrupted run's span. Then: ``prepare`` rerun gives a pack whose content dig
 uninterrupted run's, with no temporary folder left behind; ``train --resume`` (or a fresh start
 when the kill came before the first checkpoint) ends with bit-identical weights.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,9 @@ def run_to_end(cmd: list[str]) -> float:
 def run_and_kill(cmd: list[str], after_s: float, *, once: Path | None = None) -> bool:
     """Start ``cmd`` and SIGKILL its process group ``after_s`` seconds later (counted from when
     ``once`` exists, if given: e.g. after the first checkpoint); True if it was killed."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env(), start_new_session=True
+    )
     deadline = time.monotonic() + JOB_TIMEOUT_S
     while once is not None and not once.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -117,11 +119,41 @@ def test_train_killed_at_random_points_then_resumed_gives_identical_weights(tmp_
     from safetensors.numpy import load_file
 
     make_source(tmp_path / "src", clips_per_class=24)
-    run_to_end(wavetag("prepare", str(tmp_path / "src"), "-o", str(tmp_path / "pack"), "--sample-rate", str(SR),
-                       "--clip-seconds", "0.5", "--jobs", "1", "--no-progress"))
+    run_to_end(
+        wavetag(
+            "prepare",
+            str(tmp_path / "src"),
+            "-o",
+            str(tmp_path / "pack"),
+            "--sample-rate",
+            str(SR),
+            "--clip-seconds",
+            "0.5",
+            "--jobs",
+            "1",
+            "--no-progress",
+        )
+    )
     (tmp_path / "quiet.yaml").write_text("tensorboard: false\n")
-    args = ["train", str(tmp_path / "pack"), "--model", "ds_cnn_s", "--epochs", "2", "--batch-size", "8", "--threads", "1",
-            "--checkpoint-every-steps", "3", "--no-progress", "--seed", "3", "--config", str(tmp_path / "quiet.yaml")]
+    args = [
+        "train",
+        str(tmp_path / "pack"),
+        "--model",
+        "ds_cnn_s",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--checkpoint-every-steps",
+        "3",
+        "--no-progress",
+        "--seed",
+        "3",
+        "--config",
+        str(tmp_path / "quiet.yaml"),
+    ]
     started = time.monotonic()
     run_to_end(wavetag(*args, "-o", str(tmp_path / "reference")))
     span = time.monotonic() - started
@@ -132,8 +164,11 @@ def test_train_killed_at_random_points_then_resumed_gives_identical_weights(tmp_
         run = tmp_path / f"killed-{k}"
         # the first kill anywhere (often before any checkpoint), the others after the first checkpoint
         once = None if k == 0 else run / "last" / "config.json"
-        killed += run_and_kill(wavetag(*args, "-o", str(run)), rng.uniform(0.3, 0.9) * span if k == 0 else
-                               rng.uniform(0.0, 0.3) * span, once=once)
+        killed += run_and_kill(
+            wavetag(*args, "-o", str(run)),
+            rng.uniform(0.3, 0.9) * span if k == 0 else rng.uniform(0.0, 0.3) * span,
+            once=once,
+        )
         if (run / "last" / "config.json").is_file():
             resumed += 1
             run_to_end(wavetag("train", "--resume", str(run), "--no-progress"))

@@ -1,4 +1,5 @@
 """``wavetag prepare``: options reach the library, the summary names what was written, errors are one line."""
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -19,8 +20,23 @@ def make_source(root):
 
 def test_prepare_command_writes_a_pack_and_a_summary(tmp_path):
     make_source(tmp_path / "src")
-    args = ["prepare", str(tmp_path / "src"), "-o", str(tmp_path / "pack"), "--sample-rate", "8000",
-            "--clip-seconds", "0.5", "--split", "random", "--fractions", "1,0,0", "--jobs", "1", "--no-progress"]
+    args = [
+        "prepare",
+        str(tmp_path / "src"),
+        "-o",
+        str(tmp_path / "pack"),
+        "--sample-rate",
+        "8000",
+        "--clip-seconds",
+        "0.5",
+        "--split",
+        "random",
+        "--fractions",
+        "1,0,0",
+        "--jobs",
+        "1",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     pack = Pack.open(tmp_path / "pack")

@@ -1,4 +1,5 @@
 """Pack reader, make_batch (exact crops and pads on a hand-made pack), samplers, DataLoader."""
+
 import pickle
 from collections import Counter
 
@@ -72,7 +73,7 @@ def test_random_crop_is_uniform_over_valid_windows_and_seeded(pack):
     for seed in range(300):
         wav = make_batch(pack, [3], num_samples=3990, generator=np.random.default_rng(seed)).wav[0, 0].numpy()
         start = int(round(wav[0] * 32768)) - 3000
-        np.testing.assert_array_equal(wav * 32768, ramp(3, 4000)[start:start + 3990])
+        np.testing.assert_array_equal(wav * 32768, ramp(3, 4000)[start : start + 3990])
         starts.append(start)
     assert set(starts) == set(range(11))  # every offset 0..10 occurs
     g1, g2 = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
@@ -147,8 +148,14 @@ def test_multi_label_batch_targets(tmp_path):
         (tmp_path / "audio").mkdir(exist_ok=True)
         sf.write(str(tmp_path / "audio" / f"{i}.wav"), np.full(2000, i + 1, np.int16), SR)
     (tmp_path / "t.csv").write_text('fname,labels\n0.wav,"x,y"\n1.wav,y\n2.wav,z\n')
-    prepare(tmp_path / "t.csv", tmp_path / "pack", audio_root=tmp_path / "audio", split="random",
-            fractions=(1, 0, 0), progress=False)
+    prepare(
+        tmp_path / "t.csv",
+        tmp_path / "pack",
+        audio_root=tmp_path / "audio",
+        split="random",
+        fractions=(1, 0, 0),
+        progress=False,
+    )
     pack = Pack.open(tmp_path / "pack")
     batch = make_batch(pack, [0, 1, 2], num_samples=2000)
     assert batch.target.dtype == torch.float32

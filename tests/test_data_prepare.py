@@ -1,4 +1,5 @@
 """prepare: every source layout round-trips into a pack; bad input is named and refused or rejected."""
+
 import csv
 import json
 import math
@@ -10,8 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavetag.data import Pack, prepare
-from wavetag.data import decode
+from wavetag.data import Pack, decode, prepare
 from wavetag.data.splits import SC_TO_PACK, which_set
 from wavetag.errors import ConfigError, DataError
 
@@ -35,9 +35,16 @@ def read_back(pack_dir) -> dict[str, tuple[np.ndarray, str, str]]:
     pack = Pack.open(pack_dir)
     out = {}
     for i in range(len(pack)):
-        labels = ",".join(pack.labels[c] for c in np.flatnonzero(pack.index.labels[i])) if pack.multi_label \
+        labels = (
+            ",".join(pack.labels[c] for c in np.flatnonzero(pack.index.labels[i]))
+            if pack.multi_label
             else pack.labels[pack.index.label[i]]
-        out[str(pack.index.path[i])] = (np.array(pack.clip(i)), labels, ["train", "validation", "test"][pack.index.split[i]])
+        )
+        out[str(pack.index.path[i])] = (
+            np.array(pack.clip(i)),
+            labels,
+            ["train", "validation", "test"][pack.index.split[i]],
+        )
     return out
 
 
@@ -55,7 +62,9 @@ def make_folder(root: Path, classes=("cat", "dog", "bird"), per_class=4, n=3200)
     return written
 
 
-def make_speech_commands(root: Path, *, extra=("bed", "cat"), speakers=6, lists=True, noise=True) -> dict[str, np.ndarray]:
+def make_speech_commands(
+    root: Path, *, extra=("bed", "cat"), speakers=6, lists=True, noise=True
+) -> dict[str, np.ndarray]:
     written = {}
     for w, word in enumerate(WORDS + list(extra)):
         for s in range(speakers):
@@ -138,7 +147,8 @@ def test_split_folders_are_honoured(tmp_path):
     prepare(src, tmp_path / "pack", progress=False, jobs=1)
     back = read_back(tmp_path / "pack")
     assert {rel: (lab, split) for rel, (_, lab, split) in back.items()} == {
-        f"{s}/{label}/{s}{label}.wav": (label, s) for s in ("train", "validation", "test") for label in ("a", "b")}
+        f"{s}/{label}/{s}{label}.wav": (label, s) for s in ("train", "validation", "test") for label in ("a", "b")
+    }
 
 
 def test_random_split_is_stratified_and_seeded(tmp_path):
@@ -179,8 +189,12 @@ def test_speech_commands_lists_unknown_and_silence(tmp_path, sc):
         assert split == ("validation" if rel in val else "test" if rel in test else "train")
     for split in ("train", "validation", "test"):
         n_target = sum(summary.counts[split][w] for w in WORDS)
-        pool = sum(1 for rel in written if rel.split("/")[0] in ("bed", "cat") and
-                   ("validation" if rel in val else "test" if rel in test else "train") == split)
+        pool = sum(
+            1
+            for rel in written
+            if rel.split("/")[0] in ("bed", "cat")
+            and ("validation" if rel in val else "test" if rel in test else "train") == split
+        )
         assert summary.counts[split]["_unknown_"] == min(pool, math.ceil(0.1 * n_target))
         assert summary.counts[split]["_silence_"] == math.ceil(0.1 * n_target)
     for rel, (samples, label, split) in back.items():
@@ -198,7 +212,7 @@ def test_silence_clips_are_scaled_noise_windows(tmp_path, sc):
     for rel, x in silence:
         name, frag = rel.split("/")[-1].split("#t=")
         start = int(round(float(frag.split(",")[0]) * SR))
-        window = noise[name][start:start + SR].astype(np.float64)
+        window = noise[name][start : start + SR].astype(np.float64)
         assert len(x) == SR
         gain = float(x @ window / (window @ window))
         assert 0 <= gain <= 1
@@ -208,7 +222,9 @@ def test_silence_clips_are_scaled_noise_windows(tmp_path, sc):
     assert bank.dtype == np.float32 and len(bank) == 5 * SR
     files = {f["path"]: f for f in pack.noise_files()}
     white = files["_background_noise_/white_noise.wav"]
-    np.testing.assert_array_equal(bank[white["offset"]:white["offset"] + white["length"]] * 32768, noise["white_noise.wav"])
+    np.testing.assert_array_equal(
+        bank[white["offset"] : white["offset"] + white["length"]] * 32768, noise["white_noise.wav"]
+    )
 
 
 def test_speech_commands_hash_fallback_without_lists(tmp_path, sc_without_lists):
@@ -246,11 +262,13 @@ def test_wrong_word_suggests_close_words(tmp_path, sc):
 def test_fsdkaggle2018_csv_with_verified_flags(tmp_path):
     audio = tmp_path / "audio_train"
     a = write_wav(audio / "00044347.wav", tone(1, 5000))
-    b = write_wav(audio / "001ca53d.wav", tone(2, 7000), sr=44100)
+    write_wav(audio / "001ca53d.wav", tone(2, 7000), sr=44100)
     c = write_wav(audio / "002d256b.wav", tone(3, 4000))
     meta = tmp_path / "train.csv"
-    meta.write_text("fname,label,manually_verified\n00044347.wav,Hi-hat,0\n001ca53d.wav,Saxophone,1\n"
-                    "002d256b.wav,Trumpet,1\nmissing.wav,Trumpet,1\n")
+    meta.write_text(
+        "fname,label,manually_verified\n00044347.wav,Hi-hat,0\n001ca53d.wav,Saxophone,1\n"
+        "002d256b.wav,Trumpet,1\nmissing.wav,Trumpet,1\n"
+    )
     summary = prepare(meta, tmp_path / "pack", audio_root=audio, progress=False, jobs=1)
     pack = Pack.open(tmp_path / "pack")
     assert pack.labels == ["Hi-hat", "Saxophone", "Trumpet"]
@@ -290,7 +308,7 @@ def test_group_column_split_keeps_speakers_apart(tmp_path):
     prepare(root, tmp_path / "pack", csv="meta.csv", split="group:speaker", progress=False, jobs=1)
     pack = Pack.open(tmp_path / "pack")
     per_speaker = {}
-    for g, s in zip(pack.index.group, pack.index.split):
+    for g, s in zip(pack.index.group, pack.index.split, strict=False):
         per_speaker.setdefault(str(g), set()).add(int(s))
     assert len(per_speaker) == 12 and all(len(s) == 1 for s in per_speaker.values())
     with pytest.raises(ConfigError, match="group column.*'speakr'.*did you mean 'speaker'"):
@@ -303,11 +321,17 @@ def test_group_column_split_keeps_speakers_apart(tmp_path):
 def test_npz_round_trip(tmp_path):
     rng = np.random.default_rng(0)
     wav = (rng.standard_normal((6, 8000)) * 0.1).astype(np.float32)
-    np.savez(tmp_path / "train.npz", wav_vals=wav, label_vals=np.array([[0], [1], [2], [0], [1], [2]]),
-             label_names=np.array(["yes", "no", "up"]))
+    np.savez(
+        tmp_path / "train.npz",
+        wav_vals=wav,
+        label_vals=np.array([[0], [1], [2], [0], [1], [2]]),
+        label_names=np.array(["yes", "no", "up"]),
+    )
     with pytest.raises(ConfigError, match="--source-sample-rate 8000"):
         prepare(tmp_path / "train.npz", tmp_path / "pack", sample_rate=8000, progress=False)
-    summary = prepare(tmp_path / "train.npz", tmp_path / "pack", sample_rate=8000, source_sample_rate=8000, progress=False)
+    summary = prepare(
+        tmp_path / "train.npz", tmp_path / "pack", sample_rate=8000, source_sample_rate=8000, progress=False
+    )
     pack = Pack.open(tmp_path / "pack")
     assert pack.labels == ["no", "up", "yes"] and summary.num_clips == 6
     for i in range(6):
@@ -404,7 +428,9 @@ def test_unreadable_and_too_short_files_are_rejected_and_the_run_finishes(tmp_pa
     summary = prepare(tmp_path / "src", tmp_path / "pack", progress=False, jobs=2)
     assert summary.num_clips == len(written) and summary.rejected == 3
     rows = {r["path"]: r for r in rejected_rows(tmp_path / "pack")}
-    assert rows["cat/broken.wav"]["reason"] == "unreadable" and "cannot decode audio" in rows["cat/broken.wav"]["detail"]
+    assert (
+        rows["cat/broken.wav"]["reason"] == "unreadable" and "cannot decode audio" in rows["cat/broken.wav"]["detail"]
+    )
     assert rows["dog/empty.wav"]["reason"] == "unreadable" and "empty" in rows["dog/empty.wav"]["detail"]
     assert rows["dog/short.wav"]["reason"] == "too short"
     assert "0.050 s (expected at least 0.1 s = 1,600 samples at 16,000 Hz)" in rows["dog/short.wav"]["detail"]
@@ -435,7 +461,9 @@ def test_labels_differing_only_in_case_are_refused(tmp_path):
     write_wav(tmp_path / "src" / "Dog" / "1.wav", tone(1, 3000))
     write_wav(tmp_path / "src" / "dog" / "2.wav", tone(2, 3000))
     write_wav(tmp_path / "src" / "cat" / "3.wav", tone(3, 3000))
-    with pytest.raises(DataError, match=r"differ only in case: 'Dog' \(1 files, e.g. Dog/1.wav\); 'dog' \(1 files, e.g. dog/2.wav\)"):
+    with pytest.raises(
+        DataError, match=r"differ only in case: 'Dog' \(1 files, e.g. Dog/1.wav\); 'dog' \(1 files, e.g. dog/2.wav\)"
+    ):
         prepare(tmp_path / "src", tmp_path / "pack", progress=False)
 
 
@@ -520,7 +548,7 @@ def test_group_split_on_a_folder_uses_the_speaker_prefix(tmp_path):
     prepare(tmp_path / "src", tmp_path / "pack", split="group:speaker", progress=False)
     pack = Pack.open(tmp_path / "pack")
     per_speaker = {}
-    for g, s in zip(pack.index.group, pack.index.split):
+    for g, s in zip(pack.index.group, pack.index.split, strict=False):
         per_speaker.setdefault(str(g), set()).add(int(s))
     assert len(per_speaker) == 8 and all(len(s) == 1 for s in per_speaker.values())
     with pytest.raises(ConfigError, match="no column 'session'; use group:speaker"):

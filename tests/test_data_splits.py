@@ -1,4 +1,5 @@
 """Split rules: the Speech Commands hash, stratified random, whole groups."""
+
 import hashlib
 import re
 from collections import Counter, defaultdict
@@ -6,7 +7,13 @@ from collections import Counter, defaultdict
 import pytest
 
 from wavetag.data.splits import (
-    check_fractions, group_splits, hash_splits, normalise_split_name, speaker_of, stratified_splits, which_set,
+    check_fractions,
+    group_splits,
+    hash_splits,
+    normalise_split_name,
+    speaker_of,
+    stratified_splits,
+    which_set,
 )
 from wavetag.errors import ConfigError
 
@@ -58,7 +65,7 @@ def test_speaker_of():
 def test_stratified_splits_keep_class_shares_and_are_seeded():
     strata = ["a"] * 50 + ["b"] * 20
     splits = stratified_splits(strata, (0.6, 0.2, 0.2), seed=3)
-    counts = Counter(zip(strata, splits))
+    counts = Counter(zip(strata, splits, strict=False))
     assert counts[("a", "validation")] == 10 and counts[("a", "test")] == 10 and counts[("a", "train")] == 30
     assert counts[("b", "validation")] == 4 and counts[("b", "test")] == 4 and counts[("b", "train")] == 12
     assert stratified_splits(strata, (0.6, 0.2, 0.2), seed=3) == splits
@@ -69,7 +76,7 @@ def test_group_splits_never_share_a_group():
     groups = [f"spk{i % 37}" for i in range(400)]
     splits = group_splits(groups, (0.7, 0.15, 0.15), seed=1)
     per_group = defaultdict(set)
-    for g, s in zip(groups, splits):
+    for g, s in zip(groups, splits, strict=False):
         per_group[g].add(s)
     assert all(len(s) == 1 for s in per_group.values())
     shares = Counter(splits)

@@ -1,5 +1,6 @@
 """End to end on the CLI: synthesise → prepare → train 2 epochs → evaluate → export → predict,
 plus compare and the demo's plumbing on a tiny set."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,41 @@ def run_cli(args: list[str]) -> None:
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("e2e")
-    run_cli(["synth", "speech-commands", str(root / "data"), "--speakers", "24", "--words", "yes,no,up,bed",
-             "--engines", "espeak", "--jobs", "1", "--noise-seconds", "20", "--quiet"])
-    run_cli(["prepare", str(root / "data"), "-o", str(root / "pack"), "--source", "speech-commands",
-             "--words", "yes,no,up", "--clip-seconds", "1", "--jobs", "1", "--no-progress"])
+    run_cli(
+        [
+            "synth",
+            "speech-commands",
+            str(root / "data"),
+            "--speakers",
+            "24",
+            "--words",
+            "yes,no,up,bed",
+            "--engines",
+            "espeak",
+            "--jobs",
+            "1",
+            "--noise-seconds",
+            "20",
+            "--quiet",
+        ]
+    )
+    run_cli(
+        [
+            "prepare",
+            str(root / "data"),
+            "-o",
+            str(root / "pack"),
+            "--source",
+            "speech-commands",
+            "--words",
+            "yes,no,up",
+            "--clip-seconds",
+            "1",
+            "--jobs",
+            "1",
+            "--no-progress",
+        ]
+    )
     return root
 
 
@@ -31,8 +63,25 @@ def tiny_set(tmp_path_factory) -> Path:
 def test_prepare_train_evaluate_export_predict(tiny_set, capsys):
     root = tiny_set
     run = root / "run"
-    run_cli(["train", str(root / "pack"), "--model", "ds_cnn_s", "--epochs", "2", "--batch-size", "16",
-             "--threads", "1", "-o", str(run), "--no-progress", "--frontend-set", "normalize=utterance"])
+    run_cli(
+        [
+            "train",
+            str(root / "pack"),
+            "--model",
+            "ds_cnn_s",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "-o",
+            str(run),
+            "--no-progress",
+            "--frontend-set",
+            "normalize=utterance",
+        ]
+    )
     assert (run / "best" / "model.safetensors").is_file() and (run / "history.csv").is_file()
     config = json.loads((run / "best" / "config.json").read_text())
     assert config["labels"][:2] == ["_silence_", "_unknown_"] and "detection" in config
@@ -52,8 +101,21 @@ def test_prepare_train_evaluate_export_predict(tiny_set, capsys):
 @pytest.mark.slow
 def test_compare_writes_leaderboard(tiny_set):
     root = tiny_set
-    run_cli(["compare", str(root / "pack"), "--models", "ds_cnn_s,light_cnn", "--epochs", "1", "--batch-size", "16",
-             "-o", str(root / "cmp"), "--no-progress"])
+    run_cli(
+        [
+            "compare",
+            str(root / "pack"),
+            "--models",
+            "ds_cnn_s,light_cnn",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "-o",
+            str(root / "cmp"),
+            "--no-progress",
+        ]
+    )
     board = (root / "cmp" / "leaderboard.md").read_text()
     assert "ds_cnn_s" in board and "light_cnn" in board
     assert (root / "cmp" / "leaderboard.csv").is_file() and (root / "cmp" / "leaderboard.png").is_file()
@@ -84,8 +146,25 @@ def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves
     root = tiny_set
     run = root / "run-kws"
     (root / "fast.yaml").write_text("tune_detection: false\n")  # stream thresholds: covered elsewhere
-    run_cli(["train", str(root / "pack"), "--recipe", "kws", "-c", str(root / "fast.yaml"), "--epochs", "1",
-             "--batch-size", "16", "--threads", "1", "-o", str(run), "--no-progress"])
+    run_cli(
+        [
+            "train",
+            str(root / "pack"),
+            "--recipe",
+            "kws",
+            "-c",
+            str(root / "fast.yaml"),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--threads",
+            "1",
+            "-o",
+            str(run),
+            "--no-progress",
+        ]
+    )
     config = json.loads((run / "best" / "config.json").read_text())
     members = config["model"]["kwargs"]["members"]
     assert [m["frontend"]["name"] for m in members] == ["logmel", "speech_embedding"]
@@ -97,8 +176,11 @@ def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves
     torch_pred = Predictor.load(run / "best").predict(clip)
     onnx_pred = Predictor.load(run / "best", backend="onnx", onnx_path=root / "kws.onnx").predict(clip)
     assert torch_pred.label == onnx_pred.label
-    assert np.allclose([k["score"] for k in torch_pred.to_dict()["top_k"]],
-                       [k["score"] for k in onnx_pred.to_dict()["top_k"]], atol=1e-4)
+    assert np.allclose(
+        [k["score"] for k in torch_pred.to_dict()["top_k"]],
+        [k["score"] for k in onnx_pred.to_dict()["top_k"]],
+        atol=1e-4,
+    )
     with TestClient(create_app(run / "best")) as client:
         reply = client.post("/v1/classify", files={"file": (clip.name, clip.read_bytes(), "audio/wav")})
     assert reply.status_code == 200, reply.text

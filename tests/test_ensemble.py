@@ -1,5 +1,6 @@
 """Ensembles: the combination rules on hand-made probabilities, the weight search, an ensemble
 model directory through load/predict/evaluate/export, ``wavetag ensemble`` and the refusals."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +9,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from test_semi_common import make_noisy_pack, tiny_config
+
 from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.data.splits import SPLIT_CODES
@@ -40,12 +41,20 @@ def test_combination_rules_on_hand_made_probabilities():
     geo = np.sqrt(np.multiply(P1, P2))
     np.testing.assert_allclose(ensemble_probs([P1, P2], [0.5, 0.5], method="geometric"), geo / geo.sum(), atol=1e-12)
     # sigmoid tasks: arithmetic mean per class; geometric = renormalised geometric mean of the Bernoullis
-    np.testing.assert_allclose(ensemble_probs([[0.9, 0.2], [0.5, 0.6]], [0.5, 0.5], method="mean", task="multilabel"), [0.7, 0.4], atol=1e-12)
-    np.testing.assert_allclose(ensemble_probs([[0.9, 0.2], [0.5, 0.6]], [0.5, 0.5], method="geometric", task="multilabel"),
-                               [0.75, np.sqrt(0.12) / (np.sqrt(0.12) + np.sqrt(0.32))], atol=1e-12)
+    np.testing.assert_allclose(
+        ensemble_probs([[0.9, 0.2], [0.5, 0.6]], [0.5, 0.5], method="mean", task="multilabel"), [0.7, 0.4], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        ensemble_probs([[0.9, 0.2], [0.5, 0.6]], [0.5, 0.5], method="geometric", task="multilabel"),
+        [0.75, np.sqrt(0.12) / (np.sqrt(0.12) + np.sqrt(0.32))],
+        atol=1e-12,
+    )
     for method, w in (("mean", [1, 1]), ("weighted", [3, 1]), ("geometric", [1, 1])):  # the numpy reference agrees
-        np.testing.assert_allclose(combine_probabilities(np.array([[P1], [P2]]), w, method=method, task="multiclass")[0],
-                                   ensemble_probs([P1, P2], np.array(w) / sum(w), method=method), atol=1e-6)
+        np.testing.assert_allclose(
+            combine_probabilities(np.array([[P1], [P2]]), w, method=method, task="multiclass")[0],
+            ensemble_probs([P1, P2], np.array(w) / sum(w), method=method),
+            atol=1e-6,
+        )
 
 
 def test_weight_search_favours_the_informative_member():
@@ -91,7 +100,9 @@ def test_ensemble_directory_loads_predicts_evaluates_and_exports(members, tmp_pa
         member_probs = np.stack([m.probabilities(m(wav)).numpy() for m in parts])
         got = model.probabilities(model(wav)).numpy()
         assert model.forward_features(wav).shape == (4, 128)
-    np.testing.assert_allclose(got, combine_probabilities(member_probs, [1, 1], method="geometric", task="multiclass"), atol=1e-5)
+    np.testing.assert_allclose(
+        got, combine_probabilities(member_probs, [1, 1], method="geometric", task="multiclass"), atol=1e-5
+    )
     prediction = Predictor.load(out).predict(pack.waveform(0), sample_rate=pack.sample_rate)
     assert prediction.label in pack.labels and prediction.probs.shape == (3,)
     result = evaluate(out, pack, split="test", out=tmp_path / "report")
@@ -111,22 +122,35 @@ def test_weighted_ensemble_searches_weights_on_validation(members, tmp_path, cap
     assert val["clips"] == len(pack.split_indices("validation")) and len(val["members"]) == 2
     assert val["ensemble"]["log_loss"] <= max(m["log_loss"] for m in val["members"]) + 1e-9  # convexity
     assert "ensemble: validation accuracy" in capsys.readouterr().out
-    with pytest.raises(ConfigError, match=r"method 'weighted' searches the weights on the validation split: give the pack"):
+    with pytest.raises(
+        ConfigError, match=r"method 'weighted' searches the weights on the validation split: give the pack"
+    ):
         build_ensemble(runs, tmp_path / "nope", method="weighted")
 
 
 def test_members_that_do_not_fit_together_are_refused(members, tmp_path):
     pack, runs, _ = members
-    other_labels = save_model_dir(create_model("ds_cnn_s", num_classes=3, sample_rate=8000, clip_seconds=0.5),
-                                  tmp_path / "labels", extra={"labels": ["high", "low", "bird"]})
-    with pytest.raises(DataError, match=r"different label sets \(only in .*member0/best: \['mid'\]; only in .*labels: \['bird'\]\)"):
+    other_labels = save_model_dir(
+        create_model("ds_cnn_s", num_classes=3, sample_rate=8000, clip_seconds=0.5),
+        tmp_path / "labels",
+        extra={"labels": ["high", "low", "bird"]},
+    )
+    with pytest.raises(
+        DataError, match=r"different label sets \(only in .*member0/best: \['mid'\]; only in .*labels: \['bird'\]\)"
+    ):
         build_ensemble([runs[0], other_labels], tmp_path / "x")
-    other_rate = save_model_dir(create_model("ds_cnn_s", num_classes=3, sample_rate=16000, clip_seconds=0.5),
-                                tmp_path / "rate", extra={"labels": pack.labels})
+    other_rate = save_model_dir(
+        create_model("ds_cnn_s", num_classes=3, sample_rate=16000, clip_seconds=0.5),
+        tmp_path / "rate",
+        extra={"labels": pack.labels},
+    )
     with pytest.raises(DataError, match=r"differ in sample rate: 8000 Hz vs 16000 Hz"):
         build_ensemble([runs[0], other_rate], tmp_path / "x")
-    other_task = save_model_dir(create_model("ds_cnn_s", num_classes=3, task="multilabel", sample_rate=8000, clip_seconds=0.5),
-                                tmp_path / "task", extra={"labels": pack.labels})
+    other_task = save_model_dir(
+        create_model("ds_cnn_s", num_classes=3, task="multilabel", sample_rate=8000, clip_seconds=0.5),
+        tmp_path / "task",
+        extra={"labels": pack.labels},
+    )
     with pytest.raises(DataError, match=r"differ in task: multiclass vs multilabel"):
         build_ensemble([runs[0], other_task], tmp_path / "x")
     with pytest.raises(ConfigError, match="at least two models"):
@@ -136,11 +160,15 @@ def test_members_that_do_not_fit_together_are_refused(members, tmp_path):
 
 
 def test_spec_rebuilds_and_members_must_agree():
-    model = create_model("ensemble", num_classes=4, sample_rate=8000, clip_seconds=0.5, method="weighted", weights=[3, 1])
+    model = create_model(
+        "ensemble", num_classes=4, sample_rate=8000, clip_seconds=0.5, method="weighted", weights=[3, 1]
+    )
     assert model.weight_values == (0.75, 0.25) and create_model(**json.loads(json.dumps(model.spec))).spec == model.spec
     a = create_model("ds_cnn_s", num_classes=4, sample_rate=8000, clip_seconds=0.5)
     b = create_model("ds_cnn_s", num_classes=4, sample_rate=8000, clip_seconds=1.0)
-    with pytest.raises(ConfigError, match=r"members differ in clip_seconds: member 0 \(ds_cnn_s\) has 0.5, member 1 \(ds_cnn_s\) 1.0"):
+    with pytest.raises(
+        ConfigError, match=r"members differ in clip_seconds: member 0 \(ds_cnn_s\) has 0.5, member 1 \(ds_cnn_s\) 1.0"
+    ):
         Ensemble([a, b])
 
 
@@ -160,9 +188,13 @@ def test_members_of_other_families_and_label_views(members, tmp_path):
     """A log-mel CNN on the given labels and a waveform CNN on the verified clips only: one
     ensemble; its validation block says how differently they err."""
     pack, runs, root = members
-    verified_only = pack.with_labels(include=pack.index.verified.astype(bool) | (pack.index.split != SPLIT_CODES["train"]))
-    wave = dataclasses.replace(tiny_config(model="cnn1d", epochs=2, model_args={"stages": [[8], [16], [16]], "dense_dim": 16}),
-                               frontend={"name": "waveform", "normalize": "rms"})
+    verified_only = pack.with_labels(
+        include=pack.index.verified.astype(bool) | (pack.index.split != SPLIT_CODES["train"])
+    )
+    wave = dataclasses.replace(
+        tiny_config(model="cnn1d", epochs=2, model_args={"stages": [[8], [16], [16]], "dense_dim": 16}),
+        frontend={"name": "waveform", "normalize": "rms"},
+    )
     wave_run = train(verified_only, wave, root / "wave_verified", progress=False, verbose=False).run_dir
     out = build_ensemble([runs[0], wave_run], tmp_path / "mixed", method="mean", pack=pack)
     model, config = load_model_dir(out)

@@ -1,4 +1,5 @@
 """compute_metrics: the promised keys per task, JSON-ready, consistent with the metric functions."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,19 @@ from wavetag.errors import ConfigError, DataError
 from wavetag.evaluate import compute_metrics, pool_window_logits
 from wavetag.evaluate import metrics as M
 
-COMMON_KEYS = {"task", "num_clips", "num_classes", "labels", "task_metric", "overall", "per_class",
-               "confusion_matrix", "most_confused", "calibration", "notes"}
+COMMON_KEYS = {
+    "task",
+    "num_clips",
+    "num_classes",
+    "labels",
+    "task_metric",
+    "overall",
+    "per_class",
+    "confusion_matrix",
+    "most_confused",
+    "calibration",
+    "notes",
+}
 OVERALL_KEYS = {
     "multiclass": {"accuracy", "balanced_accuracy", "macro_f1", "top_3_accuracy", "top_5_accuracy", "map_at_3"},
     "multilabel": {"top1_accuracy", "macro_f1", "micro_f1", "mAP", "lwlrap", "map_at_3"},
@@ -119,7 +131,9 @@ def test_pool_window_logits_mean_and_max_numpy_and_torch():
     np.testing.assert_allclose(pool_window_logits(logits), [1.0, 1.0])
     np.testing.assert_allclose(pool_window_logits(logits, method="max"), [3.0, 5.0])
     batched = torch.tensor(np.stack([logits, -logits]))  # [B=2, W=3, C=2]
-    assert torch.equal(pool_window_logits(batched, method="max"), torch.tensor([[3.0, 5.0], [1.0, 2.0]], dtype=torch.float64))
+    assert torch.equal(
+        pool_window_logits(batched, method="max"), torch.tensor([[3.0, 5.0], [1.0, 2.0]], dtype=torch.float64)
+    )
     with pytest.raises(ConfigError, match="unknown pool method 'median'"):
         pool_window_logits(logits, method="median")
     with pytest.raises(DataError, match="expected \\[..., windows >= 1, classes\\]"):

@@ -1,4 +1,5 @@
 """Metrics against scikit-learn, brute force and hand-checkable cases."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -113,7 +114,7 @@ def test_mean_average_precision_skips_and_names_classes_without_positives(multil
 def _lwlrap_brute_force(targets: np.ndarray, scores: np.ndarray) -> float:
     """Straight from the definition: loop over every (clip, positive label) pair."""
     precisions = []
-    for t, s in zip(targets, scores):
+    for t, s in zip(targets, scores, strict=False):
         for c in np.flatnonzero(t):
             ranked_above = s >= s[c]  # this label and every label scored at least as high
             precisions.append(t[ranked_above].sum() / ranked_above.sum())
@@ -130,7 +131,9 @@ def test_lwlrap_matches_brute_force_and_weighted_lrap(seed):
     per_class, weight = M.lwlrap_per_class(targets, scores)
     assert np.nansum(per_class * weight) == pytest.approx(expected)
     has_pos = targets.sum(1) > 0  # lwlrap = LRAP with each clip weighted by its number of labels
-    lrap = skm.label_ranking_average_precision_score(targets[has_pos], scores[has_pos], sample_weight=targets.sum(1)[has_pos])
+    lrap = skm.label_ranking_average_precision_score(
+        targets[has_pos], scores[has_pos], sample_weight=targets.sum(1)[has_pos]
+    )
     assert M.lwlrap(targets, scores) == pytest.approx(lrap)
 
 
@@ -142,12 +145,14 @@ def test_lwlrap_is_one_for_a_perfect_ranking():
 def test_map_at_3_four_clip_example():
     # the true class ranks 1st, 2nd, 3rd and 4th: MAP@3 = (1 + 1/2 + 1/3 + 0) / 4
     y = np.array([0, 1, 2, 3])
-    probs = np.array([
-        [0.7, 0.1, 0.1, 0.1],
-        [0.6, 0.3, 0.05, 0.05],
-        [0.5, 0.3, 0.15, 0.05],
-        [0.4, 0.3, 0.2, 0.1],
-    ])
+    probs = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.1],
+            [0.6, 0.3, 0.05, 0.05],
+            [0.5, 0.3, 0.15, 0.05],
+            [0.4, 0.3, 0.2, 0.1],
+        ]
+    )
     assert M.map_at_k(y, probs, k=3) == pytest.approx((1 + 1 / 2 + 1 / 3) / 4)
     assert M.map_at_k(np.eye(4)[y], probs, k=3) == pytest.approx((1 + 1 / 2 + 1 / 3) / 4)
 

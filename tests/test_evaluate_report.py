@@ -1,4 +1,5 @@
 """write_report and write_leaderboard on tiny synthetic results."""
+
 from __future__ import annotations
 
 import csv
@@ -29,11 +30,16 @@ def _result():
     records = []
     for i in range(12):
         top = np.argsort(-probs[i], kind="stable")[:3]
-        records.append({
-            "index": i, "path": f"clips/{LABELS[y[i]]}/take <{i}>.wav", "true": LABELS[y[i]],
-            "predicted": LABELS[pred[i]], "score": float(probs[i, pred[i]]),
-            "top3": [(LABELS[j], float(probs[i, j])) for j in top],
-        })
+        records.append(
+            {
+                "index": i,
+                "path": f"clips/{LABELS[y[i]]}/take <{i}>.wav",
+                "true": LABELS[y[i]],
+                "predicted": LABELS[pred[i]],
+                "score": float(probs[i, pred[i]]),
+                "top3": [(LABELS[j], float(probs[i, j])) for j in top],
+            }
+        )
     return probs, y, records
 
 
@@ -45,7 +51,10 @@ def _sine(index: int) -> tuple[np.ndarray, int]:
 def _history(path):
     # no train_metric / lr columns, and validation only every other row: both must be handled
     rows = ["epoch,step,train_loss,val_loss,val_metric"]
-    rows += [f"{e},{10 * e},{1 / e:.3f},{'' if e % 2 else f'{1.2 / e:.3f}'},{'' if e % 2 else 0.5 + 0.05 * e}" for e in range(1, 7)]
+    rows += [
+        f"{e},{10 * e},{1 / e:.3f},{'' if e % 2 else f'{1.2 / e:.3f}'},{'' if e % 2 else 0.5 + 0.05 * e}"
+        for e in range(1, 7)
+    ]
     path.write_text("\n".join(rows) + "\n")
     return path
 
@@ -55,8 +64,17 @@ def report(tmp_path_factory):
     out = tmp_path_factory.mktemp("report")
     probs, y, records = _result()
     metrics = compute_metrics(probs, y, task="multiclass", labels=LABELS)
-    paths = write_report(out, metrics=metrics, labels=LABELS, task="multiclass", predictions=records,
-                         get_audio=_sine, history_csv=_history(out / "history.csv"), title="KWS <test>", split="test")
+    paths = write_report(
+        out,
+        metrics=metrics,
+        labels=LABELS,
+        task="multiclass",
+        predictions=records,
+        get_audio=_sine,
+        history_csv=_history(out / "history.csv"),
+        title="KWS <test>",
+        split="test",
+    )
     return paths
 
 
@@ -102,8 +120,17 @@ def test_markdown_states_split_and_lists_mistakes(report):
 def test_report_without_audio_and_with_max_examples(tmp_path):
     probs, y, records = _result()
     metrics = compute_metrics(probs, y, task="multiclass", labels=LABELS)
-    paths = write_report(tmp_path, metrics=metrics, labels=LABELS, task="multiclass", predictions=records,
-                         get_audio=None, history_csv=None, title="t", max_examples=2)
+    paths = write_report(
+        tmp_path,
+        metrics=metrics,
+        labels=LABELS,
+        task="multiclass",
+        predictions=records,
+        get_audio=None,
+        history_csv=None,
+        title="t",
+        max_examples=2,
+    )
     page = paths.report_html.read_text()
     assert "<audio" not in page and not (tmp_path / "audio").exists()
     assert "4 misclassified clip(s); showing 2" in page and "Split: not stated" in page
@@ -123,9 +150,17 @@ def test_binary_report_draws_the_roc_curve(tmp_path):
     p = np.clip(rng.normal(0.3 + 0.4 * y, 0.2), 0, 1)
     metrics = compute_metrics(p, y, task="binary", labels=["off", "on"])
     labels = ["off", "on"]
-    records = [{"index": i, "path": f"{i}.wav", "true": labels[y[i]], "predicted": labels[int(p[i] >= 0.5)],
-                "score": float(max(p[i], 1 - p[i])), "top3": [("on", float(p[i])), ("off", float(1 - p[i]))]}
-               for i in range(40)]
+    records = [
+        {
+            "index": i,
+            "path": f"{i}.wav",
+            "true": labels[y[i]],
+            "predicted": labels[int(p[i] >= 0.5)],
+            "score": float(max(p[i], 1 - p[i])),
+            "top3": [("on", float(p[i])), ("off", float(1 - p[i]))],
+        }
+        for i in range(40)
+    ]
     paths = write_report(tmp_path, metrics=metrics, labels=labels, task="binary", predictions=records, title="t")
     assert paths.plots["roc_curve"].read_bytes()[:8] == PNG_MAGIC
 
@@ -141,7 +176,8 @@ def test_training_curves_show_the_task_metric_of_history_csv(tmp_path):
     """history.csv as `train` writes it: accuracy next to loss, train and validation."""
     (tmp_path / "h.csv").write_text(
         "epoch,step,lr,train_loss,train_accuracy,val_loss,val_accuracy,val_lwlrap\n"
-        "1,4,0.001,2.0,0.3,1.9,0.35,0.4\n2,8,0.0005,1.5,0.5,1.6,0.45,0.5\n")
+        "1,4,0.001,2.0,0.3,1.9,0.35,0.4\n2,8,0.0005,1.5,0.5,1.6,0.45,0.5\n"
+    )
     history = read_history(tmp_path / "h.csv")
     assert training_curve_panels(history) == [
         ("loss", ["train_loss", "val_loss"]),
@@ -149,17 +185,36 @@ def test_training_curves_show_the_task_metric_of_history_csv(tmp_path):
         ("learning rate", ["lr"]),
     ]
     assert training_curve_panels(history, metric_name="lwlrap")[1] == (
-        "lwlrap / accuracy", ["val_lwlrap", "train_accuracy", "val_accuracy"])
+        "lwlrap / accuracy",
+        ["val_lwlrap", "train_accuracy", "val_accuracy"],
+    )
     assert plot_training_curves(tmp_path / "h.csv", tmp_path / "c.png").read_bytes()[:8] == PNG_MAGIC
 
 
 def test_leaderboard_sorted_by_metric(tmp_path):
     rows = [
-        {"model": "ds_cnn_s", "metric": 0.91, "macro_f1": 0.90, "params": 23_756, "macs": 5_400_000,
-         "train_time_s": 120.5, "latency_ms": 1.2},
+        {
+            "model": "ds_cnn_s",
+            "metric": 0.91,
+            "macro_f1": 0.90,
+            "params": 23_756,
+            "macs": 5_400_000,
+            "train_time_s": 120.5,
+            "latency_ms": 1.2,
+        },
         {"model": "broken", "metric": None},
-        {"model": "bc_resnet_8", "family": "bc_resnet", "input_kind": "image", "frontend": "logmel 40", "metric": 0.97,
-         "macro_f1": 0.96, "params": 321_000, "macs": 89_000_000, "train_time_s": 600.0, "latency_ms": 4.5},
+        {
+            "model": "bc_resnet_8",
+            "family": "bc_resnet",
+            "input_kind": "image",
+            "frontend": "logmel 40",
+            "metric": 0.97,
+            "macro_f1": 0.96,
+            "params": 321_000,
+            "macs": 89_000_000,
+            "train_time_s": 600.0,
+            "latency_ms": 4.5,
+        },
         {"model": "wavenet|tiny", "metric": 0.85, "macro_f1": 0.83, "params": 1_200_000},
     ]
     paths = write_leaderboard(tmp_path, rows, metric_name="accuracy")
@@ -190,11 +245,20 @@ def test_multilabel_report_with_label_lists(tmp_path):
     targets = np.array([[1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1]])
     probs = np.array([[0.9, 0.7, 0.1], [0.2, 0.1, 0.8], [0.3, 0.6, 0.1], [0.1, 0.4, 0.9]])
     metrics = compute_metrics(probs, targets, task="multilabel", labels=tags)
-    records = [{"index": i, "path": f"{i}.wav", "true": [tags[c] for c in np.flatnonzero(t)],
-                "predicted": tags[int(p.argmax())], "score": float(p.max()),
-                "top3": [(tags[c], float(p[c])) for c in np.argsort(-p)]} for i, (t, p) in enumerate(zip(targets, probs))]
-    paths = write_report(tmp_path, metrics=metrics, labels=tags, task="multilabel", predictions=records,
-                         get_audio=_sine, title="tags")
+    records = [
+        {
+            "index": i,
+            "path": f"{i}.wav",
+            "true": [tags[c] for c in np.flatnonzero(t)],
+            "predicted": tags[int(p.argmax())],
+            "score": float(p.max()),
+            "top3": [(tags[c], float(p[c])) for c in np.argsort(-p)],
+        }
+        for i, (t, p) in enumerate(zip(targets, probs, strict=False))
+    ]
+    paths = write_report(
+        tmp_path, metrics=metrics, labels=tags, task="multilabel", predictions=records, get_audio=_sine, title="tags"
+    )
     assert "per_class_ap" in paths.plots
     assert len(paths.audio) == 1  # only clip 2: best label 'bark' is not among its labels ['dog']
     with open(paths.predictions_csv, newline="") as f:

@@ -6,6 +6,7 @@ clip is copied byte for byte (exact duplicate); one train chirp reappears in val
 little noise added (near duplicate, across splits); and a loud click train sits among the soft
 tones (outlier).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,7 +35,7 @@ TONE_HZ = [300, 520, 800, 1150, 1600, 2200, 2900, 3700, 4600, 5600, 6600, 7400]
 def _tone(rng, freq_hz):
     t = np.arange(N) / SR
     env = np.zeros(N)
-    env[rng.integers(0, N // 4): rng.integers(3 * N // 4, N)] = 1.0
+    env[rng.integers(0, N // 4) : rng.integers(3 * N // 4, N)] = 1.0
     return 0.05 * env * np.sin(2 * np.pi * freq_hz * t + rng.uniform(0, 6)) + 0.002 * rng.standard_normal(N)
 
 
@@ -76,8 +77,11 @@ def make_source(root):
     clicks = np.zeros(N)
     clicks[::400], clicks[1::400] = 0.95, -0.9
     _write(root / "train/tone/spkA_nohash_92.wav", clicks)
-    return {"exact": {original, "train/noise/spkB_nohash_90.wav"},
-            "near": {near_src, "validation/chirp/spkD_nohash_91.wav"}, "outlier": "train/tone/spkA_nohash_92.wav"}
+    return {
+        "exact": {original, "train/noise/spkB_nohash_90.wav"},
+        "near": {near_src, "validation/chirp/spkD_nohash_91.wav"},
+        "outlier": "train/tone/spkA_nohash_92.wav",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +97,17 @@ def test_report_files_exist_and_are_pngs(explored):
     p = result.paths
     for path in (p.report_md, p.report_html, p.explore_json, p.clips_csv, p.spectra_npz):
         assert path.is_file() and path.stat().st_size > 0, path
-    expected = {"class_counts", "durations", "sample_rates", "levels", "silence", "mean_spectra",
-                "class_spectrograms", "band_violins", "pca"}
+    expected = {
+        "class_counts",
+        "durations",
+        "sample_rates",
+        "levels",
+        "silence",
+        "mean_spectra",
+        "class_spectrograms",
+        "band_violins",
+        "pca",
+    }
     assert set(p.plots) == expected
     for png in p.plots.values():
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -158,8 +171,21 @@ def test_cli_exits_2_on_leakage_and_0_with_no_leak_exit(explored, tmp_path):
     assert leaky.exit_code == 2, leaky.output
     assert "spkC (train 6, test 3)" in leaky.output and "report.html" in leaky.output
     assert "duplicates: 1 exact pair(s), 1 near pair(s); 1 across splits" in leaky.output
-    quiet = CliRunner().invoke(app, ["explore", pack, "-o", str(tmp_path / "r2"), "--no-progress", "--outliers", "3",
-                                     "--no-leak-exit", "--bands", "0-1000,1000-8000"])
+    quiet = CliRunner().invoke(
+        app,
+        [
+            "explore",
+            pack,
+            "-o",
+            str(tmp_path / "r2"),
+            "--no-progress",
+            "--outliers",
+            "3",
+            "--no-leak-exit",
+            "--bands",
+            "0-1000,1000-8000",
+        ],
+    )
     assert quiet.exit_code == 0, quiet.output
     assert (tmp_path / "r2/plots/class_counts.png").is_file()
     assert json.loads((tmp_path / "r2/explore.json").read_text())["bands_hz"] == [[0, 1000], [1000, 8000]]
@@ -181,10 +207,13 @@ def known_pack(tmp_path_factory):
     t = np.arange(SR) / SR
     full_sine = 0.999 * np.sin(2 * np.pi * 1000 * t)  # 1 s, RMS -3.01 dBFS, 1 kHz
     half_silent = np.concatenate([np.zeros(SR // 2), 0.5 * np.sin(2 * np.pi * 250 * t[: SR // 2])])
-    clips = {"a/x_nohash_0.wav": full_sine, "a/x_nohash_1.wav": half_silent,
-             "b/y_nohash_0.wav": 0.1 * np.random.default_rng(1).standard_normal(int(0.37 * SR)),
-             "b/y_nohash_1.wav": 0.2 * np.sin(2 * np.pi * 3000 * t[: int(1.3 * SR)]),
-             "b/y_nohash_2.wav": 0.3 * np.sin(2 * np.pi * 500 * t[: int(0.1 * SR)])}
+    clips = {
+        "a/x_nohash_0.wav": full_sine,
+        "a/x_nohash_1.wav": half_silent,
+        "b/y_nohash_0.wav": 0.1 * np.random.default_rng(1).standard_normal(int(0.37 * SR)),
+        "b/y_nohash_1.wav": 0.2 * np.sin(2 * np.pi * 3000 * t[: int(1.3 * SR)]),
+        "b/y_nohash_2.wav": 0.3 * np.sin(2 * np.pi * 500 * t[: int(0.1 * SR)]),
+    }
     for rel, x in clips.items():
         _write(root / "src" / rel, x)
     prepare(root / "src", root / "pack", jobs=1, progress=False, split="random", fractions=(1, 0, 0))
@@ -248,7 +277,7 @@ def test_near_duplicate_search_equals_brute_force():
     threshold = 0.998
     sim = x @ x.T
     i, j = np.nonzero(np.triu(sim >= threshold, k=1))
-    brute = set(zip(i.tolist(), j.tolist()))
+    brute = set(zip(i.tolist(), j.tolist(), strict=False))
     found = {(a, b) for a, b, _ in near_duplicates(x, threshold)}
     assert found == brute and {(7, 100), (7, 200), (100, 200)} <= found
     skip = np.zeros(600, bool)
@@ -261,26 +290,36 @@ def test_find_leaks_ignores_noise_groups_and_counts_ungrouped_clips():
     split = np.array([0, 2, 1, 1, 0, 2, 0, 0, 1])
     labels = np.array(["yes", "no", "yes", "yes", "_silence_", "_silence_", "up", "up", "up"])
     check = find_leaks(group, split, labels)
-    assert [(x.group, x.clips) for x in check.leaks] == [("s1", {"train": 1, "test": 1}), ("s3", {"train": 1, "validation": 1})]
+    assert [(x.group, x.clips) for x in check.leaks] == [
+        ("s1", {"train": 1, "test": 1}),
+        ("s3", {"train": 1, "validation": 1}),
+    ]
     assert check.leaks[0].labels == ["no", "yes"]
     assert check.groups == 3 and check.clips_without_group == 1 and check.noise_clips == 2
 
 
 def test_html_and_markdown_escape_everything():
-    blocks = [("h1", "<script>alert(1)</script>"), ("p", "a & b"), ("list", ["<b>x</b>"]),
-              ("table", ["file"], [["<img src=x onerror=alert(1)>|pipe"]])]
+    blocks = [
+        ("h1", "<script>alert(1)</script>"),
+        ("p", "a & b"),
+        ("list", ["<b>x</b>"]),
+        ("table", ["file"], [["<img src=x onerror=alert(1)>|pipe"]]),
+    ]
     page = render_html(blocks, title="t<")
     assert "<script>" not in page and "&lt;script&gt;" in page and "<img src=x" not in page and "<b>x" not in page
     md = render_markdown(blocks + [("p", "_silence_ *x*")])
     assert "<script>" not in md and "\\|pipe" in md and "\\_silence\\_ \\*x\\*" in md
 
 
-@pytest.mark.parametrize("text, match", [
-    ("0-500,abc", "not LOW-HIGH in Hz"),
-    ("500-100", "expected 0 <= low < high"),
-    ("9000-10000", "above the pack's Nyquist frequency"),
-    ("", "no band given"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("0-500,abc", "not LOW-HIGH in Hz"),
+        ("500-100", "expected 0 <= low < high"),
+        ("9000-10000", "above the pack's Nyquist frequency"),
+        ("", "no band given"),
+    ],
+)
 def test_bad_bands(text, match):
     with pytest.raises(ConfigError, match=match):
         S.parse_bands(text, SR)
@@ -311,8 +350,13 @@ def test_multi_label_pack(tmp_path):
         tags = ["dog", "bark", "dog,bark"][k % 3]
         rows.append(f'{k}.wav,"{tags}",s{k % 2}')
     (tmp_path / "src" / "meta.csv").write_text("\n".join(rows) + "\n")
-    result = explore(tmp_path / "src" / "meta.csv", tmp_path / "r", outliers=3, progress=False,
-                     prepare_options={"jobs": 1, "split": "random"})
+    result = explore(
+        tmp_path / "src" / "meta.csv",
+        tmp_path / "r",
+        outliers=3,
+        progress=False,
+        prepare_options={"jobs": 1, "split": "random"},
+    )
     assert sorted(result.labels) == ["bark", "dog"] and result.num_clips == 8
     data = json.loads(result.paths.explore_json.read_text())
     assert data["multi_label"] is True

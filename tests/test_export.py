@@ -1,4 +1,5 @@
 """``wavetag export``: ONNX graph checked, parity with PyTorch, metadata, dynamic axes, int8."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import numpy as np
 import onnx
 import pytest
 import torch
-
 from test_serve import SR, TONES, build_tone_model, tone
+
 from wavetag.errors import DataError, WavetagError
 from wavetag.export import export, read_metadata
 from wavetag.export import onnx as onnx_export
@@ -93,20 +94,25 @@ def test_fixed_length_model_and_no_pack(tmp_path):
     assert report.onnx_path == model_dir / "model.onnx" and not report.dynamic_length
     assert report.parity_source == "seeded noise" and report.max_abs_diff <= 1e-4
     assert any("names no pack" in n for n in report.notes)
-    assert any(n.startswith("fixed length 2000 samples (0.25 s): the model does not run on 4000 samples") for n in report.notes)
+    assert any(
+        n.startswith("fixed length 2000 samples (0.25 s): the model does not run on 4000 samples") for n in report.notes
+    )
     shape = onnx_session(report.onnx_path).get_inputs()[0].shape
     assert shape[1:] == [1, 2000] and isinstance(shape[0], str)
 
 
 def test_parity_failure_is_an_error(tone_model_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "parity", lambda model, path, clips: 3e-3)
-    with pytest.raises(WavetagError, match=r"ONNX Runtime differs from PyTorch by up to 0.003 on 9 clips .* expected at most 0.0001"):
+    with pytest.raises(
+        WavetagError, match=r"ONNX Runtime differs from PyTorch by up to 0.003 on 9 clips .* expected at most 0.0001"
+    ):
         export(tone_model_dir, tmp_path / "m.onnx")
 
 
 def test_pack_with_other_labels_is_refused(tone_model_dir, tmp_path):
-    from wavetag.data import prepare
     import soundfile as sf
+
+    from wavetag.data import prepare
 
     for label in ("a", "b"):
         (tmp_path / "src" / label).mkdir(parents=True)

@@ -22,6 +22,7 @@ equals torch within ``rtol=1e-4`` and ``atol=1e-4`` of the output's largest magn
 computes the DFT as a strided convolution; measured <= 6e-5 of the scale, the worst being
 logspec's deepest bins). μ-law levels may differ by one step on a rounding boundary (none seen).
 """
+
 from __future__ import annotations
 
 import math
@@ -121,8 +122,14 @@ def batch_of(n: int, sample_rate: int, seconds: float) -> torch.Tensor:
 
 def stft_kwargs(fe) -> dict:
     c = fe.config
-    return dict(n_fft=fe.n_fft, hop_length=c.hop_length, win_length=c.win_length, window=c.window,
-                center=c.center, pad_mode=c.pad_mode)
+    return dict(
+        n_fft=fe.n_fft,
+        hop_length=c.hop_length,
+        win_length=c.win_length,
+        window=c.window,
+        center=c.center,
+        pad_mode=c.pad_mode,
+    )
 
 
 def mel_kwargs(fe) -> dict:
@@ -272,8 +279,15 @@ def test_onnx_runtime_equals_torch(name, kwargs, tmp_path):
     fe = build(name, kwargs)
     path = tmp_path / "fe.onnx"
     with torch.no_grad():
-        torch.onnx.export(fe, (batch_of(2, 16000, 0.5),), str(path), dynamo=False, opset_version=17,
-                          input_names=["wav"], dynamic_axes={"wav": {0: "batch", 2: "samples"}})
+        torch.onnx.export(
+            fe,
+            (batch_of(2, 16000, 0.5),),
+            str(path),
+            dynamo=False,
+            opset_version=17,
+            input_names=["wav"],
+            dynamic_axes={"wav": {0: "batch", 2: "samples"}},
+        )
     wav = batch_of(3, 16000, 0.75) + 0.01  # another batch size and length than at export
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (got,) = session.run(None, {"wav": wav.numpy()})
@@ -376,8 +390,11 @@ def test_utterance_norm_gives_zero_mean_unit_std_per_band():
 # --- configuration -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name,kwargs", VARIANTS + [("logmel", {"scale": "db", "top_db": None, "f_max_hz": 7000.0})],
-                         ids=ids(VARIANTS) + ["logmel-db-top_db=None"])
+@pytest.mark.parametrize(
+    "name,kwargs",
+    VARIANTS + [("logmel", {"scale": "db", "top_db": None, "f_max_hz": 7000.0})],
+    ids=ids(VARIANTS) + ["logmel-db-top_db=None"],
+)
 def test_config_round_trip(name, kwargs, tmp_path):
     rate = 16000 if name == "speech_embedding" else 22050  # a pretrained model's one rate
     fe = build(name, kwargs, sample_rate=rate)
@@ -411,34 +428,40 @@ def test_unknown_front_end_suggests_a_name():
         frontend_from_dict({"sample_rate": 16000})
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"n_fft": 256}, r"win_s = 0.03 s is 480 samples at 16000 Hz, longer than n_fft = 256"),
-    ({"window": "hanning"}, r"unknown window 'hanning'; did you mean 'hann'"),
-    ({"n_mels": 0}, r"n_mels = 0 is out of range"),
-    ({"scale": "ln"}, r"unknown scale 'ln'"),
-    ({"f_max_hz": 9000.0}, r"f_max_hz = 9000.0; expected .*<= 8000 \(Nyquist\)"),
-    ({"n_mel": 40}, r"unknown field in frontend logmel 'n_mel'; did you mean 'n_mels'"),
-    ({"normalize": "global"}, r"unknown normalize 'global'"),
-    ({"pad_mode": "edge"}, r"unknown pad_mode 'edge'"),
-    ({"n_mels": 128, "win_s": 0.01, "n_fft": 160}, r"n_mels = 128 with n_fft = 160 .* empty mel bands"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"n_fft": 256}, r"win_s = 0.03 s is 480 samples at 16000 Hz, longer than n_fft = 256"),
+        ({"window": "hanning"}, r"unknown window 'hanning'; did you mean 'hann'"),
+        ({"n_mels": 0}, r"n_mels = 0 is out of range"),
+        ({"scale": "ln"}, r"unknown scale 'ln'"),
+        ({"f_max_hz": 9000.0}, r"f_max_hz = 9000.0; expected .*<= 8000 \(Nyquist\)"),
+        ({"n_mel": 40}, r"unknown field in frontend logmel 'n_mel'; did you mean 'n_mels'"),
+        ({"normalize": "global"}, r"unknown normalize 'global'"),
+        ({"pad_mode": "edge"}, r"unknown pad_mode 'edge'"),
+        ({"n_mels": 128, "win_s": 0.01, "n_fft": 160}, r"n_mels = 128 with n_fft = 160 .* empty mel bands"),
+    ],
+)
 @pytest.mark.filterwarnings("ignore:Empty filters detected")  # librosa's, before our ConfigError
 def test_bad_logmel_config_names_the_field(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         create_frontend("logmel", sample_rate=16000, **kwargs)
 
 
-@pytest.mark.parametrize("name,kwargs,message", [
-    ("mfcc", {"n_mfcc": 60, "n_mels": 40}, r"n_mfcc = 60 is out of range \(expected 1 <= n_mfcc <= 40\)"),
-    ("mfcc", {"delta_order": 3}, r"delta_order = 3 is out of range"),
-    ("mfcc", {"delta_order": 1, "delta_width": 4}, r"delta_width = 4; expected an odd number >= 3"),
-    ("spectrogram", {"power": 3.0}, r"power = 3.0 is out of range"),
-    ("spectrogram", {"window": "kaiser"}, r"unknown window 'kaiser'"),
-    ("logspec", {"win_s": 0.05, "n_fft": 512}, r"win_s = 0.05 s is 800 samples .* n_fft = 512"),
-    ("mulaw", {"quantization_channels": 1}, r"quantization_channels = 1 is out of range"),
-    ("waveform", {"normalize": "loudness"}, r"unknown normalize 'loudness'"),
-    ("waveform", {"sample_rate": 100}, r"sample_rate = 100 is out of range"),
-])
+@pytest.mark.parametrize(
+    "name,kwargs,message",
+    [
+        ("mfcc", {"n_mfcc": 60, "n_mels": 40}, r"n_mfcc = 60 is out of range \(expected 1 <= n_mfcc <= 40\)"),
+        ("mfcc", {"delta_order": 3}, r"delta_order = 3 is out of range"),
+        ("mfcc", {"delta_order": 1, "delta_width": 4}, r"delta_width = 4; expected an odd number >= 3"),
+        ("spectrogram", {"power": 3.0}, r"power = 3.0 is out of range"),
+        ("spectrogram", {"window": "kaiser"}, r"unknown window 'kaiser'"),
+        ("logspec", {"win_s": 0.05, "n_fft": 512}, r"win_s = 0.05 s is 800 samples .* n_fft = 512"),
+        ("mulaw", {"quantization_channels": 1}, r"quantization_channels = 1 is out of range"),
+        ("waveform", {"normalize": "loudness"}, r"unknown normalize 'loudness'"),
+        ("waveform", {"sample_rate": 100}, r"sample_rate = 100 is out of range"),
+    ],
+)
 def test_bad_config_names_the_field(name, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         create_frontend(name, **kwargs)

@@ -5,6 +5,7 @@ and ``POST /v1/classify``: each gives correct audio, or a `WavetagError` / 4xx w
 the file; never another exception (a crash), never a 5xx, never a hang (each call runs under a
 timeout). Property tests (hypothesis) mutate a valid WAV header and feed arbitrary arrays.
 """
+
 from __future__ import annotations
 
 import csv
@@ -63,7 +64,7 @@ def test_corpus_is_large_and_seeded(tmp_path):
     first = make_corpus(tmp_path / "a", seed=3)
     second = make_corpus(tmp_path / "b", seed=3)
     assert len(first) >= 40 and len(set(NAMES)) == len(NAMES)
-    fixed = [(a, b) for a, b in zip(first, second) if a.suffix != ".ogg"]  # libvorbis draws a random stream serial
+    fixed = [(a, b) for a, b in zip(first, second, strict=False) if a.suffix != ".ogg"]  # libvorbis draws a random stream serial
     assert all(a.read_bytes() == b.read_bytes() for a, b in fixed) and len(fixed) >= 40
     assert {p.suffix for p in first} >= set(audio.AUDIO_EXTENSIONS)
 
@@ -141,7 +142,7 @@ def predictor(tmp_path_factory):
 def test_predict_over_the_corpus(corpus, predictor):
     results = bounded(predictor.predict_many, [str(corpus[n]) for n in NAMES], on_error="report")
     assert len(results) == len(NAMES)
-    for name, r in zip(NAMES, results):
+    for name, r in zip(NAMES, results, strict=False):
         check(name, "error" if r.error is not None else "audio", r.error)
         if r.error is None:
             assert np.isfinite(r.score) and 0 <= r.score <= 1
@@ -154,13 +155,19 @@ def test_http_classify_and_detect_over_the_corpus(corpus, predictor):
 
     with TestClient(create_app(predictor), raise_server_exceptions=False) as client:
         for name in NAMES:
-            response = bounded(client.post, f"/v1/classify?filename={name}", content=corpus[name].read_bytes(),
-                               headers={"Content-Type": "application/octet-stream"})
+            response = bounded(
+                client.post,
+                f"/v1/classify?filename={name}",
+                content=corpus[name].read_bytes(),
+                headers={"Content-Type": "application/octet-stream"},
+            )
             assert response.status_code < 500, (name, response.text)
             check(name, "audio" if response.status_code == 200 else "error", response.json())
             if response.status_code != 200:
                 assert name in response.json()["detail"] and "Traceback" not in response.text
-            multipart = bounded(client.post, "/v1/detect", files={"file": (name, corpus[name].read_bytes(), "audio/wav")})
+            multipart = bounded(
+                client.post, "/v1/detect", files={"file": (name, corpus[name].read_bytes(), "audio/wav")}
+            )
             assert multipart.status_code < 500, (name, multipart.text)  # detect: 422 for clips under one window
             if multipart.status_code != 200:
                 assert name in multipart.json()["detail"]
@@ -188,8 +195,10 @@ def test_mutated_wav_header_decodes_or_is_refused(tmp_path, edits):
         data[at] = value
     path = tmp_path / "mutated.wav"
     path.write_bytes(bytes(data))
-    for fn in (lambda: audio.load(path, sample_rate=8000),
-               lambda: to_waveform(bytes(data), sample_rate=None, target_rate=8000, name="mutated.wav")):
+    for fn in (
+        lambda: audio.load(path, sample_rate=8000),
+        lambda: to_waveform(bytes(data), sample_rate=None, target_rate=8000, name="mutated.wav"),
+    ):
         kind, result = outcome(fn)
         if kind == "error":
             assert "mutated.wav" in str(result)
@@ -199,15 +208,22 @@ def test_mutated_wav_header_decodes_or_is_refused(tmp_path, edits):
 
 
 SEEDS = {
-    "wav": WAV, "flac": encoded(tone(0.5), fmt="FLAC", subtype="PCM_16"), "ogg": encoded(tone(0.5), fmt="OGG", subtype="VORBIS"),
-    "mp3": encoded(tone(0.5), fmt="MP3", subtype="MPEG_LAYER_III"), "aiff": encoded(tone(0.2), fmt="AIFF", subtype="PCM_16"),
-    "gsm.wav": encoded(tone(0.2), subtype="GSM610"), "adpcm.wav": encoded(tone(0.2), subtype="IMA_ADPCM"),
+    "wav": WAV,
+    "flac": encoded(tone(0.5), fmt="FLAC", subtype="PCM_16"),
+    "ogg": encoded(tone(0.5), fmt="OGG", subtype="VORBIS"),
+    "mp3": encoded(tone(0.5), fmt="MP3", subtype="MPEG_LAYER_III"),
+    "aiff": encoded(tone(0.2), fmt="AIFF", subtype="PCM_16"),
+    "gsm.wav": encoded(tone(0.2), subtype="GSM610"),
+    "adpcm.wav": encoded(tone(0.2), subtype="IMA_ADPCM"),
 }
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(sorted(SEEDS)), cut=st.none() | st.floats(0.0, 1.0),
-       edits=st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8))
+@given(
+    kind=st.sampled_from(sorted(SEEDS)),
+    cut=st.none() | st.floats(0.0, 1.0),
+    edits=st.lists(st.tuples(st.floats(0.0, 1.0, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=8),
+)
 def test_damaged_files_of_every_codec_decode_or_are_refused(tmp_path, kind, cut, edits):
     """Bytes changed anywhere (headers, frame headers, payload) and files cut short, in every
     codec: the decoder gives finite audio or a `WavetagError`, and never allocates for frames a
@@ -219,8 +235,10 @@ def test_damaged_files_of_every_codec_decode_or_are_refused(tmp_path, kind, cut,
         data = data[: max(1, int(cut * len(data)))]
     path = tmp_path / f"damaged.{kind}"
     path.write_bytes(bytes(data))
-    for fn in (lambda: audio.load(path, sample_rate=8000),
-               lambda: to_waveform(bytes(data), sample_rate=None, target_rate=8000, name=path.name)):
+    for fn in (
+        lambda: audio.load(path, sample_rate=8000),
+        lambda: to_waveform(bytes(data), sample_rate=None, target_rate=8000, name=path.name),
+    ):
         kind_, result = outcome(fn)
         if kind_ == "error":
             assert path.name in str(result)
@@ -244,9 +262,13 @@ def test_any_rate_and_channel_count_decodes_from_bytes(rate, frames, channels):
 
 
 @settings(max_examples=100, deadline=None)
-@given(x=arrays(st.sampled_from([np.float32, np.float64, np.int16, np.int32, np.uint8, np.bool_, np.complex64]),
-                st.tuples(st.integers(1, 3), st.integers(0, 50)) | st.tuples(st.integers(0, 50))),
-       rate=st.integers(-5, 96000))
+@given(
+    x=arrays(
+        st.sampled_from([np.float32, np.float64, np.int16, np.int32, np.uint8, np.bool_, np.complex64]),
+        st.tuples(st.integers(1, 3), st.integers(0, 50)) | st.tuples(st.integers(0, 50)),
+    ),
+    rate=st.integers(-5, 96000),
+)
 def test_arrays_become_a_waveform_or_a_wavetag_error(x, rate):
     kind, result = outcome(to_waveform, x, sample_rate=rate, target_rate=8000, name="<array>")
     if kind == "audio":
@@ -273,8 +295,12 @@ def test_struct_helpers_build_what_they_claim():
 
 
 @settings(max_examples=60, deadline=None)
-@given(name=st.sampled_from(["logmel", "logspec", "mfcc", "mulaw", "spectrogram", "waveform"]),
-       length=st.integers(1, 4000), scale=st.sampled_from([0.0, 1e-30, 1e-3, 1.0, 1e3]), seed=st.integers(0, 3))
+@given(
+    name=st.sampled_from(["logmel", "logspec", "mfcc", "mulaw", "spectrogram", "waveform"]),
+    length=st.integers(1, 4000),
+    scale=st.sampled_from([0.0, 1e-30, 1e-3, 1.0, 1e3]),
+    seed=st.integers(0, 3),
+)
 def test_front_ends_stay_finite_on_any_length_and_level(name, length, scale, seed):
     import torch
 

@@ -1,5 +1,6 @@
 """The honest generalisation test: non-keyword word lists, engine/voice columns in packs,
 leave-one-engine-out splits and the per-engine / unseen-word breakdown of evaluate."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,8 +13,16 @@ from wavetag.data.synth.wordlist import other_words, word_split
 from wavetag.errors import ConfigError
 from wavetag.evaluate.breakdown import breakdown, breakdown_markdown
 
-TINY = dict(speakers=12, words=["yes", "no", "bed"], engines=["espeak", "flite"], seed=3, noise_seconds=2.0,
-            unknown_words=60, unknown_per_speaker=3, progress=False)
+TINY = dict(
+    speakers=12,
+    words=["yes", "no", "bed"],
+    engines=["espeak", "flite"],
+    seed=3,
+    noise_seconds=2.0,
+    unknown_words=60,
+    unknown_per_speaker=3,
+    progress=False,
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,24 +71,34 @@ def test_pack_knows_engine_voice_and_word(synth_set, tmp_path):
 
 
 def test_hold_out_engine_puts_exactly_that_engine_in_test(synth_set, tmp_path):
-    prepare(synth_set.out_dir, tmp_path / "lo", clip_seconds=1.0, words="yes,no", hold_out="engine=flite", progress=False)
+    prepare(
+        synth_set.out_dir, tmp_path / "lo", clip_seconds=1.0, words="yes,no", hold_out="engine=flite", progress=False
+    )
     pack = Pack.open(tmp_path / "lo")
     engine = pack.index.meta["engine"]
-    test, rest = pack.split_indices("test"), np.concatenate([pack.split_indices("train"), pack.split_indices("validation")])
+    test, rest = (
+        pack.split_indices("test"),
+        np.concatenate([pack.split_indices("train"), pack.split_indices("validation")]),
+    )
     assert set(engine[test]) - {""} == {"flite"}  # "" = _silence_ clips cut from noise
     assert "flite" not in set(engine[rest])
     assert len(pack.split_indices("validation")) > 0
 
 
-@pytest.mark.parametrize("hold_out, match", [
-    ("engine", "expected KEY=VALUE"),
-    ("engine=", "expected KEY=VALUE"),
-    ("engine=festvox", "no clip has engine = festvox .values here: espeak, flite"),
-    ("accent=scottish", "no clip of .* has a 'accent' .keys here: engine, group, voice, word"),
-])
+@pytest.mark.parametrize(
+    "hold_out, match",
+    [
+        ("engine", "expected KEY=VALUE"),
+        ("engine=", "expected KEY=VALUE"),
+        ("engine=festvox", "no clip has engine = festvox .values here: espeak, flite"),
+        ("accent=scottish", "no clip of .* has a 'accent' .keys here: engine, group, voice, word"),
+    ],
+)
 def test_hold_out_errors_name_what_exists(synth_set, tmp_path, hold_out, match):
     with pytest.raises(ConfigError, match=match):
-        prepare(synth_set.out_dir, tmp_path / "bad", clip_seconds=1.0, words="yes,no", hold_out=hold_out, progress=False)
+        prepare(
+            synth_set.out_dir, tmp_path / "bad", clip_seconds=1.0, words="yes,no", hold_out=hold_out, progress=False
+        )
     assert not (tmp_path / "bad").exists()
 
 

@@ -1,5 +1,6 @@
 """Streaming detection, refractory time, thresholds (stored, overridden, tuned), test streams,
 streaming evaluation with its DET plot, and the detect/streams commands."""
+
 from __future__ import annotations
 
 import csv
@@ -9,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_inference_predictor import CLIP_S, SR, build_tone_model, pink, tone
 from typer.testing import CliRunner
 
-from test_inference_predictor import CLIP_S, SR, build_tone_model, pink, tone
 from wavetag.errors import AudioError, ConfigError
 from wavetag.inference.detector import class_events, resolve_settings, smooth_posteriors
 from wavetag.inference.predictor import Predictor
@@ -57,7 +58,7 @@ def streams(tone_model, tmp_path_factory) -> Path:
 def test_detect_finds_planted_events_at_their_times(predictor, planted_stream):
     events = predictor.detect(planted_stream, hop_s=HOP_S)
     assert [e.label for e in events] == [label for label, _ in PLANTED]  # one each, none on the background
-    for e, (_, start_s) in zip(events, PLANTED):
+    for e, (_, start_s) in zip(events, PLANTED, strict=False):
         assert abs(e.start_s - start_s) <= 2.5 * HOP_S, (e, start_s)
         assert abs(e.end_s - (start_s + CLIP_S)) <= 2.5 * HOP_S, (e, start_s)
         assert start_s < e.fired_s <= start_s + CLIP_S + HOP_S  # fires while the tone plays
@@ -98,7 +99,10 @@ def test_refractory_merges_a_second_firing():
     run = dict(label="yes", threshold=0.5, hop_s=0.1, duration_s=2.5)
     two = class_events(values, times, fired, refractory_s=0.0, **run)
     one = class_events(values, times, fired, refractory_s=1.0, **run)
-    assert [(round(e.start_s, 3), round(e.end_s, 3), round(e.fired_s, 3)) for e in two] == [(0.5, 0.8, 0.8), (1.0, 1.2, 1.3)]
+    assert [(round(e.start_s, 3), round(e.end_s, 3), round(e.fired_s, 3)) for e in two] == [
+        (0.5, 0.8, 0.8),
+        (1.0, 1.2, 1.3),
+    ]
     assert len(one) == 1 and (round(one[0].start_s, 3), round(one[0].end_s, 3)) == (0.5, 1.2)
 
 
@@ -124,10 +128,18 @@ def test_stored_thresholds_are_used_and_overrides_win(predictor, tone_model, tmp
 
     model = tmp_path / "model"
     shutil.copytree(tone_model / "best", model)
-    save_detection(model, {"thresholds": {"low": 0.7, "mid": 0.8, "high": 0.9}, "smooth_s": 0.2, "hop_s": 0.05, "refractory_s": 2.0})
+    save_detection(
+        model,
+        {"thresholds": {"low": 0.7, "mid": 0.8, "high": 0.9}, "smooth_s": 0.2, "hop_s": 0.05, "refractory_s": 2.0},
+    )
     stored = Predictor.load(model)
     s = resolve_settings(stored)
-    assert (s.thresholds, s.smooth_s, s.hop_s, s.refractory_s) == ({"low": 0.7, "mid": 0.8, "high": 0.9}, 0.2, 0.05, 2.0)
+    assert (s.thresholds, s.smooth_s, s.hop_s, s.refractory_s) == (
+        {"low": 0.7, "mid": 0.8, "high": 0.9},
+        0.2,
+        0.05,
+        2.0,
+    )
     s = resolve_settings(stored, thresholds={"mid": 0.6}, hop_s=0.1)
     assert s.thresholds == {"low": 0.7, "mid": 0.6, "high": 0.9} and s.hop_s == 0.1
     assert set(resolve_settings(stored, thresholds=0.55).thresholds.values()) == {0.55}
@@ -168,7 +180,7 @@ def test_build_streams_writes_ground_truth(streams, tone_model):
         gaps = starts[1:] - ends[:-1]
         assert starts[0] >= 1.5 and np.all(gaps >= 1.5 - 1e-3) and np.all(gaps <= 4.0 + 1e-3)
         assert np.allclose(ends - starts, CLIP_S, atol=0.04)  # tones fill their clips: nothing trimmed
-        inside = np.concatenate([x[int(a * SR) : int(b * SR)] for a, b in zip(starts, ends)])
+        inside = np.concatenate([x[int(a * SR) : int(b * SR)] for a, b in zip(starts, ends, strict=False)])
         outside = x[: int(starts[0] * SR)]
         assert np.sqrt(np.mean(inside**2)) > 2 * np.sqrt(np.mean(outside**2))  # the tones are where labels.csv says
 
@@ -197,8 +209,14 @@ def test_tune_thresholds_meets_the_target(predictor, tone_model, tmp_path):
     json.dumps(detection, allow_nan=False)
     out = tmp_path / "val"
     build_streams(pack, out, split="validation", minutes=30)  # the same stream tune_thresholds built
-    check = evaluate_streams(predictor, out, thresholds=detection["thresholds"], smooth_s=detection["smooth_s"],
-                             hop_s=detection["hop_s"], refractory_s=detection["refractory_s"])
+    check = evaluate_streams(
+        predictor,
+        out,
+        thresholds=detection["thresholds"],
+        smooth_s=detection["smooth_s"],
+        hop_s=detection["hop_s"],
+        refractory_s=detection["refractory_s"],
+    )
     assert all(c["fa_per_hour"] <= target for c in check["per_class"].values())
     few = tune_thresholds(predictor, pack, min_clips_per_class=100)
     assert "fewer than 100 validation clips for high (10), low (10), mid (10)" in few["fallback"]
@@ -209,20 +227,40 @@ def test_cli_streams_detect_and_evaluate(tone_model, planted_stream, tmp_path, c
     from wavetag.cli import _load_commands, main
 
     app, runner = _load_commands(), CliRunner()
-    result = runner.invoke(app, ["detect", str(tone_model), str(planted_stream), "--format", "json", "--threshold", "0.6",
-                                 "--threshold", "low=0.7", "--hop-s", "0.1"])
+    result = runner.invoke(
+        app,
+        [
+            "detect",
+            str(tone_model),
+            str(planted_stream),
+            "--format",
+            "json",
+            "--threshold",
+            "0.6",
+            "--threshold",
+            "low=0.7",
+            "--hop-s",
+            "0.1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert [e["label"] for e in json.loads(result.stdout)] == [label for label, _ in PLANTED]
-    result = runner.invoke(app, ["detect", str(tone_model), str(planted_stream), "--format", "csv", "-o", str(tmp_path / "ev.csv")])
+    result = runner.invoke(
+        app, ["detect", str(tone_model), str(planted_stream), "--format", "csv", "-o", str(tmp_path / "ev.csv")]
+    )
     assert result.exit_code == 0 and (tmp_path / "ev.csv").read_text().startswith("label,start_s,end_s,score,fired_s\n")
-    result = runner.invoke(app, ["streams", str(tone_model.parent / "pack"), "-o", str(tmp_path / "s"), "--minutes", "1"])
+    result = runner.invoke(
+        app, ["streams", str(tone_model.parent / "pack"), "-o", str(tmp_path / "s"), "--minutes", "1"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "s" / "labels.csv").is_file() and "1.0 min" in result.stdout
     result = runner.invoke(app, ["detect", str(tone_model), "--evaluate", str(tmp_path / "s")])
     assert result.exit_code == 0, result.output
     assert "miss rate" in result.stdout and (tmp_path / "s" / "eval" / "det_curve.png").is_file()
-    for args, message in ((["--threshold", "low=high", str(planted_stream)], "--threshold 'low=high': 'high' is not a number"),
-                          ([], "give exactly one of AUDIO (a recording to scan), --evaluate STREAMS or --tune PACK")):
+    for args, message in (
+        (["--threshold", "low=high", str(planted_stream)], "--threshold 'low=high': 'high' is not a number"),
+        ([], "give exactly one of AUDIO (a recording to scan), --evaluate STREAMS or --tune PACK"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             main(["detect", str(tone_model), *args])
         assert exit_info.value.code == 1 and capsys.readouterr().err.startswith(f"error: {message}")

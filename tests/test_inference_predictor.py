@@ -4,6 +4,7 @@ The model is a tiny TC-ResNet trained in a few seconds on tones (low 300 Hz, mid
 2500 Hz, 0.5 s at 8 kHz) and pink-noise ``_silence_`` clips; `tone_model` is shared with
 test_inference_detect.py and trained once per session.
 """
+
 from __future__ import annotations
 
 import json
@@ -58,13 +59,31 @@ def build_tone_model(root: Path) -> Path:
             sf.write(root / "src" / label / f"clip_{i}.wav", x, SR, subtype="PCM_16")
     (root / "src" / "_background_noise_").mkdir()
     sf.write(root / "src" / "_background_noise_" / "pink.wav", pink(60 * SR, 0.1, rng), SR, subtype="PCM_16")
-    prepare(root / "src", root / "pack", source="folder", sample_rate=SR, clip_seconds=CLIP_S, split="random",
-            fractions=(0.5, 0.25, 0.25), jobs=1, progress=False)
-    config = config_from_dict(TrainConfig, {
-        "model": "tc_resnet_8", "epochs": 6, "batch_size": 16, "threads": 1, "tensorboard": False,
-        "confusion_image": False, "augment": {"background_noise": {"p": 0.0}}, "optimizer": {"lr": 0.01},
-        "schedule": {"warmup_epochs": 0.5},
-    })
+    prepare(
+        root / "src",
+        root / "pack",
+        source="folder",
+        sample_rate=SR,
+        clip_seconds=CLIP_S,
+        split="random",
+        fractions=(0.5, 0.25, 0.25),
+        jobs=1,
+        progress=False,
+    )
+    config = config_from_dict(
+        TrainConfig,
+        {
+            "model": "tc_resnet_8",
+            "epochs": 6,
+            "batch_size": 16,
+            "threads": 1,
+            "tensorboard": False,
+            "confusion_image": False,
+            "augment": {"background_noise": {"p": 0.0}},
+            "optimizer": {"lr": 0.01},
+            "schedule": {"warmup_epochs": 0.5},
+        },
+    )
     train(root / "pack", config, run, progress=False)
     return run
 
@@ -137,7 +156,7 @@ def test_predict_many_equals_one_by_one(predictor, tmp_path):
     many = predictor.predict_many(items, batch_size=3, progress=calls.append)
     single = [predictor.predict(path) for path in items[:-1]] + [predictor.predict(items[-1][0], sample_rate=16000)]
     assert sum(calls) == len(items)
-    for a, b in zip(many, single):
+    for a, b in zip(many, single, strict=False):
         assert a.label == b.label
         np.testing.assert_allclose(a.probs, b.probs, atol=1e-5)
     assert [p.label for p in many] == ["low", "mid", "high", "mid", "low", "high"]
@@ -148,7 +167,9 @@ def test_torch_and_onnx_backends_agree(tone_model, predictor, tmp_path):
     assert onnx.backend == "onnx" and list((tone_model / "best" / ".cache").glob("*.onnx"))
     rng = np.random.default_rng(2)
     wav = np.stack([tone(f, 0.5) + pink(SR // 2, 0.05, rng) for f in (300, 900, 2500)] + [pink(SR // 2, 0.1, rng)])
-    np.testing.assert_allclose(onnx.probabilities(onnx.logits(wav)), predictor.probabilities(predictor.logits(wav)), atol=1e-4)
+    np.testing.assert_allclose(
+        onnx.probabilities(onnx.logits(wav)), predictor.probabilities(predictor.logits(wav)), atol=1e-4
+    )
     path = tmp_path / "long.wav"
     sf.write(path, tone(900, 1.7), SR)
     np.testing.assert_allclose(onnx.predict(path).probs, predictor.predict(path).probs, atol=1e-4)
@@ -167,7 +188,13 @@ def test_windows_of_a_3_s_file(predictor, tmp_path):
     np.testing.assert_allclose(ends, starts + CLIP_S)
     by_start = {w.start_s: w.label for w in p.windows}
     assert (by_start[0.0], by_start[0.5], by_start[1.0], by_start[1.5], by_start[2.0], by_start[2.5]) == (
-        "low", "low", "mid", "mid", "high", "high")
+        "low",
+        "low",
+        "mid",
+        "mid",
+        "high",
+        "high",
+    )
     assert p.duration_s == pytest.approx(3.0)
     d = p.to_dict()
     assert len(d["windows"]) == 11 and d["windows"][4] == {**d["windows"][4], "start_s": 1.0, "end_s": 1.5}
@@ -183,12 +210,19 @@ def test_last_window_ends_at_the_end_of_the_file(predictor):
 
 
 def fake_predictor(task: str, labels: list[str], forward) -> Predictor:
-    config = {"model": {"task": task, "num_classes": len(labels)}, "sample_rate": SR, "clip_seconds": CLIP_S, "labels": labels}
+    config = {
+        "model": {"task": task, "num_classes": len(labels)},
+        "sample_rate": SR,
+        "clip_seconds": CLIP_S,
+        "labels": labels,
+    }
     return Predictor(forward, config, backend="torch")
 
 
 def test_binary_model_reports_both_classes_and_only_positive_is_an_event():
-    p = fake_predictor("binary", ["off", "on"], lambda w: np.float32(50) * w.mean(axis=1, keepdims=True))  # DC > 0 -> "on"
+    p = fake_predictor(
+        "binary", ["off", "on"], lambda w: np.float32(50) * w.mean(axis=1, keepdims=True)
+    )  # DC > 0 -> "on"
     on = p.predict(np.full(SR // 2, 0.1, np.float32), sample_rate=SR)
     off = p.predict(np.full(SR // 2, -0.1, np.float32), sample_rate=SR)
     assert (on.label, off.label) == ("on", "off") and on.probs.shape == (2,)
@@ -261,7 +295,7 @@ def test_edited_config_is_refused(model_copy):
     (model_copy / "config.json").write_text(json.dumps(config))
     with pytest.raises(CheckpointError, match=r"config.json: field 'labels' is 2 entries; expected a list of 4"):
         Predictor.load(model_copy)
-    (model_copy / "config.json").write_text("{\"format\": \"wavetag-model\", ")
+    (model_copy / "config.json").write_text('{"format": "wavetag-model", ')
     with pytest.raises(CheckpointError, match=r"config.json: not valid JSON"):
         Predictor.load(model_copy, backend="onnx")
 
@@ -299,7 +333,9 @@ def test_cli_predict_folder_json_csv_and_failures(tone_model, tmp_path):
     rows = json.loads(result.stdout)
     assert [(Path(r["source"]).name, r["label"]) for r in rows] == [("a.wav", "low"), ("b.flac", "high")]
     (folder / "broken.wav").write_bytes(b"not audio at all")
-    result = runner.invoke(app, ["predict", str(tone_model), str(folder), "--format", "csv", "--windows", "--no-progress"])
+    result = runner.invoke(
+        app, ["predict", str(tone_model), str(folder), "--format", "csv", "--windows", "--no-progress"]
+    )
     assert result.exit_code == 1
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "file,start_s,end_s,label,score,top_k,duration_s,error"

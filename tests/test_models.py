@@ -1,5 +1,6 @@
 """The model zoo: one test per property, parametrised over every registered model (timm
 ``tests/test_models.py``), plus the published parameter counts and the factory's promises."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,15 @@ NUM_CLASSES = 5
 SMALL = {
     "ast": dict(embed_dim=32, depth=2, num_heads=2),
     "wav2vec2_classifier": dict(
-        conv_dim=(16, 16, 16), conv_kernel=(10, 3, 3), conv_stride=(5, 2, 2), hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+        conv_dim=(16, 16, 16),
+        conv_kernel=(10, 3, 3),
+        conv_stride=(5, 2, 2),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
     ),
     "alexnet": dict(hidden_dim=64),
     "vgg16": dict(hidden_dim=64),
@@ -30,7 +38,18 @@ SMALL = {
     "cnn2d": dict(stages=((8, 8), (16, 16), (32, 32, 32), (64, 64, 64))),
 }
 CLIP_SECONDS = {"alexnet": 0.7}  # three 3/2 max-pools after an 11/4 conv need >= 63 frames
-SLOW = {"resnet34", "resnet50", "densenet121", "vgg16", "alexnet", "googlenet", "kwt_3", "vgg_large", "bc_resnet_8", "wavenet_classifier"}
+SLOW = {
+    "resnet34",
+    "resnet50",
+    "densenet121",
+    "vgg16",
+    "alexnet",
+    "googlenet",
+    "kwt_3",
+    "vgg_large",
+    "bc_resnet_8",
+    "wavenet_classifier",
+}
 MODELS = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in list_models()]
 
 
@@ -100,10 +119,18 @@ def test_registry_metadata(name):
 @pytest.mark.parametrize(
     "name, paper, exact",
     [
-        ("bc_resnet_1", 9_200, 9_232), ("bc_resnet_1_5", 17_200, None), ("bc_resnet_2", 27_300, None),
-        ("bc_resnet_3", 54_200, 54_168), ("bc_resnet_6", 188_000, None), ("bc_resnet_8", 321_000, 321_068),
-        ("kwt_1", 607_000, None), ("kwt_2", 2_400_000, None), ("kwt_3", 5_360_000, None),
-        ("ds_cnn_s", 23_000, 23_180), ("ds_cnn_m", 137_000, 136_580), ("ds_cnn_l", 414_000, 413_736),
+        ("bc_resnet_1", 9_200, 9_232),
+        ("bc_resnet_1_5", 17_200, None),
+        ("bc_resnet_2", 27_300, None),
+        ("bc_resnet_3", 54_200, 54_168),
+        ("bc_resnet_6", 188_000, None),
+        ("bc_resnet_8", 321_000, 321_068),
+        ("kwt_1", 607_000, None),
+        ("kwt_2", 2_400_000, None),
+        ("kwt_3", 5_360_000, None),
+        ("ds_cnn_s", 23_000, 23_180),
+        ("ds_cnn_m", 137_000, 136_580),
+        ("ds_cnn_l", 414_000, 413_736),
     ],
 )
 def test_parameter_counts_match_papers(name, paper, exact):
@@ -114,7 +141,9 @@ def test_parameter_counts_match_papers(name, paper, exact):
         assert n == exact
 
 
-@pytest.mark.parametrize("name, macs", [("bc_resnet_1", 2_482_156), ("bc_resnet_3", 14_524_548), ("ds_cnn_s", 2_656_768)])
+@pytest.mark.parametrize(
+    "name, macs", [("bc_resnet_1", 2_482_156), ("bc_resnet_3", 14_524_548), ("ds_cnn_s", 2_656_768)]
+)
 def test_macs_per_clip(name, macs):
     # BC-ResNet: the REFERENCES recount (2.48M / 14.5M; paper 3.1M / 16.2M); DS-CNN-S: 2.66M from the layer specs.
     with torch.device("meta"):
@@ -148,7 +177,9 @@ def test_multilabel_task_sigmoid_per_class():
 
 
 def test_spec_rebuilds_the_same_model():
-    model = create_model("bc_resnet_1", num_classes=7, frontend={"name": "logmel", "n_mels": 40, "normalize": "utterance"}, dropout=0.2)
+    model = create_model(
+        "bc_resnet_1", num_classes=7, frontend={"name": "logmel", "n_mels": 40, "normalize": "utterance"}, dropout=0.2
+    )
     spec = json.loads(json.dumps(model.spec))
     assert spec["kwargs"] == {"dropout": 0.2}
     rebuilt = create_model(**spec)
@@ -170,15 +201,21 @@ def test_frontend_as_name_and_instance():
 
 
 def test_frontend_kind_mismatch_names_both():
-    with pytest.raises(ConfigError, match=r"model 'sincnet' takes waveform input but front end 'logmel' gives image features; use --frontend waveform"):
+    with pytest.raises(
+        ConfigError,
+        match=r"model 'sincnet' takes waveform input but front end 'logmel' gives image features; use --frontend waveform",
+    ):
         create_model("sincnet", num_classes=3, frontend="logmel")
 
 
-@pytest.mark.parametrize("name, frontend, options, channels", [
-    ("cnn1d", {"name": "spectrogram", "n_fft": 258}, {"pool": 2}, 130),  # the 8-kHz notebook's STFT 1-D CNN
-    ("cnn1d_skip", {"name": "mfcc", "n_mfcc": 13, "n_mels": 40, "delta_order": 2}, {"pool": 2}, 3 * 13),
-    ("wavception", {"name": "logmel", "n_mels": 20}, {"pool": 1, "widths": (4, 4)}, 20),
-])
+@pytest.mark.parametrize(
+    "name, frontend, options, channels",
+    [
+        ("cnn1d", {"name": "spectrogram", "n_fft": 258}, {"pool": 2}, 130),  # the 8-kHz notebook's STFT 1-D CNN
+        ("cnn1d_skip", {"name": "mfcc", "n_mfcc": 13, "n_mels": 40, "delta_order": 2}, {"pool": 2}, 3 * 13),
+        ("wavception", {"name": "logmel", "n_mels": 20}, {"pool": 1, "widths": (4, 4)}, 20),
+    ],
+)
 def test_1d_families_take_spectral_features_as_channels(name, frontend, options, channels, tmp_path):
     model = create_model(name, num_classes=12, frontend=frontend, sample_rate=8000, **options)
     first_conv = next(m for m in model.backbone.modules() if isinstance(m, torch.nn.Conv1d))
@@ -203,7 +240,9 @@ def test_unknown_model_suggests():
 
 
 def test_unknown_option_lists_options():
-    with pytest.raises(ConfigError, match=r"model 'bc_resnet_1' has no option 'dropuot' \(options: base_channels, sub_bands, dropout\)"):
+    with pytest.raises(
+        ConfigError, match=r"model 'bc_resnet_1' has no option 'dropuot' \(options: base_channels, sub_bands, dropout\)"
+    ):
         create_model("bc_resnet_1", num_classes=3, dropuot=0.1)
 
 
@@ -251,9 +290,16 @@ def test_wavenet_l2_regularisation():
 # --- WaveNet params file ------------------------------------------------------------------------
 def test_wavenet_params_file_is_honoured(tmp_path):
     params = {
-        "filter_width": 3, "sample_rate": 8000, "dilations": [1, 2, 4, 1, 2, 4], "residual_channels": 8,
-        "dilation_channels": 12, "quantization_channels": 64, "skip_channels": 10, "use_biases": False,
-        "scalar_input": False, "initial_filter_width": 32,
+        "filter_width": 3,
+        "sample_rate": 8000,
+        "dilations": [1, 2, 4, 1, 2, 4],
+        "residual_channels": 8,
+        "dilation_channels": 12,
+        "quantization_channels": 64,
+        "skip_channels": 10,
+        "use_biases": False,
+        "scalar_input": False,
+        "initial_filter_width": 32,
     }
     file = tmp_path / "wavenet_params.json"
     file.write_text(json.dumps(params))
@@ -275,7 +321,9 @@ def test_wavenet_params_file_is_honoured(tmp_path):
 
 def test_wavenet_scalar_input_and_overrides(tmp_path):
     file = tmp_path / "p.json"
-    file.write_text(json.dumps({"scalar_input": True, "initial_filter_width": 16, "dilations": [1, 2], "residual_channels": 4}))
+    file.write_text(
+        json.dumps({"scalar_input": True, "initial_filter_width": 16, "dilations": [1, 2], "residual_channels": 4})
+    )
     model = create_model("wavenet_classifier", num_classes=3, params=file, residual_channels=6, clip_seconds=0.25)
     assert model.input_kind == "waveform" and model.frontend.to_dict()["one_hot"] is False
     assert model.backbone.causal.in_channels == 1 and model.backbone.causal.kernel_size == (16,)

@@ -1,4 +1,5 @@
 """``wavetag models``: the table, CSV and JSON listings of the model zoo."""
+
 from __future__ import annotations
 
 import csv
@@ -55,5 +56,8 @@ def test_unknown_family_and_format(capsys):
 
 def test_labels():
     assert human(9_232) == "9.23k" and human(85_919_328) == "85.9M" and human(999) == "999"
-    assert frontend_short({"name": "mfcc", "n_mfcc": 10, "n_mels": 40, "win_s": 0.04, "hop_s": 0.02}) == "mfcc 10/40 40/20ms"
+    assert (
+        frontend_short({"name": "mfcc", "n_mfcc": 10, "n_mels": 40, "win_s": 0.04, "hop_s": 0.02})
+        == "mfcc 10/40 40/20ms"
+    )
     assert frontend_short({"name": "mulaw", "quantization_channels": 256, "one_hot": True}) == "mulaw 256 1-hot"

@@ -2,6 +2,7 @@
 head, and our backbones give the same features as the HF modules (tiny random-init models).
 
 ``transformers`` is a dev dependency; without it these tests are skipped."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,14 @@ def save_hf(model, path: Path) -> Path:
 
 def test_hf_ast_base_model_loads_with_a_fresh_head(tmp_path):
     torch.manual_seed(0)
-    config = transformers.ASTConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                                    num_mel_bins=128, max_length=100)
+    config = transformers.ASTConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        num_mel_bins=128,
+        max_length=100,
+    )
     hf = transformers.ASTModel(config)
     path = save_hf(hf, tmp_path / "ast-base")
     model = create_model("ast", num_classes=12, pretrained=path)  # 1 s at 16 kHz: the same 12 x 9 patch grid
@@ -41,10 +48,21 @@ def test_hf_ast_base_model_loads_with_a_fresh_head(tmp_path):
 
 
 def tiny_wav2vec2_fields() -> dict:
-    return dict(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                conv_dim=(8, 8), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=8,
-                num_conv_pos_embedding_groups=2, hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                feat_proj_dropout=0.0)
+    return dict(
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        conv_dim=(8, 8),
+        conv_kernel=(10, 3),
+        conv_stride=(5, 2),
+        num_conv_pos_embeddings=8,
+        num_conv_pos_embedding_groups=2,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+    )
 
 
 @pytest.mark.parametrize("kind", ["wav2vec2", "hubert"])
@@ -62,4 +80,3 @@ def test_hf_speech_base_encoders_load_and_match(tmp_path, kind):
         theirs = hf(wav[:, 0]).last_hidden_state.mean(dim=1)
     assert torch.allclose(ours, theirs, atol=TOL)
     assert model(wav).shape == (2, 3)
-

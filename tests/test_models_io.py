@@ -1,5 +1,6 @@
 """Model directories: config.json + model.safetensors, written atomically, loaded strictly,
 pickles refused."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,9 @@ from wavetag.models import create_model, load_model_dir, save_model_dir
 @pytest.fixture
 def model_dir(tmp_path):
     torch.manual_seed(0)
-    model = create_model("ds_cnn_s", num_classes=4, frontend={"name": "mfcc", "n_mfcc": 10, "n_mels": 40, "normalize": "dataset"})
+    model = create_model(
+        "ds_cnn_s", num_classes=4, frontend={"name": "mfcc", "n_mfcc": 10, "n_mels": 40, "normalize": "dataset"}
+    )
     model.frontend.norm.mean.fill_(0.5)  # fitted statistics travel with the weights
     path = save_model_dir(model, tmp_path / "m", extra={"labels": ["a", "b", "c", "d"], "thresholds": [0.5] * 4})
     return model, path
@@ -103,8 +106,14 @@ def test_not_a_directory(tmp_path):
         (lambda c: c["model"].pop("name"), "field 'model.name' is missing"),
         (lambda c: c.pop("model"), "field 'model' is missing"),
         (lambda c: c.update(format="other"), "field 'format' is 'other'"),
-        (lambda c: c["model"].update(name="ds_cnn_z"), "field 'model' does not describe a buildable model .*did you mean"),
-        (lambda c: c["model"]["kwargs"].update(channels=32), "model.num_classes / model.kwargs / model.frontend\\) does not match"),
+        (
+            lambda c: c["model"].update(name="ds_cnn_z"),
+            "field 'model' does not describe a buildable model .*did you mean",
+        ),
+        (
+            lambda c: c["model"]["kwargs"].update(channels=32),
+            "model.num_classes / model.kwargs / model.frontend\\) does not match",
+        ),
         (lambda c: c["model"].update(num_classes=5), "head.weight has shape \\(4, 64\\).*expects \\(5, 64\\)"),
         (lambda c: c["model"]["kwargs"].update(bogus=1), "has no option 'bogus'"),
     ],

@@ -1,5 +1,6 @@
 """``pretrained=PATH``: torchvision ImageNet state dicts, official/HF AST checkpoints and HF
 wav2vec2 checkpoints, each written here by the test with the names the real files use."""
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,10 @@ TORCHVISION = {
     "resnet18": ("conv1.weight", {"fc.weight": (1000, 512), "fc.bias": (1000,)}),
     "alexnet": ("features.0.weight", {"classifier.6.weight": (1000, 32), "classifier.6.bias": (1000,)}),
     "vgg16": ("features.0.weight", {"classifier.6.weight": (1000, 32), "classifier.6.bias": (1000,)}),
-    "googlenet": ("conv1.conv.weight", {"fc.weight": (1000, 1024), "fc.bias": (1000,), "aux1.fc2.weight": (1000, 1024)}),
+    "googlenet": (
+        "conv1.conv.weight",
+        {"fc.weight": (1000, 1024), "fc.bias": (1000,), "aux1.fc2.weight": (1000, 1024)},
+    ),
     "densenet121": ("features.conv0.weight", {"classifier.weight": (1000, 1024), "classifier.bias": (1000,)}),
     "squeezenet1_1": ("features.0.weight", {"classifier.1.weight": (1000, 512, 1, 1), "classifier.1.bias": (1000,)}),
 }
@@ -56,7 +60,13 @@ def test_resnet18_imagenet_weights(tmp_path):
 def test_torchvision_names_load(name, tmp_path):
     state = imagenet_state(name)
     save_file(state, str(tmp_path / "w.safetensors"))
-    model = create_model(name, num_classes=4, clip_seconds=CLIP.get(name, 0.5), pretrained=tmp_path / "w.safetensors", **SMALL.get(name, {}))
+    model = create_model(
+        name,
+        num_classes=4,
+        clip_seconds=CLIP.get(name, 0.5),
+        pretrained=tmp_path / "w.safetensors",
+        **SMALL.get(name, {}),
+    )
     first = TORCHVISION[name][0]
     torch.testing.assert_close(model.backbone.state_dict()[first], state[first].mean(dim=1, keepdim=True))
     assert model(torch.zeros(2, 1, int(16000 * CLIP.get(name, 0.5)))).shape == (2, 4)
@@ -64,17 +74,24 @@ def test_torchvision_names_load(name, tmp_path):
 
 def test_densenet_legacy_key_names(tmp_path):
     state = imagenet_state("densenet121")
-    legacy = {k.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace("denselayer2.conv2.", "denselayer2.conv.2."): v for k, v in state.items()}
+    legacy = {
+        k.replace("denselayer1.norm1.", "denselayer1.norm.1.").replace("denselayer2.conv2.", "denselayer2.conv.2."): v
+        for k, v in state.items()
+    }
     assert "features.denseblock1.denselayer1.norm.1.weight" in legacy
     torch.save(legacy, tmp_path / "densenet121.pth")
     model = create_model("densenet121", num_classes=4, clip_seconds=0.5, pretrained=tmp_path / "densenet121.pth")
-    torch.testing.assert_close(model.backbone.features.denseblock1.denselayer1.norm1.weight,
-                               state["features.denseblock1.denselayer1.norm1.weight"])
+    torch.testing.assert_close(
+        model.backbone.features.denseblock1.denselayer1.norm1.weight,
+        state["features.denseblock1.denselayer1.norm1.weight"],
+    )
 
 
 def test_wrong_architecture_weights(tmp_path):
     torch.save(imagenet_state("resnet18"), tmp_path / "r18.pth")
-    with pytest.raises(CheckpointError, match=r"r18.pth: not resnet50 ImageNet weights for this configuration \(missing: "):
+    with pytest.raises(
+        CheckpointError, match=r"r18.pth: not resnet50 ImageNet weights for this configuration \(missing: "
+    ):
         create_model("resnet50", num_classes=4, pretrained=tmp_path / "r18.pth")
 
 
@@ -97,7 +114,7 @@ def ast_official_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     """Our AST backbone names → YuanGongND/ast checkpoint names (DataParallel ``module.`` prefix)."""
     out = {}
     for k, v in state.items():
-        out["module.mlp_head.0." + k[len("head_norm."):] if k.startswith("head_norm.") else "module.v." + k] = v
+        out["module.mlp_head.0." + k[len("head_norm.") :] if k.startswith("head_norm.") else "module.v." + k] = v
     out["module.mlp_head.1.weight"], out["module.mlp_head.1.bias"] = torch.randn(527, 32), torch.randn(527)
     out["module.v.head.weight"], out["module.v.head_dist.weight"] = torch.randn(1000, 32), torch.randn(1000, 32)
     return out
@@ -105,8 +122,11 @@ def ast_official_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 def ast_hf_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Our AST backbone names → Hugging Face ``ASTForAudioClassification`` names."""
-    simple = {"cls_token": "embeddings.cls_token", "dist_token": "embeddings.distillation_token",
-              "pos_embed": "embeddings.position_embeddings"}
+    simple = {
+        "cls_token": "embeddings.cls_token",
+        "dist_token": "embeddings.distillation_token",
+        "pos_embed": "embeddings.position_embeddings",
+    }
     out = {}
     for k, v in state.items():
         if k in simple:
@@ -122,11 +142,16 @@ def ast_hf_names(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
             _, i, *rest = k.split(".")
             sub, kind = ".".join(rest[:-1]), rest[-1]
             if sub == "attn.qkv":
-                for part, chunk in zip(("query", "key", "value"), v.chunk(3, dim=0)):
+                for part, chunk in zip(("query", "key", "value"), v.chunk(3, dim=0), strict=False):
                     out[f"audio_spectrogram_transformer.encoder.layer.{i}.attention.attention.{part}.{kind}"] = chunk
                 continue
-            sub = {"attn.proj": "attention.output.dense", "norm1": "layernorm_before", "norm2": "layernorm_after",
-                   "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}[sub]
+            sub = {
+                "attn.proj": "attention.output.dense",
+                "norm1": "layernorm_before",
+                "norm2": "layernorm_after",
+                "mlp.fc1": "intermediate.dense",
+                "mlp.fc2": "output.dense",
+            }[sub]
             name = f"encoder.layer.{i}.{sub}.{kind}"
         out["audio_spectrogram_transformer." + name] = v
     out["classifier.dense.weight"], out["classifier.dense.bias"] = torch.randn(35, 32), torch.randn(35)
@@ -144,7 +169,9 @@ def test_ast_official_checkpoint(tmp_path):
     donor = create_model("ast", num_classes=527, clip_seconds=0.5, **AST_SMALL)
     torch.save(ast_official_names(donor.backbone.state_dict()), tmp_path / "audioset_10_10_0.4593.pth")
     torch.manual_seed(1)
-    model = create_model("ast", num_classes=12, clip_seconds=0.5, pretrained=tmp_path / "audioset_10_10_0.4593.pth", **AST_SMALL)
+    model = create_model(
+        "ast", num_classes=12, clip_seconds=0.5, pretrained=tmp_path / "audioset_10_10_0.4593.pth", **AST_SMALL
+    )
     torch.testing.assert_close(features(model), features(donor))
     assert model.head.weight.shape == (12, 32)
 
@@ -153,12 +180,25 @@ def test_ast_hf_checkpoint_with_config_and_pos_embed_cut(tmp_path):
     torch.manual_seed(0)
     donor = create_model("ast", num_classes=35, clip_seconds=1.0, **AST_SMALL)  # 12 × 9 patch grid
     save_file(ast_hf_names(donor.backbone.state_dict()), str(tmp_path / "model.safetensors"))
-    (tmp_path / "config.json").write_text(json.dumps({
-        "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 128,
-        "patch_size": 16, "frequency_stride": 10, "time_stride": 10, "num_mel_bins": 128, "max_length": 100,
-        "layer_norm_eps": 1e-6,
-    }))
-    model = create_model("ast", num_classes=12, clip_seconds=0.5, pretrained=tmp_path)  # 12 × 4 grid; arch from config.json
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "hidden_size": 32,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "intermediate_size": 128,
+                "patch_size": 16,
+                "frequency_stride": 10,
+                "time_stride": 10,
+                "num_mel_bins": 128,
+                "max_length": 100,
+                "layer_norm_eps": 1e-6,
+            }
+        )
+    )
+    model = create_model(
+        "ast", num_classes=12, clip_seconds=0.5, pretrained=tmp_path
+    )  # 12 × 4 grid; arch from config.json
     assert model.backbone.num_features == 32 and len(model.backbone.blocks) == 2
     assert model.spec["kwargs"]["embed_dim"] == 32  # rebuildable without the checkpoint
     old = donor.backbone.pos_embed[0, 2:].reshape(12, 9, 32)
@@ -178,8 +218,15 @@ def test_ast_pos_embed_grows_by_interpolation(tmp_path):
 
 # --- wav2vec2 ------------------------------------------------------------------------------------
 W2V_SMALL = dict(
-    conv_dim=[16, 16, 16], conv_kernel=[10, 3, 3], conv_stride=[5, 2, 2], hidden_size=32, num_hidden_layers=2,
-    num_attention_heads=2, intermediate_size=64, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    conv_dim=[16, 16, 16],
+    conv_kernel=[10, 3, 3],
+    conv_stride=[5, 2, 2],
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    intermediate_size=64,
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
 )
 
 
@@ -187,7 +234,9 @@ def wav2vec2_hf_state(state: dict[str, torch.Tensor], *, parametrized: bool, pre
     out = {}
     for k, v in state.items():
         if parametrized:
-            k = k.replace("conv.weight_g", "conv.parametrizations.weight.original0").replace("conv.weight_v", "conv.parametrizations.weight.original1")
+            k = k.replace("conv.weight_g", "conv.parametrizations.weight.original0").replace(
+                "conv.weight_v", "conv.parametrizations.weight.original1"
+            )
         out[prefix + k] = v
     out[prefix + "masked_spec_embed"] = torch.rand(32)
     out["quantizer.codevectors"] = torch.rand(1, 640, 128)
@@ -195,9 +244,13 @@ def wav2vec2_hf_state(state: dict[str, torch.Tensor], *, parametrized: bool, pre
     return out
 
 
-@pytest.mark.parametrize("parametrized, prefix, filename", [
-    (True, "", "model.safetensors"), (False, "wav2vec2.", "pytorch_model.bin"),
-])
+@pytest.mark.parametrize(
+    "parametrized, prefix, filename",
+    [
+        (True, "", "model.safetensors"),
+        (False, "wav2vec2.", "pytorch_model.bin"),
+    ],
+)
 def test_wav2vec2_hf_checkpoint(tmp_path, parametrized, prefix, filename):
     torch.manual_seed(0)
     donor = create_model("wav2vec2_classifier", num_classes=3, clip_seconds=0.5, **W2V_SMALL)
@@ -206,8 +259,17 @@ def test_wav2vec2_hf_checkpoint(tmp_path, parametrized, prefix, filename):
         save_file(state, str(tmp_path / filename))
     else:
         torch.save(state, tmp_path / filename)
-    (tmp_path / "config.json").write_text(json.dumps({**W2V_SMALL, "architectures": ["Wav2Vec2ForPreTraining"], "conv_bias": False,
-                                                      "feat_extract_norm": "group", "do_stable_layer_norm": False}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                **W2V_SMALL,
+                "architectures": ["Wav2Vec2ForPreTraining"],
+                "conv_bias": False,
+                "feat_extract_norm": "group",
+                "do_stable_layer_norm": False,
+            }
+        )
+    )
     torch.manual_seed(1)
     model = create_model("wav2vec2_classifier", num_classes=5, clip_seconds=0.5, pretrained=tmp_path)
     torch.testing.assert_close(features(model), features(donor))
@@ -215,7 +277,11 @@ def test_wav2vec2_hf_checkpoint(tmp_path, parametrized, prefix, filename):
 
 
 def test_wav2vec2_layer_norm_variant_builds():
-    model = create_model("wav2vec2_classifier", num_classes=3, clip_seconds=0.5,
-                         **{**W2V_SMALL, "feat_extract_norm": "layer", "conv_bias": True, "do_stable_layer_norm": True})
+    model = create_model(
+        "wav2vec2_classifier",
+        num_classes=3,
+        clip_seconds=0.5,
+        **{**W2V_SMALL, "feat_extract_norm": "layer", "conv_bias": True, "do_stable_layer_norm": True},
+    )
     assert all(hasattr(layer, "layer_norm") for layer in model.backbone.feature_extractor.conv_layers)
     assert features(model).shape == (2, 32)

@@ -4,6 +4,7 @@ Broken links, link loops, unreadable folders, FIFOs, a folder named ``x.wav``, o
 (spaces, newlines, non-UTF-8 bytes) and files that vanish between listing and decoding each
 become a row of ``rejected.csv`` (or a skipped entry of ``predict``); every good clip is kept.
 """
+
 from __future__ import annotations
 
 import csv
@@ -54,8 +55,12 @@ def nasty_tree(root: Path) -> dict[str, str]:
     os.mkfifo(root / "no" / "fifo.wav")  # opening it for reading would block forever
     write_clip(os.fsencode(root / "no") + b"/caf\xe9.wav", 9)
     return {
-        "yes/broken.wav": "broken link", "yes/self.wav": "link loop", "yes/up/": "link loop",
-        "no/here/": "link loop", "no/folder.wav": "not a file", "no/fifo.wav": "not a file",
+        "yes/broken.wav": "broken link",
+        "yes/self.wav": "link loop",
+        "yes/up/": "link loop",
+        "no/here/": "link loop",
+        "no/folder.wav": "not a file",
+        "no/fifo.wav": "not a file",
         "no/caf\\xe9.wav": "bad file name",
     }
 
@@ -162,6 +167,7 @@ def test_file_vanishing_between_listing_and_decoding_is_rejected(tmp_path, monke
             listing = real(kind)(root, opts)
             (root / "yes" / "a.wav").unlink()
             return listing
+
         return read
 
     monkeypatch.setattr(prepare_pack, "get_source", listing_then_delete)
@@ -170,12 +176,15 @@ def test_file_vanishing_between_listing_and_decoding_is_rejected(tmp_path, monke
     assert summary.num_clips == sum(len(v) for v in GOOD.values()) - 1
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: os.symlink("nowhere.wav", p), "symbolic link to a missing file"),
-    (lambda p: os.mkfifo(p), "not a regular file"),
-    (lambda p: p.mkdir(), "is a directory"),
-    (lambda p: p.write_bytes(b""), "empty"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: os.symlink("nowhere.wav", p), "symbolic link to a missing file"),
+        (lambda p: os.mkfifo(p), "not a regular file"),
+        (lambda p: p.mkdir(), "is a directory"),
+        (lambda p: p.write_bytes(b""), "empty"),
+    ],
+)
 def test_load_refuses_non_files_without_blocking(tmp_path, make, message):
     path = tmp_path / "x.wav"
     make(path)
@@ -195,8 +204,10 @@ def test_expand_inputs_skips_hazards_with_reasons(tmp_path):
     skipped: list = []
     files = expand_inputs([tmp_path / "src"], skipped=skipped)
     assert len(files) == sum(len(v) for v in GOOD.values())
-    assert {str(Path(r.path).relative_to(tmp_path / "src")) + ("/" if r.path.endswith("/") else ""): r.reason
-            for r in skipped}.keys() <= {k.rstrip("/") for k in expected} | set(expected)
+    assert {
+        str(Path(r.path).relative_to(tmp_path / "src")) + ("/" if r.path.endswith("/") else ""): r.reason
+        for r in skipped
+    }.keys() <= {k.rstrip("/") for k in expected} | set(expected)
     assert len(skipped) == len(expected)
 
 
@@ -211,7 +222,9 @@ def test_predict_and_explore_over_a_nasty_folder_finish(tmp_path, tmp_path_facto
     rows = list(csv.DictReader(result.stdout.splitlines(keepends=True)))
     assert len(rows) == sum(len(v) for v in GOOD.values()) and all(not r["error"] for r in rows)
     assert f"{len(expected)} entries skipped" in result.stderr
-    report = CliRunner().invoke(app, ["explore", str(tmp_path / "src"), "-o", str(tmp_path / "report"), "--no-progress"])
+    report = CliRunner().invoke(
+        app, ["explore", str(tmp_path / "src"), "-o", str(tmp_path / "report"), "--no-progress"]
+    )
     assert report.exit_code == 0, report.output
     assert read_rejected(tmp_path / "report" / "pack") == expected
 
@@ -241,7 +254,10 @@ def test_speech_commands_listing_reports_hazards(tmp_path):
     listing = get_source("speech-commands")(root, SourceOptions(words="all"))
     assert len(listing.refs) == 6 and len(listing.noise_files) == 1
     assert {r.path: r.reason for r in listing.rejected} == {
-        "yes/spk9_nohash_0.wav": "broken link", "no/up/": "link loop", "hum.wav": "broken link"}
+        "yes/spk9_nohash_0.wav": "broken link",
+        "no/up/": "link loop",
+        "hum.wav": "broken link",
+    }
 
 
 def test_a_file_that_kills_its_decoder_is_rejected_alone(tmp_path, monkeypatch):
@@ -269,9 +285,18 @@ def test_a_file_that_kills_its_decoder_is_rejected_alone(tmp_path, monkeypatch):
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(ops=st.lists(st.tuples(st.sampled_from(["dir", "clip", "text", "link_dir", "link_missing", "link_self",
-                                               "link_clip", "fifo", "dir_wav"]),
-                              st.integers(0, 10), st.integers(0, 10)), max_size=30))
+@given(
+    ops=st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["dir", "clip", "text", "link_dir", "link_missing", "link_self", "link_clip", "fifo", "dir_wav"]
+            ),
+            st.integers(0, 10),
+            st.integers(0, 10),
+        ),
+        max_size=30,
+    )
+)
 def test_walk_terminates_on_random_trees_and_finds_every_real_clip(tmp_path_factory, ops):
     """Random folders, clips and links (to folders above, beside and below, to nothing, to
     themselves): the walk ends, finds every real clip, and yields only regular files."""
@@ -279,7 +304,10 @@ def test_walk_terminates_on_random_trees_and_finds_every_real_clip(tmp_path_fact
     dirs, clips = [root], set()
     for n, (kind, a, b) in enumerate(ops):
         parent, other = dirs[a % len(dirs)], dirs[b % len(dirs)]
-        path = parent / f"{kind}{n}{'.wav' if kind in ('clip', 'link_missing', 'link_self', 'link_clip', 'fifo', 'dir_wav') else ''}"
+        path = (
+            parent
+            / f"{kind}{n}{'.wav' if kind in ('clip', 'link_missing', 'link_self', 'link_clip', 'fifo', 'dir_wav') else ''}"
+        )
         if kind == "dir":
             path.mkdir()
             dirs.append(path)

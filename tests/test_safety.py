@@ -4,6 +4,7 @@ touched, interrupts and damaged checkpoints say what to do, and answers that may
 The training runs reuse the tone pack of `test_serve.build_tone_model` (3 tones, 0.5 s at 8 kHz)
 with a 1-epoch ds_cnn_s; each takes about a second.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,12 @@ from wavetag.train import TrainConfig, train
 from wavetag.train import loop as loop_module
 
 TINY = {
-    "model": "ds_cnn_s", "epochs": 1, "batch_size": 16, "threads": 1, "tensorboard": False, "tune_detection": False,
+    "model": "ds_cnn_s",
+    "epochs": 1,
+    "batch_size": 16,
+    "threads": 1,
+    "tensorboard": False,
+    "tune_detection": False,
     "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"},
     "augment": {"background_noise": {"p": 0.0}},
 }
@@ -66,6 +72,7 @@ def cli(capsys, *args: str) -> tuple[int, str]:
 
 
 # ----------------------------------------------------------------- 1. check everything, then touch
+
 
 def test_overwrite_with_unknown_model_keeps_the_old_run(capsys, pack, old_run):
     before = snapshot(old_run)
@@ -159,18 +166,28 @@ def test_export_failure_keeps_the_old_onnx_files(tone_model_dir, tmp_path, monke
 
 # ----------------------------------------------------------------- 2. one strict, typed validation
 
-@pytest.mark.parametrize("data, message", [
-    ({"epochs": "ten"}, "epochs = 'ten': expected an integer"),
-    ({"epochs": True}, "epochs = True: expected an integer"),
-    ({"batch_size": 16.7}, "batch_size = 16.7: expected an integer"),
-    ({"optimizer": "fast"}, "optimizer = 'fast': expected a mapping of OptimizerConfig fields"),
-    ({"optimizer": {"lr": True}}, "optimizer.lr = True: expected a number"),
-    ({"augment": {"spec_augment": {"p": "always"}}}, "augment.spec_augment.p = 'always': expected a number"),
-    ({"augment": {"spec_augment": {"p": 2.0}}}, r"augment.spec_augment.p = 2.0 is out of range \(expected 0 <= p <= 1\)"),
-    ({"model_args": "wide"}, "model_args = 'wide': expected a mapping"),
-    ({"augment": {"colored_noise": {"colors": ["white", 3]}}}, r"augment.colored_noise.colors = .*expected a list of strings"),
-    ({"epochz": 3}, "unknown field in TrainConfig 'epochz'; did you mean 'epochs'"),
-])
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"epochs": "ten"}, "epochs = 'ten': expected an integer"),
+        ({"epochs": True}, "epochs = True: expected an integer"),
+        ({"batch_size": 16.7}, "batch_size = 16.7: expected an integer"),
+        ({"optimizer": "fast"}, "optimizer = 'fast': expected a mapping of OptimizerConfig fields"),
+        ({"optimizer": {"lr": True}}, "optimizer.lr = True: expected a number"),
+        ({"augment": {"spec_augment": {"p": "always"}}}, "augment.spec_augment.p = 'always': expected a number"),
+        (
+            {"augment": {"spec_augment": {"p": 2.0}}},
+            r"augment.spec_augment.p = 2.0 is out of range \(expected 0 <= p <= 1\)",
+        ),
+        ({"model_args": "wide"}, "model_args = 'wide': expected a mapping"),
+        (
+            {"augment": {"colored_noise": {"colors": ["white", 3]}}},
+            r"augment.colored_noise.colors = .*expected a list of strings",
+        ),
+        ({"epochz": 3}, "unknown field in TrainConfig 'epochz'; did you mean 'epochs'"),
+    ],
+)
 def test_wrong_settings_name_key_value_and_expectation(data, message):
     with pytest.raises(ConfigError, match=message):
         config_from_dict(TrainConfig, data).validate()
@@ -206,8 +223,18 @@ def test_yaml_string_where_a_mapping_belongs_is_not_silently_dropped(capsys, pac
 
 
 def test_front_end_settings_from_cli_and_config_json(capsys, pack, tone_model_dir, tmp_path):
-    code, text = cli(capsys, "train", pack, "--frontend", "logmel", "--frontend-set", "n_mels=forty",
-                     "-o", tmp_path / "run", "--no-progress")
+    code, text = cli(
+        capsys,
+        "train",
+        pack,
+        "--frontend",
+        "logmel",
+        "--frontend-set",
+        "n_mels=forty",
+        "-o",
+        tmp_path / "run",
+        "--no-progress",
+    )
     assert code == 1 and "n_mels = 'forty': expected an integer" in text
     edited = tmp_path / "edited"
     edited.mkdir()
@@ -226,13 +253,24 @@ def test_model_options_are_checked_against_the_model_signature(capsys, pack, tmp
 
     with pytest.raises(ConfigError, match="model 'bc_resnet_1': option base_channels = 8.5: expected an integer"):
         create_model("bc_resnet_1", num_classes=3, base_channels=8.5)
-    code, text = cli(capsys, "train", pack, "-m", "ds_cnn_s", "--model-set", "head_dropout=high", "-o", tmp_path / "run",
-                     "--no-progress")
+    code, text = cli(
+        capsys,
+        "train",
+        pack,
+        "-m",
+        "ds_cnn_s",
+        "--model-set",
+        "head_dropout=high",
+        "-o",
+        tmp_path / "run",
+        "--no-progress",
+    )
     assert code == 1 and "option head_dropout = 'high': expected a number" in text
     assert not (tmp_path / "run").exists()
 
 
 # ----------------------------------------------------------------- 3. interrupts and damaged checkpoints
+
 
 def _interrupt_at(monkeypatch, call: int) -> None:
     real, calls = loop_module.make_batch, {"n": 0}
@@ -281,6 +319,7 @@ def test_truncated_optimizer_file_gives_a_clean_error(capsys, pack, tmp_path):
 
 
 # ----------------------------------------------------------------- 4. warnings where the answer may be wrong
+
 
 def test_one_class_pack_is_refused_naming_the_task_that_fits(tmp_path):
     (tmp_path / "src" / "dog").mkdir(parents=True)
@@ -345,12 +384,18 @@ def test_http_api_returns_warnings_and_refuses_two_file_fields(tone_model_dir, t
         assert detect.status_code == 200 and any("truncated" in w for w in detect.json()["warnings"])
         fine = client.post("/v1/classify", content=wav_bytes(tone(300.0)), headers={"Content-Type": "audio/wav"})
         assert fine.json()["warnings"] == []
-        two = client.post("/v1/classify", files=[("file", ("a.wav", wav_bytes(tone(300.0)), "audio/wav")),
-                                                  ("file", ("b.wav", wav_bytes(tone(2500.0)), "audio/wav"))])
+        two = client.post(
+            "/v1/classify",
+            files=[
+                ("file", ("a.wav", wav_bytes(tone(300.0)), "audio/wav")),
+                ("file", ("b.wav", wav_bytes(tone(2500.0)), "audio/wav")),
+            ],
+        )
         assert two.status_code == 422 and "2 fields named 'file'" in two.json()["detail"]
 
 
 # ----------------------------------------------------------------- 5. a quiet server log
+
 
 def test_client_that_goes_away_mid_upload_is_one_info_line(tone_model_dir, caplog):
     import asyncio
@@ -358,8 +403,9 @@ def test_client_that_goes_away_mid_upload_is_one_info_line(tone_model_dir, caplo
     from wavetag.serve import create_app
 
     app = create_app(tone_model_dir, threads=1)
-    messages = iter([{"type": "http.request", "body": wav_bytes(tone(300.0))[:100], "more_body": True},
-                     {"type": "http.disconnect"}])
+    messages = iter(
+        [{"type": "http.request", "body": wav_bytes(tone(300.0))[:100], "more_body": True}, {"type": "http.disconnect"}]
+    )
     sent: list[dict] = []
 
     async def receive():
@@ -368,10 +414,20 @@ def test_client_that_goes_away_mid_upload_is_one_info_line(tone_model_dir, caplo
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
-             "path": "/v1/classify", "raw_path": b"/v1/classify", "query_string": b"", "root_path": "",
-             "headers": [(b"content-type", b"audio/wav"), (b"host", b"testserver")], "client": ("127.0.0.1", 5),
-             "server": ("testserver", 80)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/classify",
+        "raw_path": b"/v1/classify",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"audio/wav"), (b"host", b"testserver")],
+        "client": ("127.0.0.1", 5),
+        "server": ("testserver", 80),
+    }
     with caplog.at_level(logging.INFO):
         asyncio.run(app(scope, receive, send))
     records = [r for r in caplog.records if r.levelno >= logging.INFO and r.name.startswith(("wavetag", "uvicorn"))]
@@ -386,8 +442,17 @@ def test_synth_overwrite_with_a_voice_that_matches_nothing_keeps_the_old_set(tmp
     sc.synth_speech_commands(out, speakers=2, words=["yes", "no"], seed=0, noise_seconds=1.0, progress=False, jobs=1)
     before = snapshot(out)
     with pytest.raises(ConfigError, match="matches no voice"):
-        sc.synth_speech_commands(out, speakers=2, words=["yes", "no"], seed=0, noise_seconds=1.0, progress=False,
-                                 jobs=1, voices=["no_such_voice*"], overwrite=True)
+        sc.synth_speech_commands(
+            out,
+            speakers=2,
+            words=["yes", "no"],
+            seed=0,
+            noise_seconds=1.0,
+            progress=False,
+            jobs=1,
+            voices=["no_such_voice*"],
+            overwrite=True,
+        )
     assert snapshot(out) == before
 
 

@@ -1,6 +1,7 @@
 """Noisy-label data: the manually_verified flag through prepare, label views of a pack, pack copies,
 and the seed checks relabel and pseudo-labelling share. Also the tiny noisy pack the other
 ``test_semi_*`` modules build on (`make_noisy_pack`)."""
+
 from __future__ import annotations
 
 import csv
@@ -57,9 +58,16 @@ def make_noisy_pack(root: Path, *, seed: int = 0) -> tuple[Path, np.ndarray]:
 def tiny_config(**overrides) -> TrainConfig:
     """A ds_cnn_s on 20 log-mels, 2 epochs, one thread: seconds on the tiny pack."""
     base = {
-        "model": "ds_cnn_s", "epochs": 2, "batch_size": 16, "threads": 1, "tensorboard": False, "tune_detection": False,
+        "model": "ds_cnn_s",
+        "epochs": 2,
+        "batch_size": 16,
+        "threads": 1,
+        "tensorboard": False,
+        "tune_detection": False,
         "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"},
-        "augment": {"background_noise": {"p": 0.0}}, "optimizer": {"lr": 3e-3}, "confusion_image": False,
+        "augment": {"background_noise": {"p": 0.0}},
+        "optimizer": {"lr": 3e-3},
+        "confusion_image": False,
     }
     return config_from_dict(TrainConfig, merge_dicts(base, overrides))
 
@@ -108,8 +116,13 @@ def test_label_view_checks_its_arrays(noisy):
 def test_pack_copy_round_trip_shares_the_samples(noisy, tmp_path):
     pack, truth = noisy
     view = pack.with_labels(truth, verified=np.ones(len(pack), bool))
-    out = write_pack_copy(view, tmp_path / "copy", info={"relabel": {"note": "test"}},
-                          index_extra={"given_label": pack.index.label}, csv_extra={"given": pack.index.label})
+    out = write_pack_copy(
+        view,
+        tmp_path / "copy",
+        info={"relabel": {"note": "test"}},
+        index_extra={"given_label": pack.index.label},
+        csv_extra={"given": pack.index.label},
+    )
     copy = Pack.open(out)
     assert np.array_equal(copy.index.label, truth) and copy.index.verified.all()
     assert copy.info["relabel"]["note"] == "test" and copy.info["checksum"] != pack.info["checksum"]
@@ -131,7 +144,9 @@ def test_seeds_candidates_and_a_class_without_verified_clips(noisy):
     assert seeds.sum() == 3 * VERIFIED_TRAIN and candidates.sum() == 3 * (SPLIT_SIZES["train"] - VERIFIED_TRAIN)
     check_seed_classes(pack, seeds, candidates)
     no_high = seeds & (pack.index.label != pack.labels.index("high"))
-    with pytest.raises(DataError, match=r"no verified clip in the train split for class\(es\) 'high' \(\d+ unverified\).*merge"):
+    with pytest.raises(
+        DataError, match=r"no verified clip in the train split for class\(es\) 'high' \(\d+ unverified\).*merge"
+    ):
         check_seed_classes(pack, no_high, candidates)
     with pytest.raises(DataError, match="no verified clip in the train split"):
         check_seed_classes(pack, np.zeros(len(pack), bool), candidates)

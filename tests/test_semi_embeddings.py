@@ -1,4 +1,5 @@
 """Embeddings of a pack (classifier forward_features, autoencoder bottleneck) and ``wavetag embed``."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +7,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from test_semi_common import make_noisy_pack, tiny_config
+
 from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import DataError
@@ -51,8 +52,15 @@ def test_embeddings_file_round_trip_and_checks(setup, tmp_path):
 
 def test_autoencoder_learns_and_its_bottleneck_is_an_embedding(setup, tmp_path):
     pack, _, _ = setup
-    config = AutoencoderConfig(bottleneck=12, channels=(4, 8), frontend={"name": "logmel", "n_mels": 16, "normalize": "dataset"},
-                               epochs=4, batch_size=16, lr=3e-3, threads=1)
+    config = AutoencoderConfig(
+        bottleneck=12,
+        channels=(4, 8),
+        frontend={"name": "logmel", "n_mels": 16, "normalize": "dataset"},
+        epochs=4,
+        batch_size=16,
+        lr=3e-3,
+        threads=1,
+    )
     result = train_autoencoder(pack, config, tmp_path / "ae", progress=False)
     mse = [row["train_mse"] for row in result.history]
     assert mse[-1] < mse[0], mse
@@ -81,8 +89,22 @@ def test_embed_command(setup, tmp_path, capsys):
 def test_train_autoencoder_command(setup, tmp_path, capsys):
     pack, _, _ = setup
     with pytest.raises(SystemExit) as done:
-        main(["train-autoencoder", str(pack.path), "-o", str(tmp_path / "ae"), "--bottleneck", "8", "--epochs", "1",
-              "--n-mels", "32", "--threads", "1"])
+        main(
+            [
+                "train-autoencoder",
+                str(pack.path),
+                "-o",
+                str(tmp_path / "ae"),
+                "--bottleneck",
+                "8",
+                "--epochs",
+                "1",
+                "--n-mels",
+                "32",
+                "--threads",
+                "1",
+            ]
+        )
     assert done.value.code == 0
     assert "next: wavetag embed" in capsys.readouterr().out
     assert json.loads((tmp_path / "ae" / "config.json").read_text())["bottleneck"] == 8

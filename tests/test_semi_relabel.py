@@ -1,18 +1,19 @@
 """Label spreading on a toy set with planted wrong labels; the per-class report; the relabelled
 pack; ``wavetag relabel``; every refusal."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
-
 from test_semi_common import WRONG_UNVERIFIED, make_noisy_pack
+
 from wavetag.cli import main
 from wavetag.data import Pack
 from wavetag.errors import ConfigError, DataError
-from wavetag.semi.embeddings import save_embeddings
 from wavetag.semi.common import fit_temperature, noisy_label_posterior, parse_label_noise, temper
+from wavetag.semi.embeddings import save_embeddings
 from wavetag.semi.relabel import parse_groups, relabel, write_relabelled
 
 BANDS = 20
@@ -40,7 +41,9 @@ def test_spreading_fixes_the_planted_wrong_labels(toy):
     candidates = np.isin(result.status, ("confirmed", "changed", "uncertain"))
     assert np.mean(result.label[candidates] == truth[candidates]) == 1.0
     assert (result.status[pack.split_indices("test")] == "untouched").all()
-    assert np.array_equal(result.label[~candidates], pack.index.label[~candidates])  # seeds and other splits keep theirs
+    assert np.array_equal(
+        result.label[~candidates], pack.index.label[~candidates]
+    )  # seeds and other splits keep theirs
 
 
 def test_given_labels_weigh_as_evidence():
@@ -110,7 +113,9 @@ def test_relabelled_pack_and_report(toy, tmp_path):
     trusted = np.isin(result.status, ("verified", "confirmed", "changed"))
     assert np.array_equal(new.index.verified[new.split_indices("train")], trusted[new.split_indices("train")])
     with np.load(written.pack_dir / "index.npz") as z:
-        assert np.array_equal(z["given_label"], pack.index.label) and np.array_equal(z["manually_verified"], pack.index.verified)
+        assert np.array_equal(z["given_label"], pack.index.label) and np.array_equal(
+            z["manually_verified"], pack.index.verified
+        )
         assert set(z["relabel_status"].tolist()) <= {"verified", "confirmed", "changed", "uncertain", "untouched"}
     assert new.info["relabel"]["counts"]["changed"] == result.counts()["changed"]
     report = json.loads(written.report_json.read_text())
@@ -124,8 +129,20 @@ def test_relabel_command(toy, tmp_path, capsys):
     pack, _, emb = toy
     path = save_embeddings(tmp_path / "e.npy", emb, pack=pack, model_dir="band energies")
     with pytest.raises(SystemExit) as done:
-        main(["relabel", str(pack.path), "--embeddings", str(path), "-o", str(tmp_path / "out"), "--tsne-points", "0",
-              "--groups", "tonal=low,mid;bright=high"])
+        main(
+            [
+                "relabel",
+                str(pack.path),
+                "--embeddings",
+                str(path),
+                "-o",
+                str(tmp_path / "out"),
+                "--tsne-points",
+                "0",
+                "--groups",
+                "tonal=low,mid;bright=high",
+            ]
+        )
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "confirmed" in out and "changed" in out and "next: wavetag train" in out
@@ -146,17 +163,20 @@ def test_embeddings_of_another_size_are_refused(toy):
         relabel(pack, emb[:50])
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"alpha": 1.5}, r"alpha = 1.5 \(--alpha\); expected 0 < alpha < 1"),
-    ({"gamma": 0.0}, r"gamma = 0.0 \(--gamma\); expected > 0"),
-    ({"n_neighbors": 0}, r"n_neighbors = 0 \(--neighbors\); expected an integer >= 1"),
-    ({"max_iter": 0}, r"max_iter = 0 \(--max-iter\)"),
-    ({"min_confidence": 1.2}, r"min_confidence = 1.2 \(--min-confidence\); expected 0 <= min_confidence <= 1"),
-    ({"kernel": "cosine"}, r"unknown kernel 'cosine'"),
-    ({"label_noise": 1.0}, r"label_noise = 1.0 \(--label-noise\); expected 'auto', 'none' or a share in \[0, 1\)"),
-    ({"groups": {"a": ["low", "mdi"]}}, r"unknown class in group 'a' 'mdi'; did you mean 'mid'"),
-    ({"groups": {"a": ["low"], "b": ["low", "mid"]}}, r"class 'low' is in groups 'a' and 'b'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"alpha": 1.5}, r"alpha = 1.5 \(--alpha\); expected 0 < alpha < 1"),
+        ({"gamma": 0.0}, r"gamma = 0.0 \(--gamma\); expected > 0"),
+        ({"n_neighbors": 0}, r"n_neighbors = 0 \(--neighbors\); expected an integer >= 1"),
+        ({"max_iter": 0}, r"max_iter = 0 \(--max-iter\)"),
+        ({"min_confidence": 1.2}, r"min_confidence = 1.2 \(--min-confidence\); expected 0 <= min_confidence <= 1"),
+        ({"kernel": "cosine"}, r"unknown kernel 'cosine'"),
+        ({"label_noise": 1.0}, r"label_noise = 1.0 \(--label-noise\); expected 'auto', 'none' or a share in \[0, 1\)"),
+        ({"groups": {"a": ["low", "mdi"]}}, r"unknown class in group 'a' 'mdi'; did you mean 'mid'"),
+        ({"groups": {"a": ["low"], "b": ["low", "mid"]}}, r"class 'low' is in groups 'a' and 'b'"),
+    ],
+)
 def test_parameters_out_of_range(toy, kwargs, message):
     pack, _, emb = toy
     with pytest.raises(ConfigError, match=message):

@@ -3,6 +3,7 @@
 `tone_model_dir` (used by test_export.py and test_serve_browser.py too) trains ds_cnn_s on three
 tones (300 / 900 / 2,500 Hz, 0.5 s at 8 kHz) in a few seconds, once per test session.
 """
+
 from __future__ import annotations
 
 import io
@@ -27,7 +28,9 @@ TONES = {"low": 300.0, "mid": 900.0, "high": 2500.0}
 # ---------------------------------------------------------------------------- the tiny model
 
 
-def tone(freq_hz: float, *, sample_rate: int = SR, seconds: float = CLIP_S, seed: int = 1, channels: int = 1) -> np.ndarray:
+def tone(
+    freq_hz: float, *, sample_rate: int = SR, seconds: float = CLIP_S, seed: int = 1, channels: int = 1
+) -> np.ndarray:
     """A tone as the pack has them (amplitude 0.3, noise at 0.02 rms): float32 ``[T]`` or ``[T, C]``."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(round(seconds * sample_rate))) / sample_rate
@@ -58,13 +61,24 @@ def build_tone_model(root: Path) -> Path:
             x = 0.3 * np.sin(2 * np.pi * freq * rng.uniform(0.9, 1.1) * t) + 0.02 * rng.standard_normal(len(t))
             sf.write(root / "src" / label / f"spk{i % 6}_nohash_{i}.wav", x.astype(np.float32), SR, subtype="PCM_16")
     prepare(root / "src", root / "pack", sample_rate=SR, clip_seconds=CLIP_S, jobs=1, progress=False)
-    off = {name: {"p": 0.0} for name in ("time_shift", "speed", "gain", "background_noise", "colored_noise", "spec_augment")}
-    config = config_from_dict(TrainConfig, {
-        "model": "ds_cnn_s", "epochs": 6, "batch_size": 8, "threads": 1, "tensorboard": False,
-        # per-band CMVN ("utterance") would erase a steady tone: no normalisation here
-        "frontend": {"name": "logmel", "n_mels": 20, "normalize": "none"},
-        "augment": {**off, "mixup": {"alpha": 0.0}}, "optimizer": {"lr": 3e-3},
-    })
+    off = {
+        name: {"p": 0.0}
+        for name in ("time_shift", "speed", "gain", "background_noise", "colored_noise", "spec_augment")
+    }
+    config = config_from_dict(
+        TrainConfig,
+        {
+            "model": "ds_cnn_s",
+            "epochs": 6,
+            "batch_size": 8,
+            "threads": 1,
+            "tensorboard": False,
+            # per-band CMVN ("utterance") would erase a steady tone: no normalisation here
+            "frontend": {"name": "logmel", "n_mels": 20, "normalize": "none"},
+            "augment": {**off, "mixup": {"alpha": 0.0}},
+            "optimizer": {"lr": 3e-3},
+        },
+    )
     train(root / "pack", config, root / "run", progress=False, verbose=False)
     return model_dir
 
@@ -180,8 +194,10 @@ def test_too_large_is_413(client):
 def test_too_long_is_413(client):
     answer = post_raw(client, wav_bytes(tone(300.0, seconds=3.0)), filename="long.wav")
     assert answer.status_code == 413
-    assert answer.json()["detail"] == ("long.wav: 3.0 s of audio; /v1/classify takes at most 2 s; use /v1/detect for long "
-                                       "recordings, or cut the recording into shorter files")
+    assert answer.json()["detail"] == (
+        "long.wav: 3.0 s of audio; /v1/classify takes at most 2 s; use /v1/detect for long "
+        "recordings, or cut the recording into shorter files"
+    )
     assert post_raw(client, wav_bytes(tone(300.0, seconds=3.0)), path="/v1/detect").status_code == 200
 
 

@@ -6,6 +6,7 @@ open at once: each gets its 4xx (or, for the legitimate ones, its answer), and a
 still answers /health and still labels a good clip correctly. schemathesis then fuzzes every route
 from /openapi.json (a bounded number of examples): no 5xx.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -63,8 +64,10 @@ def _read_response(s: socket.socket) -> bytes:
     data = b""
     while True:
         head, _, body = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                       if line.startswith(b"content-length:")), None)
+        length = next(
+            (int(line.split(b":")[1]) for line in head.lower().split(b"\r\n") if line.startswith(b"content-length:")),
+            None,
+        )
         if _ and length is not None and len(body) >= length:
             return data
         chunk = s.recv(65536)
@@ -82,8 +85,10 @@ def status_of(response: bytes) -> int:
 
 @pytest.mark.slow
 def test_50_mb_uploads_are_refused_and_the_server_carries_on(server, client):
-    declared = raw_request(server, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
-                           b"Content-Length: %d\r\n\r\n" % (50 * MB))  # the body is never sent: refused on the header
+    declared = raw_request(
+        server,
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: %d\r\n\r\n" % (50 * MB),
+    )  # the body is never sent: refused on the header
     assert status_of(declared) == 413 and b"the limit is 10,485,760 bytes" in declared
 
     def fifty_mb():
@@ -116,15 +121,27 @@ BOUNDARY = b"wavetagboundary"
 GOOD = wav_bytes(tone(TONES["low"]))
 MALFORMED_MULTIPART = {
     "no boundary parameter": (b"multipart/form-data", b"--x\r\n\r\n"),
-    "no closing boundary": (b"multipart/form-data; boundary=" + BOUNDARY, b"--" + BOUNDARY +
-                            b'\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + GOOD),
-    "no part headers": (b"multipart/form-data; boundary=" + BOUNDARY, b"--" + BOUNDARY + b"\r\n\r\n" + GOOD +
-                        b"\r\n--" + BOUNDARY + b"--\r\n"),
-    "garbage between boundaries": (b"multipart/form-data; boundary=" + BOUNDARY, b"--" + BOUNDARY + b"\r\n" +
-                                   bytes(range(256)) * 8 + b"\r\n--" + BOUNDARY + b"--\r\n"),
-    "a thousand fields": (b"multipart/form-data; boundary=" + BOUNDARY, b"".join(
-        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1000))
-        + b"--" + BOUNDARY + b"--\r\n"),
+    "no closing boundary": (
+        b"multipart/form-data; boundary=" + BOUNDARY,
+        b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\n' + GOOD,
+    ),
+    "no part headers": (
+        b"multipart/form-data; boundary=" + BOUNDARY,
+        b"--" + BOUNDARY + b"\r\n\r\n" + GOOD + b"\r\n--" + BOUNDARY + b"--\r\n",
+    ),
+    "garbage between boundaries": (
+        b"multipart/form-data; boundary=" + BOUNDARY,
+        b"--" + BOUNDARY + b"\r\n" + bytes(range(256)) * 8 + b"\r\n--" + BOUNDARY + b"--\r\n",
+    ),
+    "a thousand fields": (
+        b"multipart/form-data; boundary=" + BOUNDARY,
+        b"".join(
+            b"--" + BOUNDARY + b'\r\nContent-Disposition: form-data; name="f%d"\r\n\r\nx\r\n' % i for i in range(1000)
+        )
+        + b"--"
+        + BOUNDARY
+        + b"--\r\n",
+    ),
     "empty body": (b"multipart/form-data; boundary=" + BOUNDARY, b""),
 }
 
@@ -137,13 +154,21 @@ def test_malformed_multipart_is_a_4xx(client, case):
     assert answer.json()["detail"]
 
 
-@pytest.mark.parametrize("body, content_type, status, words", [
-    (b"", "audio/wav", 422, "0 bytes received"),
-    (bytes(np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8)), "application/octet-stream", 415, "cannot decode"),
-    (GOOD, "text/html", 415, "Content-Type 'text/html' is not accepted"),
-    (GOOD, "application/x-www-form-urlencoded", 415, "is not accepted"),
-    (b'{"audio": "UklGRg=="}', "application/json", 415, "is not accepted"),
-])
+@pytest.mark.parametrize(
+    "body, content_type, status, words",
+    [
+        (b"", "audio/wav", 422, "0 bytes received"),
+        (
+            bytes(np.random.default_rng(1).integers(0, 256, 100_000, dtype=np.uint8)),
+            "application/octet-stream",
+            415,
+            "cannot decode",
+        ),
+        (GOOD, "text/html", 415, "Content-Type 'text/html' is not accepted"),
+        (GOOD, "application/x-www-form-urlencoded", 415, "is not accepted"),
+        (b'{"audio": "UklGRg=="}', "application/json", 415, "is not accepted"),
+    ],
+)
 def test_bad_bodies_are_4xx_with_the_reason(client, body, content_type, status, words):
     answer = client.post("/v1/classify", content=body, headers={"content-type": content_type})
     assert answer.status_code == status and words in answer.json()["detail"]
@@ -155,8 +180,11 @@ def test_path_traversal_file_name_is_only_a_name(client, tmp_path):
     answer = client.post("/v1/classify", files={"file": (name, GOOD, "audio/wav")})
     assert answer.status_code == 200 and answer.json()["label"] == "low"
     assert not target.exists()  # nothing is written where the name points
-    probe = client.post("/v1/classify?filename=../../../../etc/passwd", content=b"garbage" * 10,
-                        headers={"content-type": "application/octet-stream"})
+    probe = client.post(
+        "/v1/classify?filename=../../../../etc/passwd",
+        content=b"garbage" * 10,
+        headers={"content-type": "application/octet-stream"},
+    )
     assert probe.status_code == 415 and "root:" not in probe.text  # the name is echoed, the file never read
 
 
@@ -166,8 +194,10 @@ def test_path_traversal_file_name_is_only_a_name(client, tmp_path):
 @pytest.mark.slow
 def test_many_slow_uploads_at_once(server, client):
     host, port = server.removeprefix("http://").split(":")
-    head = (b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
-            b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(GOOD))
+    head = (
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(GOOD)
+    )
     slow = []
     try:
         for _ in range(SLOW_UPLOADS):  # each sends its headers and 100 bytes, then stalls
@@ -178,7 +208,7 @@ def test_many_slow_uploads_at_once(server, client):
         for s in slow[: SLOW_UPLOADS // 2]:  # half give up mid-body ...
             s.close()
         finished = []
-        for s in slow[SLOW_UPLOADS // 2:]:  # ... half finish, and get their answer
+        for s in slow[SLOW_UPLOADS // 2 :]:  # ... half finish, and get their answer
             s.sendall(GOOD[100:])
             finished.append(_read_response(s))
         assert [status_of(r) for r in finished] == [200] * len(finished)
@@ -206,9 +236,15 @@ def test_schemathesis_finds_no_5xx(predictor):
     assert {op.path for op in operations} >= {"/v1/classify", "/v1/detect", "/health", "/v1/model"}
     tried = []
     for operation, mode in itertools.product(operations, list(schemathesis.GenerationMode)):
+
         @given(case=operation.as_strategy(mode))
-        @settings(max_examples=SCHEMATHESIS_EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=SCHEMATHESIS_EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
         def call(case):
             response = case.call_and_validate(checks=[not_a_server_error])
             tried.append(response.status_code)

@@ -5,6 +5,7 @@ Chromium's fake microphone goes through MediaRecorder -> WebAudio -> 16-bit WAV 
 Chromium comes from Debian (scripts/install-debian-deps.sh, run by ``make test``); Playwright's
 own browser download is never used.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -12,14 +13,22 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-
 from test_serve import SR, TONES, build_tone_model, tone
+
 from wavetag.serve import BackgroundServer, create_app
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
 TIMEOUT_MS = 30_000
 
 pytestmark = pytest.mark.slow
@@ -35,16 +44,25 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: the browser test needs Debian's chromium. Run 'make test' (it installs it "
-                    "through scripts/install-debian-deps.sh), or 'sudo apt-get install chromium'", pytrace=False)
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium. Run 'make test' (it installs it "
+            "through scripts/install-debian-deps.sh), or 'sudo apt-get install chromium'",
+            pytrace=False,
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the Python package playwright is missing: run 'make test' (it installs requirements.lock), "
-                    "or 'pip install playwright'", pytrace=False)
+        pytest.fail(
+            "the Python package playwright is missing: run 'make test' (it installs requirements.lock), "
+            "or 'pip install playwright'",
+            pytrace=False,
+        )
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True, args=ARGS,
+            str(tmp_path_factory.mktemp("chromium-profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=ARGS,
             viewport={"width": 1000, "height": 1200},
         )
         yield context

@@ -5,6 +5,7 @@ it on a machine where another apt holds the lock: the install waits (DPkg::Lock:
 once, exits 1, and `make setup` carries on without writing its stamp; once the packages install,
 the next `make setup` writes it.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """The speech_embedding front end: parity with openWakeWord's ONNX files run by ONNX Runtime,
 per-clip dB floor, shapes, the heads on top, export, and the promised errors."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,7 +14,11 @@ import torch
 from wavetag.errors import ConfigError
 from wavetag.frontends import create_frontend
 from wavetag.frontends.speech_embedding import (
-    EMBEDDING_FILE, MEL_FILE, MIN_SAMPLES, find_model_dir, num_embeddings,
+    EMBEDDING_FILE,
+    MEL_FILE,
+    MIN_SAMPLES,
+    find_model_dir,
+    num_embeddings,
 )
 
 SR = 16000
@@ -35,7 +40,7 @@ def speech() -> np.ndarray:
     for word, level, offset in (("yes", 0.5, 1000), ("seven", 0.05, 3000), ("stop", 0.9, 0)):
         x = soxr.resample(es.synth(word, voice="en-us").astype(np.float32) / 32768, es.sample_rate, SR)[: SR - offset]
         clip = np.zeros(SR, np.float32)
-        clip[offset: offset + len(x)] = x / np.abs(x).max() * level
+        clip[offset : offset + len(x)] = x / np.abs(x).max() * level
         clips.append(np.round(clip * 32767) / 32768)
     return np.stack(clips).astype(np.float32)
 
@@ -47,7 +52,7 @@ def onnx_reference(clip: np.ndarray) -> np.ndarray:
     mel = ort.InferenceSession(str(folder / MEL_FILE), providers=["CPUExecutionProvider"])
     emb = ort.InferenceSession(str(folder / EMBEDDING_FILE), providers=["CPUExecutionProvider"])
     spec = np.squeeze(mel.run(None, {"input": (clip * 32768).astype(np.float32)[None]})[0]) / 10 + 2
-    windows = [spec[i:i + 76] for i in range(0, spec.shape[0], 8) if spec[i:i + 76].shape[0] == 76]
+    windows = [spec[i : i + 76] for i in range(0, spec.shape[0], 8) if spec[i : i + 76].shape[0] == 76]
     out = emb.run(None, {"input_1": np.array(windows, np.float32)[..., None]})[0]
     return out.reshape(len(windows), 96)
 
@@ -66,7 +71,7 @@ def test_batched_call_equals_one_call_per_clip(frontend, speech):
     x = torch.from_numpy(speech)[:, None]
     batched = frontend(x)
     for i in range(len(x)):
-        assert torch.allclose(batched[i], frontend(x[i:i + 1])[0], atol=1e-4)
+        assert torch.allclose(batched[i], frontend(x[i : i + 1])[0], atol=1e-4)
 
 
 @pytest.mark.parametrize("num_samples", [100, MIN_SAMPLES - 1, MIN_SAMPLES, SR, 2 * SR + 123])
@@ -94,7 +99,10 @@ def test_wrong_sample_rate_is_refused():
 
 
 def test_missing_and_corrupt_files_say_what_to_do(tmp_path):
-    with pytest.raises(ConfigError, match=r"melspectrogram.onnx, embedding_model.onnx not found.*pip install --no-deps openwakeword==0.5.1"):
+    with pytest.raises(
+        ConfigError,
+        match=r"melspectrogram.onnx, embedding_model.onnx not found.*pip install --no-deps openwakeword==0.5.1",
+    ):
         create_frontend("speech_embedding", model_dir=str(tmp_path))
     folder = find_model_dir(None)
     shutil.copy(folder / MEL_FILE, tmp_path / MEL_FILE)
@@ -110,7 +118,9 @@ def test_package_not_installed_names_the_package(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openwakeword" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "openwakeword" else real(name, *a)
+    )
     with pytest.raises(ConfigError, match="openwakeword wheel, which is not installed"):
         create_frontend("speech_embedding")
 

@@ -1,4 +1,5 @@
 """The built-in keyword set: espeak binding, engines, layout, determinism, splits, noises, CLI."""
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,7 @@ def test_espeak_is_repeatable_from_a_fresh_library_and_a_seed():
     second = Espeak(private_copy=True)
     for es in (first, second):
         es.seed_random(7)
-    assert np.array_equal(first.synth("yes", voice="en-us+whisper"),
-                          second.synth("yes", voice="en-us+whisper"))
+    assert np.array_equal(first.synth("yes", voice="en-us+whisper"), second.synth("yes", voice="en-us+whisper"))
 
 
 def test_espeak_unknown_voice_raises():
@@ -82,10 +82,12 @@ def test_foreign_accent_filter_keeps_close_readings_only():
 
 
 def _one_word(engine: str, voice: str, variant: str = "", **params):
-    spk = eng.Speaker(engine, voice, variant, params.get("pitch", 0), params.get("pitch_range", 0),
-                      params.get("rate", 1.0), 1.0)
+    spk = eng.Speaker(
+        engine, voice, variant, params.get("pitch", 0), params.get("pitch_range", 0), params.get("rate", 1.0), 1.0
+    )
     [(wav, rate)] = eng.get_engine(engine).synthesize(
-        spk, [eng.Utterance("seven", spk.pitch, spk.pitch_range, spk.rate)])
+        spk, [eng.Utterance("seven", spk.pitch, spk.pitch_range, spk.rate)]
+    )
     return wav, rate
 
 
@@ -98,8 +100,9 @@ def test_espeak_engine_speaks_every_kind_of_voice():
 @pytest.mark.skipif(not HAS_FLITE, reason="Debian 'flite' is not installed (apt-get install flite)")
 def test_flite_voices_speak():
     for voice in eng.list_voices("flite"):
-        wav, rate = _one_word("flite", voice, pitch=120 if eng.get_engine("flite").has_pitch(voice) else 0,
-                              pitch_range=15, rate=1.1)
+        wav, rate = _one_word(
+            "flite", voice, pitch=120 if eng.get_engine("flite").has_pitch(voice) else 0, pitch_range=15, rate=1.1
+        )
         assert rate == 16000 and 0.2 < len(wav) / rate < 1.5 and _rms_dbfs(wav) > -45, voice
 
 
@@ -111,7 +114,7 @@ def test_festival_voice_speaks_and_follows_pitch():
 
     def f0(x):  # autocorrelation peak between 60 and 300 Hz
         x = x.astype(float) - x.mean()
-        ac = np.correlate(x, x, "full")[len(x) - 1:]
+        ac = np.correlate(x, x, "full")[len(x) - 1 :]
         lo, hi = rate // 300, rate // 60
         return rate / (lo + np.argmax(ac[lo:hi]))
 
@@ -186,8 +189,7 @@ def tiny_sets(tmp_path_factory):
     one = tmp_path_factory.mktemp("synth") / "jobs1"
     two = tmp_path_factory.mktemp("synth") / "jobs2"
     get_espeak().synth("go", voice="en-us")  # this process's libespeak-ng is no longer fresh
-    return (sc.synth_speech_commands(one, jobs=1, **TINY),
-            sc.synth_speech_commands(two, jobs=2, **TINY))
+    return (sc.synth_speech_commands(one, jobs=1, **TINY), sc.synth_speech_commands(two, jobs=2, **TINY))
 
 
 def test_tiny_set_has_the_speech_commands_layout(tiny_sets):
@@ -233,8 +235,9 @@ def test_different_speakers_sound_different(tiny_sets):
 
 
 def test_repeats_are_numbered_and_differ(tmp_path):
-    summary = sc.synth_speech_commands(tmp_path / "r", engines=["espeak"], voices=["en-us"],
-                                       repeats=2, **{**TINY, "speakers": 1, "words": ["stop"]})
+    summary = sc.synth_speech_commands(
+        tmp_path / "r", engines=["espeak"], voices=["en-us"], repeats=2, **{**TINY, "speakers": 1, "words": ["stop"]}
+    )
     first, second = sorted((summary.out_dir / "stop").glob("*.wav"))
     assert (first.name[-13:], second.name[-13:]) == ("_nohash_0.wav", "_nohash_1.wav")
     assert first.read_bytes() != second.read_bytes() and summary.n_clips == 2
@@ -293,9 +296,7 @@ def test_espeak_failing_in_a_worker_is_reported(monkeypatch, tmp_path):
 
 
 # --- noises --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "colour, db_per_octave", [("white", 0.0), ("pink", -3.01), ("brown", -6.02), ("blue", 3.01)]
-)
+@pytest.mark.parametrize("colour, db_per_octave", [("white", 0.0), ("pink", -3.01), ("brown", -6.02), ("blue", 3.01)])
 def test_noise_colours_have_their_spectral_slope(colour, db_per_octave):
     x = noise.noise_of_colour(colour, 16000 * 8, rng=np.random.default_rng(0))
     assert np.sqrt(np.mean(x.astype(float) ** 2)) == pytest.approx(1.0, rel=1e-3)
@@ -320,12 +321,24 @@ def test_background_noises_are_written_at_their_level(tmp_path):
 def test_cli_builds_a_set(tmp_path):
     from typer.testing import CliRunner
 
-    from wavetag.cli.app import app
     import wavetag.cli.synth  # noqa: F401  (registers the synth group)
+    from wavetag.cli.app import app
 
     out = tmp_path / "sc"
-    args = ["synth", "speech-commands", str(out), "--speakers", "2", "--words", "yes,no",
-            "--engines", "espeak", "--noise-seconds", "1", "--quiet"]
+    args = [
+        "synth",
+        "speech-commands",
+        str(out),
+        "--speakers",
+        "2",
+        "--words",
+        "yes,no",
+        "--engines",
+        "espeak",
+        "--noise-seconds",
+        "1",
+        "--quiet",
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "clips from 2 speakers" in result.output and (out / "validation_list.txt").is_file()

@@ -1,4 +1,5 @@
 """Training loop: run directory, determinism, exact resume, checkpoint safety, errors, DDP."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,11 @@ def tone_pack(tmp_path_factory) -> Path:
 
 def tiny_config(**overrides) -> TrainConfig:
     base = {
-        "model": "ds_cnn_s", "epochs": 2, "batch_size": 16, "threads": 1, "tensorboard": False,
+        "model": "ds_cnn_s",
+        "epochs": 2,
+        "batch_size": 16,
+        "threads": 1,
+        "tensorboard": False,
         "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"},
         "augment": {"background_noise": {"p": 0.0}},
         "optimizer": {"lr": 3e-3},
@@ -64,8 +69,15 @@ def assert_same_weights(a: Path, b: Path) -> None:
 def test_run_directory_has_everything(tone_pack, tmp_path):
     result = train(tone_pack, tiny_config(tensorboard=True), tmp_path / "run", progress=False, verbose=False)
     run = tmp_path / "run"
-    for name in ("config.yaml", "history.csv", "best/config.json", "best/model.safetensors",
-                 "last/model.safetensors", "last/train_state.json", "last/optimizer.safetensors"):
+    for name in (
+        "config.yaml",
+        "history.csv",
+        "best/config.json",
+        "best/model.safetensors",
+        "last/model.safetensors",
+        "last/train_state.json",
+        "last/optimizer.safetensors",
+    ):
         assert (run / name).is_file(), name
     assert any((run / "tb").iterdir())
     assert len(result.history) == 2 and result.global_step == 2 * result.history[0]["step"]
@@ -184,15 +196,19 @@ def test_learning_rate_schedule_shape():
     cfg = ScheduleConfig(name="cosine", warmup_epochs=1.0)
     lrs = [lr_at(s, total_steps=100, steps_per_epoch=10, peak_lr=1.0, config=cfg) for s in range(100)]
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:])) and lrs[-1] < 0.01
-    one = [lr_at(s, total_steps=100, steps_per_epoch=10, peak_lr=1.0, config=ScheduleConfig(name="onecycle")) for s in range(100)]
+    assert all(a >= b for a, b in zip(lrs[9:], lrs[10:], strict=False)) and lrs[-1] < 0.01
+    one = [
+        lr_at(s, total_steps=100, steps_per_epoch=10, peak_lr=1.0, config=ScheduleConfig(name="onecycle"))
+        for s in range(100)
+    ]
     assert max(one) == pytest.approx(1.0, rel=1e-3) and one[0] < 0.05 and one[-1] < 0.01
 
 
 @pytest.mark.slow
 def test_two_process_ddp_shards_differ_and_weights_agree(tone_pack, tmp_path):
     script = tmp_path / "ddp_run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import json, os, sys
         import numpy as np, torch
         from safetensors.torch import save_file
@@ -216,7 +232,8 @@ def test_two_process_ddp_shards_differ_and_weights_agree(tone_pack, tmp_path):
         rank = int(os.environ["RANK"])
         save_file({{k: v.contiguous() for k, v in captured["model"].state_dict().items()}}, {str(tmp_path)!r} + f"/rank{{rank}}.safetensors")
         json.dump(seen, open({str(tmp_path)!r} + f"/seen{{rank}}.json", "w"))
-    """))
+    """)
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--standalone", str(script)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -238,7 +255,9 @@ def test_bf16_autocast_trains_and_saves_float32(tone_pack, tmp_path):
 
 
 def test_class_weights_balanced_sampler_and_step_validation(tone_pack, tmp_path):
-    config = tiny_config(epochs=1, class_weights=True, balanced_sampler=True, eval_every_steps=2, keep_best_by="val_accuracy")
+    config = tiny_config(
+        epochs=1, class_weights=True, balanced_sampler=True, eval_every_steps=2, keep_best_by="val_accuracy"
+    )
     result = train(tone_pack, config, tmp_path / "run", progress=False, verbose=False)
     steps = [row["step"] for row in result.history]
     assert steps[:2] == [2, 4] and steps[-1] == result.global_step  # every 2 steps, then the epoch end
@@ -247,7 +266,9 @@ def test_class_weights_balanced_sampler_and_step_validation(tone_pack, tmp_path)
 
 
 def test_time_budget_stops_the_run(tone_pack, tmp_path):
-    result = train(tone_pack, tiny_config(epochs=500, max_train_seconds=1.0), tmp_path / "run", progress=False, verbose=False)
+    result = train(
+        tone_pack, tiny_config(epochs=500, max_train_seconds=1.0), tmp_path / "run", progress=False, verbose=False
+    )
     assert result.stopped_early and result.epochs_done < 500
 
 

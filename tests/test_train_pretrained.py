@@ -2,6 +2,7 @@
 head, and the trained model directory rebuilds without PATH. The checkpoint is a Hugging Face
 style directory (``config.json`` + ``model.safetensors`` with HF names) written by hand, so this
 test needs no ``transformers``."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,17 @@ from wavetag.data import prepare
 from wavetag.errors import ConfigError
 from wavetag.models import create_model, load_model_dir
 
-W2V_TINY = dict(conv_dim=[8, 8], conv_kernel=[10, 3], conv_stride=[5, 2], hidden_size=16, num_hidden_layers=1,
-                num_attention_heads=2, intermediate_size=32, num_conv_pos_embeddings=8, num_conv_pos_embedding_groups=2)
+W2V_TINY = dict(
+    conv_dim=[8, 8],
+    conv_kernel=[10, 3],
+    conv_stride=[5, 2],
+    hidden_size=16,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    intermediate_size=32,
+    num_conv_pos_embeddings=8,
+    num_conv_pos_embedding_groups=2,
+)
 
 
 @pytest.fixture
@@ -43,8 +53,26 @@ def test_train_pretrained_flag_starts_from_the_checkpoint(two_class_pack, tmp_pa
     ckpt.mkdir()
     save_file({f"wav2vec2.{k}": v for k, v in donor.backbone.state_dict().items()}, str(ckpt / "model.safetensors"))
     (ckpt / "config.json").write_text(json.dumps({**W2V_TINY, "architectures": ["Wav2Vec2Model"]}))
-    args = ["train", str(two_class_pack), "-m", "wav2vec2_classifier", "--pretrained", str(ckpt), "--epochs", "1",
-            "--lr", "1e-7", "--batch-size", "8", "--no-augment", "--threads", "1", "--no-progress", "-o", str(tmp_path / "run")]
+    args = [
+        "train",
+        str(two_class_pack),
+        "-m",
+        "wav2vec2_classifier",
+        "--pretrained",
+        str(ckpt),
+        "--epochs",
+        "1",
+        "--lr",
+        "1e-7",
+        "--batch-size",
+        "8",
+        "--no-augment",
+        "--threads",
+        "1",
+        "--no-progress",
+        "-o",
+        str(tmp_path / "run"),
+    ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert load_yaml(tmp_path / "run" / "config.yaml")["model_args"]["pretrained"] == str(ckpt.resolve())
@@ -57,8 +85,19 @@ def test_train_pretrained_flag_starts_from_the_checkpoint(two_class_pack, tmp_pa
 
 
 def test_train_pretrained_flag_names_a_missing_path(two_class_pack, tmp_path):
-    result = CliRunner().invoke(app, ["train", str(two_class_pack), "-m", "wav2vec2_classifier", "--pretrained",
-                                      str(tmp_path / "nowhere"), "-o", str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(two_class_pack),
+            "-m",
+            "wav2vec2_classifier",
+            "--pretrained",
+            str(tmp_path / "nowhere"),
+            "-o",
+            str(tmp_path / "run"),
+        ],
+    )
     assert isinstance(result.exception, ConfigError)
     assert "--pretrained" in str(result.exception) and "nowhere: no such file" in str(result.exception)
     assert not (tmp_path / "run").exists()

@@ -1,11 +1,12 @@
 """TensorBoard weight/bias histograms during training, and the test loss `evaluate` reports."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
 from conftest import write_two_tone_pack
+
 from wavetag.config import config_from_dict
 from wavetag.errors import ConfigError
 from wavetag.evaluate.run import evaluate
@@ -21,8 +22,15 @@ def two_tone_pack(tmp_path_factory) -> Path:
 
 
 def config(**fields) -> TrainConfig:
-    base = {"model": "ds_cnn_s", "epochs": 2, "batch_size": 8, "threads": 1, "tune_detection": False,
-            "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"}, "augment": {"background_noise": {"p": 0.0}}}
+    base = {
+        "model": "ds_cnn_s",
+        "epochs": 2,
+        "batch_size": 8,
+        "threads": 1,
+        "tune_detection": False,
+        "frontend": {"name": "logmel", "n_mels": 20, "normalize": "utterance"},
+        "augment": {"background_noise": {"p": 0.0}},
+    }
     return config_from_dict(TrainConfig, {**base, **fields})
 
 

@@ -5,14 +5,15 @@ int and 32/64-bit float, FLAC, OGG/Vorbis, MP3, AIFF, ...) and resamples with so
 float32 in [-1, 1]; mono signals are ``[T]``, multichannel ``[C, T]`` (channels first). Anything
 that cannot be read raises `AudioError` naming the file, what was found and what to do.
 """
+
 from __future__ import annotations
 
 import math
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
@@ -29,9 +30,19 @@ HEADER_BYTES = 512  # bytes read to describe a file libsndfile refuses
 READ_BLOCK_SAMPLES = 1 << 22  # samples (all channels) per read: 16 MiB of float32
 MAX_RESAMPLED_SAMPLES = 1 << 29  # 2 GiB of float32 = 9.3 h at 16 kHz; beyond, use iter_windows
 WAV_CODECS = {  # WAV format tags worth naming in an error (libsndfile decodes PCM, float, A/μ-law, ADPCM, GSM)
-    0x0002: "MS ADPCM", 0x0006: "A-law", 0x0007: "mu-law", 0x0011: "IMA ADPCM", 0x0031: "GSM 6.10",
-    0x0050: "MPEG", 0x0055: "MPEG Layer III", 0x00FF: "AAC", 0x0160: "Windows Media Audio 1",
-    0x0161: "Windows Media Audio", 0x0162: "Windows Media Audio Pro", 0x1610: "HE-AAC", 0x2000: "AC-3",
+    0x0002: "MS ADPCM",
+    0x0006: "A-law",
+    0x0007: "mu-law",
+    0x0011: "IMA ADPCM",
+    0x0031: "GSM 6.10",
+    0x0050: "MPEG",
+    0x0055: "MPEG Layer III",
+    0x00FF: "AAC",
+    0x0160: "Windows Media Audio 1",
+    0x0161: "Windows Media Audio",
+    0x0162: "Windows Media Audio Pro",
+    0x1610: "HE-AAC",
+    0x2000: "AC-3",
 }
 
 
@@ -117,7 +128,8 @@ def check_resampled_length(name: str, frames: int, orig_sr: int, target_sr: int)
         raise AudioError(
             f"{name}: {frames:,} samples at {orig_sr:,} Hz would be {out:,.0f} samples at {target_sr:,} Hz "
             f"(expected at most {MAX_RESAMPLED_SAMPLES:,}); check the file's sample rate (a damaged header?), or "
-            "read long recordings in windows (wavetag detect / audio.iter_windows)")
+            "read long recordings in windows (wavetag detect / audio.iter_windows)"
+        )
 
 
 def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, target: int) -> tuple[np.ndarray, int]:
@@ -130,12 +142,16 @@ def _read_window(f: sf.SoundFile, start_s: float, duration_s: float | None, targ
     """
     rate = int(f.samplerate)
     if start_s < 0 or (duration_s is not None and duration_s <= 0):
-        raise ConfigError(f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0")
+        raise ConfigError(
+            f"window start_s={start_s}, duration_s={duration_s}; expected start_s >= 0 and duration_s > 0"
+        )
     if start_s == 0 and duration_s is None:
         return read_frames(f), 0
     if not f.seekable():
-        raise AudioError(f"{os.fsdecode(f.name)}: a {f.subtype} file cannot be read from the middle; convert it to PCM WAV or FLAC "
-                         "(e.g. ffmpeg -i IN -ar 16000 OUT.wav)")
+        raise AudioError(
+            f"{os.fsdecode(f.name)}: a {f.subtype} file cannot be read from the middle; convert it to PCM WAV or FLAC "
+            "(e.g. ffmpeg -i IN -ar 16000 OUT.wav)"
+        )
     start = int(round(start_s * rate))
     if target == rate:
         f.seek(min(start, f.frames))
@@ -287,7 +303,9 @@ def _vad_frames(x: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndar
     frame = int(VAD_FRAME_S * vad_rate)
     vad = webrtcvad.Vad(aggressiveness)
     n = len(pcm) // frame
-    flags = np.array([vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), vad_rate) for i in range(n)], dtype=bool)
+    flags = np.array(
+        [vad.is_speech(pcm[i * frame : (i + 1) * frame].tobytes(), vad_rate) for i in range(n)], dtype=bool
+    )
     out = np.zeros(len(x) // int(VAD_FRAME_S * sample_rate), dtype=bool)  # one flag per frame of x
     m = min(len(out), n)
     out[:m] = flags[:m]
@@ -318,7 +336,9 @@ def iter_windows(
     """
     hop_s = window_s if hop_s is None else hop_s
     if window_s <= 0 or hop_s <= 0 or block_s < window_s:
-        raise ConfigError(f"window_s={window_s}, hop_s={hop_s}, block_s={block_s}; expected positive, block_s >= window_s")
+        raise ConfigError(
+            f"window_s={window_s}, hop_s={hop_s}, block_s={block_s}; expected positive, block_s >= window_s"
+        )
     file_info = info(path)
     rate = file_info.sample_rate if sample_rate is None else sample_rate
     win, hop = int(round(window_s * rate)), int(round(hop_s * rate))
@@ -339,11 +359,15 @@ def _check_path(path: str | Path) -> Path:
         st = path.stat()  # one stat: the file may vanish between two
     except FileNotFoundError:
         broken = " (a symbolic link to a missing file)" if path.is_symlink() else ""
-        raise AudioError(f"{path}: no such file{broken}; check the path (relative paths start at {Path.cwd()})") from None
+        raise AudioError(
+            f"{path}: no such file{broken}; check the path (relative paths start at {Path.cwd()})"
+        ) from None
     except OSError as exc:
         raise AudioError(f"{path}: cannot read it ({exc.strerror or exc}); check its permissions and links") from None
     if stat.S_ISDIR(st.st_mode):
-        raise AudioError(f"{path}: is a directory, expected an audio file; give a file, or use 'wavetag prepare' for folders")
+        raise AudioError(
+            f"{path}: is a directory, expected an audio file; give a file, or use 'wavetag prepare' for folders"
+        )
     if not stat.S_ISREG(st.st_mode):  # a FIFO or device would block or never end
         raise AudioError(f"{path}: not a regular file (a device, FIFO or socket), expected an audio file")
     if st.st_size == 0:

@@ -9,6 +9,7 @@ adapter per field): ``epochs: "ten"``, ``epochs: true``, ``batch_size: 16.7``, `
 value came from YAML, a CLI flag, ``config.json`` or Python (`check_types` in ``validate()``).
 An integer where a float belongs is fine (``lr: 1``); nothing else is coerced.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -72,8 +73,10 @@ def check_types(cls: type, values: dict[str, Any] | Any, *, where: str = "") -> 
         if sub is not None:
             if not isinstance(value, sub) and not (value is None and _allows_none(hint)):
                 built = f" (in Python: {sub.__name__}(...), or build the whole config with config_from_dict)"
-                raise ConfigError(f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}"
-                                  + (built if isinstance(value, dict) else ""))
+                raise ConfigError(
+                    f"{prefix}{key} = {value!r}: expected a mapping of {_field_list(sub)}"
+                    + (built if isinstance(value, dict) else "")
+                )
             continue
         if adapter is not None:
             out[key] = _validated(adapter, hint, value, f"{prefix}{key}")
@@ -116,8 +119,13 @@ def describe_type(hint: Any) -> str:
         return f"a list of {len(items)} ({', '.join(_plural(a) for a in items)})" if items else "a list"
     if origin is dict or hint is dict:
         return "a mapping of key: value"
-    words = {int: "an integer (a whole number, not true/false)", float: "a number (not true/false)",
-             bool: "true or false", str: "a string", Path: "a path (a string)"}
+    words = {
+        int: "an integer (a whole number, not true/false)",
+        float: "a number (not true/false)",
+        bool: "true or false",
+        str: "a string",
+        Path: "a path (a string)",
+    }
     return words.get(hint, getattr(hint, "__name__", str(hint)))
 
 
@@ -169,7 +177,7 @@ def _as_tuples(hint: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_as_tuples(args[0], v) for v in value)
         if args and len(args) == len(value):
-            return tuple(_as_tuples(a, v) for a, v in zip(args, value))
+            return tuple(_as_tuples(a, v) for a, v in zip(args, value, strict=False))
         return tuple(value)
     if origin is list and args:
         return [_as_tuples(args[0], v) for v in value]

@@ -4,12 +4,14 @@ synthesise a Speech Commands-style set (many synthetic speakers) → prepare the
 explore it → train the recommended small model (recipe ``kws``) → evaluate on speakers never
 seen in training → export ONNX (parity checked) → predict one test clip → say where it all is.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rich.console import Console
 
@@ -76,9 +78,24 @@ def run_demo(
 
     data, pack_dir, run_dir = out / "data", out / "pack", out / "run"
     synth = {k: v for k, v in DEMO_SYNTH.items() if k not in ("speakers", "unknown_share")}
-    step("synthesise", lambda: synth_speech_commands(data, speakers=speakers, seed=seed, jobs=jobs, progress=progress, **synth))
-    step("prepare", lambda: prepare(data, pack_dir, source="speech-commands", sample_rate=16000, clip_seconds=1.0, jobs=jobs,
-                                    unknown_share=DEMO_SYNTH["unknown_share"], hold_out=hold_out, progress=progress))
+    step(
+        "synthesise",
+        lambda: synth_speech_commands(data, speakers=speakers, seed=seed, jobs=jobs, progress=progress, **synth),
+    )
+    step(
+        "prepare",
+        lambda: prepare(
+            data,
+            pack_dir,
+            source="speech-commands",
+            sample_rate=16000,
+            clip_seconds=1.0,
+            jobs=jobs,
+            unknown_share=DEMO_SYNTH["unknown_share"],
+            hold_out=hold_out,
+            progress=progress,
+        ),
+    )
     explored = step("explore", lambda: explore(pack_dir, out / "explore"))
     paths["explore"] = Path(explored.paths.report_html)
     config = train_config(recipe_name, epochs=epochs, seed=seed)
@@ -89,12 +106,18 @@ def run_demo(
     paths["onnx"] = exported.onnx_path
     paths["model"] = run_dir / "best"
     clip = _first_test_clip(data)
-    prediction = step("predict", lambda: Predictor.load(run_dir / "best", backend="onnx", onnx_path=exported.onnx_path).predict(clip))
+    prediction = step(
+        "predict", lambda: Predictor.load(run_dir / "best", backend="onnx", onnx_path=exported.onnx_path).predict(clip)
+    )
     overall = result.metrics["overall"]
     return DemoResult(
-        out_dir=out, test_accuracy=float(overall["accuracy"]), test_macro_f1=float(overall["macro_f1"]),
+        out_dir=out,
+        test_accuracy=float(overall["accuracy"]),
+        test_macro_f1=float(overall["macro_f1"]),
         breakdown=result.metrics.get("breakdown") or {},
-        seconds=time.perf_counter() - t0, step_seconds=times, paths=paths,
+        seconds=time.perf_counter() - t0,
+        step_seconds=times,
+        paths=paths,
         prediction={"file": str(clip), **prediction.to_dict()},
     )
 
@@ -105,4 +128,6 @@ def _first_test_clip(data: Path) -> Path:
     for line in (data / "testing_list.txt").read_text().splitlines():
         if line.split("/")[0] in words:
             return data / line
-    raise DataError(f"{data / 'testing_list.txt'}: lists no command-word clip; the synthesised set is incomplete, delete {data} and run the demo again")
+    raise DataError(
+        f"{data / 'testing_list.txt'}: lists no command-word clip; the synthesised set is incomplete, delete {data} and run the demo again"
+    )

@@ -1,9 +1,11 @@
 """Lazy package exports: ``name -> module`` maps imported on first use, so importing a package
 pulls in no torch or scikit-learn until one of its names is asked for."""
+
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def lazy_getattr(package: str, exports: dict[str, str]) -> Callable[[str], Any]:

@@ -5,6 +5,7 @@ the earlier output as it was.
         write_everything_into(stage)      # a fresh folder beside the target
     # only now do the new files replace those of the same name; on an exception nothing moved
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,8 +56,9 @@ def rebase_paths(obj: Any, old: Path, new: Path) -> Any:
         except ValueError:
             return obj
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return dataclasses.replace(obj, **{f.name: rebase_paths(getattr(obj, f.name), old, new)
-                                           for f in dataclasses.fields(obj) if f.init})
+        return dataclasses.replace(
+            obj, **{f.name: rebase_paths(getattr(obj, f.name), old, new) for f in dataclasses.fields(obj) if f.init}
+        )
     if isinstance(obj, dict):
         return {k: rebase_paths(v, old, new) for k, v in obj.items()}
     if isinstance(obj, list):

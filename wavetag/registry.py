@@ -3,10 +3,12 @@
 One registry each for front ends, models and augmentations (timm ``_registry.py`` in spirit,
 without writing into ``globals()``).
 """
+
 from __future__ import annotations
 
 import difflib
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from wavetag.errors import ConfigError
 

@@ -7,6 +7,9 @@
 Every augmentation draws from a passed ``torch.Generator`` (never the global RNG); see
 `wavetag.augment.base` for the sample/apply split and `wavetag.augment.pipeline` for the recipe.
 """
+
+# Registration happens on import: one module per augmentation.
+from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig  # noqa: E402
 from wavetag.augment.base import (
     AUGMENTATIONS,
     Augmentation,
@@ -15,19 +18,16 @@ from wavetag.augment.base import (
     create_augmentation,
     list_augmentations,
 )
-
-# Registration happens on import: one module per augmentation.
-from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig  # noqa: E402
 from wavetag.augment.codec import Codec, CodecConfig  # noqa: E402
 from wavetag.augment.colored_noise import ColoredNoise, ColoredNoiseConfig  # noqa: E402
 from wavetag.augment.gain import Gain, GainConfig  # noqa: E402
 from wavetag.augment.mic_filter import MicFilter, MicFilterConfig  # noqa: E402
 from wavetag.augment.mixup import Mixup, MixupConfig  # noqa: E402
+from wavetag.augment.pipeline import AugmentConfig, Augmenters, WaveAugment, build_augment  # noqa: E402
 from wavetag.augment.reverb import Reverb, ReverbConfig  # noqa: E402
 from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig  # noqa: E402
 from wavetag.augment.speed import Speed, SpeedConfig  # noqa: E402
 from wavetag.augment.time_shift import TimeShift, TimeShiftConfig  # noqa: E402
-from wavetag.augment.pipeline import AugmentConfig, Augmenters, WaveAugment, build_augment  # noqa: E402
 
 __all__ = [
     "AUGMENTATIONS",

@@ -12,20 +12,31 @@ gather. Two ways to set the level:
   to the clip's RMS (over the whole clip, padding included). An all-zero clip gets no noise:
   its SNR is undefined and nothing may turn into NaN.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
+from wavetag.augment.base import (
+    RMS_EPS,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    clip_rms,
+    per_clip,
+    register_augmentation,
+    uniform,
+)
 from wavetag.config import check_choice, check_range
 from wavetag.errors import ConfigError
-from wavetag.augment.base import (
-    RMS_EPS, Augmentation, AugmentationConfig, check_min_max, check_waveform, clip_rms, Device, Params,
-    per_clip, register_augmentation, uniform,
-)
 
 NOISE_MODES = ("volume", "snr")
 
@@ -65,8 +76,14 @@ class BackgroundNoise(Augmentation):
     name = "background_noise"
     config_class = BackgroundNoiseConfig
 
-    def __init__(self, config: BackgroundNoiseConfig | None = None, *, sample_rate: int = 16000,
-                 noise_bank: torch.Tensor | np.ndarray | None = None, segments: Segments | None = None) -> None:
+    def __init__(
+        self,
+        config: BackgroundNoiseConfig | None = None,
+        *,
+        sample_rate: int = 16000,
+        noise_bank: torch.Tensor | np.ndarray | None = None,
+        segments: Segments | None = None,
+    ) -> None:
         super().__init__(config, sample_rate=sample_rate)
         self.bank: torch.Tensor | None = None
         self._segments = torch.zeros(0, 2, dtype=torch.int64)
@@ -80,7 +97,9 @@ class BackgroundNoise(Augmentation):
         None = one recording. An empty bank means "no noise bank"."""
         bank = torch.as_tensor(noise_bank).detach().to("cpu", torch.float32)
         if bank.dim() != 1:
-            raise ConfigError(f"noise bank has shape {tuple(bank.shape)}; expected 1-D [samples] (recordings concatenated)")
+            raise ConfigError(
+                f"noise bank has shape {tuple(bank.shape)}; expected 1-D [samples] (recordings concatenated)"
+            )
         if not torch.isfinite(bank).all():
             raise ConfigError("noise bank contains NaN or infinite samples; rebuild the pack's noise bank")
         self.bank = bank if bank.numel() else None
@@ -91,8 +110,9 @@ class BackgroundNoise(Augmentation):
     def has_noise(self) -> bool:
         return self.bank is not None
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> BackgroundNoiseParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> BackgroundNoiseParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         position = uniform(batch_size, generator=generator, device=device, dtype=torch.float64)
@@ -151,8 +171,9 @@ def _segment_table(segments: Segments | None, num_samples: int) -> torch.Tensor:
     if segments is None:
         pairs = [(0, num_samples)] if num_samples else []
     else:
-        pairs = [(int(s["offset"]), int(s["length"])) if isinstance(s, Mapping) else (int(s[0]), int(s[1]))
-                 for s in segments]
+        pairs = [
+            (int(s["offset"]), int(s["length"])) if isinstance(s, Mapping) else (int(s[0]), int(s[1])) for s in segments
+        ]
     for offset, length in pairs:
         if offset < 0 or length < 0 or offset + length > num_samples:
             raise ConfigError(

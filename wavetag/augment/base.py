@@ -15,6 +15,7 @@ augmentation is off (``p == 0``) or in evaluation mode (``aug.eval()``).
 Where the draw depends on the signal's size (a noise window start, a mask position), the params
 hold a fraction in [0, 1) and ``apply`` turns it into an index for the size it is given.
 """
+
 from __future__ import annotations
 
 import abc
@@ -28,7 +29,7 @@ from wavetag.config import check_range, check_types, config_from_dict
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
 
-AUGMENTATIONS: Registry[type["Augmentation"]] = Registry("augmentation")
+AUGMENTATIONS: Registry[type[Augmentation]] = Registry("augmentation")
 
 P = TypeVar("P", bound="Params")
 Device = torch.device | str | None
@@ -91,16 +92,17 @@ class Augmentation(abc.ABC):
         """False when the config turns this augmentation off (``p == 0``)."""
         return self.config.p > 0
 
-    def train(self, mode: bool = True) -> "Augmentation":
+    def train(self, mode: bool = True) -> Augmentation:
         self.training = bool(mode)
         return self
 
-    def eval(self) -> "Augmentation":
+    def eval(self) -> Augmentation:
         return self.train(False)
 
     @abc.abstractmethod
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> Params:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> Params:
         """Draw the params for ``batch_size`` clips (``num_samples``: their length, for the few
         augmentations whose draws are signal-sized)."""
 
@@ -154,8 +156,14 @@ def check_min_max(min_name: str, min_value: float, max_name: str, max_value: flo
         )
 
 
-def uniform(*shape: int, generator: torch.Generator, device: Any = None, low: float = 0.0, high: float = 1.0,
-            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def uniform(
+    *shape: int,
+    generator: torch.Generator,
+    device: Any = None,
+    low: float = 0.0,
+    high: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Uniform in ``[low, high)``, drawn on the generator's device, then moved to ``device``."""
     u = torch.rand(*shape, generator=generator, device=generator.device, dtype=dtype)
     return (low + (high - low) * u).to(device) if device is not None else low + (high - low) * u
@@ -191,4 +199,6 @@ def on_drawn_clips(x: torch.Tensor, params: Params, fn) -> torch.Tensor:
 
 def check_waveform(x: torch.Tensor, who: str) -> None:
     if x.dim() != 3:
-        raise ConfigError(f"{who}: input has shape {tuple(x.shape)}; expected a waveform batch [batch, channels, samples]")
+        raise ConfigError(
+            f"{who}: input has shape {tuple(x.shape)}; expected a waveform batch [batch, channels, samples]"
+        )

@@ -5,6 +5,7 @@ with μ-law, quantised to ``levels`` uniform in ``[min_levels, max_levels]`` (25
 fewer is harsher), expanded back and scaled to its original level. Pair it with ``mic_filter``
 (``max_low_pass_hz`` 3400) for the telephone band.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,7 +13,14 @@ from dataclasses import dataclass
 import torch
 
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, on_drawn_clips, randint,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    on_drawn_clips,
+    randint,
     register_augmentation,
 )
 from wavetag.config import check_range
@@ -48,12 +56,14 @@ class Codec(Augmentation):
     name = "codec"
     config_class = CodecConfig
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> CodecParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> CodecParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
-        return CodecParams(applied=applied, levels=randint(c.min_levels, c.max_levels, batch_size,
-                                                           generator=generator, device=device))
+        return CodecParams(
+            applied=applied, levels=randint(c.min_levels, c.max_levels, batch_size, generator=generator, device=device)
+        )
 
     def apply(self, x: torch.Tensor, params: CodecParams) -> torch.Tensor:
         check_waveform(x, self.name)

@@ -18,18 +18,29 @@ colour drawn uniformly from ``colors`` and an SNR uniform in ``[min_snr_db, max_
 relative to the clip's RMS; an all-zero clip gets no noise. The white noise is drawn in
 ``sample`` (it is part of the params), so ``apply`` stays deterministic.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
+from wavetag.augment.base import (
+    RMS_EPS,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    clip_rms,
+    per_clip,
+    randint,
+    register_augmentation,
+    uniform,
+)
 from wavetag.config import check_choice, check_range
 from wavetag.errors import ConfigError
-from wavetag.augment.base import (
-    RMS_EPS, Augmentation, AugmentationConfig, check_min_max, check_waveform, clip_rms, Device, Params,
-    per_clip, randint, register_augmentation, uniform,
-)
 
 COLOR_BETAS = {"white": 0.0, "pink": -1.0, "blue": 1.0, "brown": -2.0, "violet": 2.0}
 COLORS = tuple(COLOR_BETAS)
@@ -67,8 +78,9 @@ class ColoredNoise(Augmentation):
     name = "colored_noise"
     config_class = ColoredNoiseConfig
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> ColoredNoiseParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> ColoredNoiseParams:
         if num_samples is None:
             raise ConfigError("colored_noise.sample needs num_samples (the clip length) to draw its noise")
         c = self.config
@@ -81,7 +93,9 @@ class ColoredNoise(Augmentation):
     def apply(self, x: torch.Tensor, params: ColoredNoiseParams) -> torch.Tensor:
         check_waveform(x, self.name)
         if params.white.shape[-1] != x.shape[-1]:
-            raise ConfigError(f"colored_noise params hold {params.white.shape[-1]} samples of noise; the clips have {x.shape[-1]}")
+            raise ConfigError(
+                f"colored_noise params hold {params.white.shape[-1]} samples of noise; the clips have {x.shape[-1]}"
+            )
         betas = torch.tensor([COLOR_BETAS[c] for c in self.config.colors], device=x.device)
         noise = colored_noise(params.white.to(x.device), betas[params.color.to(x.device)])[:, None, :]  # (B, 1, T)
         wanted = clip_rms(x) * per_clip(10.0 ** (-params.snr_db / 20.0), x)

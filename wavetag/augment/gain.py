@@ -4,16 +4,24 @@ Off by default: none of the reference keyword-spotting recipes use it, heavy gai
 augmentation cost 2–15 points in our synthetic-speech measurements (REFERENCES.md), and with
 per-utterance feature normalisation a gain is almost undone by the front end anyway.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from wavetag.config import check_range
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, check_min_max, Device, Params, per_clip, register_augmentation, uniform,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    per_clip,
+    register_augmentation,
+    uniform,
 )
+from wavetag.config import check_range
 
 
 @dataclass
@@ -41,8 +49,9 @@ class Gain(Augmentation):
     name = "gain"
     config_class = GainConfig
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> GainParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> GainParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         gain_db = uniform(batch_size, generator=generator, device=device, low=c.min_gain_db, high=c.max_gain_db)

@@ -8,6 +8,7 @@ octave wide). The filter is a gain curve applied in the frequency domain (``rfft
 ``irfft``): zero-phase, so the word stays where it was. Edges are 2nd-order Butterworth
 magnitudes: ``1 / sqrt(1 + (f_c / f)^4)`` and ``1 / sqrt(1 + (f / f_c)^4)``.
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,15 @@ from dataclasses import dataclass
 import torch
 
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, on_drawn_clips,
-    register_augmentation, uniform,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    on_drawn_clips,
+    register_augmentation,
+    uniform,
 )
 from wavetag.config import check_range
 
@@ -58,15 +66,20 @@ class MicFilter(Augmentation):
     name = "mic_filter"
     config_class = MicFilterConfig
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> MicFilterParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> MicFilterParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         high = uniform(batch_size, generator=generator, device=device, low=c.min_high_pass_hz, high=c.max_high_pass_hz)
         low = uniform(batch_size, generator=generator, device=device, low=c.min_low_pass_hz, high=c.max_low_pass_hz)
         where = uniform(batch_size, c.bumps, generator=generator, device=device)
-        bump_hz = torch.exp(math.log(c.min_high_pass_hz) + where * (math.log(c.max_low_pass_hz) - math.log(c.min_high_pass_hz)))
-        bump_db = uniform(batch_size, c.bumps, generator=generator, device=device, low=-c.max_bump_db, high=c.max_bump_db)
+        bump_hz = torch.exp(
+            math.log(c.min_high_pass_hz) + where * (math.log(c.max_low_pass_hz) - math.log(c.min_high_pass_hz))
+        )
+        bump_db = uniform(
+            batch_size, c.bumps, generator=generator, device=device, low=-c.max_bump_db, high=c.max_bump_db
+        )
         return MicFilterParams(applied=applied, high_pass_hz=high, low_pass_hz=low, bump_hz=bump_hz, bump_db=bump_db)
 
     def gain_curve(self, params: MicFilterParams, n_fft: int, device: torch.device) -> torch.Tensor:

@@ -16,6 +16,7 @@ per clip for one-hot input (multi-hot input gives values in [0, 1] per class):
 - accuracy on a mixed batch is meaningless: compute training metrics on un-mixed batches or
   against ``argmax`` of the soft target, and never mix at evaluation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,11 +25,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wavetag.augment.base import (
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    per_clip,
+    register_augmentation,
+)
 from wavetag.config import check_range
 from wavetag.errors import ConfigError
-from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, per_clip, register_augmentation,
-)
 
 
 @dataclass
@@ -58,8 +64,9 @@ class Mixup(Augmentation):
     def active(self) -> bool:
         return self.config.p > 0 and self.config.alpha > 0
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> MixupParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> MixupParams:
         device = generator.device if device is None else device
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         partner = torch.randperm(batch_size, generator=generator, device=generator.device).to(device)
@@ -80,8 +87,9 @@ class Mixup(Augmentation):
             target = F.one_hot(target.long(), num_classes)
         return self.apply(target.float(), params)
 
-    def mix(self, wav: torch.Tensor, target: torch.Tensor, *, generator: torch.Generator,
-            num_classes: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def mix(
+        self, wav: torch.Tensor, target: torch.Tensor, *, generator: torch.Generator, num_classes: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mixed wav, soft target [B, K])``; ``(wav, target)`` untouched when mixup is off or in
         evaluation mode (check ``mixup.active`` to know which kind of target the loss gets)."""
         if not (self.training and self.active):

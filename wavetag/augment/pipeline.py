@@ -40,18 +40,17 @@ into the checkpoint, so resume replays the same augmentations)::
         logits = model.forward_head(model.backbone(feats))
     # evaluation: no augmentation at all (or aug.eval(), which makes every call the identity)
 """
+
 from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 
-from wavetag.config import check_types
-from wavetag.errors import ConfigError
 from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig, Segments
 from wavetag.augment.base import Augmentation, check_waveform
 from wavetag.augment.codec import Codec, CodecConfig
@@ -63,6 +62,8 @@ from wavetag.augment.reverb import Reverb, ReverbConfig
 from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig
 from wavetag.augment.speed import Speed, SpeedConfig
 from wavetag.augment.time_shift import TimeShift, TimeShiftConfig
+from wavetag.config import check_types
+from wavetag.errors import ConfigError
 
 # The order sound takes on its way to a recording: the talker (shift, speed, level), the room
 # (reverb), other sounds in it (noise), the microphone (filter) and the codec.
@@ -94,7 +95,7 @@ class AugmentConfig:
                 raise ConfigError(f"augment.{f.name}.{exc}") from None
 
     @classmethod
-    def off(cls) -> "AugmentConfig":
+    def off(cls) -> AugmentConfig:
         """Every augmentation off."""
         cfg = cls()
         for f in dataclasses.fields(cfg):
@@ -111,13 +112,13 @@ class WaveAugment:
         self.stages = [s for s in stages if s.active]
         self.training = True
 
-    def train(self, mode: bool = True) -> "WaveAugment":
+    def train(self, mode: bool = True) -> WaveAugment:
         self.training = bool(mode)
         for s in self.stages:
             s.train(mode)
         return self
 
-    def eval(self) -> "WaveAugment":
+    def eval(self) -> WaveAugment:
         return self.train(False)
 
     @property
@@ -145,13 +146,13 @@ class Augmenters:
     spec: SpecAugment
     mixup: Mixup
 
-    def train(self, mode: bool = True) -> "Augmenters":
+    def train(self, mode: bool = True) -> Augmenters:
         self.wave.train(mode)
         self.spec.train(mode)
         self.mixup.train(mode)
         return self
 
-    def eval(self) -> "Augmenters":
+    def eval(self) -> Augmenters:
         return self.train(False)
 
     def describe(self) -> str:

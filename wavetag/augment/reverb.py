@@ -10,6 +10,7 @@ direct-path peak (so the word does not move), is cut to ``max_rir_s`` and is app
 convolution; the result is scaled back to the clip's RMS, so reverb changes the colour and the
 tail, not the level.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,8 +20,17 @@ import numpy as np
 import torch
 
 from wavetag.augment.base import (
-    RMS_EPS, Augmentation, AugmentationConfig, Device, Params, check_min_max, check_waveform, clip_rms,
-    on_drawn_clips, register_augmentation, uniform,
+    RMS_EPS,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    clip_rms,
+    on_drawn_clips,
+    register_augmentation,
+    uniform,
 )
 from wavetag.config import check_range
 from wavetag.errors import ConfigError
@@ -58,13 +68,16 @@ class ReverbParams(Params):
 
 
 @functools.lru_cache(maxsize=4)
-def room_impulse_responses(rooms: int, min_rt60_s: float, max_rt60_s: float, max_rir_s: float,
-                           seed: int, sample_rate: int) -> torch.Tensor:
+def room_impulse_responses(
+    rooms: int, min_rt60_s: float, max_rt60_s: float, max_rir_s: float, seed: int, sample_rate: int
+) -> torch.Tensor:
     """float32 ``[rooms, L]``: simulated impulse responses, direct path first, zero-padded to one length."""
     try:
         import pyroomacoustics as pra
     except ImportError:
-        raise ConfigError("augment.reverb needs the 'pyroomacoustics' package; run 'pip install pyroomacoustics'") from None
+        raise ConfigError(
+            "augment.reverb needs the 'pyroomacoustics' package; run 'pip install pyroomacoustics'"
+        ) from None
     rng = np.random.default_rng(seed)
     keep = int(round(max_rir_s * sample_rate))
     bank = np.zeros((rooms, keep), np.float32)
@@ -72,13 +85,14 @@ def room_impulse_responses(rooms: int, min_rt60_s: float, max_rt60_s: float, max
         dims = rng.uniform(ROOM_MIN_M, ROOM_MAX_M)
         rt60 = rng.uniform(min_rt60_s, max_rt60_s)
         absorption, order, dims = _walls_for(pra, rt60, dims)
-        room = pra.ShoeBox(dims, fs=sample_rate, materials=pra.Material(min(absorption, 1.0)),
-                           max_order=min(order, MAX_ORDER))
+        room = pra.ShoeBox(
+            dims, fs=sample_rate, materials=pra.Material(min(absorption, 1.0)), max_order=min(order, MAX_ORDER)
+        )
         room.add_source(rng.uniform(WALL_MARGIN_M, dims - WALL_MARGIN_M))
         room.add_microphone(rng.uniform(WALL_MARGIN_M, dims - WALL_MARGIN_M))
         room.compute_rir()
         rir = np.asarray(room.rir[0][0], np.float64)
-        rir = rir[int(np.argmax(np.abs(rir))):][:keep]
+        rir = rir[int(np.argmax(np.abs(rir))) :][:keep]
         bank[i, : len(rir)] = rir / np.abs(rir).max()
     return torch.from_numpy(bank)
 
@@ -109,11 +123,14 @@ class Reverb(Augmentation):
         """The impulse responses ``[rooms, L]`` (simulated on first use)."""
         if self._bank is None:
             c = self.config
-            self._bank = room_impulse_responses(c.rooms, c.min_rt60_s, c.max_rt60_s, c.max_rir_s, c.seed, self.sample_rate)
+            self._bank = room_impulse_responses(
+                c.rooms, c.min_rt60_s, c.max_rt60_s, c.max_rir_s, c.seed, self.sample_rate
+            )
         return self._bank
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> ReverbParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> ReverbParams:
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         room = (uniform(batch_size, generator=generator, device=device) * self.config.rooms).long()
         return ReverbParams(applied=applied, room=room.clamp_max(self.config.rooms - 1))

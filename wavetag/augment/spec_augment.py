@@ -11,17 +11,23 @@ Widths are capped at the feature size. The training loop applies this between th
 end and its backbone; the masks come from broadcast comparisons of ``arange`` against the
 sampled starts and widths (no loop over clips or masks).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
+from wavetag.augment.base import (
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    register_augmentation,
+    uniform,
+)
 from wavetag.config import check_choice, check_range
 from wavetag.errors import ConfigError
-from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, Device, Params, register_augmentation, uniform,
-)
 
 MASK_VALUES = ("mean", "zero")
 
@@ -66,15 +72,18 @@ class SpecAugment(Augmentation):
         c = self.config
         return c.p > 0 and (c.time_masks * c.time_mask_width + c.freq_masks * c.freq_mask_width) > 0
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> SpecAugmentParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> SpecAugmentParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
 
         def draw(n: int) -> torch.Tensor:
             return uniform(batch_size, n, generator=generator, device=device)
 
-        return SpecAugmentParams(applied, draw(c.time_masks), draw(c.time_masks), draw(c.freq_masks), draw(c.freq_masks))
+        return SpecAugmentParams(
+            applied, draw(c.time_masks), draw(c.time_masks), draw(c.freq_masks), draw(c.freq_masks)
+        )
 
     def bands(self, params: SpecAugmentParams, n_freq: int, n_frames: int) -> dict[str, torch.Tensor]:
         """int64 ``freq_start``, ``freq_width`` ``[B, freq_masks]`` and ``time_start``,
@@ -86,7 +95,9 @@ class SpecAugment(Augmentation):
 
     def apply(self, x: torch.Tensor, params: SpecAugmentParams) -> torch.Tensor:
         if x.dim() < 3:
-            raise ConfigError(f"spec_augment: input has shape {tuple(x.shape)}; expected features [batch, ..., freq, frames]")
+            raise ConfigError(
+                f"spec_augment: input has shape {tuple(x.shape)}; expected features [batch, ..., freq, frames]"
+            )
         n_freq, n_frames = x.shape[-2:]
         b = {k: v.to(x.device) for k, v in self.bands(params, n_freq, n_frames).items()}
         applied = params.applied.to(x.device)[:, None]

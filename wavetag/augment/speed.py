@@ -11,17 +11,24 @@ rates this is meant for (the kws_streaming recipe uses ±15 %).
 Off by default: heavy speed/gain augmentation cost 2–15 points in our synthetic-speech
 measurements and the BC-ResNet recipe (best accuracy in REFERENCES.md) does without it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from wavetag.config import check_range
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, check_min_max, check_waveform, Device, Params, register_augmentation,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_min_max,
+    check_waveform,
+    register_augmentation,
     uniform,
 )
+from wavetag.config import check_range
 
 
 @dataclass
@@ -49,8 +56,9 @@ class Speed(Augmentation):
     name = "speed"
     config_class = SpeedConfig
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> SpeedParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> SpeedParams:
         c = self.config
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         rate = uniform(batch_size, generator=generator, device=device, low=c.min_rate, high=c.max_rate)

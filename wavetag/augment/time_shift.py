@@ -5,16 +5,23 @@ A positive shift delays the clip (a click at sample n moves to n + shift); what 
 end is dropped. One gather on a ``[B, T]`` index grid shifts the whole batch (no ``torch.roll``
 per clip).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from wavetag.config import check_range
 from wavetag.augment.base import (
-    Augmentation, AugmentationConfig, check_waveform, Device, Params, randint, register_augmentation,
+    Augmentation,
+    AugmentationConfig,
+    Device,
+    Params,
+    check_waveform,
+    randint,
+    register_augmentation,
 )
+from wavetag.config import check_range
 
 
 @dataclass
@@ -43,8 +50,9 @@ class TimeShift(Augmentation):
     def max_shift_samples(self) -> int:
         return int(round(self.config.max_shift_s * self.sample_rate))
 
-    def sample(self, batch_size: int, *, generator: torch.Generator, device: Device = None,
-               num_samples: int | None = None) -> TimeShiftParams:
+    def sample(
+        self, batch_size: int, *, generator: torch.Generator, device: Device = None, num_samples: int | None = None
+    ) -> TimeShiftParams:
         applied = self.applied_mask(batch_size, generator=generator, device=device)
         m = self.max_shift_samples
         shift = randint(-m, m, batch_size, generator=generator, device=device)

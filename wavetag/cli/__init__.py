@@ -3,6 +3,7 @@
 A command is parse -> config -> one library call -> summary. Only `WavetagError` is caught here
 (one clear line, exit 1); anything else is a bug and shows its traceback.
 """
+
 from __future__ import annotations
 
 import importlib

@@ -1,4 +1,5 @@
 """The typer application every command module adds itself to."""
+
 from __future__ import annotations
 
 import typer

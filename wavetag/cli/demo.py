@@ -1,8 +1,8 @@
 """``wavetag demo``: synthesise → prepare → explore → train → evaluate → export → predict."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,10 +11,21 @@ from wavetag.cli.app import app, console
 
 @app.command("demo")
 def demo_command(
-    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Directory for everything the demo writes (data/, pack/, explore/, run/, model.onnx)."),
-    speakers: int = typer.Option(400, "--speakers", help="Synthetic speakers in the keyword set (each says every word once, and 10 other words)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs. [default: the recipe's]"),
-    hold_out: Optional[str] = typer.Option(None, "--hold-out", help="Test on one engine's (or voice's) speakers only and train on the rest, e.g. engine=flite: accuracy on voices the model never heard. [default: speakers split by the Speech Commands hash, every engine in every split]"),
+    out: Path = typer.Option(
+        Path("demo"),
+        "--out",
+        "-o",
+        help="Directory for everything the demo writes (data/, pack/, explore/, run/, model.onnx).",
+    ),
+    speakers: int = typer.Option(
+        400, "--speakers", help="Synthetic speakers in the keyword set (each says every word once, and 10 other words)."
+    ),
+    epochs: int | None = typer.Option(None, "--epochs", help="Training epochs. [default: the recipe's]"),
+    hold_out: str | None = typer.Option(
+        None,
+        "--hold-out",
+        help="Test on one engine's (or voice's) speakers only and train on the rest, e.g. engine=flite: accuracy on voices the model never heard. [default: speakers split by the Speech Commands hash, every engine in every split]",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthesis and of training."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for synthesis and decoding."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -22,20 +33,35 @@ def demo_command(
     """The built-in speech-commands demo, end to end, on 2 CPU cores in about ten minutes: a
     keyword set spoken by synthetic voices, the 12-class task (10 words + unknown + silence),
     the recommended small model, a report on speakers never seen in training, an ONNX export."""
+    from wavetag.cli.evaluate import breakdown_lines
     from wavetag.demo import run_demo
 
-    from wavetag.cli.evaluate import breakdown_lines
-
-    r = run_demo(out, speakers=speakers, seed=seed, jobs=jobs, epochs=epochs, hold_out=hold_out, progress=progress, console=console)
+    r = run_demo(
+        out,
+        speakers=speakers,
+        seed=seed,
+        jobs=jobs,
+        epochs=epochs,
+        hold_out=hold_out,
+        progress=progress,
+        console=console,
+    )
     console.rule("demo finished")
     who = f"speakers of {hold_out} only, never heard in training" if hold_out else "speakers never seen in training"
-    console.print(f"test accuracy {r.test_accuracy:.4f}, macro-F1 {r.test_macro_f1:.4f} on {who} "
-                  f"(synthetic voices, not accuracy on human speech)")
+    console.print(
+        f"test accuracy {r.test_accuracy:.4f}, macro-F1 {r.test_macro_f1:.4f} on {who} "
+        f"(synthetic voices, not accuracy on human speech)"
+    )
     for line in breakdown_lines(r.breakdown):
         console.print(line, highlight=False, markup=False)
-    console.print(f"total time {r.seconds / 60:.1f} min (" + ", ".join(f"{k} {v:.0f} s" for k, v in r.step_seconds.items()) + ")")
+    console.print(
+        f"total time {r.seconds / 60:.1f} min (" + ", ".join(f"{k} {v:.0f} s" for k, v in r.step_seconds.items()) + ")"
+    )
     p = r.prediction
-    console.print(f"predicted {Path(p['file']).name}: {p['label']} ({p['score']:.3f}); top-3 " + ", ".join(f"{k['label']} {k['score']:.3f}" for k in p['top_k']))
+    console.print(
+        f"predicted {Path(p['file']).name}: {p['label']} ({p['score']:.3f}); top-3 "
+        + ", ".join(f"{k['label']} {k['score']:.3f}" for k in p["top_k"])
+    )
     for name, path in r.paths.items():
         console.print(f"  {name:>8s}: {path}")
     console.print(f"next: wavetag predict {r.paths['model']} FILE.wav   |   wavetag serve {r.paths['model']}")

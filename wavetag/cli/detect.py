@@ -1,5 +1,6 @@
 """``wavetag detect MODEL LONG.wav``: timestamped events; ``--evaluate STREAMS``: false accepts per
 hour, miss rate, latency and a DET curve; ``--tune PACK``: tune and store the thresholds."""
+
 from __future__ import annotations
 
 import csv
@@ -7,7 +8,6 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -18,21 +18,64 @@ FORMATS = ("table", "json", "csv")
 
 @app.command("detect")
 def detect_command(
-    model: Path = typer.Argument(..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."),
-    audio: Optional[Path] = typer.Argument(None, help="Long recording to scan (any sample rate or channel count; at least one model window long)."),
-    evaluate: Optional[Path] = typer.Option(None, "--evaluate", help="Instead of AUDIO: a streams folder from 'wavetag streams'; reports false accepts per hour, miss rate, latency and a DET curve."),
-    tune: Optional[Path] = typer.Option(None, "--tune", help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and stores them in MODEL/config.json."),
-    hop_s: Optional[float] = typer.Option(None, "--hop-s", help="Seconds between posteriors (one model window each). [default: the model's tuned value, else 0.1]"),
-    smooth_s: Optional[float] = typer.Option(None, "--smooth-s", help="Moving average of the posteriors over this many seconds (0 = none). [default: tuned, else 0.3]"),
-    threshold: List[str] = typer.Option([], "--threshold", help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: tuned per class, else 0.5]"),
-    refractory_s: Optional[float] = typer.Option(None, "--refractory-s", help="After a class fires it cannot fire again for this many seconds. [default: tuned, else one model window]"),
-    target_fa_per_hour: float = typer.Option(1.0, "--target-fa-per-hour", help="--tune: false accepts per hour allowed per class."),
-    timeline: bool = typer.Option(False, "--timeline", help="Binary models: print the whole recording as alternating segments, the positive class where it is detected and the negative class in between (e.g. on/off), instead of the events."),
+    model: Path = typer.Argument(
+        ..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."
+    ),
+    audio: Path | None = typer.Argument(
+        None, help="Long recording to scan (any sample rate or channel count; at least one model window long)."
+    ),
+    evaluate: Path | None = typer.Option(
+        None,
+        "--evaluate",
+        help="Instead of AUDIO: a streams folder from 'wavetag streams'; reports false accepts per hour, miss rate, latency and a DET curve.",
+    ),
+    tune: Path | None = typer.Option(
+        None,
+        "--tune",
+        help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and stores them in MODEL/config.json.",
+    ),
+    hop_s: float | None = typer.Option(
+        None,
+        "--hop-s",
+        help="Seconds between posteriors (one model window each). [default: the model's tuned value, else 0.1]",
+    ),
+    smooth_s: float | None = typer.Option(
+        None,
+        "--smooth-s",
+        help="Moving average of the posteriors over this many seconds (0 = none). [default: tuned, else 0.3]",
+    ),
+    threshold: list[str] = typer.Option(
+        [],
+        "--threshold",
+        help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: tuned per class, else 0.5]",
+    ),
+    refractory_s: float | None = typer.Option(
+        None,
+        "--refractory-s",
+        help="After a class fires it cannot fire again for this many seconds. [default: tuned, else one model window]",
+    ),
+    target_fa_per_hour: float = typer.Option(
+        1.0, "--target-fa-per-hour", help="--tune: false accepts per hour allowed per class."
+    ),
+    timeline: bool = typer.Option(
+        False,
+        "--timeline",
+        help="Binary models: print the whole recording as alternating segments, the positive class where it is detected and the negative class in between (e.g. on/off), instead of the events.",
+    ),
     fmt: str = typer.Option("table", "--format", help="Events output: table, json or csv."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Events: write them to this file [default: stdout]. --evaluate: report folder [default: STREAMS/eval]."),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (ONNX Runtime; exported once to MODEL/.cache/)."),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Events: write them to this file [default: stdout]. --evaluate: report folder [default: STREAMS/eval].",
+    ),
+    backend: str = typer.Option(
+        "torch", "--backend", help="torch, or onnx (ONNX Runtime; exported once to MODEL/.cache/)."
+    ),
     batch_size: int = typer.Option(64, "--batch-size", help="Windows per forward pass."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads. [default: torch's / all cores for onnx]"),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Intra-op threads. [default: torch's / all cores for onnx]"
+    ),
 ) -> None:
     """Streaming keyword/event detection: a window every hop, smoothed posteriors, per-class
     thresholds (tuned at training for a target false-accept rate, or --threshold) and a refractory
@@ -56,8 +99,10 @@ def detect_command(
         _evaluate(predictor, evaluate, out or evaluate / "eval", settings, batch_size)
         return
     if timeline and predictor.task != "binary":
-        raise ConfigError(f"--timeline needs a binary model (two classes, one logit); {model} is {predictor.task} over "
-                          f"{len(predictor.labels)} classes: drop --timeline to list its events")
+        raise ConfigError(
+            f"--timeline needs a binary model (two classes, one logit); {model} is {predictor.task} over "
+            f"{len(predictor.labels)} classes: drop --timeline to list its events"
+        )
     events = predictor.detect(str(audio), batch_size=batch_size, **settings)
     from wavetag.inference.inputs import file_truncation_warning
 
@@ -71,15 +116,18 @@ def detect_command(
         negative, positive = predictor.labels[0], predictor.labels[1]
         segments = on_off_segments(events, info(audio).duration_s, on_label=positive, off_label=negative)
         _write(render_segments(segments, fmt), out)
-        err_console.print(f"{sum(s.label == positive for s in segments)} {positive!r} segments in {audio}"
-                          + (f"; written to {out}" if out else ""), markup=False)
+        err_console.print(
+            f"{sum(s.label == positive for s in segments)} {positive!r} segments in {audio}"
+            + (f"; written to {out}" if out else ""),
+            markup=False,
+        )
         return
     text = render(events, fmt)
     _write(text, out)
     err_console.print(f"{len(events)} events in {audio}" + (f"; written to {out}" if out else ""), markup=False)
 
 
-def _write(text: str, out: Optional[Path]) -> None:
+def _write(text: str, out: Path | None) -> None:
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text)
@@ -103,7 +151,9 @@ def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] |
         try:
             number = float(value)
         except ValueError:
-            raise ConfigError(f"--threshold {item!r}: {value!r} is not a number; expected LABEL=VALUE or VALUE, e.g. --threshold yes=0.8") from None
+            raise ConfigError(
+                f"--threshold {item!r}: {value!r} is not a number; expected LABEL=VALUE or VALUE, e.g. --threshold yes=0.8"
+            ) from None
         if sep:
             out[label.strip()] = number
         else:
@@ -113,8 +163,13 @@ def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] |
 
 def render(events: list, fmt: str) -> str:
     """Events as a text table, JSON (a list of objects) or CSV."""
-    columns = [("label", "<16", "", None), ("start_s", ">9", ".2f", ".3f"), ("end_s", ">9", ".2f", ".3f"),
-               ("score", ">6", ".3f", ".4f"), ("fired_s", ">9", ".2f", ".3f")]
+    columns = [
+        ("label", "<16", "", None),
+        ("start_s", ">9", ".2f", ".3f"),
+        ("end_s", ">9", ".2f", ".3f"),
+        ("score", ">6", ".3f", ".4f"),
+        ("fired_s", ">9", ".2f", ".3f"),
+    ]
     return _render_rows(events, fmt, columns)
 
 
@@ -127,7 +182,9 @@ def _render_rows(items: list, fmt: str, columns: list[tuple[str, str, str, str |
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow([name for name, *_ in columns])
-        writer.writerows([getattr(x, n) if c is None else format(getattr(x, n), c) for n, _, _, c in columns] for x in items)
+        writer.writerows(
+            [getattr(x, n) if c is None else format(getattr(x, n), c) for n, _, _, c in columns] for x in items
+        )
         return buf.getvalue()
     lines = [" ".join(format(name, align) for name, align, _, _ in columns)]
     lines += [" ".join(format(getattr(x, n), align + t) for n, align, t, _ in columns) for x in items]
@@ -145,7 +202,9 @@ def _evaluate(predictor, streams: Path, out: Path, settings: dict, batch_size: i
     print(f"  latency          mean {_num(o['latency_mean_s'])} s, median {_num(o['latency_median_s'])} s")
     print(f"  {'class':<16} {'thresh':>6} {'clips':>6} {'miss':>7} {'FA/h':>8} {'latency':>8}")
     for label, c in result["per_class"].items():
-        print(f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} {_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}")
+        print(
+            f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} {_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}"
+        )
     print(f"report: {result['json']}\nDET curve: {result['det_plot']}")
 
 
@@ -155,11 +214,15 @@ def _tune(model: Path, pack: Path, target: float, **settings) -> None:
     kwargs = {k: v for k, v in settings.items() if v is not None}
     detection = tune_model_dir(model, pack, target_fa_per_hour=target, **kwargs)
     measured = detection["measured"]
-    print(f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} min "
-          f"of {measured['split']} streams:")
+    print(
+        f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} min "
+        f"of {measured['split']} streams:"
+    )
     for label, value in detection["thresholds"].items():
         m = measured.get("per_class", {}).get(label, {})
-        extra = f"  miss {_pct(m.get('miss_rate'))}, FA/h {_num(m.get('fa_per_hour'))}" if m.get("tuned") else "  (default)"
+        extra = (
+            f"  miss {_pct(m.get('miss_rate'))}, FA/h {_num(m.get('fa_per_hour'))}" if m.get("tuned") else "  (default)"
+        )
         print(f"  {label:<16} {value:.3f}{extra}")
     if detection.get("fallback"):
         print(f"note: {detection['fallback']}")

@@ -1,8 +1,8 @@
 """``wavetag evaluate RUN|MODEL PACK``: metrics.json, report.md/html and plots for one split."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,32 +11,59 @@ from wavetag.cli.app import app, console
 
 @app.command("evaluate")
 def evaluate_command(
-    model: Path = typer.Argument(..., help="Run directory (uses its best/) or a model directory (config.json + model.safetensors)."),
-    pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare', with the model's classes and sample rate."),
+    model: Path = typer.Argument(
+        ..., help="Run directory (uses its best/) or a model directory (config.json + model.safetensors)."
+    ),
+    pack: Path = typer.Argument(
+        ..., help="Pack directory made by 'wavetag prepare', with the model's classes and sample rate."
+    ),
     split: str = typer.Option("test", "--split", help="Split to evaluate: train, validation, test or all."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report directory. [default: RUN/report-SPLIT]"),
-    hop_s: Optional[float] = typer.Option(None, "--hop-s", help="Hop between sliding windows on long clips, in seconds. [default: half the model's window]"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Report directory. [default: RUN/report-SPLIT]"),
+    hop_s: float | None = typer.Option(
+        None,
+        "--hop-s",
+        help="Hop between sliding windows on long clips, in seconds. [default: half the model's window]",
+    ),
     pool: str = typer.Option("mean", "--pool", help="How window logits of a long clip are pooled: mean or max."),
-    task_metric: Optional[str] = typer.Option(None, "--task-metric", help="Headline metric, e.g. map_at_3 for FSDKaggle2018. [default: accuracy | lwlrap | roc_auc by task]"),
+    task_metric: str | None = typer.Option(
+        None,
+        "--task-metric",
+        help="Headline metric, e.g. map_at_3 for FSDKaggle2018. [default: accuracy | lwlrap | roc_auc by task]",
+    ),
     batch_size: int = typer.Option(128, "--batch-size", help="Windows per forward pass."),
-    max_examples: int = typer.Option(50, "--max-examples", help="Misclassified clips shown with audio and spectrogram in the HTML report."),
+    max_examples: int = typer.Option(
+        50, "--max-examples", help="Misclassified clips shown with audio and spectrogram in the HTML report."
+    ),
 ) -> None:
     """Evaluate a trained model on a split of a pack and write an honest report: accuracy,
     balanced accuracy, macro-F1, per-class table, confusion matrix, calibration, task extras
     (mAP/lwlrap/MAP@3, ROC-AUC/EER) and the misclassified clips to listen to."""
     from wavetag.evaluate.run import evaluate
 
-    result = evaluate(model, pack, split=split, out=out, hop_s=hop_s, pool=pool, task_metric=task_metric,
-                      batch_size=batch_size, max_examples=max_examples)
+    result = evaluate(
+        model,
+        pack,
+        split=split,
+        out=out,
+        hop_s=hop_s,
+        pool=pool,
+        task_metric=task_metric,
+        batch_size=batch_size,
+        max_examples=max_examples,
+    )
     m = result.metrics
     headline = m["task_metric"]
-    console.print(f"{result.model_dir} on {result.num_clips} {split} clips: {headline['name']} = {headline['value']:.4f}")
+    console.print(
+        f"{result.model_dir} on {result.num_clips} {split} clips: {headline['name']} = {headline['value']:.4f}"
+    )
     for key, value in m["overall"].items():
         if isinstance(value, float):
             console.print(f"  {key:>20s}  {value:.4f}")
     for line in breakdown_lines(m.get("breakdown") or {}):
         console.print(line, highlight=False, markup=False)
-    console.print(f"report: {result.report.report_html}\n        {result.report.report_md}\nmetrics: {result.report.metrics_json}")
+    console.print(
+        f"report: {result.report.report_html}\n        {result.report.report_md}\nmetrics: {result.report.metrics_json}"
+    )
 
 
 def breakdown_lines(b: dict) -> list[str]:
@@ -45,9 +72,14 @@ def breakdown_lines(b: dict) -> list[str]:
     nk = b.get("non_keywords") or {}
     if nk.get("false_accept_rate") is not None:
         unseen = nk.get("unseen_words") or {}
-        extra = (f"; on words unseen in training {100 * unseen['false_accept_rate']:.1f} % of {unseen['clips']}"
-                 if unseen.get("false_accept_rate") is not None else "")
-        lines.append(f"  non-keyword clips taken for a keyword: {100 * nk['false_accept_rate']:.1f} % of {nk['clips']}{extra}")
+        extra = (
+            f"; on words unseen in training {100 * unseen['false_accept_rate']:.1f} % of {unseen['clips']}"
+            if unseen.get("false_accept_rate") is not None
+            else ""
+        )
+        lines.append(
+            f"  non-keyword clips taken for a keyword: {100 * nk['false_accept_rate']:.1f} % of {nk['clips']}{extra}"
+        )
     for key in ("engine", "voice"):
         rows = b.get(f"by_{key}") or []
         if len(rows) > 1 or (rows and key == "engine"):

@@ -1,9 +1,9 @@
 """``wavetag export MODEL --format onnx [--int8]``: an ONNX file checked against PyTorch."""
+
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,13 +14,31 @@ FORMATS = ("onnx",)
 
 @app.command("export")
 def export_command(
-    model: Path = typer.Argument(..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."),
-    fmt: str = typer.Option("onnx", "--format", help="Export format. Only onnx exists today (ONNX opset 17, for ONNX Runtime and devices)."),
-    int8: bool = typer.Option(False, "--int8", help="Also write OUT stem + .int8.onnx (dynamic int8 weights, front end in float) and compare it with the float file: test accuracy, file size, single-clip latency."),
-    pack: Optional[Path] = typer.Option(None, "--pack", help="Pack for the parity clips and the test accuracy. [default: the pack in the model's config.json; seeded noise if it is gone]"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="ONNX file to write. [default: MODEL/model.onnx]"),
-    check_clips: int = typer.Option(64, "--check-clips", help="Test clips run through both PyTorch and ONNX Runtime for the parity check (max |logit difference| must be <= 1e-4)."),
-    latency_runs: int = typer.Option(50, "--latency-runs", help="Runs of one clip on one thread whose median is the latency (with --int8)."),
+    model: Path = typer.Argument(
+        ..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."
+    ),
+    fmt: str = typer.Option(
+        "onnx", "--format", help="Export format. Only onnx exists today (ONNX opset 17, for ONNX Runtime and devices)."
+    ),
+    int8: bool = typer.Option(
+        False,
+        "--int8",
+        help="Also write OUT stem + .int8.onnx (dynamic int8 weights, front end in float) and compare it with the float file: test accuracy, file size, single-clip latency.",
+    ),
+    pack: Path | None = typer.Option(
+        None,
+        "--pack",
+        help="Pack for the parity clips and the test accuracy. [default: the pack in the model's config.json; seeded noise if it is gone]",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="ONNX file to write. [default: MODEL/model.onnx]"),
+    check_clips: int = typer.Option(
+        64,
+        "--check-clips",
+        help="Test clips run through both PyTorch and ONNX Runtime for the parity check (max |logit difference| must be <= 1e-4).",
+    ),
+    latency_runs: int = typer.Option(
+        50, "--latency-runs", help="Runs of one clip on one thread whose median is the latency (with --int8)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON instead of a table."),
 ) -> None:
     """Export a trained model to ONNX: waveform in, logits out, the front end inside the graph;
@@ -50,14 +68,18 @@ def render(report, *, latency_runs: int = 50) -> str:
     lines += [f"note: {n}" for n in report.notes]
     if report.variants:
         lines.append("")
-        lines.append(f"{'':8}{'test accuracy':>14}{'file size':>11}{'latency':>11}{'|diff| vs float':>17}{'same top-1':>12}")
+        lines.append(
+            f"{'':8}{'test accuracy':>14}{'file size':>11}{'latency':>11}{'|diff| vs float':>17}{'same top-1':>12}"
+        )
         for v in report.variants:
             acc = f"{v.accuracy:.4f}" if v.accuracy is not None else "n/a"
             diff = f"{v.max_abs_diff_vs_float:.3g}" if v.max_abs_diff_vs_float is not None else "-"
             agree = f"{v.top1_agreement:.3f}" if v.top1_agreement is not None else "-"
             lines.append(f"{v.name:8}{acc:>14}{_size(v.size_bytes):>11}{v.latency_ms:>8.3f} ms{diff:>17}{agree:>12}")
-        lines.append(f"latency: one clip, one thread, median of {latency_runs} runs in ONNX Runtime; |diff|: max logit "
-                     f"difference on the parity clips; int8 file: {report.int8_path}")
+        lines.append(
+            f"latency: one clip, one thread, median of {latency_runs} runs in ONNX Runtime; |diff|: max logit "
+            f"difference on the parity clips; int8 file: {report.int8_path}"
+        )
     return "\n".join(lines)
 
 

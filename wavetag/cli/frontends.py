@@ -1,10 +1,10 @@
 """``wavetag frontends [NAME]``: list the front ends, show one's options, or plot its output."""
+
 from __future__ import annotations
 
 import dataclasses
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -14,9 +14,13 @@ from wavetag.cli.app import app, console
 
 @app.command("frontends")
 def frontends_command(
-    name: Optional[str] = typer.Argument(None, help="A front end to describe (omit to list them all)."),
-    option: List[str] = typer.Option([], "--set", "-s", help="Config override KEY=VALUE (YAML value), repeatable, e.g. -s n_mels=64."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Audio file to run the front end on (first channel mixed down)."),
+    name: str | None = typer.Argument(None, help="A front end to describe (omit to list them all)."),
+    option: list[str] = typer.Option(
+        [], "--set", "-s", help="Config override KEY=VALUE (YAML value), repeatable, e.g. -s n_mels=64."
+    ),
+    plot: Path | None = typer.Option(
+        None, "--plot", help="Audio file to run the front end on (first channel mixed down)."
+    ),
     output: Path = typer.Option(Path("features.png"), "--output", "-o", help="Where --plot writes its PNG."),
     sample_rate: int = typer.Option(16000, "--sample-rate", help="Sample rate in Hz the audio is resampled to."),
 ) -> None:

@@ -1,8 +1,8 @@
 """``wavetag info FILE...``: what an audio file holds, read from its header (levels optional)."""
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
 
 import typer
 from rich.table import Table
@@ -12,8 +12,10 @@ from wavetag.cli.app import app, console, err_console
 
 @app.command("info")
 def info_command(
-    files: List[Path] = typer.Argument(..., help="Audio files (WAV, FLAC, OGG/Vorbis, MP3, AIFF).", show_default=False),
-    levels: bool = typer.Option(False, "--levels", help="Also decode each file and report its peak and RMS level in dBFS."),
+    files: list[Path] = typer.Argument(..., help="Audio files (WAV, FLAC, OGG/Vorbis, MP3, AIFF).", show_default=False),
+    levels: bool = typer.Option(
+        False, "--levels", help="Also decode each file and report its peak and RMS level in dBFS."
+    ),
 ) -> None:
     """Show sample rate, channels, duration, container and codec of audio files (header only).
     A file that cannot be read is reported on stderr and the others are still shown; the exit
@@ -21,7 +23,15 @@ def info_command(
     from wavetag import audio
     from wavetag.errors import WavetagError
 
-    table = Table("file", "format", "codec", "rate (Hz)", "channels", "duration (s)", *(["peak (dBFS)", "RMS (dBFS)"] if levels else []))
+    table = Table(
+        "file",
+        "format",
+        "codec",
+        "rate (Hz)",
+        "channels",
+        "duration (s)",
+        *(["peak (dBFS)", "RMS (dBFS)"] if levels else []),
+    )
     errors = []
     for path in files:
         try:

@@ -1,5 +1,6 @@
 """``wavetag models``: the model zoo as a table (name, family, input kind, default front end,
 parameters, MACs per clip)."""
+
 from __future__ import annotations
 
 import typer
@@ -14,8 +15,12 @@ COLUMNS = ("name", "family", "input_kind", "frontend", "params", "macs")
 def models_command(
     family: str = typer.Option(None, "--family", help="Only this family (e.g. bc_resnet, kwt). Default: all."),
     fmt: str = typer.Option("table", "--format", help="Output format: table, csv or json. Default: table."),
-    num_classes: int = typer.Option(12, "--num-classes", help="Classes the parameter count assumes (head size). Default: 12."),
-    clip_seconds: float = typer.Option(1.0, "--clip-seconds", help="Clip length in seconds for sizing and the MAC count. Default: 1.0."),
+    num_classes: int = typer.Option(
+        12, "--num-classes", help="Classes the parameter count assumes (head size). Default: 12."
+    ),
+    clip_seconds: float = typer.Option(
+        1.0, "--clip-seconds", help="Clip length in seconds for sizing and the MAC count. Default: 1.0."
+    ),
 ) -> None:
     """List the models: parameters and multiply-accumulates per clip (Conv/Linear layers and
     attention matmuls, front end excluded), as the papers count them."""
@@ -44,6 +49,8 @@ def _print_table(rows: list[dict], *, num_classes: int, clip_seconds: float) -> 
 
     print(f"wavetag models: parameters for {num_classes} classes, MACs per {clip_seconds:g} s clip")
     print(format_table(rows))
-    print("* loads local pretrained weights (--pretrained PATH). +: also takes any front end, a spectral feature "
-          "[B, C, F, frames] read as C·F channels (e.g. --frontend spectrogram --model-set pool=2). MACs count "
-          "Conv/Linear layers and attention matmuls; the front end, norms and activations are not counted.")
+    print(
+        "* loads local pretrained weights (--pretrained PATH). +: also takes any front end, a spectral feature "
+        "[B, C, F, frames] read as C·F channels (e.g. --frontend spectrogram --model-set pool=2). MACs count "
+        "Conv/Linear layers and attention matmuls; the front end, norms and activations are not counted."
+    )

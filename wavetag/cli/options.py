@@ -1,8 +1,10 @@
 """Helpers shared by the commands: ``KEY=VALUE`` overrides and config precedence."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -24,8 +26,9 @@ def parse_overrides(items: Iterable[str], *, flag: str) -> dict[str, Any]:
     return out
 
 
-def layered(defaults: dict[str, Any], config_file: Path | None, flags: dict[str, Any], *,
-            config_class: type | None = None) -> dict[str, Any]:
+def layered(
+    defaults: dict[str, Any], config_file: Path | None, flags: dict[str, Any], *, config_class: type | None = None
+) -> dict[str, Any]:
     """defaults < ``--config`` YAML < flags (``None`` flags = not given).
 
     With ``config_class``, the YAML layer is checked on its own first (types, ranges, unknown

@@ -1,4 +1,5 @@
 """``wavetag predict MODEL FILES|DIRS...``: classify recordings; long ones by sliding windows."""
+
 from __future__ import annotations
 
 import csv
@@ -6,7 +7,6 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -17,16 +17,33 @@ FORMATS = ("table", "json", "csv")
 
 @app.command("predict")
 def predict_command(
-    model: Path = typer.Argument(..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."),
-    inputs: List[Path] = typer.Argument(..., help="Audio files and folders (searched recursively for .wav/.flac/.ogg/.mp3/.aiff/...); any sample rate or channel count."),
+    model: Path = typer.Argument(
+        ..., help="Model directory (config.json + model.safetensors), or a run directory (uses its best/)."
+    ),
+    inputs: list[Path] = typer.Argument(
+        ...,
+        help="Audio files and folders (searched recursively for .wav/.flac/.ogg/.mp3/.aiff/...); any sample rate or channel count.",
+    ),
     top_k: int = typer.Option(3, "--top-k", help="Classes listed per file, best first."),
     fmt: str = typer.Option("table", "--format", help="Output: table, json or csv."),
-    windows: bool = typer.Option(False, "--windows", help="Also report every window of files longer than the model's window, with its start and end time in seconds."),
-    hop_s: Optional[float] = typer.Option(None, "--hop-s", help="Hop between windows on long files, in seconds. [default: half the model's window]"),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (ONNX Runtime; the model is exported once to MODEL/.cache/)."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Windows per forward pass (windows of several files share a batch)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="Intra-op threads. [default: torch's / all cores for onnx]"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the results to this file. [default: stdout]"),
+    windows: bool = typer.Option(
+        False,
+        "--windows",
+        help="Also report every window of files longer than the model's window, with its start and end time in seconds.",
+    ),
+    hop_s: float | None = typer.Option(
+        None, "--hop-s", help="Hop between windows on long files, in seconds. [default: half the model's window]"
+    ),
+    backend: str = typer.Option(
+        "torch", "--backend", help="torch, or onnx (ONNX Runtime; the model is exported once to MODEL/.cache/)."
+    ),
+    batch_size: int = typer.Option(
+        64, "--batch-size", help="Windows per forward pass (windows of several files share a batch)."
+    ),
+    threads: int | None = typer.Option(
+        None, "--threads", help="Intra-op threads. [default: torch's / all cores for onnx]"
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="Write the results to this file. [default: stdout]"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar on stderr."),
 ) -> None:
     """Classify audio files with a trained model: label, score and top-k per file. Files longer
@@ -41,8 +58,15 @@ def predict_command(
     skipped: list = []
     files = expand_inputs(inputs, skipped=skipped)
     with _bar(progress and len(files) > 1, len(files)) as advance:
-        results = predictor.predict_many([str(f) for f in files], batch_size=batch_size, top_k=top_k, windows=windows,
-                                         hop_s=hop_s, progress=advance, on_error="report")
+        results = predictor.predict_many(
+            [str(f) for f in files],
+            batch_size=batch_size,
+            top_k=top_k,
+            windows=windows,
+            hop_s=hop_s,
+            progress=advance,
+            on_error="report",
+        )
     text = render(results, fmt, windows=windows)
     if out is not None:  # written beside, then renamed: an earlier file is replaced whole or not at all
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -91,7 +115,9 @@ def _csv(results: list, *, windows: bool) -> str:
         span = [0.0, round(r.duration_s, 4)] if windows else []
         writer.writerow([r.source, *span, _label(r.label), f"{r.score:.4f}", top, round(r.duration_s, 4), ""])
         for w in (r.windows or []) if windows else []:
-            writer.writerow([r.source, round(w.start_s, 4), round(w.end_s, 4), _label(w.label), f"{w.score:.4f}", "", "", ""])
+            writer.writerow(
+                [r.source, round(w.start_s, 4), round(w.end_s, 4), _label(w.label), f"{w.score:.4f}", "", "", ""]
+            )
     return buf.getvalue()
 
 
@@ -123,8 +149,14 @@ class _bar:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._progress = Progress(TextColumn("predict"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                                  console=err_console, transient=True)
+        self._progress = Progress(
+            TextColumn("predict"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console,
+            transient=True,
+        )
         self._progress.start()
         task = self._progress.add_task("predict", total=self.total)
         return lambda n: self._progress.advance(task, n)

@@ -1,5 +1,6 @@
 """``wavetag streams PACK -o STREAMS``: long test recordings with clips at known times, for
 ``wavetag detect MODEL --evaluate STREAMS``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,22 @@ from wavetag.cli.app import app
 @app.command("streams")
 def streams_command(
     pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare' (single-label)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder to write: stream_000.wav ..., labels.csv (file, label, start_s, end_s, source) and streams.json."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="Folder to write: stream_000.wav ..., labels.csv (file, label, start_s, end_s, source) and streams.json.",
+    ),
     split: str = typer.Option("test", "--split", help="Split whose clips are placed: train, validation or test."),
-    minutes: float = typer.Option(10.0, "--minutes", help="Total stream length in minutes at most (each clip is used once, so fewer if the split runs out)."),
+    minutes: float = typer.Option(
+        10.0,
+        "--minutes",
+        help="Total stream length in minutes at most (each clip is used once, so fewer if the split runs out).",
+    ),
     file_minutes: float = typer.Option(5.0, "--file-minutes", help="Length of each stream file in minutes at most."),
-    gap_s: str = typer.Option("1.5,4.0", "--gap-s", help="MIN,MAX seconds of background between clips (drawn uniformly)."),
+    gap_s: str = typer.Option(
+        "1.5,4.0", "--gap-s", help="MIN,MAX seconds of background between clips (drawn uniformly)."
+    ),
     snr_db: float = typer.Option(10.0, "--snr-db", help="Median clip level above the background noise, in dB."),
     seed: int = typer.Option(0, "--seed", help="Seed of clip order, gaps and noise."),
 ) -> None:
@@ -31,7 +43,9 @@ def streams_command(
         gaps = ()
     if len(gaps) != 2:
         raise ConfigError(f"--gap-s {gap_s!r}; expected MIN,MAX in seconds, e.g. 1.5,4.0")
-    summary = build_streams(pack, out, split=split, minutes=minutes, seed=seed, gap_s=gaps, snr_db=snr_db, file_minutes=file_minutes)
+    summary = build_streams(
+        pack, out, split=split, minutes=minutes, seed=seed, gap_s=gaps, snr_db=snr_db, file_minutes=file_minutes
+    )
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.clips.items()))
     print(f"{len(summary.files)} streams, {summary.hours * 60:.1f} min, in {summary.out_dir}")
     print(f"  clips placed: {counts}")

@@ -3,10 +3,10 @@
 ``synth`` is a command group so that other synthesisers (tones, clicks ...) can join it;
 ``wavetag synth speech-commands OUT`` builds the keyword set.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -20,7 +20,7 @@ synth_app = typer.Typer(
 app.add_typer(synth_app, name="synth")
 
 
-def _split_commas(values: Optional[List[str]]) -> Optional[List[str]]:
+def _split_commas(values: list[str] | None) -> list[str] | None:
     """``--words yes,no --words up`` -> ["yes", "no", "up"]; None stays None."""
     if not values:
         return None
@@ -29,48 +29,74 @@ def _split_commas(values: Optional[List[str]]) -> Optional[List[str]]:
 
 @synth_app.command("speech-commands")
 def speech_commands(
-    out: Path = typer.Argument(..., help="Folder to write the set into (created; must be new, "
-                               "empty, or an earlier 'synth speech-commands' folder)."),
+    out: Path = typer.Argument(
+        ...,
+        help="Folder to write the set into (created; must be new, "
+        "empty, or an earlier 'synth speech-commands' folder).",
+    ),
     speakers: int = typer.Option(200, help="Number of synthetic speakers. Default 200."),
-    words: Optional[List[str]] = typer.Option(
-        None, help="Words, comma-separated or repeated (default: the 10 commands yes..go plus "
-        "the 20 auxiliary words bed..wow and zero..nine)."),
-    seed: int = typer.Option(0, help="Random seed: same seed and options = byte-identical files. "
-                             "Default 0."),
-    jobs: int = typer.Option(2, help="Worker processes (each synthesises whole speakers). "
-                             "Default 2."),
-    engines: Optional[List[str]] = typer.Option(
-        None, help="Engines, comma-separated: espeak (always there), flite, festival (Debian "
-        "packages). Default: every engine installed here."),
-    voices: Optional[List[str]] = typer.Option(
-        None, help="Only voices matching these shell patterns, comma-separated (e.g. 'en*,kal16'). "
-        "Default: all voices, including foreign-accent espeak voices."),
-    repeats: int = typer.Option(1, help="Times each speaker says each word (_nohash_0, _1 ...). "
-                                "Default 1."),
-    noise_seconds: float = typer.Option(60.0, help="Length of each _background_noise_ file in "
-                                        "seconds. Default 60."),
-    unknown_words: int = typer.Option(0, help="Add this many frequent English non-keyword words "
-                                      "(wordfreq list; homophones of the words left out), each said "
-                                      "only by speakers of one split, so the test split holds words "
-                                      "never heard in training. Default 0 (the demo uses 400)."),
-    unknown_per_speaker: int = typer.Option(10, help="Non-keyword words each speaker says (with "
-                                            "--unknown-words). Default 10."),
-    overwrite: bool = typer.Option(False, help="Replace a set made earlier in OUT with other "
-                                   "options. Default: refuse."),
+    words: list[str] | None = typer.Option(
+        None,
+        help="Words, comma-separated or repeated (default: the 10 commands yes..go plus "
+        "the 20 auxiliary words bed..wow and zero..nine).",
+    ),
+    seed: int = typer.Option(0, help="Random seed: same seed and options = byte-identical files. Default 0."),
+    jobs: int = typer.Option(2, help="Worker processes (each synthesises whole speakers). Default 2."),
+    engines: list[str] | None = typer.Option(
+        None,
+        help="Engines, comma-separated: espeak (always there), flite, festival (Debian "
+        "packages). Default: every engine installed here.",
+    ),
+    voices: list[str] | None = typer.Option(
+        None,
+        help="Only voices matching these shell patterns, comma-separated (e.g. 'en*,kal16'). "
+        "Default: all voices, including foreign-accent espeak voices.",
+    ),
+    repeats: int = typer.Option(1, help="Times each speaker says each word (_nohash_0, _1 ...). Default 1."),
+    noise_seconds: float = typer.Option(60.0, help="Length of each _background_noise_ file in seconds. Default 60."),
+    unknown_words: int = typer.Option(
+        0,
+        help="Add this many frequent English non-keyword words "
+        "(wordfreq list; homophones of the words left out), each said "
+        "only by speakers of one split, so the test split holds words "
+        "never heard in training. Default 0 (the demo uses 400).",
+    ),
+    unknown_per_speaker: int = typer.Option(
+        10, help="Non-keyword words each speaker says (with --unknown-words). Default 10."
+    ),
+    overwrite: bool = typer.Option(
+        False, help="Replace a set made earlier in OUT with other options. Default: refuse."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Build a Speech Commands-style keyword set spoken by synthetic speakers (offline)."""
     from wavetag.data.synth import synth_speech_commands
 
     summary = synth_speech_commands(
-        out, speakers=speakers, words=_split_commas(words), seed=seed, jobs=jobs,
-        engines=_split_commas(engines), voices=_split_commas(voices), repeats=repeats,
-        noise_seconds=noise_seconds, unknown_words=unknown_words,
-        unknown_per_speaker=unknown_per_speaker, overwrite=overwrite, progress=not quiet,
+        out,
+        speakers=speakers,
+        words=_split_commas(words),
+        seed=seed,
+        jobs=jobs,
+        engines=_split_commas(engines),
+        voices=_split_commas(voices),
+        repeats=repeats,
+        noise_seconds=noise_seconds,
+        unknown_words=unknown_words,
+        unknown_per_speaker=unknown_per_speaker,
+        overwrite=overwrite,
+        progress=not quiet,
     )
     console.print(summary.table(), highlight=False, markup=False)
-    console.print(f"wrote {summary.out_dir} (lists: validation_list.txt, testing_list.txt; "
-                  f"noises: _background_noise_/; manifest: synth.json)", highlight=False,
-                  markup=False)
-    console.print("note: synthetic speech is not real speech; accuracy on this set's test split "
-                  "says little about accuracy on human voices.", highlight=False, markup=False)
+    console.print(
+        f"wrote {summary.out_dir} (lists: validation_list.txt, testing_list.txt; "
+        f"noises: _background_noise_/; manifest: synth.json)",
+        highlight=False,
+        markup=False,
+    )
+    console.print(
+        "note: synthetic speech is not real speech; accuracy on this set's test split "
+        "says little about accuracy on human voices.",
+        highlight=False,
+        markup=False,
+    )

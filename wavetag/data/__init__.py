@@ -8,6 +8,7 @@ dataset or batch is asked for).
     >>> pack = Pack.open("packs/sc12")                                               # doctest: +SKIP
     >>> batch = next(iter(PackDataset(pack, "train", num_samples=16000).loader(batch_size=128)))  # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -1,5 +1,6 @@
 """Checks `prepare` runs on the classes of a pack: refusals before anything is written, and
 warnings where training or the report would quietly give a wrong answer."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -11,8 +12,9 @@ from wavetag.errors import DataError
 EVAL_SPLITS = ("validation", "test")
 
 
-def check_two_classes(root: Path, labels: Sequence[str], clips_per_label: Counter | dict | None = None, *,
-                      multi_label: bool = False) -> None:
+def check_two_classes(
+    root: Path, labels: Sequence[str], clips_per_label: Counter | dict | None = None, *, multi_label: bool = False
+) -> None:
     """Refuse a pack with fewer than two classes, saying which task would fit instead.
 
     A classifier needs two classes at least; a single class is a detector's job (binary task:
@@ -46,8 +48,12 @@ def split_warnings(counts: dict[str, dict[str, int]], fractions: Sequence[float]
         total = sum(counts[s].get(label, 0) for s in counts)
         need = ""
         if fractions and min(fractions[1:] or [1.0]) > 0:
-            need = f"; with fractions {','.join(f'{f:g}' for f in fractions)} a class needs about " \
-                   f"{max(3, round(1 / min(fractions[1:])))} clips to reach every split"
-        out.append(f"class {label!r} has {total} clip{'s' if total != 1 else ''} and none in {' or '.join(missing)}, "
-                   f"so it is never measured there{need}; add clips of {label!r} or merge it into another class")
+            need = (
+                f"; with fractions {','.join(f'{f:g}' for f in fractions)} a class needs about "
+                f"{max(3, round(1 / min(fractions[1:])))} clips to reach every split"
+            )
+        out.append(
+            f"class {label!r} has {total} clip{'s' if total != 1 else ''} and none in {' or '.join(missing)}, "
+            f"so it is never measured there{need}; add clips of {label!r} or merge it into another class"
+        )
     return out

@@ -6,11 +6,12 @@
 `PackDataset.loader` wires these into a `torch.utils.data.DataLoader` whose workers build whole
 batches (no per-clip collate). Randomness comes from explicit seeds, so a run can be repeated.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -34,10 +35,12 @@ class Batch:
     def __len__(self) -> int:
         return self.wav.shape[0]
 
-    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> "Batch":
-        return Batch(*(t.to(device, non_blocking=non_blocking) for t in (self.wav, self.target, self.index, self.length)))
+    def to(self, device: torch.device | str, *, non_blocking: bool = False) -> Batch:
+        return Batch(
+            *(t.to(device, non_blocking=non_blocking) for t in (self.wav, self.target, self.index, self.length))
+        )
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Called by a DataLoader with ``pin_memory=True``."""
         return Batch(*(t.pin_memory() for t in (self.wav, self.target, self.index, self.length)))
 
@@ -75,7 +78,7 @@ def make_batch(
     # is ~4x faster than one fancy-index gather of all B x T samples (measured for bench/pack.py).
     buf = np.empty((len(idx), size), dtype=np.float32)
     audio = pack.audio.view(np.ndarray)
-    for row, (start, n) in enumerate(zip(starts.tolist(), valid.tolist())):
+    for row, (start, n) in enumerate(zip(starts.tolist(), valid.tolist(), strict=False)):
         buf[row, :n] = audio[start : start + n]
         if n < size:
             buf[row, n:] = 0.0
@@ -114,8 +117,13 @@ class PackDataset(torch.utils.data.Dataset):
     """
 
     def __init__(
-        self, pack: Pack | str | Path, split: str = "train", *, num_samples: int | None = None,
-        crop: str = "random", seed: int = 0,
+        self,
+        pack: Pack | str | Path,
+        split: str = "train",
+        *,
+        num_samples: int | None = None,
+        crop: str = "random",
+        seed: int = 0,
     ) -> None:
         check_choice("crop", crop, CROPS)
         self.pack = pack if isinstance(pack, Pack) else Pack.open(pack)
@@ -137,8 +145,13 @@ class PackDataset(torch.utils.data.Dataset):
         if self._rng is None:  # one stream per process (DataLoader workers differ by worker id)
             worker = torch.utils.data.get_worker_info()
             self._rng = np.random.default_rng([self.seed, 0 if worker is None else worker.id + 1])
-        return make_batch(self.pack, self.indices[np.asarray(positions, dtype=np.int64)],
-                          num_samples=self.num_samples, crop=self.crop, generator=self._rng)
+        return make_batch(
+            self.pack,
+            self.indices[np.asarray(positions, dtype=np.int64)],
+            num_samples=self.num_samples,
+            crop=self.crop,
+            generator=self._rng,
+        )
 
     @property
     def targets(self) -> np.ndarray:
@@ -147,18 +160,31 @@ class PackDataset(torch.utils.data.Dataset):
         return index.labels[self.indices] if self.pack.multi_label else index.label[self.indices]
 
     def loader(
-        self, *, batch_size: int, shuffle: bool = True, balanced: bool = False, drop_last: bool = False,
-        num_workers: int = 0, seed: int | None = None, pin_memory: bool = False,
+        self,
+        *,
+        batch_size: int,
+        shuffle: bool = True,
+        balanced: bool = False,
+        drop_last: bool = False,
+        num_workers: int = 0,
+        seed: int | None = None,
+        pin_memory: bool = False,
     ) -> torch.utils.data.DataLoader:
         """A DataLoader of `Batch` es: shuffled, in order, or class-balanced (``balanced``)."""
         seed = self.seed if seed is None else seed
         if balanced:
             sampler = ClassBalancedSampler(self, batch_size=batch_size, seed=seed)
         else:
-            sampler = ShuffledBatchSampler(len(self), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed)
+            sampler = ShuffledBatchSampler(
+                len(self), batch_size=batch_size, shuffle=shuffle, drop_last=drop_last, seed=seed
+            )
         return torch.utils.data.DataLoader(
-            self, batch_sampler=sampler, collate_fn=_identity, num_workers=num_workers,
-            pin_memory=pin_memory, persistent_workers=num_workers > 0,
+            self,
+            batch_sampler=sampler,
+            collate_fn=_identity,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            persistent_workers=num_workers > 0,
         )
 
 
@@ -172,7 +198,9 @@ class ShuffledBatchSampler:
     Epoch ``e`` uses ``default_rng([seed, e])``; `set_epoch` makes a resumed run repeat the order.
     """
 
-    def __init__(self, n: int, *, batch_size: int, shuffle: bool = True, drop_last: bool = False, seed: int = 0) -> None:
+    def __init__(
+        self, n: int, *, batch_size: int, shuffle: bool = True, drop_last: bool = False, seed: int = 0
+    ) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size}; expected >= 1")
         self.n, self.batch_size, self.shuffle, self.drop_last, self.seed = n, batch_size, shuffle, drop_last, seed
@@ -185,7 +213,9 @@ class ShuffledBatchSampler:
         return self.n // self.batch_size if self.drop_last else -(-self.n // self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
-        order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        order = (
+            np.random.default_rng([self.seed, self.epoch]).permutation(self.n) if self.shuffle else np.arange(self.n)
+        )
         self.epoch += 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield order[start : start + self.batch_size].tolist()
@@ -203,7 +233,11 @@ class ClassBalancedSampler:
         if batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size}; expected >= 1")
         targets = dataset.targets
-        hot = targets.astype(bool) if targets.ndim == 2 else targets[:, None] == np.arange(dataset.pack.num_classes)[None, :]
+        hot = (
+            targets.astype(bool)
+            if targets.ndim == 2
+            else targets[:, None] == np.arange(dataset.pack.num_classes)[None, :]
+        )
         self.members = [np.flatnonzero(hot[:, c]) for c in range(hot.shape[1]) if hot[:, c].any()]
         if not self.members:
             raise DataError(f"split {dataset.split!r} of {dataset.pack.path} has no labelled clips to balance")
@@ -223,4 +257,4 @@ class ClassBalancedSampler:
         for _ in range(self.num_batches):
             classes = rng.integers(len(self.members), size=self.batch_size)
             picks = (rng.random(self.batch_size) * sizes[classes]).astype(np.int64)
-            yield [int(self.members[c][p]) for c, p in zip(classes, picks)]
+            yield [int(self.members[c][p]) for c, p in zip(classes, picks, strict=False)]

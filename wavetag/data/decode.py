@@ -5,6 +5,7 @@ of the input, keeping only a few chunks in flight, so memory stays bounded howev
 there are. A file that cannot be used comes back as a `Rejected` with the reason; it never stops
 the run.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,16 +14,17 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Iterator, Sequence, Union
+from typing import Union
 
 import numpy as np
 
 from wavetag import audio
-from wavetag.errors import AudioError
 from wavetag.data.sources import ClipRef, Rejected
+from wavetag.errors import AudioError
 
 INT16_SCALE = 32768.0  # float sample 1.0 <-> int16 32768 (clipped to 32767)
 MIN_CLIP_S = 0.1  # shorter clips are rejected
@@ -70,9 +72,14 @@ def finish_clip(x: np.ndarray, ref: ClipRef, orig_rate: int, opts: DecodeOptions
         x = audio.trim_silence(x, opts.sample_rate, method="vad")
     if len(x) < opts.min_samples:
         after = " after --vad trimming" if opts.vad else ""
-        return Rejected(ref.rel_path, "too short", (
-            f"{ref.rel_path}: {len(x) / opts.sample_rate:.3f} s{after} (expected at least {MIN_CLIP_S:g} s = "
-            f"{opts.min_samples:,} samples at {opts.sample_rate:,} Hz); the clip is empty or truncated"))
+        return Rejected(
+            ref.rel_path,
+            "too short",
+            (
+                f"{ref.rel_path}: {len(x) / opts.sample_rate:.3f} s{after} (expected at least {MIN_CLIP_S:g} s = "
+                f"{opts.min_samples:,} samples at {opts.sample_rate:,} Hz); the clip is empty or truncated"
+            ),
+        )
     if ref.gain != 1.0:
         x = x * np.float32(ref.gain)
     if opts.clip_samples:
@@ -105,7 +112,11 @@ def decode_rows(refs: Sequence[ClipRef], wav_vals: np.ndarray, opts: DecodeOptio
         row = wav_vals[ref.row]
         x = row.astype(np.float32) / INT16_SCALE if row.dtype == np.int16 else row.astype(np.float32)
         if not np.isfinite(x).all():
-            yield Rejected(ref.rel_path, "unreadable", f"{ref.rel_path}: NaN/Inf samples (expected finite values); fix or drop the row")
+            yield Rejected(
+                ref.rel_path,
+                "unreadable",
+                f"{ref.rel_path}: NaN/Inf samples (expected finite values); fix or drop the row",
+            )
             continue
         yield finish_clip(x, ref, int(opts.source_sample_rate), opts)
 
@@ -135,7 +146,7 @@ def decode_stream(refs: Sequence[ClipRef], opts: DecodeOptions, *, jobs: int = 1
     chunks = chunk_refs(refs, jobs)
     if jobs <= 1 or len(chunks) < 2:
         for chunk in chunks:
-            yield from zip(chunk, decode_chunk(chunk, opts))
+            yield from zip(chunk, decode_chunk(chunk, opts), strict=False)
         return
     pending: deque[tuple[list[ClipRef], Future]] = deque()
     todo = iter(chunks)
@@ -157,7 +168,7 @@ def decode_stream(refs: Sequence[ClipRef], opts: DecodeOptions, *, jobs: int = 1
             next_chunk = next(todo, None)
             if next_chunk is not None:
                 pending.append((next_chunk, pool.submit(decode_chunk, next_chunk, opts)))
-            yield from zip(chunk, results)
+            yield from zip(chunk, results, strict=False)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -172,10 +183,17 @@ def decode_isolated(refs: Sequence[ClipRef], opts: DecodeOptions) -> list[Result
             try:
                 results.extend(pool.submit(decode_chunk, [ref], opts).result())
             except BrokenProcessPool:
-                results.append(Rejected(ref.rel_path, "decoder crashed", (
-                    f"{ref.rel_path}: the decoding process died on this file (a crash inside the decoder, or killed "
-                    "for memory); it is left out and the run goes on; convert it (e.g. ffmpeg -i IN -ar 16000 "
-                    "OUT.wav) or remove it")))
+                results.append(
+                    Rejected(
+                        ref.rel_path,
+                        "decoder crashed",
+                        (
+                            f"{ref.rel_path}: the decoding process died on this file (a crash inside the decoder, or killed "
+                            "for memory); it is left out and the run goes on; convert it (e.g. ffmpeg -i IN -ar 16000 "
+                            "OUT.wav) or remove it"
+                        ),
+                    )
+                )
                 pool.shutdown(wait=True, cancel_futures=True)
                 pool = _pool(1)
     finally:

@@ -4,6 +4,7 @@ The samples stay on disk as an int16 memmap, shared by every reader (DataLoader 
 ranks, a server) through the page cache. A pack pickles without its samples and maps them again
 where it is unpickled, so it can go to spawned worker processes cheaply.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.errors import DataError
 from wavetag.data.pack_writer import AUDIO_FILE, META_PREFIX, NOISE_FILE, PACK_FORMAT, PACK_FORMAT_VERSION, SAMPLE_DTYPE
 from wavetag.data.splits import SPLIT_CODES, SPLITS
+from wavetag.errors import DataError
 
 INT16_SCALE = 32768.0
 EXCLUDED_SPLIT = 255  # split code of the clips a label view leaves out of every split (`Pack.with_labels`)
@@ -50,14 +51,14 @@ class Pack:
         self._audio: np.memmap | None = None
 
     @classmethod
-    def open(cls, path: str | Path) -> "Pack":
+    def open(cls, path: str | Path) -> Pack:
         """Open and check a pack written by ``wavetag prepare``."""
         path = Path(path).expanduser()
         manifest = _read_manifest(path)
         labels = json.loads((path / "labels.json").read_text())
         with np.load(path / "index.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("offset", "length", "label", "split", "group", "path", "verified")}
-            meta = {k[len(META_PREFIX):]: z[k] for k in z.files if k.startswith(META_PREFIX)}
+            meta = {k[len(META_PREFIX) :]: z[k] for k in z.files if k.startswith(META_PREFIX)}
         multi = np.load(path / "labels.npy", allow_pickle=False) if manifest["multi_label"] else None
         pack = cls(path, manifest, labels, PackIndex(labels=multi, meta=meta, **arrays))
         pack._check()
@@ -85,8 +86,10 @@ class Pack:
         return len(self.index)
 
     def __repr__(self) -> str:
-        return (f"Pack({str(self.path)!r}, clips={len(self)}, classes={self.num_classes}, "
-                f"sample_rate={self.sample_rate}, multi_label={self.multi_label})")
+        return (
+            f"Pack({str(self.path)!r}, clips={len(self)}, classes={self.num_classes}, "
+            f"sample_rate={self.sample_rate}, multi_label={self.multi_label})"
+        )
 
     def counts(self) -> dict[str, dict[str, int]]:
         """Clips per split and class, as written in pack.json."""
@@ -140,9 +143,13 @@ class Pack:
     # ------------------------------------------------------------ label views (issue 7)
 
     def with_labels(
-        self, label: np.ndarray | None = None, *, labels: np.ndarray | None = None,
-        verified: np.ndarray | None = None, include: np.ndarray | None = None,
-    ) -> "Pack":
+        self,
+        label: np.ndarray | None = None,
+        *,
+        labels: np.ndarray | None = None,
+        verified: np.ndarray | None = None,
+        include: np.ndarray | None = None,
+    ) -> Pack:
         """An in-memory view of this pack with other labels; the samples are shared, nothing is written.
 
         ``label`` int [N] (class ids, -1 = none; single-label packs), ``labels`` multi-hot [N, C]
@@ -157,7 +164,9 @@ class Pack:
                 raise DataError(f"{self.path}: a multi-label pack takes labels= (multi-hot [N, C]), not label=")
             label = _view_array("label", label, (n,), np.int32)
             if label.size and (label.min() < -1 or label.max() >= self.num_classes):
-                raise DataError(f"label: values {label.min()}..{label.max()}; expected -1 (none) or 0..{self.num_classes - 1}")
+                raise DataError(
+                    f"label: values {label.min()}..{label.max()}; expected -1 (none) or 0..{self.num_classes - 1}"
+                )
         if labels is not None:
             if not self.multi_label:
                 raise DataError(f"{self.path}: a single-label pack takes label= (class ids [N]), not labels=")
@@ -166,8 +175,11 @@ class Pack:
         if include is not None:
             split = np.where(_view_array("include", include, (n,), bool), index.split, EXCLUDED_SPLIT).astype(np.uint8)
         new = dataclasses.replace(
-            index, label=index.label if label is None else label, labels=index.labels if labels is None else labels,
-            verified=index.verified if verified is None else _view_array("verified", verified, (n,), bool), split=split,
+            index,
+            label=index.label if label is None else label,
+            labels=index.labels if labels is None else labels,
+            verified=index.verified if verified is None else _view_array("verified", verified, (n,), bool),
+            split=split,
         )
         info = {**self.info, "counts": _split_counts(new, self.labels)}
         view = Pack(self.path, info, self.labels, new)
@@ -190,9 +202,13 @@ class Pack:
                 "the pack is truncated or was edited; rebuild it with 'wavetag prepare ... --force'"
             )
         if n != self.info["num_clips"] or (n and int(self.index.offset[-1] + self.index.length[-1]) != total):
-            raise DataError(f"{self.path}: index.npz does not match pack.json; rebuild it with 'wavetag prepare ... --force'")
+            raise DataError(
+                f"{self.path}: index.npz does not match pack.json; rebuild it with 'wavetag prepare ... --force'"
+            )
         if self.index.labels is not None and self.index.labels.shape != (n, len(self.labels)):
-            raise DataError(f"{self.path / 'labels.npy'}: shape {self.index.labels.shape}, expected ({n}, {len(self.labels)})")
+            raise DataError(
+                f"{self.path / 'labels.npy'}: shape {self.index.labels.shape}, expected ({n}, {len(self.labels)})"
+            )
 
 
 def _view_array(name: str, value, shape: tuple[int, ...], dtype) -> np.ndarray:
@@ -204,9 +220,15 @@ def _view_array(name: str, value, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 def _split_counts(index: PackIndex, labels: list[str]) -> dict[str, dict[str, int]]:
     """Clips per split and class (a multi-label clip counts once per tag), as in pack.json."""
-    hot = index.labels.astype(bool) if index.labels is not None else index.label[:, None] == np.arange(len(labels))[None, :]
-    return {split: dict(zip(labels, hot[index.split == code].sum(axis=0).astype(int).tolist()))
-            for split, code in SPLIT_CODES.items()}
+    hot = (
+        index.labels.astype(bool)
+        if index.labels is not None
+        else index.label[:, None] == np.arange(len(labels))[None, :]
+    )
+    return {
+        split: dict(zip(labels, hot[index.split == code].sum(axis=0).astype(int).tolist(), strict=False))
+        for split, code in SPLIT_CODES.items()
+    }
 
 
 def _read_manifest(path: Path) -> dict:
@@ -218,7 +240,9 @@ def _read_manifest(path: Path) -> dict:
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError as exc:
-        raise DataError(f"{manifest_path}: not valid JSON ({exc}); rebuild the pack with 'wavetag prepare ... --force'") from None
+        raise DataError(
+            f"{manifest_path}: not valid JSON ({exc}); rebuild the pack with 'wavetag prepare ... --force'"
+        ) from None
     if manifest.get("format") != PACK_FORMAT or manifest.get("format_version") != PACK_FORMAT_VERSION:
         raise DataError(
             f"{manifest_path}: pack format {manifest.get('format')!r} version {manifest.get('format_version')!r}, "

@@ -17,6 +17,7 @@ Layout (all little-endian; nothing is pickled)::
 The writer works in a temporary folder beside the target; `commit_pack` swaps it into place
 atomically, so a pack is either the old one, the new one, or absent, never half-written.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.errors import DataError
 from wavetag.data.sources import ClipRef, Rejected
 from wavetag.data.splits import SPLIT_CODES, SPLITS
+from wavetag.errors import DataError
 
 PACK_FORMAT = "wavetag-pack"
 PACK_FORMAT_VERSION = 1
@@ -103,7 +104,7 @@ class PackWriter:
     def counts(self) -> dict[str, dict[str, int]]:
         """Clips per split and class (a multi-label clip counts once for each of its tags)."""
         out = {split: {name: 0 for name in self.labels} for split in SPLITS}
-        for tags, split in zip(self.tags, self.split):
+        for tags, split in zip(self.tags, self.split, strict=False):
             for t in tags:
                 out[SPLITS[split]][self.labels[t]] += 1
         return out
@@ -146,9 +147,16 @@ class PackWriter:
         (self.directory / "labels.json").write_text(json.dumps(self.labels, indent=1) + "\n")
         manifest = dict(meta)
         manifest.update(
-            format=PACK_FORMAT, format_version=PACK_FORMAT_VERSION, dtype="int16", byte_order="little",
-            labels=self.labels, multi_label=self.multi_label, num_clips=n, num_samples=self.num_samples,
-            total_seconds=self.num_samples / meta["sample_rate"], counts=self.counts(),
+            format=PACK_FORMAT,
+            format_version=PACK_FORMAT_VERSION,
+            dtype="int16",
+            byte_order="little",
+            labels=self.labels,
+            multi_label=self.multi_label,
+            num_clips=n,
+            num_samples=self.num_samples,
+            total_seconds=self.num_samples / meta["sample_rate"],
+            counts=self.counts(),
             rejected={"count": len(self.rejected), "reasons": dict(Counter(r.reason for r in self.rejected))},
             resampled={str(rate): k for rate, k in sorted(self.resampled.items())},
             audio_crc32=f"{self._crc:08x}",
@@ -174,9 +182,20 @@ class PackWriter:
             w.writerow(["index", "path", "labels", "split", "group", "verified", "offset", "length", "seconds", *keys])
             for i in range(self.num_clips):
                 names = ",".join(self.labels[t] for t in self.tags[i])
-                w.writerow([i, self.path[i], names, SPLITS[self.split[i]], self.group[i], int(self.verified[i]),
-                            self.offset[i], self.length[i], f"{self.length[i] / sample_rate:.3f}",
-                            *(self.meta[i].get(k, "") for k in keys)])
+                w.writerow(
+                    [
+                        i,
+                        self.path[i],
+                        names,
+                        SPLITS[self.split[i]],
+                        self.group[i],
+                        int(self.verified[i]),
+                        self.offset[i],
+                        self.length[i],
+                        f"{self.length[i] / sample_rate:.3f}",
+                        *(self.meta[i].get(k, "") for k in keys),
+                    ]
+                )
 
     def _write_rejected(self) -> None:
         with open(self.directory / "rejected.csv", "w", newline="", encoding="utf-8", errors="backslashreplace") as f:
@@ -210,7 +229,7 @@ def remove_stale_temporaries(out: Path) -> list[Path]:
     killed `prepare` left (its process is gone); a live process's folders are left alone."""
     removed = []
     for path in sorted(out.parent.glob(f".{glob.escape(out.name)}.*-*")):
-        kind, _, pid = path.name[len(out.name) + 2:].rpartition("-")
+        kind, _, pid = path.name[len(out.name) + 2 :].rpartition("-")
         if kind in ("partial", "old") and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)

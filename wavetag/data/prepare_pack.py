@@ -7,6 +7,7 @@
 Re-running on an unchanged source with the same options does nothing: the checksum of the
 source listing (path, size, mtime of every file read) and the options is kept in ``pack.json``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,27 +17,41 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from wavetag import __version__, audio
 from wavetag.config import check_range
-from wavetag.errors import ConfigError, DataError
 from wavetag.data.checks import check_two_classes, split_warnings
 from wavetag.data.decode import (
-    MIN_CLIP_S, DecodeOptions, Decoded, decode_rows, decode_stream, default_jobs, to_int16,
+    MIN_CLIP_S,
+    Decoded,
+    DecodeOptions,
+    decode_rows,
+    decode_stream,
+    default_jobs,
+    to_int16,
 )
 from wavetag.data.pack_writer import AUDIO_FILE, PackWriter, check_target, commit_pack, remove_stale_temporaries
 from wavetag.data.sources import (
-    ClipRef, Listing, Rejected, SourceOptions, check_label_case, check_root, detect_source, get_source,
-    list_noise, source_names,
+    ClipRef,
+    Listing,
+    Rejected,
+    SourceOptions,
+    check_label_case,
+    check_root,
+    detect_source,
+    get_source,
+    list_noise,
+    source_names,
 )
 from wavetag.data.splits import check_fractions, group_splits, hash_splits, stratified_splits
+from wavetag.errors import ConfigError, DataError
 
 SPLIT_RULES = ("auto", "lists", "hash", "random", "group:<column>")
 NOISE_BLOCK_S = 60.0  # noise files are decoded this many seconds at a time
@@ -76,14 +91,23 @@ class PrepareSummary:
         return (self.num_clips + self.rejected) / self.elapsed_s if self.elapsed_s > 0 else float("nan")
 
     @classmethod
-    def from_manifest(cls, out: Path, manifest: dict, *, unchanged: bool, elapsed_s: float) -> "PrepareSummary":
+    def from_manifest(cls, out: Path, manifest: dict, *, unchanged: bool, elapsed_s: float) -> PrepareSummary:
         return cls(
-            out=Path(out), unchanged=unchanged, source=manifest["source"]["kind"],
-            sample_rate=manifest["sample_rate"], clip_seconds=manifest["clip_seconds"], labels=manifest["labels"],
-            multi_label=manifest["multi_label"], counts=manifest["counts"], num_clips=manifest["num_clips"],
-            total_seconds=manifest["total_seconds"], rejected=manifest["rejected"]["count"],
-            rejected_reasons=manifest["rejected"]["reasons"], resampled=manifest["resampled"],
-            noise_seconds=manifest["noise"]["seconds"], warnings=list(manifest.get("warnings", [])),
+            out=Path(out),
+            unchanged=unchanged,
+            source=manifest["source"]["kind"],
+            sample_rate=manifest["sample_rate"],
+            clip_seconds=manifest["clip_seconds"],
+            labels=manifest["labels"],
+            multi_label=manifest["multi_label"],
+            counts=manifest["counts"],
+            num_clips=manifest["num_clips"],
+            total_seconds=manifest["total_seconds"],
+            rejected=manifest["rejected"]["count"],
+            rejected_reasons=manifest["rejected"]["reasons"],
+            resampled=manifest["resampled"],
+            noise_seconds=manifest["noise"]["seconds"],
+            warnings=list(manifest.get("warnings", [])),
             elapsed_s=elapsed_s,
         )
 
@@ -144,7 +168,7 @@ def prepare(
     check_target(out)
     kind = _source_kind(root, options, source)
     listing = get_source(kind)(root, _source_options(options, split))
-    column = split[len("group:"):] if split.startswith("group:") else None
+    column = split[len("group:") :] if split.startswith("group:") else None
     if column not in (None, "speaker") and "csv_columns" not in listing.extra:
         raise ConfigError(
             f"--split {split}: {root} is a {kind} source without a CSV, so it has no column {column!r}; "
@@ -199,10 +223,13 @@ def _source_kind(root: Path, options: dict, source: str) -> str:
 
 
 def _source_options(options: dict, split: str) -> SourceOptions:
-    group_column = split[len("group:"):] if split.startswith("group:") else None
+    group_column = split[len("group:") :] if split.startswith("group:") else None
     return SourceOptions(
-        csv=options["csv"], audio_root=options["audio_root"], words=options["words"],
-        noise_dir=options["noise_dir"], group_column=group_column if group_column != "speaker" else None,
+        csv=options["csv"],
+        audio_root=options["audio_root"],
+        words=options["words"],
+        noise_dir=options["noise_dir"],
+        group_column=group_column if group_column != "speaker" else None,
         source_sample_rate=options["source_sample_rate"],
     )
 
@@ -238,10 +265,13 @@ def _clips_and_labels(listing: Listing, kind: str, options: dict) -> tuple[list[
         all_words = listing.extra["words"] == listing.extra["all_words"]
         silence = options["silence_share"]
         refs, labels = finish_speech_commands(
-            refs, listing, unknown_share=options["unknown_share"],
+            refs,
+            listing,
+            unknown_share=options["unknown_share"],
             silence_share=(0.0 if all_words else 0.1) if silence is None else silence,
             noise_durations_s=[audio.info(p).duration_s for p in listing.noise_files],
-            clip_seconds=options["clip_seconds"], seed=options["seed"],
+            clip_seconds=options["clip_seconds"],
+            seed=options["seed"],
         )
     else:
         labels = sorted({name for ref in refs for name in ref.labels})
@@ -250,7 +280,9 @@ def _clips_and_labels(listing: Listing, kind: str, options: dict) -> tuple[list[
         reasons = Counter(r.reason for r in listing.rejected)
         found = f"; {len(listing.rejected)} rejected ({_reasons(reasons)})" if listing.rejected else ""
         raise DataError(f"{listing.root}: no labelled audio clips found{found}. {_layout_hint(kind)}")
-    check_two_classes(listing.root, labels, Counter(name for ref in refs for name in ref.labels), multi_label=listing.multi_label)
+    check_two_classes(
+        listing.root, labels, Counter(name for ref in refs for name in ref.labels), multi_label=listing.multi_label
+    )
     return refs, labels
 
 
@@ -279,8 +311,10 @@ def hold_out_splits(refs: list[ClipRef], text: str, *, root: Path) -> list[ClipR
         shown = ", ".join(known[:30]) + (" ..." if len(known) > 30 else "")
         raise ConfigError(f"hold_out {text}: no clip has {key} = {', '.join(missing)} (values here: {shown})")
     held = set(values)
-    return [dataclasses.replace(r, split="test" if f in held else ("validation" if r.split == "test" else r.split))
-            for r, f in zip(refs, facts)]
+    return [
+        dataclasses.replace(r, split="test" if f in held else ("validation" if r.split == "test" else r.split))
+        for r, f in zip(refs, facts, strict=False)
+    ]
 
 
 def assign_splits(listing: Listing, rule: str, fractions: Sequence[float], seed: int) -> list[ClipRef]:
@@ -305,7 +339,7 @@ def assign_splits(listing: Listing, rule: str, fractions: Sequence[float], seed:
         if not any(r.group for r in refs):
             listing.warnings.append(f"split {rule}: no clip has a group; every clip is its own group")
         splits = group_splits([r.group for r in refs], fractions, seed=seed)
-    return [dataclasses.replace(r, split=s) for r, s in zip(refs, splits)]
+    return [dataclasses.replace(r, split=s) for r, s in zip(refs, splits, strict=False)]
 
 
 def _layout_hint(kind: str) -> str:
@@ -327,8 +361,9 @@ def _reasons(reasons: Counter | dict) -> str:
 def _write(listing, refs, labels, out, kind, options, checksum, started) -> dict:
     rate = options["sample_rate"]
     clip_samples = None if options["clip_seconds"] is None else int(round(options["clip_seconds"] * rate))
-    decode_opts = DecodeOptions(rate, clip_samples, options["vad"], int(math.ceil(MIN_CLIP_S * rate)),
-                                listing.source_sample_rate)
+    decode_opts = DecodeOptions(
+        rate, clip_samples, options["vad"], int(math.ceil(MIN_CLIP_S * rate)), listing.source_sample_rate
+    )
     remove_stale_temporaries(out)  # what a killed run left beside the pack
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     writer = PackWriter(tmp, labels=labels, multi_label=listing.multi_label)
@@ -339,8 +374,10 @@ def _write(listing, refs, labels, out, kind, options, checksum, started) -> dict
         empty = writer.drop_empty_labels()
         if writer.num_clips == 0:
             reasons = Counter(r.reason for r in writer.rejected)
-            raise DataError(f"{listing.root}: all {len(refs)} clips were rejected ({_reasons(reasons)}); "
-                            f"first: {writer.rejected[0].detail if writer.rejected else '?'}; nothing was written")
+            raise DataError(
+                f"{listing.root}: all {len(refs)} clips were rejected ({_reasons(reasons)}); "
+                f"first: {writer.rejected[0].detail if writer.rejected else '?'}; nothing was written"
+            )
         check_two_classes(listing.root, writer.labels, multi_label=listing.multi_label)  # after the rejections
         warnings = list(listing.warnings) + [f"class {name!r} has no usable clip; left out" for name in empty]
         warnings += split_warnings(writer.counts(), options["fractions"])
@@ -351,10 +388,16 @@ def _write(listing, refs, labels, out, kind, options, checksum, started) -> dict
             warnings.append(f"{mixed}resampled {resampled} files to {rate:,} Hz ({rates})")
         noise = _write_noise(writer, listing, rate)
         meta = {
-            "wavetag_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "sample_rate": rate, "clip_seconds": options["clip_seconds"],
-            "source": {"kind": kind, "path": str(listing.root)}, "options": options, "checksum": checksum,
-            "noise": noise, "warnings": warnings, "elapsed_s": round(time.perf_counter() - started, 3),
+            "wavetag_version": __version__,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            "sample_rate": rate,
+            "clip_seconds": options["clip_seconds"],
+            "source": {"kind": kind, "path": str(listing.root)},
+            "options": options,
+            "checksum": checksum,
+            "noise": noise,
+            "warnings": warnings,
+            "elapsed_s": round(time.perf_counter() - started, 3),
         }
         manifest = writer.finish(meta)
         commit_pack(tmp, out)
@@ -371,7 +414,7 @@ def _decode_into(writer: PackWriter, listing: Listing, refs: list[ClipRef], opts
         if listing.kind == "npz":
             with np.load(refs[0].path, allow_pickle=False) as z:
                 wav_vals = z["wav_vals"]
-            stream = zip(refs, decode_rows(refs, wav_vals, opts))
+            stream = zip(refs, decode_rows(refs, wav_vals, opts), strict=False)
         else:
             stream = decode_stream(refs, opts, jobs=jobs)
         try:
@@ -422,8 +465,15 @@ def _progress(enabled: bool, total: int):
     from contextlib import contextmanager
 
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class Speed(ProgressColumn):
@@ -432,8 +482,14 @@ def _progress(enabled: bool, total: int):
 
     @contextmanager
     def bar():
-        columns = (TextColumn("decoding"), BarColumn(), MofNCompleteColumn(), Speed(),
-                   TimeElapsedColumn(), TimeRemainingColumn())
+        columns = (
+            TextColumn("decoding"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            Speed(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         with Progress(*columns, console=Console(stderr=True), transient=False) as p:
             task = p.add_task("decode", total=total)
             yield lambda n: p.advance(task, n)

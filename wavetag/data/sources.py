@@ -8,6 +8,7 @@ noise files; and a fingerprint (path, size, mtime) of everything it read, which 
 Readers register in `SOURCES` under the names the CLI offers: ``folder``, ``speech-commands``
 (in `wavetag.data.speech_commands_source`), ``csv`` and ``npz``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,16 +16,16 @@ import errno
 import os
 import stat
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from wavetag.audio import AUDIO_EXTENSIONS
+from wavetag.data.splits import SPLIT_ALIASES, normalise_split_name
 from wavetag.errors import ConfigError, DataError
 from wavetag.registry import Registry
-from wavetag.data.splits import SPLIT_ALIASES, normalise_split_name
 
 AUDIO_SUFFIXES = frozenset(AUDIO_EXTENSIONS) | {".opus"}
 NOISE_DIR = "_background_noise_"
@@ -196,16 +197,30 @@ def _walk(directory: Path, root: Path, chain: set, rejected: list[Rejected]) -> 
     try:
         st = os.stat(directory)
         if (st.st_dev, st.st_ino) in chain:
-            rejected.append(Rejected(rel, "link loop", (
-                f"{rel}: a link back to a folder above it ({os.path.realpath(directory)}); its files are "
-                "listed once, from the real folder; remove the link to silence this")))
+            rejected.append(
+                Rejected(
+                    rel,
+                    "link loop",
+                    (
+                        f"{rel}: a link back to a folder above it ({os.path.realpath(directory)}); its files are "
+                        "listed once, from the real folder; remove the link to silence this"
+                    ),
+                )
+            )
             return
         with os.scandir(directory) as it:
             entries = sorted(it, key=lambda e: e.name)
     except OSError as exc:
-        rejected.append(Rejected(rel, "unreadable folder", (
-            f"{rel}: cannot list this folder ({exc.strerror or exc}); its files are left out; "
-            "fix its permissions (chmod a+rx) or remove it")))
+        rejected.append(
+            Rejected(
+                rel,
+                "unreadable folder",
+                (
+                    f"{rel}: cannot list this folder ({exc.strerror or exc}); its files are left out; "
+                    "fix its permissions (chmod a+rx) or remove it"
+                ),
+            )
+        )
         return
     chain = chain | {(st.st_dev, st.st_ino)}
     for entry in entries:
@@ -213,7 +228,9 @@ def _walk(directory: Path, root: Path, chain: set, rejected: list[Rejected]) -> 
             yield from _walk_entry(entry, root, chain, rejected)
 
 
-def _walk_entry(entry: os.DirEntry, root: Path, chain: set, rejected: list[Rejected]) -> Iterator[tuple[Path, str, int, int]]:
+def _walk_entry(
+    entry: os.DirEntry, root: Path, chain: set, rejected: list[Rejected]
+) -> Iterator[tuple[Path, str, int, int]]:
     path = Path(entry.path)
     audio_name = os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES
     if _is_dir(entry):
@@ -224,8 +241,15 @@ def _walk_entry(entry: os.DirEntry, root: Path, chain: set, rejected: list[Rejec
             yield item
         if audio_name and not found and len(rejected) == before:
             rel = _rel(path, root)
-            rejected.append(Rejected(rel, "not a file", (
-                f"{rel}: a folder with an audio file's name, holding no audio (expected a file); rename or remove it")))
+            rejected.append(
+                Rejected(
+                    rel,
+                    "not a file",
+                    (
+                        f"{rel}: a folder with an audio file's name, holding no audio (expected a file); rename or remove it"
+                    ),
+                )
+            )
         return
     if not audio_name:
         return
@@ -236,26 +260,47 @@ def _walk_entry(entry: os.DirEntry, root: Path, chain: set, rejected: list[Rejec
         rejected.append(_unstattable(rel, entry, exc))
         return
     if not stat.S_ISREG(st.st_mode):
-        rejected.append(Rejected(rel, "not a file", (
-            f"{rel}: not a regular file (a device, FIFO or socket), expected an audio file; remove it")))
+        rejected.append(
+            Rejected(
+                rel,
+                "not a file",
+                (f"{rel}: not a regular file (a device, FIFO or socket), expected an audio file; remove it"),
+            )
+        )
     elif rel != printable(rel):
-        rejected.append(Rejected(printable(rel), "bad file name", (
-            f"{printable(rel)}: the name is not valid UTF-8 (undecodable bytes shown as \\x..), so it cannot be "
-            "written to the pack's index; rename it, e.g. with 'convmv -f latin1 -t utf8 --notest'")))
+        rejected.append(
+            Rejected(
+                printable(rel),
+                "bad file name",
+                (
+                    f"{printable(rel)}: the name is not valid UTF-8 (undecodable bytes shown as \\x..), so it cannot be "
+                    "written to the pack's index; rename it, e.g. with 'convmv -f latin1 -t utf8 --notest'"
+                ),
+            )
+        )
     else:
         yield path, rel, st.st_size, st.st_mtime_ns
 
 
 def _unstattable(rel: str, entry: os.DirEntry, exc: OSError) -> Rejected:
     if exc.errno == errno.ELOOP:
-        return Rejected(printable(rel), "link loop", f"{printable(rel)}: a symbolic link that points back to itself; remove it")
+        return Rejected(
+            printable(rel), "link loop", f"{printable(rel)}: a symbolic link that points back to itself; remove it"
+        )
     if isinstance(exc, FileNotFoundError) and entry.is_symlink():
         target = os.readlink(entry.path) if os.path.islink(entry.path) else "?"
-        return Rejected(printable(rel), "broken link", (
-            f"{printable(rel)}: a symbolic link to {printable(target)}, which does not exist; fix or remove the link"))
+        return Rejected(
+            printable(rel),
+            "broken link",
+            (f"{printable(rel)}: a symbolic link to {printable(target)}, which does not exist; fix or remove the link"),
+        )
     if isinstance(exc, FileNotFoundError):
         return Rejected(printable(rel), "missing file", f"{printable(rel)}: vanished while the folder was being listed")
-    return Rejected(printable(rel), "unreadable", f"{printable(rel)}: cannot read it ({exc.strerror or exc}); fix its permissions or remove it")
+    return Rejected(
+        printable(rel),
+        "unreadable",
+        f"{printable(rel)}: cannot read it ({exc.strerror or exc}); fix its permissions or remove it",
+    )
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -310,8 +355,12 @@ def subdirs(path: Path) -> list[Path]:
     try:
         children = sorted(path.iterdir())
     except OSError as exc:
-        raise DataError(f"{path}: cannot list this folder ({exc.strerror or exc}); fix its permissions (chmod a+rx)") from None
-    return [p for p in children if not p.name.startswith(".") and _safe(p.is_dir) and not _safe((p / "pack.json").is_file)]
+        raise DataError(
+            f"{path}: cannot list this folder ({exc.strerror or exc}); fix its permissions (chmod a+rx)"
+        ) from None
+    return [
+        p for p in children if not p.name.startswith(".") and _safe(p.is_dir) and not _safe((p / "pack.json").is_file)
+    ]
 
 
 def _safe(check: Callable[[], bool]) -> bool:
@@ -367,9 +416,16 @@ def _read_class_folders(base: Path, split: str | None, listing: Listing) -> None
     for entry in sorted(os.scandir(base), key=lambda e: e.name):
         if _safe(entry.is_file) and os.path.splitext(entry.name)[1].lower() in AUDIO_SUFFIXES:
             rel = printable(Path(entry.path).relative_to(root).as_posix())
-            listing.rejected.append(Rejected(rel, "no label", (
-                f"{rel}: the file lies directly in {base}, so it has no class; move it into "
-                f"{base}/<label>/ (or list it in metadata.csv)")))
+            listing.rejected.append(
+                Rejected(
+                    rel,
+                    "no label",
+                    (
+                        f"{rel}: the file lies directly in {base}, so it has no class; move it into "
+                        f"{base}/<label>/ (or list it in metadata.csv)"
+                    ),
+                )
+            )
     for class_dir in subdirs(base):
         if class_dir.name == NOISE_DIR:
             continue
@@ -380,9 +436,16 @@ def _read_class_folders(base: Path, split: str | None, listing: Listing) -> None
             listing.fingerprint.append((rel, size, mtime))
         rel = printable(class_dir.relative_to(root).as_posix()) + "/"
         if not found and not any(r.path == rel for r in listing.rejected[-1:]):  # not already refused (a loop)
-            listing.rejected.append(Rejected(rel, "empty class folder", (
-                f"{rel}: no audio files (.wav/.flac/.ogg/.mp3) in this class folder, so class "
-                f"{class_dir.name!r} is left out; add clips or remove the folder")))
+            listing.rejected.append(
+                Rejected(
+                    rel,
+                    "empty class folder",
+                    (
+                        f"{rel}: no audio files (.wav/.flac/.ogg/.mp3) in this class folder, so class "
+                        f"{class_dir.name!r} is left out; add clips or remove the folder"
+                    ),
+                )
+            )
             listing.warnings.append(f"class folder {rel} is empty; class {class_dir.name!r} left out")
 
 
@@ -394,17 +457,26 @@ def _read_metadata(base: Path, split: str | None, listing: Listing, opts: Source
     meta = base / "metadata.csv"
     listing.fingerprint.append(stat_entry(meta, listing.root))
     listed = read_label_csv(meta, base, listing, opts, split=split)
-    for path, rel, size, _ in walk_audio(base, listing.root, rejected=listing.rejected):
+    for path, rel, _size, _ in walk_audio(base, listing.root, rejected=listing.rejected):
         if path.resolve() not in listed and NOISE_DIR not in path.parts:
-            listing.rejected.append(Rejected(rel, "no label", (
-                f"{rel}: not listed in {meta.relative_to(listing.root)}, so it has no label; "
-                "add a row (file_name,label) or move the file out of the folder")))
+            listing.rejected.append(
+                Rejected(
+                    rel,
+                    "no label",
+                    (
+                        f"{rel}: not listed in {meta.relative_to(listing.root)}, so it has no label; "
+                        "add a row (file_name,label) or move the file out of the folder"
+                    ),
+                )
+            )
 
 
 # ---------------------------------------------------------------- csv
 
 
-@SOURCES.register("csv", help="fname,label[,manually_verified] (FSDKaggle2018) or fname,labels (multi-label) + an audio root")
+@SOURCES.register(
+    "csv", help="fname,label[,manually_verified] (FSDKaggle2018) or fname,labels (multi-label) + an audio root"
+)
 def read_csv_source(src: Path, opts: SourceOptions) -> Listing:
     """A CSV of ``fname,label[,manually_verified]`` (or ``labels`` = comma-separated tags).
 
@@ -422,7 +494,9 @@ def read_csv_source(src: Path, opts: SourceOptions) -> Listing:
         raise DataError(f"{csv_path}: CSV file not found; check --csv (relative paths start at {src})")
     audio_root = Path(opts.audio_root).expanduser().resolve() if opts.audio_root else default_root
     if not audio_root.is_dir():
-        raise DataError(f"{audio_root}: audio root not found; pass --audio-root DIR, the folder that holds the CSV's files")
+        raise DataError(
+            f"{audio_root}: audio root not found; pass --audio-root DIR, the folder that holds the CSV's files"
+        )
     listing = Listing(kind="csv", root=audio_root)
     listing.fingerprint.append(stat_entry(csv_path, audio_root))
     read_label_csv(csv_path, audio_root, listing, opts)
@@ -467,7 +541,9 @@ def _csv_columns(csv_path: Path, columns: list[str], opts: SourceOptions) -> tup
     file_col = next((c for c in FILE_COLUMNS if c in columns), None)
     label_col = next((c for c in ("labels", "label") if c in columns), None)
     if file_col is None or label_col is None:
-        missing = "a file column (" + "/".join(FILE_COLUMNS) + ")" if file_col is None else "a 'label' or 'labels' column"
+        missing = (
+            "a file column (" + "/".join(FILE_COLUMNS) + ")" if file_col is None else "a 'label' or 'labels' column"
+        )
         raise DataError(
             f"{csv_path}: no {missing}; found columns {columns}. Expected e.g. 'fname,label' "
             "(FSDKaggle2018), 'fname,labels' (multi-label) or 'file_name,label' (audiofolder)"
@@ -485,20 +561,38 @@ def _csv_row(row: dict, row_no: int, csv_path: Path, audio_root: Path, listing: 
     name = (row.get(file_col) or "").strip()
     where = f"{csv_path.name} row {row_no}"
     if not name:
-        listing.rejected.append(Rejected("", "no file name", f"{where}: empty '{file_col}'; fill it in or delete the row", row_no))
+        listing.rejected.append(
+            Rejected("", "no file name", f"{where}: empty '{file_col}'; fill it in or delete the row", row_no)
+        )
         return None
     raw = (row.get(label_col) or "").strip()
-    labels = tuple(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip())) if label_col == "labels" else ((raw,) if raw else ())
+    labels = (
+        tuple(dict.fromkeys(t.strip() for t in raw.split(",") if t.strip()))
+        if label_col == "labels"
+        else ((raw,) if raw else ())
+    )
     path = Path(name) if Path(name).is_absolute() else audio_root / name
     rel = name
     if not labels:
-        listing.rejected.append(Rejected(rel, "no label", f"{where}: {name} has an empty '{label_col}'; add its label or delete the row", row_no))
+        listing.rejected.append(
+            Rejected(
+                rel, "no label", f"{where}: {name} has an empty '{label_col}'; add its label or delete the row", row_no
+            )
+        )
         return None
     try:
         st = path.stat()
     except OSError:
-        listing.rejected.append(Rejected(rel, "missing file", (
-            f"{where}: {name} not found under {audio_root}; fix the name, pass the right --audio-root, or delete the row"), row_no))
+        listing.rejected.append(
+            Rejected(
+                rel,
+                "missing file",
+                (
+                    f"{where}: {name} not found under {audio_root}; fix the name, pass the right --audio-root, or delete the row"
+                ),
+                row_no,
+            )
+        )
         return None
     listing.fingerprint.append((rel, st.st_size, st.st_mtime_ns))
     verified = (row.get("manually_verified") or "1").strip() not in ("0", "false", "False", "no")
@@ -512,7 +606,9 @@ def _csv_row(row: dict, row_no: int, csv_path: Path, audio_root: Path, listing: 
 # ---------------------------------------------------------------- npz
 
 
-@SOURCES.register("npz", help="wav_vals [N, T] + label_vals [N, 1] at --source-sample-rate (the 8 kHz notebook's format)")
+@SOURCES.register(
+    "npz", help="wav_vals [N, T] + label_vals [N, 1] at --source-sample-rate (the 8 kHz notebook's format)"
+)
 def read_npz(src: Path, opts: SourceOptions) -> Listing:
     """``wav_vals`` [N, T] (float in [-1, 1] or int16) and ``label_vals`` [N] or [N, 1].
 
@@ -525,7 +621,9 @@ def read_npz(src: Path, opts: SourceOptions) -> Listing:
         with np.load(src, allow_pickle=False) as z:
             keys = set(z.files)
             if not {"wav_vals", "label_vals"} <= keys:
-                raise DataError(f"{src}: expected arrays 'wav_vals' [N, T] and 'label_vals' [N, 1]; found {sorted(keys)}")
+                raise DataError(
+                    f"{src}: expected arrays 'wav_vals' [N, T] and 'label_vals' [N, 1]; found {sorted(keys)}"
+                )
             wav_shape = z["wav_vals"].shape
             label_vals = z["label_vals"]
             names = z["label_names"] if "label_names" in keys else None
@@ -534,10 +632,14 @@ def read_npz(src: Path, opts: SourceOptions) -> Listing:
         raise DataError(f"{src}: cannot read the npz ({exc}); expected numpy arrays without pickled objects") from None
     label_vals = label_vals.reshape(len(label_vals), -1)[:, 0] if label_vals.ndim > 1 else label_vals
     if len(wav_shape) != 2 or wav_shape[0] != len(label_vals):
-        raise DataError(f"{src}: wav_vals has shape {wav_shape} and label_vals {len(label_vals)} rows; expected [N, T] and [N, 1]")
+        raise DataError(
+            f"{src}: wav_vals has shape {wav_shape} and label_vals {len(label_vals)} rows; expected [N, T] and [N, 1]"
+        )
     rate = opts.source_sample_rate or stored_rate
     if not rate:
-        raise ConfigError(f"{src}: the npz has no 'sample_rate' entry; pass the rate of wav_vals, e.g. --source-sample-rate 8000")
+        raise ConfigError(
+            f"{src}: the npz has no 'sample_rate' entry; pass the rate of wav_vals, e.g. --source-sample-rate 8000"
+        )
     listing.source_sample_rate = int(rate)
     for i, value in enumerate(label_vals.tolist()):
         label = _npz_label(value, names)
@@ -545,7 +647,9 @@ def read_npz(src: Path, opts: SourceOptions) -> Listing:
         if label:
             listing.refs.append(ClipRef(str(src), rel, (label,), row=i))
         else:
-            listing.rejected.append(Rejected(rel, "no label", f"{src.name} row {i}: empty label; drop the row or label it"))
+            listing.rejected.append(
+                Rejected(rel, "no label", f"{src.name} row {i}: empty label; drop the row or label it")
+            )
     return listing
 
 

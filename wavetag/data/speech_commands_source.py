@@ -6,6 +6,7 @@ word; `finish_speech_commands` then, per split, keeps the target words, samples 
 ``_unknown_`` and cuts ``_silence_`` clips from the background noise, as the TensorFlow example
 (``examples/speech_commands/input_data.py``) does.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,12 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.errors import ConfigError, DataError
 from wavetag.data.sources import (
-    NOISE_DIR, SILENCE, SOURCES, UNKNOWN, ClipRef, Listing, Rejected, SourceOptions, list_noise, stat_entry,
-    subdirs, walk_audio,
+    NOISE_DIR,
+    SILENCE,
+    SOURCES,
+    UNKNOWN,
+    ClipRef,
+    Listing,
+    Rejected,
+    SourceOptions,
+    list_noise,
+    stat_entry,
+    subdirs,
+    walk_audio,
 )
 from wavetag.data.splits import SC_TO_PACK, SPLITS, speaker_of, which_set
+from wavetag.errors import ConfigError, DataError
 
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
@@ -107,8 +118,10 @@ def synth_speakers(root: Path, listing: Listing) -> dict[str, tuple[tuple[str, s
     listing.fingerprint.append(stat_entry(path, root))
     try:
         speakers = json.loads(path.read_text())["speakers"]
-        return {str(s["hash"]): (("engine", str(s["engine"])), ("voice", str(s.get("voice") or _voice_of(s))))
-                for s in speakers}
+        return {
+            str(s["hash"]): (("engine", str(s["engine"])), ("voice", str(s.get("voice") or _voice_of(s))))
+            for s in speakers
+        }
     except (OSError, ValueError, KeyError, TypeError) as exc:
         listing.warnings.append(f"{path}: unreadable ({type(exc).__name__}); clips have no engine/voice")
         return {}
@@ -184,7 +197,7 @@ def _silence_clips(listing, n_target, share, durations, clip_seconds, rng) -> li
     if share <= 0 or not sum(counts.values()):
         return []
     window_s = clip_seconds or SILENCE_WINDOW_S
-    usable = [(p, d) for p, d in zip(listing.noise_files, durations) if d >= window_s]
+    usable = [(p, d) for p, d in zip(listing.noise_files, durations, strict=False) if d >= window_s]
     if not usable:
         raise DataError(
             f"silence share {share:g} needs background noise at least {window_s:g} s long, but "

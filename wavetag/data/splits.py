@@ -4,13 +4,14 @@ Every rule maps clips to one of `SPLITS` ("train", "validation", "test"). Speech
 its sets "training"/"validation"/"testing"; `which_set` keeps those names (it is the dataset's
 own rule) and `SC_TO_PACK` maps them to the pack's names.
 """
+
 from __future__ import annotations
 
 import hashlib
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import PurePath
-from typing import Sequence
 
 import numpy as np
 
@@ -25,9 +26,15 @@ MAX_NUM_WAVS_PER_CLASS = 2**27 - 1
 
 # Aliases users write for split names (folder layouts, CSV "split" columns).
 SPLIT_ALIASES = {
-    "train": "train", "training": "train",
-    "validation": "validation", "valid": "validation", "val": "validation", "dev": "validation",
-    "test": "test", "testing": "test", "eval": "test",
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "valid": "validation",
+    "val": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+    "eval": "test",
 }
 
 
@@ -62,9 +69,7 @@ def normalise_split_name(value: str, *, where: str) -> str:
     """``"Training"`` -> ``"train"``; a `ConfigError` naming ``where`` for anything unknown."""
     name = SPLIT_ALIASES.get(str(value).strip().lower())
     if name is None:
-        raise ConfigError(
-            f"{where}: unknown split {value!r} (expected one of {', '.join(sorted(SPLIT_ALIASES))})"
-        )
+        raise ConfigError(f"{where}: unknown split {value!r} (expected one of {', '.join(sorted(SPLIT_ALIASES))})")
     return name
 
 
@@ -104,7 +109,7 @@ def stratified_splits(
         n_val, n_test = int(round(len(members) * f_val)), int(round(len(members) * f_test))
         for i in members[:n_val]:
             out[i] = "validation"
-        for i in members[n_val:n_val + n_test]:
+        for i in members[n_val : n_val + n_test]:
             out[i] = "test"
     return out
 

@@ -7,11 +7,12 @@ and the `wavetag compare` leaderboard.
 
 matplotlib and torch are imported only inside the plotting functions.
 """
+
 from wavetag.evaluate.compute import compute_metrics
-from wavetag.lazy import lazy_getattr
 from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
 from wavetag.evaluate.pooling import pool_window_logits
 from wavetag.evaluate.report import ReportPaths, write_report
+from wavetag.lazy import lazy_getattr
 
 __all__ = [
     "LeaderboardPaths",

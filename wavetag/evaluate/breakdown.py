@@ -9,6 +9,7 @@ and a Speech Commands-layout pack each clip's ``word`` (its folder). `breakdown`
   predicted as a target word (a *false accept*), overall and for words that no training clip of
   the pack says (``unseen_words``): the figure that tells how a model treats new words.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -41,7 +42,9 @@ def _by_value(values: np.ndarray, correct: np.ndarray) -> list[dict[str, Any]]:
     return rows
 
 
-def non_keyword_false_accepts(pack: Pack, indices: np.ndarray, predicted: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+def non_keyword_false_accepts(
+    pack: Pack, indices: np.ndarray, predicted: np.ndarray, targets: np.ndarray
+) -> dict[str, Any]:
     """False-accept rate of ``_unknown_`` clips, overall and split by whether training heard the word."""
     unknown = pack.labels.index(UNKNOWN)
     keywords = np.array([name not in (UNKNOWN, SILENCE) for name in pack.labels])
@@ -55,10 +58,13 @@ def non_keyword_false_accepts(pack: Pack, indices: np.ndarray, predicted: np.nda
         clip_words = words[indices][mask]
         unseen = np.array([w not in heard for w in clip_words.tolist()], dtype=bool)
         for name, sel in (("unseen_words", unseen), ("seen_words", ~unseen)):
-            out[name] = {"clips": int(sel.sum()), "words": len(set(clip_words[sel].tolist())),
-                         "false_accept_rate": _rate(accepted[sel])}
+            out[name] = {
+                "clips": int(sel.sum()),
+                "words": len(set(clip_words[sel].tolist())),
+                "false_accept_rate": _rate(accepted[sel]),
+            }
         taken = {}
-        for word, acc in zip(clip_words.tolist(), accepted.tolist()):
+        for word, acc in zip(clip_words.tolist(), accepted.tolist(), strict=False):
             if acc:
                 taken[word] = taken.get(word, 0) + 1
         out["most_accepted_words"] = sorted(taken.items(), key=lambda kv: -kv[1])[:10]
@@ -75,12 +81,17 @@ def breakdown_markdown(metrics: dict[str, Any]) -> list[str]:
     out: list[str] = []
     nk = b.get("non_keywords")
     if nk:
-        out += ["## Non-keyword speech", "", f"- `_unknown_` clips taken for a keyword: {_pct(nk['false_accept_rate'])} "
-                f"of {nk['clips']}"]
+        out += [
+            "## Non-keyword speech",
+            "",
+            f"- `_unknown_` clips taken for a keyword: {_pct(nk['false_accept_rate'])} of {nk['clips']}",
+        ]
         for name, title in (("unseen_words", "words no training clip says"), ("seen_words", "words heard in training")):
             if name in nk:
-                out.append(f"- {title}: {_pct(nk[name]['false_accept_rate'])} of {nk[name]['clips']} clips "
-                           f"({nk[name]['words']} words)")
+                out.append(
+                    f"- {title}: {_pct(nk[name]['false_accept_rate'])} of {nk[name]['clips']} clips "
+                    f"({nk[name]['words']} words)"
+                )
         if nk.get("most_accepted_words"):
             out.append("- most often accepted: " + ", ".join(f"{w} ({n})" for w, n in nk["most_accepted_words"]))
         out.append("")

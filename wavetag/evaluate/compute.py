@@ -15,10 +15,12 @@ Keys by task (all tasks also have ``task``, ``num_clips``, ``num_classes``, ``la
 
 NaN (undefined) values become ``null``.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

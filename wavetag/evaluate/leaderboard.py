@@ -1,11 +1,13 @@
 """`write_leaderboard`: the `wavetag compare` table as Markdown, CSV and a bar chart."""
+
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wavetag.errors import DataError
 from wavetag.evaluate import plots
@@ -60,8 +62,13 @@ def write_leaderboard(
     paths = LeaderboardPaths(out / "leaderboard.md", out / "leaderboard.csv", out / "leaderboard.png")
     paths.markdown.write_text(_markdown(ranked, metric_name, higher_is_better), encoding="utf-8")
     _write_csv(paths.csv, ranked, metric_name)
-    plots.plot_leaderboard([_chart_label(r) for r in ranked], [_number(r["metric"]) for r in ranked],
-                           paths.chart, metric_name=metric_name, groups=[r.get("family") for r in ranked])
+    plots.plot_leaderboard(
+        [_chart_label(r) for r in ranked],
+        [_number(r["metric"]) for r in ranked],
+        paths.chart,
+        metric_name=metric_name,
+        groups=[r.get("family") for r in ranked],
+    )
     return paths
 
 

@@ -13,9 +13,11 @@ Ties are broken the same way everywhere: a higher score ranks first, then the lo
 (a class with no clips and no predictions, AP of a class with no positives) are NaN, never 0.
 Each metric that scikit-learn has is checked against it in ``tests/test_evaluate_metrics.py``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -207,7 +209,7 @@ def most_confused_pairs(cm: Any, labels: Sequence[str], k: int = 10) -> list[dic
     off = cm.astype(np.int64).copy()
     np.fill_diagonal(off, 0)
     rows, cols = np.nonzero(off)
-    order = sorted(zip(rows, cols), key=lambda rc: (-off[rc], rc))[:k]
+    order = sorted(zip(rows, cols, strict=False), key=lambda rc: (-off[rc], rc))[:k]
     share = normalize_confusion_matrix(cm)
     return [
         {"true": labels[i], "predicted": labels[j], "count": int(off[i, j]), "fraction": float(share[i, j])}

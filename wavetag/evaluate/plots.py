@@ -5,12 +5,14 @@ global backend switch, safe in threads and notebooks), writes ``path`` and retur
 matplotlib (and torch, for spectrograms) is imported inside the functions, so importing this
 module costs nothing.
 """
+
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -47,8 +49,10 @@ def plot_confusion_matrix(counts: Any, labels: Sequence[str], path: str | Path, 
     side = min(max(4.0, 0.22 * c + 3.0), 14.0)  # inches per panel
     font = float(np.clip(0.6 * 0.7 * side * 72 / max(c, 1), 5.0, 9.0))  # ~60 % of a row's height, in pt
     fig = new_figure(2 * side + 1.0, side + 0.6)
-    panels = ((fig.add_subplot(1, 2, 1), counts, max(counts.max(), 1.0), "counts", "{:.0f}"),
-              (fig.add_subplot(1, 2, 2), norm, 1.0, "normalised by true class", "{:.2f}"))
+    panels = (
+        (fig.add_subplot(1, 2, 1), counts, max(counts.max(), 1.0), "counts", "{:.0f}"),
+        (fig.add_subplot(1, 2, 2), norm, 1.0, "normalised by true class", "{:.2f}"),
+    )
     for ax, data, top, name, fmt in panels:
         image = ax.imshow(data, cmap="Blues", vmin=0, vmax=top, interpolation="nearest")
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -96,7 +100,9 @@ def _history_x(history: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
     return np.arange(n, dtype=np.float64), "row"
 
 
-def training_curve_panels(history: dict[str, np.ndarray], *, metric_name: str = "accuracy") -> list[tuple[str, list[str]]]:
+def training_curve_panels(
+    history: dict[str, np.ndarray], *, metric_name: str = "accuracy"
+) -> list[tuple[str, list[str]]]:
     """The panels `plot_training_curves` draws: ``[(title, [column, ...]), ...]``.
 
     Loss (``train_loss``, ``val_loss``); the task metric (``train_<metric>``, ``val_<metric>``,
@@ -107,9 +113,7 @@ def training_curve_panels(history: dict[str, np.ndarray], *, metric_name: str = 
     names = [metric_name] + (["accuracy"] if metric_name != "accuracy" else [])
     metric_cols = [f"{split}_{name}" for name in names for split in ("train", "val")]
     metric_cols += ["train_metric", "val_metric"]  # histories written before the columns were named
-    panels = [("loss", ["train_loss", "val_loss"]),
-              (" / ".join(names), metric_cols),
-              ("learning rate", [LR_COLUMN])]
+    panels = [("loss", ["train_loss", "val_loss"]), (" / ".join(names), metric_cols), ("learning rate", [LR_COLUMN])]
     kept = [(title, [c for c in cols if _has_data(history, c)]) for title, cols in panels]
     return [(title, cols) for title, cols in kept if cols]
 
@@ -148,8 +152,15 @@ def _has_data(history: dict[str, np.ndarray], col: str | None) -> bool:
     return col is not None and col in history and bool(np.isfinite(history[col]).any())
 
 
-def plot_roc_curve(fpr: Any, tpr: Any, path: str | Path, *, auc: float | None = None,
-                   eer: float | None = None, title: str = "ROC curve") -> Path:
+def plot_roc_curve(
+    fpr: Any,
+    tpr: Any,
+    path: str | Path,
+    *,
+    auc: float | None = None,
+    eer: float | None = None,
+    title: str = "ROC curve",
+) -> Path:
     """ROC curve with the chance diagonal; the EER point marked when given."""
     fig = new_figure(4.6, 4.4)
     ax = fig.add_subplot(1, 1, 1)
@@ -232,8 +243,14 @@ def plot_spectrogram(samples: Any, sample_rate: int, path: str | Path, *, title:
     return save_figure(fig, path)
 
 
-def plot_leaderboard(models: Sequence[str], values: Sequence[float | None], path: str | Path, *,
-                     metric_name: str = "task metric", groups: Sequence[str | None] | None = None) -> Path:
+def plot_leaderboard(
+    models: Sequence[str],
+    values: Sequence[float | None],
+    path: str | Path,
+    *,
+    metric_name: str = "task metric",
+    groups: Sequence[str | None] | None = None,
+) -> Path:
     """One horizontal bar per model in the given order (first at the top), value written beside;
     bars coloured by ``groups`` (e.g. the model family, with a legend) when given."""
     vals = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
@@ -247,13 +264,23 @@ def plot_leaderboard(models: Sequence[str], values: Sequence[float | None], path
     if groups:
         from matplotlib.patches import Patch
 
-        ax.legend(handles=[Patch(color=f"C{k % 10}", label=n) for k, n in enumerate(order)], title="family",
-                  fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+        ax.legend(
+            handles=[Patch(color=f"C{k % 10}", label=n) for k, n in enumerate(order)],
+            title="family",
+            fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
     ax.set_yticks(pos, labels=[str(m) for m in models], fontsize=9)
     right = np.nanmax(vals) if np.isfinite(vals).any() else 1.0
-    for y, v in zip(pos, vals):
-        ax.text((0 if math.isnan(v) else v) + 0.01 * right, y, "n/a" if math.isnan(v) else f"{v:.4f}",
-                va="center", fontsize=8)
+    for y, v in zip(pos, vals, strict=False):
+        ax.text(
+            (0 if math.isnan(v) else v) + 0.01 * right,
+            y,
+            "n/a" if math.isnan(v) else f"{v:.4f}",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(0, right * 1.15 if right > 0 else 1.0)
     ax.set_xlabel(metric_name)
     ax.set_title(f"leaderboard: {metric_name}")

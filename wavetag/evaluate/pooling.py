@@ -1,4 +1,5 @@
 """Pool the logits of the sliding windows over one long clip into one clip-level row."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,14 +5,16 @@ misclassified clip shown gets ``audio/NNN.wav`` (16-bit) with an ``<audio>`` pla
 ``spectrograms/NNN.png``, so a person can listen to what went wrong. Every string that came from
 the user (file names, labels, title) is escaped.
 """
+
 from __future__ import annotations
 
 import csv
 import html
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -130,8 +132,17 @@ def _write_predictions_csv(path: Path, records: list[dict[str, Any]]) -> None:
         w = csv.writer(f)
         w.writerow(["index", "path", "true", "predicted", "score", "correct", "top3"])
         for r in records:
-            w.writerow([r["index"], r["path"], _joined(r["true"]), _joined(r["predicted"]),
-                        f"{float(r['score']):.6f}", int(not _is_wrong(r)), _top3_text(r["top3"])])
+            w.writerow(
+                [
+                    r["index"],
+                    r["path"],
+                    _joined(r["true"]),
+                    _joined(r["predicted"]),
+                    f"{float(r['score']):.6f}",
+                    int(not _is_wrong(r)),
+                    _top3_text(r["top3"]),
+                ]
+            )
 
 
 def _write_plots(plot_dir: Path, metrics: dict[str, Any], labels: list[str], history_csv: Any) -> dict[str, Path]:
@@ -139,22 +150,26 @@ def _write_plots(plot_dir: Path, metrics: dict[str, Any], labels: list[str], his
     cm = metrics.get("confusion_matrix")
     if cm:
         made["confusion_matrix"] = plots.plot_confusion_matrix(
-            cm["counts"], cm["labels"], plot_dir / "confusion_matrix.png")
+            cm["counts"], cm["labels"], plot_dir / "confusion_matrix.png"
+        )
     rows = metrics.get("per_class") or []
     if rows:
-        made["per_class_f1"] = plots.plot_per_class([r["label"] for r in rows], [r["f1"] for r in rows],
-                                                    plot_dir / "per_class_f1.png", name="F1")
+        made["per_class_f1"] = plots.plot_per_class(
+            [r["label"] for r in rows], [r["f1"] for r in rows], plot_dir / "per_class_f1.png", name="F1"
+        )
     if rows and "ap" in rows[0]:
-        made["per_class_ap"] = plots.plot_per_class([r["label"] for r in rows], [r["ap"] for r in rows],
-                                                    plot_dir / "per_class_ap.png", name="AP")
+        made["per_class_ap"] = plots.plot_per_class(
+            [r["label"] for r in rows], [r["ap"] for r in rows], plot_dir / "per_class_ap.png", name="AP"
+        )
     cal = metrics.get("calibration")
     if cal:
         made["reliability"] = plots.plot_reliability(cal["bins"], plot_dir / "reliability.png", ece=cal["ece"])
     roc = metrics.get("roc")
     if roc:
         overall = metrics.get("overall", {})
-        made["roc_curve"] = plots.plot_roc_curve(roc["fpr"], roc["tpr"], plot_dir / "roc_curve.png",
-                                                 auc=overall.get("roc_auc"), eer=overall.get("eer"))
+        made["roc_curve"] = plots.plot_roc_curve(
+            roc["fpr"], roc["tpr"], plot_dir / "roc_curve.png", auc=overall.get("roc_auc"), eer=overall.get("eer")
+        )
     if history_csv is not None and Path(history_csv).is_file():
         metric_name = (metrics.get("task_metric") or {}).get("name") or "accuracy"
         curves = plots.plot_training_curves(history_csv, plot_dir / "training_curves.png", metric_name=metric_name)
@@ -228,8 +243,10 @@ class _Page:
 
     def header(self) -> str:
         m = self.metrics
-        return (f"Split: {self.split} · clips: {m.get('num_clips', '?')} · task: {self.task} · "
-                f"classes: {m.get('num_classes', '?')}")
+        return (
+            f"Split: {self.split} · clips: {m.get('num_clips', '?')} · task: {self.task} · "
+            f"classes: {m.get('num_classes', '?')}"
+        )
 
     def headline(self) -> str:
         tm = self.metrics.get("task_metric") or {}
@@ -276,7 +293,10 @@ class _Page:
         if not pairs:
             return out + ["None.", ""]
         out += ["| true | predicted | clips | share of true class |", "|---|---|---|---|"]
-        out += [f"| {md_escape(p['true'])} | {md_escape(p['predicted'])} | {p['count']} | {p['fraction']:.1%} |" for p in pairs]
+        out += [
+            f"| {md_escape(p['true'])} | {md_escape(p['predicted'])} | {p['count']} | {p['fraction']:.1%} |"
+            for p in pairs
+        ]
         return out + [""]
 
     def _md_examples(self) -> list[str]:
@@ -287,16 +307,22 @@ class _Page:
         for ex in self.examples:
             r = ex.record
             link = f"[wav]({ex.audio}) · [spectrogram]({ex.spectrogram})" if ex.audio else ""
-            out.append(f"| {ex.number} | {md_escape(r['path'])} | {md_escape(_joined(r['true']))} | {md_escape(_joined(r['predicted']))} "
-                       f"| {float(r['score']):.3f} | {md_escape(_top3_text(r['top3'], '; '))} | {link} |")
+            out.append(
+                f"| {ex.number} | {md_escape(r['path'])} | {md_escape(_joined(r['true']))} | {md_escape(_joined(r['predicted']))} "
+                f"| {float(r['score']):.3f} | {md_escape(_top3_text(r['top3'], '; '))} | {link} |"
+            )
         return out + [""]
 
     # -- HTML
 
     def html(self) -> str:
-        body = [f"<h1>{html_escape(self.title)}</h1>", f"<p class='meta'>{html_escape(self.header())}</p>",
-                f"<p class='headline'>{html_escape(self.headline())}</p>", "<h2>Summary</h2>",
-                html_table(["metric", "value"], [[html_escape(k), html_escape(v)] for k, v in self.summary_rows()])]
+        body = [
+            f"<h1>{html_escape(self.title)}</h1>",
+            f"<p class='meta'>{html_escape(self.header())}</p>",
+            f"<p class='headline'>{html_escape(self.headline())}</p>",
+            "<h2>Summary</h2>",
+            html_table(["metric", "value"], [[html_escape(k), html_escape(v)] for k, v in self.summary_rows()]),
+        ]
         notes = self.metrics.get("notes", [])
         if notes:
             body.append("<ul class='notes'>" + "".join(f"<li>{html_escape(n)}</li>" for n in notes) + "</ul>")
@@ -313,14 +339,20 @@ class _Page:
 
     def _html_per_class(self) -> list[str]:
         cols = self.per_class_columns()
-        rows = [[html_escape(r["label"])] + [html_escape(_fmt(r.get(c))) for c in cols] for r in self.metrics.get("per_class", [])]
+        rows = [
+            [html_escape(r["label"])] + [html_escape(_fmt(r.get(c))) for c in cols]
+            for r in self.metrics.get("per_class", [])
+        ]
         return ["<h2>Per class</h2>", html_table(["label", *cols], rows)]
 
     def _html_confused(self) -> list[str]:
         pairs = self.metrics.get("most_confused") or []
         if not pairs:
             return ["<h2>Most-confused pairs</h2>", "<p>None.</p>"]
-        rows = [[html_escape(p["true"]), html_escape(p["predicted"]), str(p["count"]), f"{p['fraction']:.1%}"] for p in pairs]
+        rows = [
+            [html_escape(p["true"]), html_escape(p["predicted"]), str(p["count"]), f"{p['fraction']:.1%}"]
+            for p in pairs
+        ]
         header = ["true", "predicted", "clips", "share of true class"]
         return ["<h2>Most-confused pairs</h2>", html_table(header, rows)]
 
@@ -331,11 +363,22 @@ class _Page:
             r = ex.record
             media = ""
             if ex.audio:
-                media = (f"<audio controls preload='none' src='{ex.audio}'></audio><br>"
-                         f"<img class='spec' src='{ex.spectrogram}' alt='spectrogram of clip {ex.number}' "
-                         "loading='lazy'>")
-            rows.append([str(ex.number), html_escape(r["path"]), html_escape(_joined(r["true"])), html_escape(_joined(r["predicted"])),
-                         f"{float(r['score']):.3f}", html_escape(_top3_text(r["top3"], "; ")), media])
+                media = (
+                    f"<audio controls preload='none' src='{ex.audio}'></audio><br>"
+                    f"<img class='spec' src='{ex.spectrogram}' alt='spectrogram of clip {ex.number}' "
+                    "loading='lazy'>"
+                )
+            rows.append(
+                [
+                    str(ex.number),
+                    html_escape(r["path"]),
+                    html_escape(_joined(r["true"])),
+                    html_escape(_joined(r["predicted"])),
+                    f"{float(r['score']):.3f}",
+                    html_escape(_top3_text(r["top3"], "; ")),
+                    media,
+                ]
+            )
         if rows:
             out.append(html_table(["#", "file", "true", "predicted", "score", "top 3", "listen"], rows))
         return out

@@ -3,6 +3,7 @@
 Clips longer than the model's window are classified with sliding windows (hop = half a window
 by default) and their logits pooled, so a 30-s recording is judged on all of it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,14 +49,22 @@ def resolve_model_dir(path: str | Path) -> tuple[Path, Path | None]:
 def check_model_fits_pack(model: Classifier, config: dict[str, Any], pack: Pack, *, where: Path) -> None:
     """Same sample rate and the same labels in the same order, or a `DataError` naming the difference."""
     if model.sample_rate != pack.sample_rate:
-        raise DataError(f"{where} runs at {model.sample_rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
-                        f"prepare the pack with --sample-rate {model.sample_rate}")
+        raise DataError(
+            f"{where} runs at {model.sample_rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
+            f"prepare the pack with --sample-rate {model.sample_rate}"
+        )
     labels = list(config.get("labels") or [])
     if labels != list(pack.labels):
         only_model = sorted(set(labels) - set(pack.labels))
         only_pack = sorted(set(pack.labels) - set(labels))
-        detail = f"only in the model: {only_model}; only in the pack: {only_pack}" if (only_model or only_pack) else "same labels in another order"
-        raise DataError(f"{where} and the pack {pack.path} have different label sets ({detail}); evaluate on a pack prepared with the same classes")
+        detail = (
+            f"only in the model: {only_model}; only in the pack: {only_pack}"
+            if (only_model or only_pack)
+            else "same labels in another order"
+        )
+        raise DataError(
+            f"{where} and the pack {pack.path} have different label sets ({detail}); evaluate on a pack prepared with the same classes"
+        )
 
 
 def evaluate(
@@ -80,8 +89,12 @@ def evaluate(
     check_model_fits_pack(net, config, pack, where=model_dir)
     indices = pack.split_indices(split)
     if len(indices) == 0:
-        raise DataError(f"{pack.path}: the {split} split is empty; choose --split train, validation or test with clips in it")
-    logits = split_logits(net, pack, indices, clip_seconds=net.clip_seconds, hop_s=hop_s, batch_size=batch_size, pool=pool)
+        raise DataError(
+            f"{pack.path}: the {split} split is empty; choose --split train, validation or test with clips in it"
+        )
+    logits = split_logits(
+        net, pack, indices, clip_seconds=net.clip_seconds, hop_s=hop_s, batch_size=batch_size, pool=pool
+    )
     probs = net.probabilities(logits).numpy()
     targets = split_targets(pack, indices).numpy()
     metrics = compute_metrics(probs, targets, task=net.task, labels=pack.labels, task_metric=task_metric)
@@ -95,10 +108,16 @@ def evaluate(
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
     with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
         report = write_report(
-            stage, metrics=metrics, labels=pack.labels, task=net.task,
+            stage,
+            metrics=metrics,
+            labels=pack.labels,
+            task=net.task,
             predictions=prediction_records(pack, indices, probs, net.task),
-            get_audio=lambda i: (pack.waveform(int(i)), pack.sample_rate), history_csv=history,
-            title=f"{net.name} on {pack.path.name} ({split})", split=split, max_examples=max_examples,
+            get_audio=lambda i: (pack.waveform(int(i)), pack.sample_rate),
+            history_csv=history,
+            title=f"{net.name} on {pack.path.name} ({split})",
+            split=split,
+            max_examples=max_examples,
         )
     return EvalResult(metrics, rebase_paths(report, stage, out), model_dir, split, len(indices))
 
@@ -117,10 +136,14 @@ def prediction_records(pack: Pack, indices: np.ndarray, probs: np.ndarray, task:
             predicted = [str(x) for x in labels[probs[row] >= 0.5]] or [str(labels[top[row, 0]])]
         else:
             true, predicted = str(labels[pack.index.label[i]]), str(labels[top[row, 0]])
-        records.append({
-            "index": i, "path": str(pack.index.path[i]), "true": true, "predicted": predicted,
-            "score": float(probs[row, top[row, 0]]),
-            "top3": [(str(labels[c]), float(probs[row, c])) for c in top[row]],
-        })
+        records.append(
+            {
+                "index": i,
+                "path": str(pack.index.path[i]),
+                "true": true,
+                "predicted": predicted,
+                "score": float(probs[row, top[row, 0]]),
+                "top3": [(str(labels[c]), float(probs[row, c])) for c in top[row]],
+            }
+        )
     return records
-

@@ -12,6 +12,7 @@ histograms; mean spectrum and mean log-spectrogram per class; band-energy violin
 clips' log spectra with the outliers listed by file; exact and near duplicates (cross-split ones
 flagged); and speakers/groups found in more than one split.
 """
+
 from wavetag.explore.duplicates import DuplicatePair
 from wavetag.explore.leakage import Leak, LeakCheck
 from wavetag.explore.run import ExplorePaths, ExploreResult, Outlier, explore

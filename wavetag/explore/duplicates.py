@@ -11,6 +11,7 @@
   whose first coordinate lies within the radius. At most `MAX_NEIGHBOURS` near duplicates are
   kept per clip.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,13 +57,14 @@ def exact_duplicates(pack, indices: np.ndarray) -> list[tuple[int, int]]:
     groups: dict[bytes, list[int]] = defaultdict(list)
     for i in np.asarray(indices).tolist():
         o = int(offset[i])
-        digest = hashlib.blake2b(memoryview(audio[o:o + int(length[i])]).cast("B"), digest_size=16).digest()
+        digest = hashlib.blake2b(memoryview(audio[o : o + int(length[i])]).cast("B"), digest_size=16).digest()
         groups[digest].append(i)
     return [(g[0], other) for g in groups.values() if len(g) > 1 for other in g[1:]]
 
 
-def near_duplicates(summary: np.ndarray, threshold: float, *, skip: np.ndarray | None = None,
-                    max_neighbours: int = MAX_NEIGHBOURS) -> list[tuple[int, int, float]]:
+def near_duplicates(
+    summary: np.ndarray, threshold: float, *, skip: np.ndarray | None = None, max_neighbours: int = MAX_NEIGHBOURS
+) -> list[tuple[int, int, float]]:
     """Pairs ``(i, j, cosine)`` (positions in ``summary`` ``[N, D]`` of unit rows, i < j) with cosine >= ``threshold``.
 
     ``skip [N]`` bool: rows left out of the search.
@@ -87,8 +89,10 @@ def near_duplicates(summary: np.ndarray, threshold: float, *, skip: np.ndarray |
         if len(i):
             cos = np.einsum("ij,ij->i", x[i], x[j])
             ok = cos >= threshold
-            found += ((min(a, b), max(a, b), sim) for a, b, sim in
-                      zip(keep[i[ok]].tolist(), keep[j[ok]].tolist(), cos[ok].tolist()))
+            found += (
+                (min(a, b), max(a, b), sim)
+                for a, b, sim in zip(keep[i[ok]].tolist(), keep[j[ok]].tolist(), cos[ok].tolist(), strict=False)
+            )
     return _limit(found, max_neighbours)
 
 
@@ -122,9 +126,20 @@ def describe(pack, pairs, kind: str) -> list[DuplicatePair]:
     for pair in pairs:
         a, b = sorted((int(pair[0]), int(pair[1])))
         similarity = float(pair[2]) if len(pair) > 2 else 1.0
-        out.append(DuplicatePair(kind, a, b, str(index.path[a]), str(index.path[b]), clip_label(pack, a),
-                                 clip_label(pack, b), SPLITS[index.split[a]], SPLITS[index.split[b]],
-                                 round(similarity, 6)))
+        out.append(
+            DuplicatePair(
+                kind,
+                a,
+                b,
+                str(index.path[a]),
+                str(index.path[b]),
+                clip_label(pack, a),
+                clip_label(pack, b),
+                SPLITS[index.split[a]],
+                SPLITS[index.split[b]],
+                round(similarity, 6),
+            )
+        )
     return ordered(out)
 
 

@@ -6,6 +6,7 @@ column) must sit in one split only. Clips without a group cannot be checked. ``_
 that ``prepare`` cut from the background-noise recordings (group ``noise:<file>``) are left out:
 the Speech Commands recipe cuts every split's silence from the same few recordings on purpose.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,8 +44,12 @@ class LeakCheck:
     noise_clips: int  # silence clips cut from the noise bank (not checked)
 
     def to_dict(self) -> dict:
-        return {"leaks": [leak.to_dict() for leak in self.leaks], "groups": self.groups,
-                "clips_without_group": self.clips_without_group, "noise_clips": self.noise_clips}
+        return {
+            "leaks": [leak.to_dict() for leak in self.leaks],
+            "groups": self.groups,
+            "clips_without_group": self.clips_without_group,
+            "noise_clips": self.noise_clips,
+        }
 
 
 def find_leaks(group: np.ndarray, split: np.ndarray, label_names: np.ndarray | None = None) -> LeakCheck:

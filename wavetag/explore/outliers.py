@@ -11,6 +11,7 @@ class does not turn small wobbles into huge scores). Classes with fewer than `MI
 clips are measured against all clips. A score of 3 means "three typical deviations away";
 mislabelled, corrupted, clipped or silent clips come first.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,7 +58,9 @@ def robust_scores(coords: np.ndarray, class_of: np.ndarray) -> np.ndarray:
     scores = np.zeros(len(coords))
     for c in np.unique(class_of):
         rows = np.flatnonzero(class_of == c)
-        centre, scale = _centre_scale(coords[rows]) if len(rows) >= MIN_CLASS_CLIPS and c >= 0 else (centre_all, scale_all)
+        centre, scale = (
+            _centre_scale(coords[rows]) if len(rows) >= MIN_CLASS_CLIPS and c >= 0 else (centre_all, scale_all)
+        )
         dev = (coords[rows] - centre) / np.maximum(scale, floor)
         scores[rows] = np.sqrt(np.mean(np.square(dev), axis=1))
     return scores

@@ -4,10 +4,11 @@ Each function draws one ``matplotlib.figure.Figure`` on the Agg canvas (no pyplo
 ``path`` and returns it. Plots with one panel or row per class show at most `MAX_CLASSES`
 classes (the most frequent), and say so in the title.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -39,8 +40,9 @@ def plot_class_counts(labels: Sequence[str], counts: dict[str, dict[str, int]], 
     return save_figure(fig, path)
 
 
-def plot_histogram(values: np.ndarray, path: str | Path, *, xlabel: str, title: str, bins: int = 50,
-                   log_y: bool = False) -> Path:
+def plot_histogram(
+    values: np.ndarray, path: str | Path, *, xlabel: str, title: str, bins: int = 50, log_y: bool = False
+) -> Path:
     """A histogram of one per-clip number (NaN left out)."""
     values = np.asarray(values, dtype=float)
     values = values[np.isfinite(values)]
@@ -96,8 +98,9 @@ def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequ
     if len(labels) <= MAX_LINES:
         fig = new_figure(7.0, 3.8)
         ax = fig.add_subplot(1, 1, 1)
-        lines = [ax.plot(freqs_hz, spectra_db[k], lw=1.0, color=class_colour(k, len(labels)))[0]
-                 for k in range(len(labels))]
+        lines = [
+            ax.plot(freqs_hz, spectra_db[k], lw=1.0, color=class_colour(k, len(labels)))[0] for k in range(len(labels))
+        ]
         ax.set_xlabel("frequency (Hz)")
         ax.set_ylabel("mean magnitude (dB)")
         ax.legend(lines, labels, fontsize=7, ncol=2)  # explicit labels: '_silence_' would be hidden otherwise
@@ -106,8 +109,15 @@ def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequ
         fig = new_figure(8.0, max(3.0, 0.2 * len(labels) + 1.2))
         ax = fig.add_subplot(1, 1, 1)
         lo, hi = _db_range(spectra_db)
-        image = ax.imshow(spectra_db, aspect="auto", cmap="magma", vmin=lo, vmax=hi, interpolation="nearest",
-                          extent=(freqs_hz[0], freqs_hz[-1], len(labels) - 0.5, -0.5))
+        image = ax.imshow(
+            spectra_db,
+            aspect="auto",
+            cmap="magma",
+            vmin=lo,
+            vmax=hi,
+            interpolation="nearest",
+            extent=(freqs_hz[0], freqs_hz[-1], len(labels) - 0.5, -0.5),
+        )
         fig.colorbar(image, ax=ax, label="dB")
         ax.set_yticks(np.arange(len(labels)), labels=labels, fontsize=_font(len(labels)))
         ax.set_xlabel("frequency (Hz)")
@@ -115,8 +125,9 @@ def plot_mean_spectra(freqs_hz: np.ndarray, spectra_db: np.ndarray, labels: Sequ
     return save_figure(fig, path)
 
 
-def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz: np.ndarray, seconds: float,
-                            path: str | Path, *, title: str) -> Path:
+def plot_class_spectrograms(
+    spec_db: np.ndarray, labels: Sequence[str], freqs_hz: np.ndarray, seconds: float, path: str | Path, *, title: str
+) -> Path:
     """A grid of mean dB spectrograms ``spec_db [C, bins, frames]``, one panel per class, one colour scale."""
     c = len(labels)
     cols = min(6, max(1, c))
@@ -126,8 +137,16 @@ def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz
     image = None
     for k, name in enumerate(labels):
         ax = fig.add_subplot(rows, cols, k + 1)
-        image = ax.imshow(spec_db[k], origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi,
-                          extent=(0, seconds, freqs_hz[0] / 1000, freqs_hz[-1] / 1000), interpolation="nearest")
+        image = ax.imshow(
+            spec_db[k],
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=lo,
+            vmax=hi,
+            extent=(0, seconds, freqs_hz[0] / 1000, freqs_hz[-1] / 1000),
+            interpolation="nearest",
+        )
         ax.set_title(name, fontsize=8)
         ax.tick_params(labelsize=6)
         if k % cols == 0:
@@ -141,8 +160,13 @@ def plot_class_spectrograms(spec_db: np.ndarray, labels: Sequence[str], freqs_hz
     return save_figure(fig, path, tight=False)
 
 
-def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence[str],
-                      bands_hz: Sequence[tuple[float, float]], path: str | Path) -> Path:
+def plot_band_violins(
+    values: np.ndarray,
+    class_of: np.ndarray,
+    labels: Sequence[str],
+    bands_hz: Sequence[tuple[float, float]],
+    path: str | Path,
+) -> Path:
     """One panel per band: the distribution of band energy (dB) of each class's clips, as violins."""
     labels = list(labels)
     shown = [k for k in range(len(labels)) if (class_of == k).any()]
@@ -156,8 +180,12 @@ def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence
         for i, d in enumerate(data):
             if len(d) == 1:
                 ax.plot([i], d, "o", color="C0", ms=3)
-        ax.set_xticks(np.arange(len(shown)), labels=[labels[k] for k in shown] if b == len(bands_hz) - 1 else [],
-                      rotation=90, fontsize=_font(len(shown)))
+        ax.set_xticks(
+            np.arange(len(shown)),
+            labels=[labels[k] for k in shown] if b == len(bands_hz) - 1 else [],
+            rotation=90,
+            fontsize=_font(len(shown)),
+        )
         ax.set_xlim(-0.7, len(shown) - 0.3)
         ax.set_ylabel("dB")
         ax.set_title(f"band energy {lo:g}-{hi:g} Hz", fontsize=9)
@@ -165,8 +193,16 @@ def plot_band_violins(values: np.ndarray, class_of: np.ndarray, labels: Sequence
     return save_figure(fig, path)
 
 
-def plot_pca(coords: np.ndarray, class_of: np.ndarray, labels: Sequence[str], explained: np.ndarray,
-             outliers: np.ndarray, path: str | Path, *, seed: int = 0) -> Path:
+def plot_pca(
+    coords: np.ndarray,
+    class_of: np.ndarray,
+    labels: Sequence[str],
+    explained: np.ndarray,
+    outliers: np.ndarray,
+    path: str | Path,
+    *,
+    seed: int = 0,
+) -> Path:
     """2-D PCA scatter of the clips coloured by class; the listed outliers circled and numbered."""
     fig = new_figure(7.0, 5.6)
     ax = fig.add_subplot(1, 1, 1)
@@ -176,17 +212,27 @@ def plot_pca(coords: np.ndarray, class_of: np.ndarray, labels: Sequence[str], ex
     handles, names = [], []
     for k in np.unique(class_of[show]):
         rows = show[class_of[show] == k]
-        handles.append(ax.scatter(coords[rows, 0], coords[rows, 1], s=6, alpha=0.6,
-                                  color=class_colour(int(k), len(labels)) if k >= 0 else "grey"))
+        handles.append(
+            ax.scatter(
+                coords[rows, 0],
+                coords[rows, 1],
+                s=6,
+                alpha=0.6,
+                color=class_colour(int(k), len(labels)) if k >= 0 else "grey",
+            )
+        )
         names.append(labels[k] if k >= 0 else "(no label)")
     for rank, i in enumerate(outliers[:MAX_MARKED], start=1):
         ax.scatter(coords[i, 0], coords[i, 1], s=70, facecolors="none", edgecolors="red", lw=1.2)
-        ax.annotate(str(rank), (coords[i, 0], coords[i, 1]), xytext=(4, 4), textcoords="offset points",
-                    fontsize=7, color="red")
+        ax.annotate(
+            str(rank), (coords[i, 0], coords[i, 1]), xytext=(4, 4), textcoords="offset points", fontsize=7, color="red"
+        )
     ev = list(explained) + [0.0, 0.0]
     ax.set_xlabel(f"PC 1 ({ev[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({ev[1]:.0%} of variance)")
-    ax.set_title(f"PCA of per-clip log-mel spectra (top {min(len(outliers), MAX_MARKED)} outliers circled, by rank)", fontsize=10)
+    ax.set_title(
+        f"PCA of per-clip log-mel spectra (top {min(len(outliers), MAX_MARKED)} outliers circled, by rank)", fontsize=10
+    )
     if len(labels) <= 20:
         ax.legend(handles, names, fontsize=7, markerscale=2, loc="best")
     ax.grid(alpha=0.3)

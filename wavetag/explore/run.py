@@ -1,19 +1,21 @@
 """`explore`: a source folder or a pack in, a dataset report out.
 
-    pack (or source --prepare--> OUT/pack)
-      -> stats: levels, silence, band energies, log-mel, per-class mean spectra (batched)
-      -> duplicates: exact (hash of every clip) and near (summary vectors), cross-split flagged
-      -> outliers: PCA of per-clip log spectra, robust distance from the clip's class
-      -> leakage: groups (speakers) in more than one split
-      -> report: report.md, report.html, explore.json, clips.csv, spectra.npz, plots/*.png
+pack (or source --prepare--> OUT/pack)
+  -> stats: levels, silence, band energies, log-mel, per-class mean spectra (batched)
+  -> duplicates: exact (hash of every clip) and near (summary vectors), cross-split flagged
+  -> outliers: PCA of per-clip log spectra, robust distance from the clip's class
+  -> leakage: groups (speakers) in more than one split
+  -> report: report.md, report.html, explore.json, clips.csv, spectra.npz, plots/*.png
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -131,44 +133,72 @@ def explore(
     bands_hz = parse_bands(bands, pack.sample_rate)
     indices = _sample(len(pack), max_clips, seed)
     if len(indices) < len(pack):
-        notes.append(f"audio features, outliers and near duplicates cover a random sample of {len(indices):,} of "
-                     f"{len(pack):,} clips (seed {seed}); counts, durations, sample rates, exact duplicates and "
-                     "leakage cover every clip")
+        notes.append(
+            f"audio features, outliers and near duplicates cover a random sample of {len(indices):,} of "
+            f"{len(pack):,} clips (seed {seed}); counts, durations, sample rates, exact duplicates and "
+            "leakage cover every clip"
+        )
     findings = _analyse(pack, indices, bands_hz, near_duplicate_threshold, outliers, seed, progress)
     from wavetag.explore.report import write_report
 
     notes += findings.pop("notes")
-    context = {"input": src, "pack": pack_path, "prepared": prepared, "prepare_options": prepare_options or {},
-               "max_clips": max_clips, "seed": seed, "near_duplicate_threshold": near_duplicate_threshold}
+    context = {
+        "input": src,
+        "pack": pack_path,
+        "prepared": prepared,
+        "prepare_options": prepare_options or {},
+        "max_clips": max_clips,
+        "seed": seed,
+        "near_duplicate_threshold": near_duplicate_threshold,
+    }
     from wavetag.outputs import rebase_paths, replaced_dir
 
     with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
         paths = write_report(stage, pack=pack, context=context, notes=notes, **findings)
     paths = rebase_paths(paths, stage, Path(out))
-    return ExploreResult(pack_path, prepared, list(pack.labels), len(pack), len(indices),
-                         float(pack.info["total_seconds"]), findings["leak_check"], findings["duplicates"],
-                         findings["outliers"], paths, notes, time.perf_counter() - started)
+    return ExploreResult(
+        pack_path,
+        prepared,
+        list(pack.labels),
+        len(pack),
+        len(indices),
+        float(pack.info["total_seconds"]),
+        findings["leak_check"],
+        findings["duplicates"],
+        findings["outliers"],
+        paths,
+        notes,
+        time.perf_counter() - started,
+    )
 
 
 def _pack_for(src: Path, out: Path, prepare_options: dict, progress: bool) -> tuple[Path, bool, list[str]]:
     """The pack to explore: ``src`` itself, or ``src`` prepared into ``out/pack``."""
     if out == src or src in out.parents:
-        raise ConfigError(f"-o {out} lies inside {src}; write the report somewhere else (the source/pack stays as it is)")
+        raise ConfigError(
+            f"-o {out} lies inside {src}; write the report somewhere else (the source/pack stays as it is)"
+        )
     if (src / "pack.json").is_file():
         if prepare_options:
-            raise ConfigError(f"{src} is already a pack; prepare options ({', '.join(prepare_options)}) apply "
-                              "only to a source folder, CSV or npz; drop them or give the source")
+            raise ConfigError(
+                f"{src} is already a pack; prepare options ({', '.join(prepare_options)}) apply "
+                "only to a source folder, CSV or npz; drop them or give the source"
+            )
         return src, False, []
     from wavetag.data import prepare
 
     _check_prepare_options(prepare_options)
     summary = prepare(src, out / PACK_DIR, progress=progress, **prepare_options)
     given = ", ".join(f"{k}={v!r}" for k, v in sorted(prepare_options.items()))
-    shown = f"{given} (other options: the defaults of 'wavetag prepare')" if given else "the defaults of 'wavetag prepare'"
+    shown = (
+        f"{given} (other options: the defaults of 'wavetag prepare')" if given else "the defaults of 'wavetag prepare'"
+    )
     state = "was up to date" if summary.unchanged else "was written"
-    note = (f"{src} is a source, not a pack: it was prepared into {out / PACK_DIR} with {shown} "
-            f"({summary.source} source, {summary.sample_rate:,} Hz; the pack {state}). "
-            f"Train from that pack to get the same splits as this report.")
+    note = (
+        f"{src} is a source, not a pack: it was prepared into {out / PACK_DIR} with {shown} "
+        f"({summary.source} source, {summary.sample_rate:,} Hz; the pack {state}). "
+        f"Train from that pack to get the same splits as this report."
+    )
     return out / PACK_DIR, True, [note] + [f"prepare: {w}" for w in summary.warnings]
 
 
@@ -178,8 +208,11 @@ def _check_prepare_options(options: dict) -> None:
     from wavetag.data import prepare
     from wavetag.registry import unknown_name_message
 
-    allowed = [name for name, p in inspect.signature(prepare).parameters.items()
-               if p.kind is p.KEYWORD_ONLY and name != "progress"]
+    allowed = [
+        name
+        for name, p in inspect.signature(prepare).parameters.items()
+        if p.kind is p.KEYWORD_ONLY and name != "progress"
+    ]
     for key in options:
         if key not in allowed:
             raise ConfigError(unknown_name_message("prepare option", key, allowed))
@@ -205,13 +238,18 @@ def _analyse(pack, indices, bands_hz, threshold, n_outliers, seed, progress) -> 
     near = near_duplicates(stats.summary, threshold, skip=noise)
     near = _drop_exact(exact, [(int(indices[i]), int(indices[j]), s) for i, j, s in near])
     if noise.any():
-        notes.append(f"{int(noise.sum()):,} _silence_ clips cut from the background noise were left out of the "
-                     "near-duplicate search (they come from the same few recordings by design)")
+        notes.append(
+            f"{int(noise.sum()):,} _silence_ clips cut from the background noise were left out of the "
+            "near-duplicate search (they come from the same few recordings by design)"
+        )
     class_of = main_class(membership(pack, indices))
     projection = project(stats.log_mel_db, class_of, seed=seed)
     order = np.argsort(-projection.scores, kind="stable")[:n_outliers]
     return {
-        "stats": stats, "projection": projection, "class_of": class_of, "outlier_rows": order,
+        "stats": stats,
+        "projection": projection,
+        "class_of": class_of,
+        "outlier_rows": order,
         "outliers": _outliers(pack, stats, projection.scores, order),
         "duplicates": ordered(describe(pack, exact, "exact") + describe(pack, near, "near")),
         "leak_check": find_leaks(pack.index.group, pack.index.split, clip_labels(pack)),
@@ -233,9 +271,18 @@ def _outliers(pack, stats, scores: np.ndarray, order: np.ndarray) -> list[Outlie
     out = []
     for rank, row in enumerate(order.tolist(), start=1):
         i = int(stats.indices[row])
-        out.append(Outlier(rank, i, str(pack.index.path[i]), clip_label(pack, i), SPLITS[pack.index.split[i]],
-                           round(float(scores[row]), 3), round(float(stats.duration_s[row]), 3),
-                           round(float(stats.rms_dbfs[row]), 2)))
+        out.append(
+            Outlier(
+                rank,
+                i,
+                str(pack.index.path[i]),
+                clip_label(pack, i),
+                SPLITS[pack.index.split[i]],
+                round(float(scores[row]), 3),
+                round(float(stats.duration_s[row]), 3),
+                round(float(stats.rms_dbfs[row]), 2),
+            )
+        )
     return out
 
 

@@ -21,11 +21,12 @@ The mean spectrum's magnitudes are scaled by ``2 / sum(window)``, so a sine of a
 peaks at A (0 dB at full scale); powers (bands, mel, spectrograms) are scaled so that the bins of
 a frame add up to its mean square (Parseval, window power normalised).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -62,7 +63,7 @@ class Analysis:
     spec_frames: int  # frames in the first SPEC_SECONDS
 
     @classmethod
-    def create(cls, sample_rate: int, bands_hz: Sequence[tuple[float, float]]) -> "Analysis":
+    def create(cls, sample_rate: int, bands_hz: Sequence[tuple[float, float]]) -> Analysis:
         win = int(round(FRAME_S * sample_rate))
         hop = max(1, win // 2)
         n_fft = max(MIN_N_FFT, 1 << (win - 1).bit_length())
@@ -72,11 +73,22 @@ class Analysis:
         one_sided[0] = one_sided[-1] = 1.0
         power_scale = (one_sided / (n_fft * np.sum(np.square(window, dtype=np.float64)))).astype(np.float32)
         freqs = np.arange(bins) * sample_rate / n_fft
-        band_matrix = np.stack([(freqs >= lo) & (freqs < hi if hi < sample_rate / 2 else freqs <= hi)
-                                for lo, hi in bands_hz], axis=1).astype(np.float32)
+        band_matrix = np.stack(
+            [(freqs >= lo) & (freqs < hi if hi < sample_rate / 2 else freqs <= hi) for lo, hi in bands_hz], axis=1
+        ).astype(np.float32)
         spec_frames = max(1, 1 + (int(round(SPEC_SECONDS * sample_rate)) - win) // hop)
-        return cls(sample_rate, win, hop, n_fft, window, power_scale, _mel_matrix(sample_rate, n_fft), band_matrix,
-                   tuple(bands_hz), spec_frames)
+        return cls(
+            sample_rate,
+            win,
+            hop,
+            n_fft,
+            window,
+            power_scale,
+            _mel_matrix(sample_rate, n_fft),
+            band_matrix,
+            tuple(bands_hz),
+            spec_frames,
+        )
 
     @property
     def freqs_hz(self) -> np.ndarray:
@@ -105,7 +117,7 @@ def parse_bands(text: str | Sequence[tuple[float, float]] | None, sample_rate: i
     nyquist = sample_rate / 2
     if text is None:
         edges = [0.0, 500.0, 2000.0, nyquist] if nyquist > 2000 else [0.0, 500.0, nyquist]
-        return tuple(zip(edges[:-1], edges[1:]))
+        return tuple(zip(edges[:-1], edges[1:], strict=False))
     if isinstance(text, str):
         pairs = []
         for part in (p.strip() for p in text.split(",") if p.strip()):
@@ -113,7 +125,9 @@ def parse_bands(text: str | Sequence[tuple[float, float]] | None, sample_rate: i
             try:
                 pairs.append((float(lo), float(hi)))
             except ValueError:
-                raise ConfigError(f"--bands {text!r}: {part!r} is not LOW-HIGH in Hz; expected e.g. 0-500,500-2000,2000-8000") from None
+                raise ConfigError(
+                    f"--bands {text!r}: {part!r} is not LOW-HIGH in Hz; expected e.g. 0-500,500-2000,2000-8000"
+                ) from None
     else:
         pairs = [(float(lo), float(hi)) for lo, hi in text]
     if not pairs:
@@ -123,8 +137,10 @@ def parse_bands(text: str | Sequence[tuple[float, float]] | None, sample_rate: i
         if not 0 <= lo < hi:
             raise ConfigError(f"band {lo:g}-{hi:g} Hz: expected 0 <= low < high")
         if lo >= nyquist:
-            raise ConfigError(f"band {lo:g}-{hi:g} Hz lies above the pack's Nyquist frequency ({nyquist:g} Hz at "
-                              f"{sample_rate:,} Hz); choose bands below {nyquist:g} Hz")
+            raise ConfigError(
+                f"band {lo:g}-{hi:g} Hz lies above the pack's Nyquist frequency ({nyquist:g} Hz at "
+                f"{sample_rate:,} Hz); choose bands below {nyquist:g} Hz"
+            )
         out.append((lo, min(hi, nyquist)))
     return tuple(out)
 
@@ -175,8 +191,13 @@ def batches(lengths: np.ndarray, max_samples: int) -> list[slice]:
     return out
 
 
-def compute_stats(pack, indices: np.ndarray, *, bands_hz: Sequence[tuple[float, float]],
-                  advance: Callable[[int], None] = lambda n: None) -> ClipStats:
+def compute_stats(
+    pack,
+    indices: np.ndarray,
+    *,
+    bands_hz: Sequence[tuple[float, float]],
+    advance: Callable[[int], None] = lambda n: None,
+) -> ClipStats:
     """Measure the clips ``indices`` of ``pack`` (see the module docstring); ``advance(n)`` after each batch."""
     a = Analysis.create(pack.sample_rate, bands_hz)
     n, c, bins = len(indices), pack.num_classes, a.n_fft // 2 + 1
@@ -196,10 +217,14 @@ class _Accumulator:
     def __init__(self, n: int, c: int, bins: int, a: Analysis) -> None:
         m = a.mel_fb.shape[1]
         self.a = a
-        self.cols = {"peak_dbfs": np.zeros(n, np.float32), "rms_dbfs": np.zeros(n, np.float32),
-                     "silence_share": np.zeros(n, np.float32), "band_db": np.zeros((n, len(a.bands_hz)), np.float32),
-                     "log_mel_db": np.zeros((n, m), np.float32),
-                     "summary": np.zeros((n, m * SUMMARY_SEGMENTS), np.float32)}
+        self.cols = {
+            "peak_dbfs": np.zeros(n, np.float32),
+            "rms_dbfs": np.zeros(n, np.float32),
+            "silence_share": np.zeros(n, np.float32),
+            "band_db": np.zeros((n, len(a.bands_hz)), np.float32),
+            "log_mel_db": np.zeros((n, m), np.float32),
+            "summary": np.zeros((n, m * SUMMARY_SEGMENTS), np.float32),
+        }
         self.class_clips = np.zeros(c, np.float64)
         self.mag_sum = np.zeros((c, bins), np.float64)
         self.spec_sum = np.zeros((c, bins, a.spec_frames), np.float64)
@@ -218,9 +243,15 @@ class _Accumulator:
             mean_mag = self.mag_sum / self.class_clips[:, None]
             mean_spec = (self.spec_sum / self.spec_count[:, None, :]).astype(np.float32)
         mean_mag[self.class_clips == 0] = np.nan
-        return ClipStats(indices=np.asarray(indices, np.int64), duration_s=duration_s.astype(np.float32),
-                         class_clips=self.class_clips.astype(np.int64), mean_magnitude=mean_mag,
-                         mean_log_spec_db=mean_spec, analysis=self.a, **self.cols)
+        return ClipStats(
+            indices=np.asarray(indices, np.int64),
+            duration_s=duration_s.astype(np.float32),
+            class_clips=self.class_clips.astype(np.int64),
+            mean_magnitude=mean_mag,
+            mean_log_spec_db=mean_spec,
+            analysis=self.a,
+            **self.cols,
+        )
 
 
 def _batch_buffer(pack, idx: np.ndarray, a: Analysis) -> tuple[np.ndarray, np.ndarray]:
@@ -232,8 +263,8 @@ def _batch_buffer(pack, idx: np.ndarray, a: Analysis) -> tuple[np.ndarray, np.nd
     starts = np.concatenate([[0], np.cumsum(room)[:-1]]).astype(np.int64)
     buf = np.zeros(int(room.sum()) + a.win, np.float32)
     audio, offsets = pack.audio, pack.index.offset[idx]
-    for start, offset, length in zip(starts.tolist(), offsets.tolist(), lengths.tolist()):
-        buf[start:start + length] = audio[offset:offset + length]
+    for start, offset, length in zip(starts.tolist(), offsets.tolist(), lengths.tolist(), strict=False):
+        buf[start : start + length] = audio[offset : offset + length]
     buf *= np.float32(1.0 / INT16_SCALE)
     return buf, starts
 

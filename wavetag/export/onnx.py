@@ -12,6 +12,7 @@ the one recorded in ``config.json`` under ``pack.path``); without a pack, seeded
 the report says so. Dynamic length is kept only when PyTorch runs the model at two lengths and
 ONNX Runtime agrees with it at both; otherwise the graph takes one window and the report says why.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,10 +51,16 @@ class VariantStats:
     top1_agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "size_bytes": self.size_bytes,
-                "latency_ms": round(self.latency_ms, 4), "accuracy": self.accuracy,
-                "accuracy_metric": self.accuracy_metric, "max_abs_diff_vs_float": self.max_abs_diff_vs_float,
-                "top1_agreement": self.top1_agreement}
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "latency_ms": round(self.latency_ms, 4),
+            "accuracy": self.accuracy,
+            "accuracy_metric": self.accuracy_metric,
+            "max_abs_diff_vs_float": self.max_abs_diff_vs_float,
+            "top1_agreement": self.top1_agreement,
+        }
 
 
 @dataclass
@@ -75,15 +82,32 @@ class ExportReport:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model_dir": str(self.model_dir), "onnx_path": str(self.onnx_path), "model": self.model_name,
-                "num_samples": self.num_samples, "sample_rate": self.sample_rate, "dynamic_length": self.dynamic_length,
-                "max_abs_diff": self.max_abs_diff, "atol": self.atol, "parity_clips": self.parity_clips,
-                "parity_source": self.parity_source, "int8_path": str(self.int8_path) if self.int8_path else None,
-                "variants": [v.to_dict() for v in self.variants], "notes": list(self.notes)}
+        return {
+            "model_dir": str(self.model_dir),
+            "onnx_path": str(self.onnx_path),
+            "model": self.model_name,
+            "num_samples": self.num_samples,
+            "sample_rate": self.sample_rate,
+            "dynamic_length": self.dynamic_length,
+            "max_abs_diff": self.max_abs_diff,
+            "atol": self.atol,
+            "parity_clips": self.parity_clips,
+            "parity_source": self.parity_source,
+            "int8_path": str(self.int8_path) if self.int8_path else None,
+            "variants": [v.to_dict() for v in self.variants],
+            "notes": list(self.notes),
+        }
 
 
-def export(model_dir: str | Path, out: str | Path | None = None, *, int8: bool = False, pack: Any = None,
-           check_clips: int = DEFAULT_CHECK_CLIPS, latency_runs: int = 50) -> ExportReport:
+def export(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    int8: bool = False,
+    pack: Any = None,
+    check_clips: int = DEFAULT_CHECK_CLIPS,
+    latency_runs: int = 50,
+) -> ExportReport:
     """Export the model in ``model_dir`` (or a run directory's ``best/``) to ONNX.
 
     ``out``: the float graph (default ``MODEL_DIR/model.onnx``); ``int8=True`` also writes
@@ -123,19 +147,32 @@ def export(model_dir: str | Path, out: str | Path | None = None, *, int8: bool =
                 f"model ({model.name}) and this figure"
             )
         write_metadata(stage, describe(model, config, dynamic=dynamic))
-        report = ExportReport(model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source,
-                              notes=notes)
+        report = ExportReport(
+            model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source, notes=notes
+        )
         if int8:
             from wavetag.export.quantize import MIN_WEIGHTS, compare_variants, quantize_int8
 
             report.int8_path = int8_path(out)
             count, total = quantize_int8(stage, int8_path(stage))
-            notes.append(f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
-                         f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
-                         + ("; none qualifies, so the int8 file is the float graph (optimised) and brings nothing" if count == 0 else ""))
-            report.variants = compare_variants([("float", stage), ("int8", int8_path(stage))], model=model,
-                                               pack=the_pack, window=window, clips=clips, runs=latency_runs)
-            for variant, final in zip(report.variants, (out, report.int8_path)):
+            notes.append(
+                f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
+                f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
+                + (
+                    "; none qualifies, so the int8 file is the float graph (optimised) and brings nothing"
+                    if count == 0
+                    else ""
+                )
+            )
+            report.variants = compare_variants(
+                [("float", stage), ("int8", int8_path(stage))],
+                model=model,
+                pack=the_pack,
+                window=window,
+                clips=clips,
+                runs=latency_runs,
+            )
+            for variant, final in zip(report.variants, (out, report.int8_path), strict=False):
                 variant.path = final
             os.replace(int8_path(stage), report.int8_path)
         os.replace(stage, out)
@@ -165,12 +202,18 @@ def open_pack(pack: Any, config: dict[str, Any], model, model_dir: Path):
         return pack, None
     recorded = (config.get("pack") or {}).get("path") if isinstance(config.get("pack"), dict) else None
     if not recorded:
-        return None, f"{model_dir / 'config.json'} names no pack: parity checked on seeded noise, accuracy not measured (pass --pack)"
+        return (
+            None,
+            f"{model_dir / 'config.json'} names no pack: parity checked on seeded noise, accuracy not measured (pass --pack)",
+        )
     try:
         found = Pack.open(recorded)
         check_model_fits_pack(model, config, found, where=model_dir)
     except WavetagError as exc:
-        return None, f"the training pack {recorded} cannot be used ({exc}): parity checked on seeded noise, accuracy not measured (pass --pack)"
+        return (
+            None,
+            f"the training pack {recorded} cannot be used ({exc}): parity checked on seeded noise, accuracy not measured (pass --pack)",
+        )
     return found, None
 
 
@@ -220,9 +263,16 @@ def _torch_export(model, path: Path, *, num_samples: int, dynamic_length: bool) 
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings of the legacy exporter
-            torch.onnx.export(model.eval(), (torch.zeros(1, 1, num_samples),), str(path), dynamo=False,
-                              opset_version=OPSET, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes=axes)
+            torch.onnx.export(
+                model.eval(),
+                (torch.zeros(1, 1, num_samples),),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes=axes,
+            )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
         raise WavetagError(f"ONNX export of {model.name} failed ({type(exc).__name__}: {exc})") from exc
 
@@ -285,8 +335,12 @@ def parity(model, path: Path, clips: np.ndarray) -> float:
     with torch.inference_mode():
         expected = model.eval()(torch.from_numpy(wav)).numpy()
     session = onnx_session(path)
-    got = np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: wav[i : i + PARITY_BATCH]})[0]
-                          for i in range(0, len(wav), PARITY_BATCH)])
+    got = np.concatenate(
+        [
+            session.run([OUTPUT_NAME], {INPUT_NAME: wav[i : i + PARITY_BATCH]})[0]
+            for i in range(0, len(wav), PARITY_BATCH)
+        ]
+    )
     if got.shape != expected.shape:
         raise WavetagError(f"{path}: ONNX Runtime gives logits of shape {got.shape}, PyTorch {expected.shape}")
     return float(np.max(np.abs(got - expected)))
@@ -309,8 +363,10 @@ def describe(model, config: dict[str, Any], *, dynamic: bool) -> dict[str, str]:
         "wavetag.model": model.name,
         "wavetag.num_params": str(model.num_params()),
         "wavetag.frontend": json.dumps(model.frontend.to_dict()),
-        "wavetag.input": (f"wav: float32 [batch, 1, {'samples' if dynamic else window}], mono in [-1, 1] at "
-                          f"{model.sample_rate} Hz" + (f"; trained on windows of {window}" if dynamic else "")),
+        "wavetag.input": (
+            f"wav: float32 [batch, 1, {'samples' if dynamic else window}], mono in [-1, 1] at "
+            f"{model.sample_rate} Hz" + (f"; trained on windows of {window}" if dynamic else "")
+        ),
         "wavetag.output": f"logits: float32 [batch, {model.head.out_features}]; " + _output_rule(model.task),
         "wavetag.version": __version__,
     }
@@ -353,7 +409,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         graph = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - protobuf decode errors come in several types
         raise CheckpointError(f"{path}: not a readable ONNX file ({exc})") from None
-    props = {p.key[len("wavetag."):]: p.value for p in graph.metadata_props if p.key.startswith("wavetag.")}
+    props = {p.key[len("wavetag.") :]: p.value for p in graph.metadata_props if p.key.startswith("wavetag.")}
     if "labels" not in props:
         raise CheckpointError(f"{path}: no wavetag metadata (labels, sample_rate); export it with 'wavetag export'")
     out: dict[str, Any] = dict(props)

@@ -9,6 +9,7 @@ span many decades before the log, where 8-bit rounding would cost the most. Smal
 (depthwise convolutions, tiny 1x1s) stay float too: the quantise / dequantise nodes around them
 add more to the file and to the run time than their int8 weights save.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,13 @@ def quantize_int8(src: Path, dst: Path) -> tuple[int, int]:
         keep_float = {n.name for n in graph.graph.node if _keep_float(n, sizes)}
         # quantize_dynamic turns each Gemm into MatMul + Add first, naming the MatMul "<gemm>_MatMul"
         keep_float |= {f"{n.name}_MatMul" for n in graph.graph.node if n.op_type == "Gemm" and n.name in keep_float}
-        quantize_dynamic(str(tmp), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=list(QUANTISED_OPS),
-                         nodes_to_exclude=sorted(keep_float))
+        quantize_dynamic(
+            str(tmp),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=list(QUANTISED_OPS),
+            nodes_to_exclude=sorted(keep_float),
+        )
     except WavetagError:
         raise
     except Exception as exc:  # noqa: BLE001 - onnxruntime.quantization raises many types
@@ -53,8 +59,10 @@ def quantize_int8(src: Path, dst: Path) -> tuple[int, int]:
         tmp.unlink(missing_ok=True)
     quantised = sum(n.name not in keep_float for n in layers)
     props = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
-    props["wavetag.quantization"] = (f"int8 dynamic: weights of {quantised} of {len(layers)} Conv/MatMul/Gemm layers; "
-                                     f"front end and layers under {MIN_WEIGHTS} weights in float32")
+    props["wavetag.quantization"] = (
+        f"int8 dynamic: weights of {quantised} of {len(layers)} Conv/MatMul/Gemm layers; "
+        f"front end and layers under {MIN_WEIGHTS} weights in float32"
+    )
     write_metadata(dst, props)
     check_graph(dst)
     return quantised, len(layers)
@@ -72,8 +80,9 @@ def _keep_float(node, sizes: dict[str, int]) -> bool:
 # ---------------------------------------------------------------------------- comparison
 
 
-def compare_variants(variants: list[tuple[str, Path]], *, model, pack, window: int, clips: np.ndarray,
-                     runs: int = 50) -> list[VariantStats]:
+def compare_variants(
+    variants: list[tuple[str, Path]], *, model, pack, window: int, clips: np.ndarray, runs: int = 50
+) -> list[VariantStats]:
     """Measure each ``(name, path)``: size, single-clip latency (median of ``runs``, 1 thread),
     accuracy on the pack's test split (sliding windows over long clips; None without a pack), and
     against the first variant: max |logit diff| and top-1 agreement on ``clips [N, window]``."""
@@ -85,8 +94,9 @@ def compare_variants(variants: list[tuple[str, Path]], *, model, pack, window: i
         session = onnx_session(path, threads=1)
         logits = _run(session, clips)
         accuracy, metric = split_accuracy(session, model=model, pack=pack, window=window)
-        stats = VariantStats(name, Path(path), os.path.getsize(path), latency_ms(session, clips[:1], runs=runs),
-                             accuracy, metric)
+        stats = VariantStats(
+            name, Path(path), os.path.getsize(path), latency_ms(session, clips[:1], runs=runs), accuracy, metric
+        )
         if reference is None:
             reference = logits
         else:
@@ -97,8 +107,12 @@ def compare_variants(variants: list[tuple[str, Path]], *, model, pack, window: i
 
 
 def _run(session, clips: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate([session.run([OUTPUT_NAME], {INPUT_NAME: clips[i : i + batch, None, :]})[0]
-                           for i in range(0, len(clips), batch)])
+    return np.concatenate(
+        [
+            session.run([OUTPUT_NAME], {INPUT_NAME: clips[i : i + batch, None, :]})[0]
+            for i in range(0, len(clips), batch)
+        ]
+    )
 
 
 def latency_ms(session, clip: np.ndarray, *, runs: int) -> float:
@@ -132,8 +146,15 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
     def forward(wav: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: wav.numpy()})[0])
 
-    logits = predict_windows(forward, pack.audio, pack.index.offset[indices], pack.index.length[indices],
-                             window=window, hop=max(1, window // 2), batch_size=64)
+    logits = predict_windows(
+        forward,
+        pack.audio,
+        pack.index.offset[indices],
+        pack.index.length[indices],
+        window=window,
+        hop=max(1, window // 2),
+        batch_size=64,
+    )
     probs = model.probabilities(logits).numpy()
     metrics = compute_metrics(probs, split_targets(pack, indices).numpy(), task=model.task, labels=pack.labels)
     return float(metrics["overall"][metric]), metric

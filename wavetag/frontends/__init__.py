@@ -3,6 +3,9 @@
 >>> from wavetag.frontends import create_frontend
 >>> fe = create_frontend("logmel", sample_rate=16000, n_mels=40, normalize="utterance")
 """
+
+# Registration happens on import: one module per front end.
+from wavetag.frontends import logmel, logspec, mfcc, mulaw, spectrogram, speech_embedding, waveform  # noqa: E402,F401
 from wavetag.frontends.base import (
     FRONTENDS,
     FrontEnd,
@@ -11,9 +14,6 @@ from wavetag.frontends.base import (
     frontend_from_dict,
     list_frontends,
 )
-
-# Registration happens on import: one module per front end.
-from wavetag.frontends import logmel, logspec, mfcc, mulaw, speech_embedding, spectrogram, waveform  # noqa: E402,F401
 from wavetag.frontends.norm import FeatureNorm
 
 __all__ = [

@@ -8,6 +8,7 @@ model what it receives:
 - ``"sequence"``: ``[B, C, T']`` (e.g. μ-law one-hot ``[B, 256, T]``)
 - ``"image"``:    ``[B, C, F, frames]`` (spectrogram-like; C = 1, or 1 + delta orders for MFCC)
 """
+
 from __future__ import annotations
 
 import abc
@@ -22,7 +23,7 @@ from wavetag.config import check_range, check_types, config_from_dict, config_to
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
 
-FRONTENDS: Registry[type["FrontEnd"]] = Registry("front end")
+FRONTENDS: Registry[type[FrontEnd]] = Registry("front end")
 OUTPUT_KINDS = ("waveform", "sequence", "image")
 
 
@@ -114,4 +115,3 @@ def list_frontends() -> list[str]:
 def config_fields(name: str) -> list[dataclasses.Field]:
     """The config fields of front end ``name`` (for help texts and the CLI)."""
     return list(dataclasses.fields(FRONTENDS.get(name).config_class))
-

@@ -5,6 +5,7 @@ exporter: while exporting, the STFT becomes a strided convolution with a windowe
 exporter cannot carry complex tensors, and ONNX Runtime runs the convolution faster than its
 STFT op).
 """
+
 from __future__ import annotations
 
 import math
@@ -121,14 +122,20 @@ def exporting() -> bool:
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
-def mel_matrix(*, sample_rate: int, n_fft: int, n_mels: int, f_min_hz: float, f_max_hz: float | None, htk: bool = False) -> torch.Tensor:
+def mel_matrix(
+    *, sample_rate: int, n_fft: int, n_mels: int, f_min_hz: float, f_max_hz: float | None, htk: bool = False
+) -> torch.Tensor:
     """Mel filterbank ``[n_mels, n_fft // 2 + 1]`` (librosa ``filters.mel``, Slaney norm)."""
     import librosa
 
     f_max = sample_rate / 2 if f_max_hz is None else f_max_hz
     if not 0 <= f_min_hz < f_max <= sample_rate / 2:
-        raise ConfigError(f"f_min_hz = {f_min_hz}, f_max_hz = {f_max}; expected 0 <= f_min_hz < f_max_hz <= {sample_rate / 2:g} (Nyquist)")
-    fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min_hz, fmax=f_max, htk=htk, norm="slaney")
+        raise ConfigError(
+            f"f_min_hz = {f_min_hz}, f_max_hz = {f_max}; expected 0 <= f_min_hz < f_max_hz <= {sample_rate / 2:g} (Nyquist)"
+        )
+    fb = librosa.filters.mel(
+        sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min_hz, fmax=f_max, htk=htk, norm="slaney"
+    )
     if (fb.sum(axis=1) == 0).any():
         empty = int((fb.sum(axis=1) == 0).sum())
         raise ConfigError(

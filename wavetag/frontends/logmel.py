@@ -4,6 +4,7 @@ Defaults are the BC-ResNet recipe: 40 mels, 30 ms Hann window in n_fft 512, 10 m
 ``log(mel + 1e-6)`` (``scale="log"``). ``scale="db"`` gives librosa's ``power_to_db`` (with
 ``top_db``), ``scale="power"`` the mel power itself. Filters: librosa ``filters.mel`` (Slaney).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,8 +48,12 @@ class LogMel(SpectralFrontEnd):
     def __init__(self, config: LogMelConfig) -> None:
         super().__init__(config)
         fb = dsp.mel_matrix(
-            sample_rate=config.sample_rate, n_fft=self.n_fft, n_mels=config.n_mels,
-            f_min_hz=config.f_min_hz, f_max_hz=config.f_max_hz, htk=config.htk,
+            sample_rate=config.sample_rate,
+            n_fft=self.n_fft,
+            n_mels=config.n_mels,
+            f_min_hz=config.f_min_hz,
+            f_max_hz=config.f_max_hz,
+            htk=config.htk,
         )
         self.register_buffer("mel_fb_t", fb.t().contiguous(), persistent=False)  # (bins, n_mels)
 

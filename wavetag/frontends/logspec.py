@@ -4,6 +4,7 @@ Defaults follow the Kaggle speech-commands kernel: 20 ms Hann window, 10 ms step
 window length (161 bins at 16 kHz), eps 1e-10. (The kernel's ``scipy.signal.spectrogram`` also
 scales by the window's energy, a constant offset in the log domain that normalisation removes.)
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

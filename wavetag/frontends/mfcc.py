@@ -4,6 +4,7 @@ As librosa ``feature.mfcc``: mel power → dB (``top_db`` 80) → orthonormal DC
 Savitzky-Golay derivatives over ``delta_width`` frames with edge replication (librosa
 ``feature.delta(mode="nearest")``), stacked as channels: MFCC, delta, delta-delta.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,5 +52,7 @@ class Mfcc(LogMel):
         coeffs = torch.matmul(self.dct, logmel)  # (B, n_mfcc, frames)
         if self.config.delta_order == 0:
             return coeffs.unsqueeze(1)  # (B, 1, n_mfcc, frames)
-        stack = [coeffs] + [dsp.apply_delta(coeffs, getattr(self, f"delta{o}")) for o in range(1, self.config.delta_order + 1)]
+        stack = [coeffs] + [
+            dsp.apply_delta(coeffs, getattr(self, f"delta{o}")) for o in range(1, self.config.delta_order + 1)
+        ]
         return torch.stack(stack, dim=1)  # (B, 1 + delta_order, n_mfcc, frames)

@@ -5,6 +5,7 @@
 (kind "waveform", the WaveNet "scalar_input" mode). Source: van den Oord et al. 2016, §2.2;
 ibab/tensorflow-wavenet ``mu_law_encode``.
 """
+
 from __future__ import annotations
 
 import math

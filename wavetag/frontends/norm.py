@@ -6,9 +6,10 @@
 - ``"dataset"``: ``(x - mean) / std`` with per-band statistics stored as buffers; fitted on
   training batches with `FeatureNorm.fit`, saved in ``model.safetensors``.
 """
+
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn

@@ -3,6 +3,7 @@
 Window and hop are given in seconds (``win_s``, ``hop_s``) so one config works at every sample
 rate; ``n_fft=None`` picks a default from the window length (see each front end).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,13 @@ class SpectralFrontEnd(FrontEnd):
         self.check_input(wav)
         c = self.config
         return dsp.stft_power(
-            wav.squeeze(1), n_fft=self.n_fft, hop_length=c.hop_length, window=self.fft_window,
-            center=c.center, pad_mode=c.pad_mode, power=self.stft_power_exponent,
+            wav.squeeze(1),
+            n_fft=self.n_fft,
+            hop_length=c.hop_length,
+            window=self.fft_window,
+            center=c.center,
+            pad_mode=c.pad_mode,
+            power=self.stft_power_exponent,
         )
 
     def features(self, power: torch.Tensor) -> torch.Tensor:

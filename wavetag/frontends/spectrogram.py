@@ -3,6 +3,7 @@
 n_fft defaults to the window length; e.g. ``n_fft=258`` on 8 kHz audio gives 130 bins, the
 images of the 8 kHz Kaggle notebook.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

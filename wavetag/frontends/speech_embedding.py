@@ -28,6 +28,7 @@ embedding. Shorter input is zero-padded at the end to that length (digital silen
 dB floor, so padding adds no energy); ``pad_s`` adds zeros on both sides so that words at the
 very edges of a clip still fall inside whole windows.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -123,11 +124,25 @@ def _take(tensors: dict[str, np.ndarray], name: str, shape: tuple[int, ...], pat
 
 # (out, in, kernel_h (time), kernel_w (mel)) of conv2d .. conv2d_19; the last conv has no bias.
 CONV_SHAPES = (
-    (24, 1, 3, 3), (24, 24, 1, 3), (24, 24, 3, 1),
-    (48, 24, 1, 3), (48, 48, 3, 1), (48, 48, 1, 3), (48, 48, 3, 1),
-    (72, 48, 1, 3), (72, 72, 3, 1), (72, 72, 1, 3), (72, 72, 3, 1),
-    (96, 72, 1, 3), (96, 96, 3, 1), (96, 96, 1, 3), (96, 96, 3, 1),
-    (96, 96, 1, 3), (96, 96, 3, 1), (96, 96, 1, 3), (96, 96, 3, 1),
+    (24, 1, 3, 3),
+    (24, 24, 1, 3),
+    (24, 24, 3, 1),
+    (48, 24, 1, 3),
+    (48, 48, 3, 1),
+    (48, 48, 1, 3),
+    (48, 48, 3, 1),
+    (72, 48, 1, 3),
+    (72, 72, 3, 1),
+    (72, 72, 1, 3),
+    (72, 72, 3, 1),
+    (96, 72, 1, 3),
+    (96, 96, 3, 1),
+    (96, 96, 1, 3),
+    (96, 96, 3, 1),
+    (96, 96, 1, 3),
+    (96, 96, 3, 1),
+    (96, 96, 1, 3),
+    (96, 96, 3, 1),
     (96, 96, 3, 1),
 )
 # max-pool (time, mel) after these conv indices
@@ -169,11 +184,14 @@ class SpeechEmbedding(FrontEnd):
         window = real[0, 0]  # the DFT rows are window * cos / -window * sin: k = 0 is the window
         basis = dsp.dft_kernel(torch.from_numpy(window), N_FFT).numpy()
         if not np.allclose(basis, np.concatenate([real, imag], 0), atol=1e-5):
-            raise ConfigError(f"{mel_path}: the STFT weights are not a windowed DFT; this is not the file of {PACKAGE_PIN}")
+            raise ConfigError(
+                f"{mel_path}: the STFT weights are not a windowed DFT; this is not the file of {PACKAGE_PIN}"
+            )
         # torch.tensor (not from_numpy) follows a `with torch.device(...)` context, e.g. "meta"
         self.register_buffer("window", torch.tensor(window), persistent=False)  # (512,)
-        self.register_buffer("mel_fb", torch.tensor(_take(mel, "1.melW", (N_FFT // 2 + 1, N_MELS), mel_path)),
-                             persistent=False)
+        self.register_buffer(
+            "mel_fb", torch.tensor(_take(mel, "1.melW", (N_FFT // 2 + 1, N_MELS), mel_path)), persistent=False
+        )
         emb = _read_initializers(emb_path)
         for i, shape in enumerate(CONV_SHAPES):
             stem = f"model/conv2d_{i}" if i else "model/conv2d"

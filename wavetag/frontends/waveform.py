@@ -1,4 +1,5 @@
 """``waveform``: the raw samples, optionally scaled per clip by peak or RMS. ``[B, 1, T] -> [B, 1, T]``."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

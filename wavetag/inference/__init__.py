@@ -8,6 +8,7 @@ Names are imported on first use, so ``import wavetag.inference`` stays light.
     >>> predictor.predict("clip.wav").label                              # doctest: +SKIP
     >>> [e.to_dict() for e in predictor.detect("meeting.wav")]          # doctest: +SKIP
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

@@ -19,11 +19,13 @@ reported. For a binary detector, `on_off_segments` turns its events into a timel
 alternating positive / negative segments covering the whole recording (``detect --timeline``). Settings left ``None`` come from the ``detection`` block of the model's config.json
 (written by `wavetag.inference.thresholds.save_detection`), else the defaults below.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +54,12 @@ class Event:
     fired_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"label": self.label, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4), "score": self.score}
+        out = {
+            "label": self.label,
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+            "score": self.score,
+        }
         if self.fired_s is not None:
             out["fired_s"] = round(self.fired_s, 4)
         return out
@@ -71,8 +78,12 @@ class DetectionSettings:
         return max(1, int(round(self.smooth_s / self.hop_s)))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hop_s": self.hop_s, "smooth_s": self.smooth_s, "refractory_s": self.refractory_s,
-                "thresholds": dict(self.thresholds)}
+        return {
+            "hop_s": self.hop_s,
+            "smooth_s": self.smooth_s,
+            "refractory_s": self.refractory_s,
+            "thresholds": dict(self.thresholds),
+        }
 
 
 @dataclass
@@ -88,8 +99,14 @@ class Posteriors:
     source: str
 
 
-def resolve_settings(predictor, *, hop_s: float | None = None, smooth_s: float | None = None,
-                     thresholds: dict[str, float] | float | None = None, refractory_s: float | None = None) -> DetectionSettings:
+def resolve_settings(
+    predictor,
+    *,
+    hop_s: float | None = None,
+    smooth_s: float | None = None,
+    thresholds: dict[str, float] | float | None = None,
+    refractory_s: float | None = None,
+) -> DetectionSettings:
     """Arguments > the model's stored ``detection`` block > defaults (refractory: one window)."""
     stored = predictor.config.get("detection") or {}
     where = f"{predictor.model_dir / 'config.json' if predictor.model_dir else 'config'}: field 'detection'"
@@ -103,7 +120,9 @@ def resolve_settings(predictor, *, hop_s: float | None = None, smooth_s: float |
     check_range("refractory_s", refractory, 0.0, 3600.0)
     targets = [x for x in predictor.labels if x not in predictor.background_labels]
     values = {label: DEFAULT_THRESHOLD for label in targets}
-    values.update(_checked_thresholds(stored.get("thresholds") or {}, predictor, where=f"{where}.thresholds", stored=True))
+    values.update(
+        _checked_thresholds(stored.get("thresholds") or {}, predictor, where=f"{where}.thresholds", stored=True)
+    )
     if isinstance(thresholds, (int, float)) and not isinstance(thresholds, bool):
         values = {label: float(thresholds) for label in targets}
     elif thresholds:
@@ -119,7 +138,9 @@ def _first(*values):
 
 def _checked_thresholds(values: Any, predictor, *, where: str, stored: bool) -> dict[str, float]:
     if not isinstance(values, dict):
-        raise (CheckpointError if stored else ConfigError)(f"{where}: expected a mapping of label to threshold, got {values!r}")
+        raise (CheckpointError if stored else ConfigError)(
+            f"{where}: expected a mapping of label to threshold, got {values!r}"
+        )
     out = {}
     for label, value in values.items():
         if label not in predictor.labels:
@@ -128,20 +149,31 @@ def _checked_thresholds(values: Any, predictor, *, where: str, stored: bool) -> 
         if label in predictor.background_labels:
             if stored:
                 continue
-            raise ConfigError(f"{where}: {label!r} is a background class, never reported as an event; set thresholds "
-                              f"of {', '.join(x for x in predictor.labels if x not in predictor.background_labels)}")
+            raise ConfigError(
+                f"{where}: {label!r} is a background class, never reported as an event; set thresholds "
+                f"of {', '.join(x for x in predictor.labels if x not in predictor.background_labels)}"
+            )
         try:
             out[label] = float(value)
         except (TypeError, ValueError):
-            raise (CheckpointError if stored else ConfigError)(f"{where}: threshold of {label!r} is {value!r}, expected a number in (0, 1]") from None
+            raise (CheckpointError if stored else ConfigError)(
+                f"{where}: threshold of {label!r} is {value!r}, expected a number in (0, 1]"
+            ) from None
     return out
 
 
 # ---------------------------------------------------------------------------- posteriors
 
 
-def stream_posteriors(predictor, audio: AudioInput, *, sample_rate: int | None = None, hop_s: float = DEFAULT_HOP_S,
-                      batch_size: int = 64, name: str | None = None) -> Posteriors:
+def stream_posteriors(
+    predictor,
+    audio: AudioInput,
+    *,
+    sample_rate: int | None = None,
+    hop_s: float = DEFAULT_HOP_S,
+    batch_size: int = 64,
+    name: str | None = None,
+) -> Posteriors:
     """Class probabilities of a window every ``hop_s`` over ``audio`` (a file is decoded
     `BLOCK_S` at a time, so memory stays bounded however long it is).
 
@@ -153,8 +185,16 @@ def stream_posteriors(predictor, audio: AudioInput, *, sample_rate: int | None =
         source = name or str(audio)
         total = int(round(audio_io.info(audio).duration_s * rate))
         _check_length(source, total, predictor)
-        windows: Iterator[np.ndarray] = (w for _, w in audio_io.iter_windows(
-            audio, window_s=window / rate, hop_s=hop / rate, sample_rate=rate, block_s=max(BLOCK_S, 4 * window / rate)))
+        windows: Iterator[np.ndarray] = (
+            w
+            for _, w in audio_io.iter_windows(
+                audio,
+                window_s=window / rate,
+                hop_s=hop / rate,
+                sample_rate=rate,
+                block_s=max(BLOCK_S, 4 * window / rate),
+            )
+        )
     else:
         item = (audio, sample_rate) if isinstance(audio, np.ndarray) else audio
         wav = to_waveform(item, sample_rate=None, target_rate=rate, name=name)
@@ -208,13 +248,22 @@ def frame_times(post: Posteriors, frames: int) -> tuple[np.ndarray, np.ndarray]:
     return value_s, fired_s
 
 
-def class_events(values: np.ndarray, value_s: np.ndarray, fired_s: np.ndarray, *, label: str, threshold: float,
-                 refractory_s: float, hop_s: float, duration_s: float) -> list[Event]:
+def class_events(
+    values: np.ndarray,
+    value_s: np.ndarray,
+    fired_s: np.ndarray,
+    *,
+    label: str,
+    threshold: float,
+    refractory_s: float,
+    hop_s: float,
+    duration_s: float,
+) -> list[Event]:
     """Events of one class from its smoothed posterior ``values [N]``."""
     above = np.concatenate([[False], values >= threshold, [False]]).astype(np.int8)
     edges = np.diff(above)
     events: list[Event] = []
-    for a, b in zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist()):
+    for a, b in zip(np.flatnonzero(edges == 1).tolist(), (np.flatnonzero(edges == -1) - 1).tolist(), strict=False):
         score = float(values[a : b + 1].max())
         start, end = max(0.0, float(value_s[a]) - hop_s / 2), min(duration_s, float(value_s[b]) + hop_s / 2)
         last = events[-1] if events else None
@@ -233,8 +282,16 @@ def find_events(post: Posteriors, settings: DetectionSettings, labels: list[str]
     events: list[Event] = []
     for k, label in enumerate(labels):
         if label in settings.thresholds:
-            events += class_events(smoothed[:, k], value_s, fired_s, label=label, threshold=settings.thresholds[label],
-                                   refractory_s=settings.refractory_s, hop_s=post.hop_s, duration_s=post.duration_s)
+            events += class_events(
+                smoothed[:, k],
+                value_s,
+                fired_s,
+                label=label,
+                threshold=settings.thresholds[label],
+                refractory_s=settings.refractory_s,
+                hop_s=post.hop_s,
+                duration_s=post.duration_s,
+            )
     return sorted(events, key=lambda e: (e.start_s, e.label))
 
 
@@ -250,8 +307,9 @@ class Segment:
         return {"label": self.label, "start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4)}
 
 
-def on_off_segments(events: list[Event], duration_s: float, *, on_label: str, off_label: str,
-                    min_gap_s: float = 0.0) -> list[Segment]:
+def on_off_segments(
+    events: list[Event], duration_s: float, *, on_label: str, off_label: str, min_gap_s: float = 0.0
+) -> list[Segment]:
     """A binary detector's timeline: the whole of ``[0, duration_s]`` as alternating segments,
     ``on_label`` where an event of it runs (overlapping or touching events, and those less than
     ``min_gap_s`` apart, merged) and ``off_label`` in between. No zero-length segments."""
@@ -274,13 +332,26 @@ def on_off_segments(events: list[Event], duration_s: float, *, on_label: str, of
     return out
 
 
-def detect(predictor, audio: AudioInput, *, sample_rate: int | None = None, hop_s: float | None = None,
-           smooth_s: float | None = None, thresholds: dict[str, float] | float | None = None,
-           refractory_s: float | None = None, batch_size: int = 64, name: str | None = None) -> list[Event]:
+def detect(
+    predictor,
+    audio: AudioInput,
+    *,
+    sample_rate: int | None = None,
+    hop_s: float | None = None,
+    smooth_s: float | None = None,
+    thresholds: dict[str, float] | float | None = None,
+    refractory_s: float | None = None,
+    batch_size: int = 64,
+    name: str | None = None,
+) -> list[Event]:
     """Events in ``audio`` (a path, bytes, or an array with ``sample_rate``).
 
     ``thresholds``: ``{label: value}`` overriding the stored ones, or one number for every class.
     """
-    settings = resolve_settings(predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s)
-    post = stream_posteriors(predictor, audio, sample_rate=sample_rate, hop_s=settings.hop_s, batch_size=batch_size, name=name)
+    settings = resolve_settings(
+        predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s
+    )
+    post = stream_posteriors(
+        predictor, audio, sample_rate=sample_rate, hop_s=settings.hop_s, batch_size=batch_size, name=name
+    )
     return find_events(post, settings, predictor.labels)

@@ -4,15 +4,17 @@ Everything becomes mono float32 ``[T]`` at the model's sample rate: files decode
 `wavetag.audio.load` (any rate, any channel count), bytes through soundfile, arrays are mixed
 down (channels first, ``[C, T]``) and resampled from the ``sample_rate`` the caller states.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import io
 import os
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Union
+from typing import Union
 
 import numpy as np
 
@@ -79,10 +81,10 @@ def wav_declared_seconds(head: bytes) -> float | None:
         return None
     pos, rate, block = 12, 0, 0
     while pos + 8 <= len(head):
-        chunk, size = head[pos:pos + 4], struct.unpack("<I", head[pos + 4:pos + 8])[0]
+        chunk, size = head[pos : pos + 4], struct.unpack("<I", head[pos + 4 : pos + 8])[0]
         if chunk == b"fmt " and pos + 22 <= len(head):
-            rate, = struct.unpack("<I", head[pos + 12:pos + 16])
-            block, = struct.unpack("<H", head[pos + 20:pos + 22])
+            (rate,) = struct.unpack("<I", head[pos + 12 : pos + 16])
+            (block,) = struct.unpack("<H", head[pos + 20 : pos + 22])
         elif chunk == b"data":
             if rate <= 0 or block <= 0 or size in (0, 0xFFFFFFFF):
                 return None
@@ -96,8 +98,10 @@ def truncation_warning(source: str, duration_s: float, head: bytes) -> str | Non
     declared = wav_declared_seconds(head)
     if declared is None or duration_s >= TRUNCATED_RATIO * declared:
         return None
-    return (f"{source}: {duration_s:.3f} s of audio, but its header declares {declared:.3f} s; the file is "
-            "truncated, so the answer may be wrong (re-record or re-copy it)")
+    return (
+        f"{source}: {duration_s:.3f} s of audio, but its header declares {declared:.3f} s; the file is "
+        "truncated, so the answer may be wrong (re-record or re-copy it)"
+    )
 
 
 def file_truncation_warning(path: str | os.PathLike) -> str | None:
@@ -167,8 +171,10 @@ def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
     audio.check_resampled_length(name, x.shape[-1], rate, target_rate)
     y = audio.resample(audio.to_mono(x), rate, target_rate)
     if len(y) == 0:
-        raise AudioError(f"{name}: {x.shape[-1]} samples at {rate:,} Hz is less than one sample at {target_rate:,} Hz; "
-                         "expected a longer recording (or a correct sample rate in its header)")
+        raise AudioError(
+            f"{name}: {x.shape[-1]} samples at {rate:,} Hz is less than one sample at {target_rate:,} Hz; "
+            "expected a longer recording (or a correct sample rate in its header)"
+        )
     return Waveform(np.ascontiguousarray(y, dtype=np.float32), target_rate, name)
 
 

@@ -10,15 +10,17 @@ Audio at any rate or channel count is mixed down and resampled to the model's ra
 than the model's window is cut into windows every ``hop_s`` (default half a window, as in
 ``evaluate``) and their logits are mean-pooled; a shorter one is zero-padded to one window.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +46,12 @@ class WindowPrediction:
     score: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start_s": round(self.start_s, 4), "end_s": round(self.end_s, 4), "label": self.label, "score": self.score}
+        return {
+            "start_s": round(self.start_s, 4),
+            "end_s": round(self.end_s, 4),
+            "label": self.label,
+            "score": self.score,
+        }
 
 
 @dataclass
@@ -70,15 +77,19 @@ class Prediction:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def failed(cls, source: str, error: str) -> "Prediction":
+    def failed(cls, source: str, error: str) -> Prediction:
         return cls(label="", score=float("nan"), top_k=[], probs=np.zeros(0, np.float32), source=source, error=error)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"source": self.source}
         if self.error is not None:
             return {**out, "error": self.error}
-        out.update(label=self.label, score=self.score, duration_s=round(self.duration_s, 4),
-                   top_k=[{"label": k, "score": v} for k, v in self.top_k])
+        out.update(
+            label=self.label,
+            score=self.score,
+            duration_s=round(self.duration_s, 4),
+            top_k=[{"label": k, "score": v} for k, v in self.top_k],
+        )
         if self.windows is not None:
             out["windows"] = [w.to_dict() for w in self.windows]
         out["warnings"] = list(self.warnings)
@@ -129,8 +140,15 @@ class Predictor:
     ``backend`` ("torch" | "onnx"), ``model_dir``.
     """
 
-    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], config: dict[str, Any], *,
-                 backend: str, model_dir: Path | None = None, model=None) -> None:
+    def __init__(
+        self,
+        forward: Callable[[np.ndarray], np.ndarray],
+        config: dict[str, Any],
+        *,
+        backend: str,
+        model_dir: Path | None = None,
+        model=None,
+    ) -> None:
         self._forward = forward
         self.config = config
         self.backend = backend
@@ -145,8 +163,14 @@ class Predictor:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def load(cls, model_dir: str | Path, *, backend: str = "torch", onnx_path: str | Path | None = None,
-             threads: int | None = None) -> "Predictor":
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        backend: str = "torch",
+        onnx_path: str | Path | None = None,
+        threads: int | None = None,
+    ) -> Predictor:
         """Load a model directory (or a run directory: its ``best/``).
 
         ``backend="onnx"`` runs the graph at ``onnx_path``, or exports the model once to
@@ -164,7 +188,12 @@ class Predictor:
 
             config = read_config(model_dir)
             window = _timing(config, model_dir / "config.json")[2]
-            return cls(_OnnxBackend(Path(onnx_path), threads=threads, window=window), config, backend="onnx", model_dir=model_dir)
+            return cls(
+                _OnnxBackend(Path(onnx_path), threads=threads, window=window),
+                config,
+                backend="onnx",
+                model_dir=model_dir,
+            )
         from wavetag.models import load_model_dir
 
         model, config = load_model_dir(model_dir)
@@ -176,14 +205,21 @@ class Predictor:
             return cls(_TorchBackend(model), config, backend="torch", model_dir=model_dir, model=model)
         window = _timing(config, model_dir / "config.json")[2]
         path = cached_onnx(model, model_dir, num_samples=window)
-        return cls(_OnnxBackend(path, threads=threads, window=window), config, backend="onnx", model_dir=model_dir, model=model)
+        return cls(
+            _OnnxBackend(path, threads=threads, window=window), config, backend="onnx", model_dir=model_dir, model=model
+        )
 
     @classmethod
-    def from_model(cls, model, *, labels: Sequence[str], config: dict[str, Any] | None = None) -> "Predictor":
+    def from_model(cls, model, *, labels: Sequence[str], config: dict[str, Any] | None = None) -> Predictor:
         """Wrap an in-memory `Classifier` (e.g. at the end of training) with its ``labels``; the
         model is put in eval mode."""
-        config = {"model": model.spec, "sample_rate": model.sample_rate, "clip_seconds": model.clip_seconds,
-                  **(config or {}), "labels": list(labels)}
+        config = {
+            "model": model.spec,
+            "sample_rate": model.sample_rate,
+            "clip_seconds": model.clip_seconds,
+            **(config or {}),
+            "labels": list(labels),
+        }
         return cls(_TorchBackend(model), config, backend="torch", model=model)
 
     # ------------------------------------------------------------------ the batched call
@@ -192,7 +228,9 @@ class Predictor:
         """``wav`` float32 ``[B, T]`` at `sample_rate`, ``T`` = the window → logits ``[B, K]``."""
         wav = np.ascontiguousarray(wav, dtype=np.float32)
         if wav.ndim != 2 or wav.shape[1] != self.window:
-            raise ConfigError(f"logits: wav of shape {wav.shape}; expected [batch, {self.window}] (one window at {self.sample_rate} Hz)")
+            raise ConfigError(
+                f"logits: wav of shape {wav.shape}; expected [batch, {self.window}] (one window at {self.sample_rate} Hz)"
+            )
         return self._forward(wav)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
@@ -209,17 +247,34 @@ class Predictor:
 
     # ------------------------------------------------------------------ clips
 
-    def predict(self, audio: AudioInput, *, sample_rate: int | None = None, top_k: int = 3, windows: bool = False,
-                hop_s: float | None = None, name: str | None = None) -> Prediction:
+    def predict(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        top_k: int = 3,
+        windows: bool = False,
+        hop_s: float | None = None,
+        name: str | None = None,
+    ) -> Prediction:
         """Classify one clip: a path, the bytes of an audio file, or an array ``[T]`` / ``[C, T]``
         (then ``sample_rate=`` in Hz is required). Long clips: windows every ``hop_s`` seconds
         (default half a window), logits mean-pooled; ``windows=True`` also reports each window."""
         item = (audio, sample_rate) if _is_array(audio) else audio
         return self.predict_many([item], top_k=top_k, windows=windows, hop_s=hop_s, names=[name])[0]
 
-    def predict_many(self, items: Iterable[AudioInput], *, batch_size: int = 64, top_k: int = 3, windows: bool = False,
-                     hop_s: float | None = None, progress: Callable[[int], None] | None = None,
-                     on_error: str = "raise", names: Sequence[str | None] | None = None) -> list[Prediction]:
+    def predict_many(
+        self,
+        items: Iterable[AudioInput],
+        *,
+        batch_size: int = 64,
+        top_k: int = 3,
+        windows: bool = False,
+        hop_s: float | None = None,
+        progress: Callable[[int], None] | None = None,
+        on_error: str = "raise",
+        names: Sequence[str | None] | None = None,
+    ) -> list[Prediction]:
         """`predict` over many items, their windows batched ``batch_size`` at a time across items.
 
         Items are paths, bytes, or ``(array, sample_rate)`` tuples. ``progress(n)`` is called with
@@ -236,7 +291,7 @@ class Predictor:
 
         def run(rows: list[tuple[int, np.ndarray]]) -> None:
             out = self.logits(np.stack([w for _, w in rows]))
-            for (i, _), row in zip(rows, out):
+            for (i, _), row in zip(rows, out, strict=False):
                 p = pending[i]
                 p.logits.append(row)
                 if len(p.logits) == len(p.starts):
@@ -269,16 +324,34 @@ class Predictor:
 
     # ------------------------------------------------------------------ events
 
-    def detect(self, audio: AudioInput, *, sample_rate: int | None = None, hop_s: float | None = None,
-               smooth_s: float | None = None, thresholds: dict[str, float] | float | None = None,
-               refractory_s: float | None = None, batch_size: int = 64, name: str | None = None) -> list:
+    def detect(
+        self,
+        audio: AudioInput,
+        *,
+        sample_rate: int | None = None,
+        hop_s: float | None = None,
+        smooth_s: float | None = None,
+        thresholds: dict[str, float] | float | None = None,
+        refractory_s: float | None = None,
+        batch_size: int = 64,
+        name: str | None = None,
+    ) -> list:
         """Events (`Event`: label, start_s, end_s, score) in a long recording; see
         `wavetag.inference.detector.detect`. Settings left ``None`` come from the model's
         ``config.json`` ``detection`` block (tuned at training), else the defaults there."""
         from wavetag.inference.detector import detect
 
-        return detect(self, audio, sample_rate=sample_rate, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds,
-                      refractory_s=refractory_s, batch_size=batch_size, name=name)
+        return detect(
+            self,
+            audio,
+            sample_rate=sample_rate,
+            hop_s=hop_s,
+            smooth_s=smooth_s,
+            thresholds=thresholds,
+            refractory_s=refractory_s,
+            batch_size=batch_size,
+            name=name,
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -297,7 +370,7 @@ class Predictor:
         check_range("hop_s", hop_s, 1.0 / self.sample_rate, 3600.0)
         return max(1, int(round(hop_s * self.sample_rate)))
 
-    def _finish(self, p: "_Pending", *, top_k: int, windows: bool) -> Prediction:
+    def _finish(self, p: _Pending, *, top_k: int, windows: bool) -> Prediction:
         logits = np.stack(p.logits)  # (W, K)
         probs = self.probabilities(logits.mean(axis=0))
         label, score = self._decide(probs)
@@ -306,19 +379,28 @@ class Predictor:
         if windows:
             window_probs = self.probabilities(logits)
             per_window = []
-            for start, wp in zip(p.starts.tolist(), window_probs):
+            for start, wp in zip(p.starts.tolist(), window_probs, strict=False):
                 w_label, w_score = self._decide(wp)
                 start_s = start / self.sample_rate
                 end_s = min(start + self.window, len(p.wav.samples)) / self.sample_rate
                 per_window.append(WindowPrediction(start_s, end_s, w_label, w_score))
         warnings = list(p.wav.warnings)
         if len(p.wav.samples) < SHORT_CLIP_FRACTION * self.window:
-            warnings.append(f"{p.wav.source}: {p.wav.duration_s:.3f} s of audio ({len(p.wav.samples)} samples), far "
-                            f"shorter than the model's {self.window_s:g} s window; it was zero-padded, so the answer "
-                            "may be wrong")
-        return Prediction(label=label, score=score, top_k=[(self.labels[j], float(probs[j])) for j in order],
-                          probs=probs, windows=per_window, source=p.wav.source, duration_s=p.wav.duration_s,
-                          warnings=warnings)
+            warnings.append(
+                f"{p.wav.source}: {p.wav.duration_s:.3f} s of audio ({len(p.wav.samples)} samples), far "
+                f"shorter than the model's {self.window_s:g} s window; it was zero-padded, so the answer "
+                "may be wrong"
+            )
+        return Prediction(
+            label=label,
+            score=score,
+            top_k=[(self.labels[j], float(probs[j])) for j in order],
+            probs=probs,
+            windows=per_window,
+            source=p.wav.source,
+            duration_s=p.wav.duration_s,
+            warnings=warnings,
+        )
 
     def _decide(self, probs: np.ndarray) -> tuple[str | list[str], float]:
         if self.task == "multilabel":
@@ -328,8 +410,10 @@ class Predictor:
         return self.labels[j], float(probs[j])
 
     def __repr__(self) -> str:
-        return (f"Predictor({str(self.model_dir) if self.model_dir else '<in memory>'}, backend={self.backend!r}, "
-                f"task={self.task!r}, labels={len(self.labels)}, sample_rate={self.sample_rate}, window_s={self.window_s})")
+        return (
+            f"Predictor({str(self.model_dir) if self.model_dir else '<in memory>'}, backend={self.backend!r}, "
+            f"task={self.task!r}, labels={len(self.labels)}, sample_rate={self.sample_rate}, window_s={self.window_s})"
+        )
 
 
 @dataclass
@@ -345,7 +429,9 @@ def _timing(config: dict[str, Any], where: Any) -> tuple[int, float, int]:
         sample_rate = int(config["sample_rate"])
         window_s = float(config["clip_seconds"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: field {exc} is missing or not a number (sample_rate in Hz, clip_seconds)") from None
+        raise CheckpointError(
+            f"{where}: field {exc} is missing or not a number (sample_rate in Hz, clip_seconds)"
+        ) from None
     if sample_rate <= 0 or window_s <= 0:
         raise CheckpointError(f"{where}: sample_rate = {sample_rate}, clip_seconds = {window_s}; expected both > 0")
     return sample_rate, window_s, int(round(window_s * sample_rate))
@@ -416,4 +502,6 @@ def cached_onnx(model, model_dir: Path, *, num_samples: int) -> Path:
             return target
         except OSError as exc:
             last_error = exc
-    raise CheckpointError(f"{model_dir}: cannot write the ONNX export ({last_error}); pass onnx_path= to an exported file")
+    raise CheckpointError(
+        f"{model_dir}: cannot write the ONNX export ({last_error}); pass onnx_path= to an exported file"
+    )

@@ -16,22 +16,31 @@ scored as one hit. Reported:
 
 Posteriors are computed once per stream; the sweep only re-runs the cheap event rules.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from wavetag.errors import DataError
 from wavetag.inference.detector import (
-    DetectionSettings, class_events, frame_times, resolve_settings, smooth_posteriors, stream_posteriors,
+    DetectionSettings,
+    class_events,
+    frame_times,
+    resolve_settings,
+    smooth_posteriors,
+    stream_posteriors,
 )
 from wavetag.inference.streams import Placement, read_streams
 
-THRESHOLD_GRID = np.unique(np.round(np.concatenate([np.arange(0.05, 0.95, 0.025), 1 - np.geomspace(0.05, 1e-4, 12)]), 6))
+THRESHOLD_GRID = np.unique(
+    np.round(np.concatenate([np.arange(0.05, 0.95, 0.025), 1 - np.geomspace(0.05, 1e-4, 12)]), 6)
+)
 DEFAULT_COLLAR_S = 0.25  # slack around a clip's span when matching detections to it
 RESULT_FILE = "stream_eval.json"
 DET_PLOT_FILE = "det_curve.png"
@@ -57,7 +66,7 @@ class ClassCounts:
     false_accepts: int = 0
     latencies: list[float] | None = None
 
-    def add(self, other: "ClassCounts") -> None:
+    def add(self, other: ClassCounts) -> None:
         self.clips += other.clips
         self.hits += other.hits
         self.false_accepts += other.false_accepts
@@ -66,30 +75,60 @@ class ClassCounts:
     def summary(self, hours: float) -> dict[str, Any]:
         lat = self.latencies or []
         return {
-            "clips": self.clips, "detected": self.hits, "missed": self.clips - self.hits,
+            "clips": self.clips,
+            "detected": self.hits,
+            "missed": self.clips - self.hits,
             "miss_rate": (self.clips - self.hits) / self.clips if self.clips else None,
-            "false_accepts": self.false_accepts, "fa_per_hour": self.false_accepts / hours if hours > 0 else None,
+            "false_accepts": self.false_accepts,
+            "fa_per_hour": self.false_accepts / hours if hours > 0 else None,
             "latency_mean_s": float(np.mean(lat)) if lat else None,
             "latency_median_s": float(np.median(lat)) if lat else None,
         }
 
 
-def score_stream(predictor, audio, truth: list[Placement], settings: DetectionSettings, *, name: str,
-                 sample_rate: int | None = None, batch_size: int = 64) -> ScoredStream:
+def score_stream(
+    predictor,
+    audio,
+    truth: list[Placement],
+    settings: DetectionSettings,
+    *,
+    name: str,
+    sample_rate: int | None = None,
+    batch_size: int = 64,
+) -> ScoredStream:
     """Posteriors of one stream (a path, or an array with ``sample_rate``), smoothed as ``settings`` say."""
-    post = stream_posteriors(predictor, audio, sample_rate=sample_rate, hop_s=settings.hop_s, batch_size=batch_size, name=name)
+    post = stream_posteriors(
+        predictor, audio, sample_rate=sample_rate, hop_s=settings.hop_s, batch_size=batch_size, name=name
+    )
     frames = settings.smooth_frames()
     value_s, fired_s = frame_times(post, frames)
-    return ScoredStream(name, smooth_posteriors(post.probs, frames), value_s, fired_s, post.hop_s, post.duration_s, truth)
+    return ScoredStream(
+        name, smooth_posteriors(post.probs, frames), value_s, fired_s, post.hop_s, post.duration_s, truth
+    )
 
 
-def count_class(streams: list[ScoredStream], k: int, label: str, *, threshold: float, refractory_s: float,
-                collar_s: float = DEFAULT_COLLAR_S) -> ClassCounts:
+def count_class(
+    streams: list[ScoredStream],
+    k: int,
+    label: str,
+    *,
+    threshold: float,
+    refractory_s: float,
+    collar_s: float = DEFAULT_COLLAR_S,
+) -> ClassCounts:
     """Hits, false accepts and latencies of class ``label`` (column ``k``) at ``threshold``."""
     total = ClassCounts(latencies=[])
     for s in streams:
-        events = class_events(s.smoothed[:, k], s.value_s, s.fired_s, label=label, threshold=threshold,
-                              refractory_s=refractory_s, hop_s=s.hop_s, duration_s=s.duration_s)
+        events = class_events(
+            s.smoothed[:, k],
+            s.value_s,
+            s.fired_s,
+            label=label,
+            threshold=threshold,
+            refractory_s=refractory_s,
+            hop_s=s.hop_s,
+            duration_s=s.duration_s,
+        )
         truth = sorted((p for p in s.truth if p.label == label), key=lambda p: p.start_s)
         starts = np.array([p.start_s - collar_s for p in truth])
         ends = np.array([p.end_s + collar_s for p in truth])
@@ -113,7 +152,7 @@ def count_class(streams: list[ScoredStream], k: int, label: str, *, threshold: f
 def _covered_s(start_s: float, end_s: float, starts: np.ndarray, ends: np.ndarray) -> float:
     """Seconds of ``[start_s, end_s]`` inside the union of the intervals ``[starts[i], ends[i]]`` (sorted by start)."""
     covered, reach = 0.0, start_s
-    for a, b in zip(starts.tolist(), ends.tolist()):
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=False):
         a, b = max(a, reach), min(b, end_s)
         if b > a:
             covered += b - a
@@ -121,25 +160,43 @@ def _covered_s(start_s: float, end_s: float, starts: np.ndarray, ends: np.ndarra
     return covered
 
 
-def evaluate_streams(predictor, streams_dir: str | Path, *, hop_s: float | None = None, smooth_s: float | None = None,
-                     thresholds: dict[str, float] | float | None = None, refractory_s: float | None = None,
-                     collar_s: float = DEFAULT_COLLAR_S, out_dir: str | Path | None = None, batch_size: int = 64,
-                     progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+def evaluate_streams(
+    predictor,
+    streams_dir: str | Path,
+    *,
+    hop_s: float | None = None,
+    smooth_s: float | None = None,
+    thresholds: dict[str, float] | float | None = None,
+    refractory_s: float | None = None,
+    collar_s: float = DEFAULT_COLLAR_S,
+    out_dir: str | Path | None = None,
+    batch_size: int = 64,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Detect on every stream of ``streams_dir`` (made by `wavetag.inference.streams.build_streams`)
     and score against its labels.csv. With ``out_dir``, writes ``stream_eval.json`` and
     ``det_curve.png`` there. ``progress(n)`` is called after each stream."""
-    settings = resolve_settings(predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s)
+    settings = resolve_settings(
+        predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s
+    )
     manifest, truth = read_streams(streams_dir)
     _check_labels(predictor, truth, Path(streams_dir))
     scored = []
     for name, placements in truth.items():
-        scored.append(score_stream(predictor, Path(streams_dir) / name, placements, settings, name=name, batch_size=batch_size))
+        scored.append(
+            score_stream(predictor, Path(streams_dir) / name, placements, settings, name=name, batch_size=batch_size)
+        )
         if progress:
             progress(1)
     hours = sum(s.duration_s for s in scored) / 3600.0
     result = summarize(predictor, scored, settings, collar_s=collar_s)
-    result.update(model=str(predictor.model_dir) if predictor.model_dir else None, streams=str(streams_dir),
-                  split=manifest.get("split"), files=len(scored), hours=hours)
+    result.update(
+        model=str(predictor.model_dir) if predictor.model_dir else None,
+        streams=str(streams_dir),
+        split=manifest.get("split"),
+        files=len(scored),
+        hours=hours,
+    )
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -155,13 +212,26 @@ def summarize(predictor, scored: list[ScoredStream], settings: DetectionSettings
     targets = [(k, label) for k, label in enumerate(predictor.labels) if label in settings.thresholds]
     overall, per_class = ClassCounts(latencies=[]), {}
     for k, label in targets:
-        c = count_class(scored, k, label, threshold=settings.thresholds[label], refractory_s=settings.refractory_s, collar_s=collar_s)
+        c = count_class(
+            scored,
+            k,
+            label,
+            threshold=settings.thresholds[label],
+            refractory_s=settings.refractory_s,
+            collar_s=collar_s,
+        )
         per_class[label] = {"threshold": settings.thresholds[label], **c.summary(hours)}
         overall.add(c)
-    det: dict[str, Any] = {"thresholds": THRESHOLD_GRID.tolist(), "overall": {"miss_rate": [], "fa_per_hour": []}, "per_class": {}}
+    det: dict[str, Any] = {
+        "thresholds": THRESHOLD_GRID.tolist(),
+        "overall": {"miss_rate": [], "fa_per_hour": []},
+        "per_class": {},
+    }
     for k, label in targets:
-        curve = [count_class(scored, k, label, threshold=float(t), refractory_s=settings.refractory_s, collar_s=collar_s)
-                 for t in THRESHOLD_GRID]
+        curve = [
+            count_class(scored, k, label, threshold=float(t), refractory_s=settings.refractory_s, collar_s=collar_s)
+            for t in THRESHOLD_GRID
+        ]
         det["per_class"][label] = _curve(curve, hours)
     for i in range(len(THRESHOLD_GRID)):
         clips = sum(per_class[label]["clips"] for _, label in targets)
@@ -169,8 +239,13 @@ def summarize(predictor, scored: list[ScoredStream], settings: DetectionSettings
         fas = sum(det["per_class"][label]["false_accepts"][i] for _, label in targets)
         det["overall"]["miss_rate"].append(missed / clips if clips else None)
         det["overall"]["fa_per_hour"].append(fas / hours if hours > 0 else None)
-    return {"settings": settings.to_dict(), "collar_s": collar_s, "overall": overall.summary(hours),
-            "per_class": per_class, "det": det}
+    return {
+        "settings": settings.to_dict(),
+        "collar_s": collar_s,
+        "overall": overall.summary(hours),
+        "per_class": per_class,
+        "det": det,
+    }
 
 
 def _curve(counts: list[ClassCounts], hours: float) -> dict[str, list]:
@@ -205,11 +280,23 @@ def plot_det(result: dict[str, Any], path: str | Path) -> Path:
         if None in curve["miss_rate"]:  # no clip of this class in the streams
             continue
         ax.plot(curve["fa_per_hour"], [100 * m for m in curve["miss_rate"]], lw=0.8, alpha=0.5, label=label)
-    ax.plot(det["overall"]["fa_per_hour"], [100 * (m or 0) for m in det["overall"]["miss_rate"]], color="black", lw=2,
-            label="all classes (shared threshold)")
+    ax.plot(
+        det["overall"]["fa_per_hour"],
+        [100 * (m or 0) for m in det["overall"]["miss_rate"]],
+        color="black",
+        lw=2,
+        label="all classes (shared threshold)",
+    )
     op = result["overall"]
     if op["miss_rate"] is not None:
-        ax.plot([op["fa_per_hour"]], [100 * op["miss_rate"]], "o", color="red", ms=8, label="operating point (per-class thresholds)")
+        ax.plot(
+            [op["fa_per_hour"]],
+            [100 * op["miss_rate"]],
+            "o",
+            color="red",
+            ms=8,
+            label="operating point (per-class thresholds)",
+        )
     ax.set_xscale("symlog", linthresh=max(1.0 / hours, 0.1))
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("miss rate (%)")

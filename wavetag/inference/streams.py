@@ -12,13 +12,15 @@ upper bound, and the summary says how long the streams came out. Clips of backgr
 other than ``_silence_`` (e.g. ``_unknown_`` words) are placed too, as distractors: they are in
 labels.csv, and a detection on them is a false accept.
 """
+
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -72,8 +74,16 @@ class StreamsSummary:
         return self.out_dir / LABELS_FILE
 
 
-def make_streams(pack, *, split: str = "test", minutes: float = 10.0, seed: int = 0, gap_s: tuple[float, float] = (1.5, 4.0),
-                 snr_db: float = 10.0, file_minutes: float = 5.0) -> Iterator[Stream]:
+def make_streams(
+    pack,
+    *,
+    split: str = "test",
+    minutes: float = 10.0,
+    seed: int = 0,
+    gap_s: tuple[float, float] = (1.5, 4.0),
+    snr_db: float = 10.0,
+    file_minutes: float = 5.0,
+) -> Iterator[Stream]:
     """Yield streams of at most ``file_minutes`` each, ``minutes`` in all (fewer if the split's
     clips run out), built from ``split`` of ``pack`` (a `wavetag.data.Pack`)."""
     check_range("minutes", minutes, 1.0 / 60, 100000.0)
@@ -83,12 +93,16 @@ def make_streams(pack, *, split: str = "test", minutes: float = 10.0, seed: int 
     if not 0 <= gap_lo <= gap_hi:
         raise ConfigError(f"gap_s = {gap_s!r}; expected (min, max) seconds with 0 <= min <= max")
     if pack.multi_label:
-        raise DataError(f"{pack.path}: a multi-label pack; streams are built from single-label packs (one event per clip)")
+        raise DataError(
+            f"{pack.path}: a multi-label pack; streams are built from single-label packs (one event per clip)"
+        )
     rng = np.random.default_rng(seed)
     rate = pack.sample_rate
     clips = [int(i) for i in rng.permutation(pack.split_indices(split)) if pack.labels[pack.index.label[i]] != SILENCE]
     if not clips:
-        raise DataError(f"{pack.path}: the {split} split has no clips to place (besides {SILENCE}); choose another --split")
+        raise DataError(
+            f"{pack.path}: the {split} split has no clips to place (besides {SILENCE}); choose another --split"
+        )
     bank, segments = pack.noise_bank(), _segments(pack)
     budget = minutes * 60.0
     n = 0
@@ -106,8 +120,17 @@ def make_streams(pack, *, split: str = "test", minutes: float = 10.0, seed: int 
         yield stream
 
 
-def build_streams(pack, out_dir: str | Path, *, split: str = "test", minutes: float = 10.0, seed: int = 0,
-                  gap_s: tuple[float, float] = (1.5, 4.0), snr_db: float = 10.0, file_minutes: float = 5.0) -> StreamsSummary:
+def build_streams(
+    pack,
+    out_dir: str | Path,
+    *,
+    split: str = "test",
+    minutes: float = 10.0,
+    seed: int = 0,
+    gap_s: tuple[float, float] = (1.5, 4.0),
+    snr_db: float = 10.0,
+    file_minutes: float = 5.0,
+) -> StreamsSummary:
     """Write streams from ``split`` of ``pack`` (a path or `Pack`) to ``out_dir``: WAVs (16-bit,
     the pack's rate), ``labels.csv`` (file, label, start_s, end_s, source) and ``streams.json``."""
     from wavetag.data.pack import Pack
@@ -118,7 +141,9 @@ def build_streams(pack, out_dir: str | Path, *, split: str = "test", minutes: fl
     rows: list[list[Any]] = []
     files: list[dict[str, Any]] = []
     clips: dict[str, int] = {}
-    for stream in make_streams(pack, split=split, minutes=minutes, seed=seed, gap_s=gap_s, snr_db=snr_db, file_minutes=file_minutes):
+    for stream in make_streams(
+        pack, split=split, minutes=minutes, seed=seed, gap_s=gap_s, snr_db=snr_db, file_minutes=file_minutes
+    ):
         name = f"{stream.name}.wav"
         audio_io.save(out / name, stream.samples, stream.sample_rate)
         files.append({"file": name, "duration_s": round(stream.duration_s, 4), "clips": len(stream.placements)})
@@ -130,13 +155,27 @@ def build_streams(pack, out_dir: str | Path, *, split: str = "test", minutes: fl
         writer.writerow(["file", "label", "start_s", "end_s", "source"])
         writer.writerows(rows)
     hours = sum(f["duration_s"] for f in files) / 3600.0
-    noise = (f"the pack's noise bank ({len(pack.noise_bank()) / pack.sample_rate:.1f} s)" if len(pack.noise_bank())
-             else "generated pink noise (the pack has no noise bank)")
+    noise = (
+        f"the pack's noise bank ({len(pack.noise_bank()) / pack.sample_rate:.1f} s)"
+        if len(pack.noise_bank())
+        else "generated pink noise (the pack has no noise bank)"
+    )
     manifest = {
-        "format": FORMAT, "format_version": 1, "pack": str(pack.path), "pack_checksum": pack.info.get("checksum"),
-        "split": split, "sample_rate": pack.sample_rate, "seed": seed, "minutes_asked": minutes,
-        "hours": round(hours, 6), "gap_s": list(gap_s), "snr_db": snr_db, "noise": noise, "labels": list(pack.labels),
-        "clips": clips, "files": files,
+        "format": FORMAT,
+        "format_version": 1,
+        "pack": str(pack.path),
+        "pack_checksum": pack.info.get("checksum"),
+        "split": split,
+        "sample_rate": pack.sample_rate,
+        "seed": seed,
+        "minutes_asked": minutes,
+        "hours": round(hours, 6),
+        "gap_s": list(gap_s),
+        "snr_db": snr_db,
+        "noise": noise,
+        "labels": list(pack.labels),
+        "clips": clips,
+        "files": files,
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
     return StreamsSummary(out, [f["file"] for f in files], hours, clips, noise)
@@ -148,11 +187,15 @@ def read_streams(streams_dir: str | Path) -> tuple[dict[str, Any], dict[str, lis
     manifest_path, labels_path = root / MANIFEST_FILE, root / LABELS_FILE
     for path in (manifest_path, labels_path):
         if not path.is_file():
-            raise DataError(f"{path}: missing; {root} is not a streams folder (make one with 'wavetag streams PACK -o {root}')")
+            raise DataError(
+                f"{path}: missing; {root} is not a streams folder (make one with 'wavetag streams PACK -o {root}')"
+            )
     try:
         manifest = json.loads(manifest_path.read_text())
     except ValueError as exc:
-        raise DataError(f"{manifest_path}: not valid JSON ({exc}); rebuild the streams with 'wavetag streams'") from None
+        raise DataError(
+            f"{manifest_path}: not valid JSON ({exc}); rebuild the streams with 'wavetag streams'"
+        ) from None
     truth: dict[str, list[Placement]] = {f["file"]: [] for f in manifest.get("files", [])}
     with open(labels_path, newline="") as fh:
         reader = csv.DictReader(fh)
@@ -163,19 +206,24 @@ def read_streams(streams_dir: str | Path) -> tuple[dict[str, Any], dict[str, lis
             try:
                 p = Placement(row["label"], float(row["start_s"]), float(row["end_s"]), row.get("source") or "")
             except ValueError:
-                raise DataError(f"{labels_path}, line {line}: start_s/end_s {row['start_s']!r}/{row['end_s']!r} are not numbers") from None
+                raise DataError(
+                    f"{labels_path}, line {line}: start_s/end_s {row['start_s']!r}/{row['end_s']!r} are not numbers"
+                ) from None
             truth.setdefault(row["file"], []).append(p)
     for name in truth:
         if not (root / name).is_file():
-            raise DataError(f"{root / name}: listed in {LABELS_FILE} but missing; rebuild the streams with 'wavetag streams'")
+            raise DataError(
+                f"{root / name}: listed in {LABELS_FILE} but missing; rebuild the streams with 'wavetag streams'"
+            )
     return manifest, truth
 
 
 # ---------------------------------------------------------------------------- building blocks
 
 
-def _fill(name: str, pack, clips: list[int], length_s: float, rng: np.random.Generator, rate: int,
-          gap_s: tuple[float, float]) -> tuple[Stream, list[np.ndarray]]:
+def _fill(
+    name: str, pack, clips: list[int], length_s: float, rng: np.random.Generator, rate: int, gap_s: tuple[float, float]
+) -> tuple[Stream, list[np.ndarray]]:
     """Clips taken from the front of ``clips`` (consumed) until the next would not fit, placed
     on silence; returns the stream and the placed clips' samples."""
     placed: list[tuple[int, np.ndarray, Placement]] = []
@@ -186,7 +234,15 @@ def _fill(name: str, pack, clips: list[int], length_s: float, rng: np.random.Gen
             break
         i = clips.pop(0)
         start = int(round(t * rate))
-        placed.append((start, x, Placement(pack.labels[pack.index.label[i]], start / rate, (start + len(x)) / rate, str(pack.index.path[i]))))
+        placed.append(
+            (
+                start,
+                x,
+                Placement(
+                    pack.labels[pack.index.label[i]], start / rate, (start + len(x)) / rate, str(pack.index.path[i])
+                ),
+            )
+        )
         t = (start + len(x)) / rate + rng.uniform(*gap_s)
     total = int(round((length_s if clips else t) * rate))
     total = max(total, max(s + len(x) for s, x, _ in placed))
@@ -203,7 +259,11 @@ def _trimmed(x: np.ndarray, rate: int) -> np.ndarray:
 
 def _active_rms(x: np.ndarray, frame: int = 160) -> float:
     n = max(1, len(x) // frame)
-    frames = np.resize(x.astype(np.float64), n * frame).reshape(n, frame) if len(x) >= frame else x[None, :].astype(np.float64)
+    frames = (
+        np.resize(x.astype(np.float64), n * frame).reshape(n, frame)
+        if len(x) >= frame
+        else x[None, :].astype(np.float64)
+    )
     power = np.mean(frames**2, axis=1)
     keep = power >= power.max() * 10 ** (-ACTIVE_RANGE_DB / 10)
     return float(np.sqrt(np.mean(power[keep]))) if power.max() > 0 else 0.0
@@ -218,7 +278,9 @@ def _segments(pack) -> list[tuple[int, int]]:
     return [(0, n)] if n else []
 
 
-def _noise_bed(n: int, rate: int, rng: np.random.Generator, bank: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:
+def _noise_bed(
+    n: int, rate: int, rng: np.random.Generator, bank: np.ndarray, segments: list[tuple[int, int]]
+) -> np.ndarray:
     """``n`` samples of noise at RMS 1: pieces of the bank's recordings (each scaled to RMS 1,
     with short ramps at the joins), or pink noise when the bank is empty or silent."""
     from wavetag.data.synth.noise import coloured_noise

@@ -10,6 +10,7 @@ The result is a plain dict for the ``detection`` block of the model's config.jso
 validation clips keep `DEFAULT_THRESHOLD`, and the dict says so under ``fallback``, as it does when
 nothing could be tuned (a multi-label pack, an empty split).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,18 +63,42 @@ def tune_thresholds(
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     predictor = _as_predictor(model, pack)
     if list(predictor.labels) != list(pack.labels):
-        raise DataError(f"the model's labels {predictor.labels} differ from the pack's {pack.labels} ({pack.path}); "
-                        "tune on the pack the model was trained on")
+        raise DataError(
+            f"the model's labels {predictor.labels} differ from the pack's {pack.labels} ({pack.path}); "
+            "tune on the pack the model was trained on"
+        )
     targets = [x for x in predictor.labels if x not in predictor.background_labels]
-    settings = DetectionSettings(hop_s, smooth_s, predictor.window_s if refractory_s is None else refractory_s,
-                                 {label: DEFAULT_THRESHOLD for label in targets})
-    out = {**settings.to_dict(), "target_fa_per_hour": target_fa_per_hour, "collar_s": collar_s, "fallback": None,
-           "measured": {"split": split, "pack": str(pack.path)}}
+    settings = DetectionSettings(
+        hop_s,
+        smooth_s,
+        predictor.window_s if refractory_s is None else refractory_s,
+        {label: DEFAULT_THRESHOLD for label in targets},
+    )
+    out = {
+        **settings.to_dict(),
+        "target_fa_per_hour": target_fa_per_hour,
+        "collar_s": collar_s,
+        "fallback": None,
+        "measured": {"split": split, "pack": str(pack.path)},
+    }
     if pack.multi_label:
-        return {**out, "fallback": "not tuned: a multi-label pack (streams need one label per clip); default thresholds"}
+        return {
+            **out,
+            "fallback": "not tuned: a multi-label pack (streams need one label per clip); default thresholds",
+        }
     try:
-        scored = [score_stream(predictor, s.samples, s.placements, settings, name=s.name, sample_rate=s.sample_rate, batch_size=batch_size)
-                  for s in make_streams(pack, split=split, minutes=minutes, seed=seed, snr_db=snr_db)]
+        scored = [
+            score_stream(
+                predictor,
+                s.samples,
+                s.placements,
+                settings,
+                name=s.name,
+                sample_rate=s.sample_rate,
+                batch_size=batch_size,
+            )
+            for s in make_streams(pack, split=split, minutes=minutes, seed=seed, snr_db=snr_db)
+        ]
     except DataError as exc:
         return {**out, "fallback": f"not tuned: {exc}; default thresholds"}
     hours = sum(s.duration_s for s in scored) / 3600.0
@@ -81,8 +106,10 @@ def tune_thresholds(
     for k, label in enumerate(predictor.labels):
         if label not in targets:
             continue
-        curve = [count_class(scored, k, label, threshold=float(t), refractory_s=settings.refractory_s, collar_s=collar_s)
-                 for t in THRESHOLD_GRID]
+        curve = [
+            count_class(scored, k, label, threshold=float(t), refractory_s=settings.refractory_s, collar_s=collar_s)
+            for t in THRESHOLD_GRID
+        ]
         if curve[0].clips < min_clips_per_class:
             few.append(f"{label} ({curve[0].clips})")
             thresholds[label] = DEFAULT_THRESHOLD
@@ -90,14 +117,19 @@ def tune_thresholds(
             continue
         i, met = _pick(curve, hours, target_fa_per_hour)
         thresholds[label] = float(THRESHOLD_GRID[i])
-        per_class[label] = {"threshold": thresholds[label], "tuned": True, "met_target": met,
-                            **curve[i].summary(hours)}
+        per_class[label] = {"threshold": thresholds[label], "tuned": True, "met_target": met, **curve[i].summary(hours)}
     fallback = None
     if few:
-        fallback = (f"fewer than {min_clips_per_class} {split} clips for {', '.join(few)}: "
-                    f"default threshold {DEFAULT_THRESHOLD} for these")
-    out["measured"].update(stream_hours=hours, streams=len(scored), fa_resolution_per_hour=1.0 / hours if hours > 0 else None,
-                           per_class=per_class)
+        fallback = (
+            f"fewer than {min_clips_per_class} {split} clips for {', '.join(few)}: "
+            f"default threshold {DEFAULT_THRESHOLD} for these"
+        )
+    out["measured"].update(
+        stream_hours=hours,
+        streams=len(scored),
+        fa_resolution_per_hour=1.0 / hours if hours > 0 else None,
+        per_class=per_class,
+    )
     return {**out, "thresholds": thresholds, "fallback": fallback}
 
 

@@ -3,10 +3,11 @@
 A clip of ``L`` samples gives ``1 + ceil(max(0, L - W) / H)`` windows of ``W`` samples every
 ``H`` (the last one zero-padded); a clip shorter than a window is one zero-padded window.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -60,13 +61,13 @@ def predict_windows(
     """
     starts = [window_starts(int(n), window, hop) for n in lengths]
     owner = np.repeat(np.arange(len(lengths)), [len(s) for s in starts])
-    absolute = np.concatenate([o + s for o, s in zip(offsets, starts)]) if starts else np.zeros(0, np.int64)
+    absolute = np.concatenate([o + s for o, s in zip(offsets, starts, strict=False)]) if starts else np.zeros(0, np.int64)
     ends = np.repeat(np.asarray(offsets) + np.asarray(lengths), [len(s) for s in starts])
     outputs = []
     for first in range(0, len(absolute), batch_size):
         rows = slice(first, first + batch_size)
         buf = np.zeros((len(absolute[rows]), window), dtype=np.float32)
-        for r, (a, e) in enumerate(zip(absolute[rows].tolist(), ends[rows].tolist())):
+        for r, (a, e) in enumerate(zip(absolute[rows].tolist(), ends[rows].tolist(), strict=False)):
             piece = audio[a : min(a + window, e)]
             buf[r, : len(piece)] = piece
         outputs.append(forward(torch.from_numpy(buf * np.float32(scale)).unsqueeze(1)).float())

@@ -8,9 +8,6 @@ torch.Size([2, 12])
 
 One family per module; each registers its named variants on import.
 """
-from wavetag.models.base import Classifier
-from wavetag.models.factory import create_model
-from wavetag.models.registry import list_families, list_models, model_info
 
 # Families register their variants on import (one module each).
 from wavetag.models import (  # noqa: E402,F401
@@ -23,6 +20,7 @@ from wavetag.models import (  # noqa: E402,F401
     ds_cnn,
     embedding_conv,
     embedding_mlp,
+    ensemble,  # noqa: E402,F401  (combines trained members of the families above)
     googlenet,
     kwt,
     light_cnn,
@@ -37,9 +35,10 @@ from wavetag.models import (  # noqa: E402,F401
     wavception,
     wavenet,
 )
-from wavetag.models import ensemble  # noqa: E402,F401  (combines trained members of the families above)
-
+from wavetag.models.base import Classifier
+from wavetag.models.factory import create_model
 from wavetag.models.io import load_model_dir, save_model_dir  # noqa: E402
+from wavetag.models.registry import list_families, list_models, model_info
 
 __all__ = [
     "Classifier",

@@ -16,6 +16,7 @@ architecture. Position embeddings of another patch grid are cut (centre) or inte
 (bilinear) per axis, as the reference code does. The reference normalises its fbank features
 with dataset statistics; use a front end with ``normalize="dataset"`` when fine-tuning.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -39,8 +40,13 @@ from wavetag.models.registry import register_model
 SOURCE = "Gong et al., AST: Audio Spectrogram Transformer, Interspeech 2021 (arXiv 2104.01778); YuanGongND/ast"
 DEFAULT_FRONTEND = {"name": "logmel", "n_mels": 128, "win_s": 0.025, "hop_s": 0.01}
 HF_CONFIG_KEYS = {  # HF ASTConfig field -> our option
-    "hidden_size": "embed_dim", "num_hidden_layers": "depth", "num_attention_heads": "num_heads",
-    "patch_size": "patch_size", "frequency_stride": "fstride", "time_stride": "tstride", "layer_norm_eps": "norm_eps",
+    "hidden_size": "embed_dim",
+    "num_hidden_layers": "depth",
+    "num_attention_heads": "num_heads",
+    "patch_size": "patch_size",
+    "frequency_stride": "fstride",
+    "time_stride": "tstride",
+    "layer_norm_eps": "norm_eps",
 }
 
 
@@ -59,23 +65,35 @@ class AST(nn.Module):
     """Backbone: image ``[B, C, F, T]`` → ``[B, embed_dim]``."""
 
     def __init__(
-        self, inp: InputSpec, *, embed_dim: int = 768, depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
-        patch_size: int = 16, fstride: int = 10, tstride: int = 10, dropout: float = 0.0, norm_eps: float = 1e-6,
+        self,
+        inp: InputSpec,
+        *,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        patch_size: int = 16,
+        fstride: int = 10,
+        tstride: int = 10,
+        dropout: float = 0.0,
+        norm_eps: float = 1e-6,
         head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         channels, bands, frames = inp.shape
         self.grid = ((bands - patch_size) // fstride + 1, (frames - patch_size) // tstride + 1)
         if bands < patch_size or frames < patch_size:
-            raise ConfigError(f"ast: input {bands} bands × {frames} frames is smaller than one {patch_size}×{patch_size} patch")
+            raise ConfigError(
+                f"ast: input {bands} bands × {frames} frames is smaller than one {patch_size}×{patch_size} patch"
+            )
         self.patch_embed = PatchEmbed(channels, embed_dim, patch_size, (fstride, tstride))
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.dist_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, self.grid[0] * self.grid[1] + 2, embed_dim))
         self.pos_drop = nn.Dropout(dropout)
-        self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, int(embed_dim * mlp_ratio), drop=dropout, eps=norm_eps) for _ in range(depth)
-        ])
+        self.blocks = nn.Sequential(
+            *[Block(embed_dim, num_heads, int(embed_dim * mlp_ratio), drop=dropout, eps=norm_eps) for _ in range(depth)]
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
         self.head_norm = nn.LayerNorm(embed_dim)
         self.num_features = embed_dim
@@ -142,7 +160,7 @@ def resize_pos_embed(pos: torch.Tensor, old_grid: tuple[int, int], new_grid: tup
     tokens, grid = pos[:, :2], pos[:, 2:]
     d = grid.shape[-1]
     grid = grid.reshape(1, old_grid[0], old_grid[1], d).permute(0, 3, 1, 2)  # (1, D, f, t)
-    for axis, (old, new) in enumerate(zip(old_grid, new_grid)):
+    for axis, (old, new) in enumerate(zip(old_grid, new_grid, strict=False)):
         if new < old:
             start = old // 2 - new // 2
             grid = grid.narrow(2 + axis, start, new)
@@ -163,7 +181,9 @@ def _old_grid(n: int, ours: tuple[int, int], hf: dict[str, Any]) -> tuple[int, i
     side = math.isqrt(n)
     if side * side == n:
         return side, side
-    raise CheckpointError(f"cannot tell the patch grid of a {n}-patch position table; put the HF config.json beside the weights")
+    raise CheckpointError(
+        f"cannot tell the patch grid of a {n}-patch position table; put the HF config.json beside the weights"
+    )
 
 
 def _hf_config(path: Path) -> dict[str, Any]:
@@ -185,7 +205,9 @@ def load_ast_pretrained(model: Classifier, path: Path) -> None:
         state["pos_embed"] = resize_pos_embed(pos, old, backbone.grid)
     proj = state.get("patch_embed.proj.weight")
     if proj is not None and proj.shape[1] != backbone.patch_embed.proj.in_channels:
-        state["patch_embed.proj.weight"] = proj.mean(dim=1, keepdim=True).repeat(1, backbone.patch_embed.proj.in_channels, 1, 1)
+        state["patch_embed.proj.weight"] = proj.mean(dim=1, keepdim=True).repeat(
+            1, backbone.patch_embed.proj.in_channels, 1, 1
+        )
     if not any(k.startswith("head_norm.") for k in state):  # a base encoder (HF ASTModel): the head's norm starts fresh
         state.update({f"head_norm.{k}": v for k, v in backbone.head_norm.state_dict().items()})
     load_into(backbone, state, where=path, what="AST")
@@ -199,11 +221,19 @@ def _create_ast(variant: str, arch: dict, *, pretrained: str | Path | None = Non
     user = {k: v for k, v in kwargs.items() if k in set(inspect.signature(AST).parameters) - {"inp"}}
     common = {k: v for k, v in kwargs.items() if k not in user}
     return build_classifier(
-        variant, AST, {**arch, **from_ckpt}, pretrained=pretrained, load_pretrained=load_ast_pretrained,
-        spec_kwargs={**from_ckpt, **user}, **common, **user,
+        variant,
+        AST,
+        {**arch, **from_ckpt},
+        pretrained=pretrained,
+        load_pretrained=load_ast_pretrained,
+        spec_kwargs={**from_ckpt, **user},
+        **common,
+        **user,
     )
 
 
-@register_model("ast", family="ast", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE, pretrained=True)
+@register_model(
+    "ast", family="ast", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE, pretrained=True
+)
 def ast(**kwargs) -> Classifier:
     return _create_ast("ast", {}, **kwargs)

@@ -10,6 +10,7 @@ K = ``num_classes`` for "multiclass" (softmax) and "multilabel" (sigmoid per cla
 ``num_features`` attribute (D); optional attributes ``head_dropout`` (dropout before the head)
 and ``head_l2`` (L2 coefficient on the head weights, see `Classifier.regularization_loss`).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -8,6 +8,7 @@ depthwise 1×3 conv, dilated 2^stage, BN, SiLU, pointwise conv, channel dropout)
 it back over frequency. BC-ResNet-τ has base width 8τ; for 12 classes the parameter counts are
 the paper's: 9,232 (τ=1) / 17.2k / 27.3k / 54,168 / 188k / 321,068 (τ=8).
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,20 +36,32 @@ def _ceil_half(n: int) -> int:
 class BCResBlock(nn.Module):
     """``[B, C_in, F, T] -> [B, C_out, F / stride, T]``; identity shortcut when C_in == C_out."""
 
-    def __init__(self, in_channels: int, out_channels: int, *, stage: int, stride: int, sub_bands: int, dropout: float) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, stage: int, stride: int, sub_bands: int, dropout: float
+    ) -> None:
         super().__init__()
         self.transition = in_channels != out_channels
         f2: list[nn.Module] = []
         if self.transition:
             f2 += [nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels), nn.ReLU()]
         f2 += [
-            nn.Conv2d(out_channels, out_channels, (3, 1), stride=(stride, 1), padding=(1, 0), groups=out_channels, bias=False),
+            nn.Conv2d(
+                out_channels, out_channels, (3, 1), stride=(stride, 1), padding=(1, 0), groups=out_channels, bias=False
+            ),
             SubSpectralNorm(out_channels, sub_bands),
         ]
         self.f2 = nn.Sequential(*f2)
         dilation = 2**stage
         self.f1 = nn.Sequential(
-            nn.Conv2d(out_channels, out_channels, (1, 3), padding=(0, dilation), dilation=(1, dilation), groups=out_channels, bias=False),
+            nn.Conv2d(
+                out_channels,
+                out_channels,
+                (1, 3),
+                padding=(0, dilation),
+                dilation=(1, dilation),
+                groups=out_channels,
+                bias=False,
+            ),
             nn.BatchNorm2d(out_channels),
             nn.SiLU(),
             nn.Conv2d(out_channels, out_channels, 1, bias=False),
@@ -74,14 +87,22 @@ class BCResNet(nn.Module):
         widths = [2 * c, c, int(1.5 * c), 2 * c, int(2.5 * c), 4 * c]
         _check_bands(num_bands, sub_bands)
         self.stem = nn.Sequential(
-            nn.Conv2d(in_channels, widths[0], 5, stride=(2, 1), padding=2, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU()
+            nn.Conv2d(in_channels, widths[0], 5, stride=(2, 1), padding=2, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(),
         )
         blocks = []
         for stage, repeats in enumerate(STAGE_REPEATS):
             stride = 2 if stage in STRIDED_STAGES else 1
-            blocks.append(BCResBlock(widths[stage], widths[stage + 1], stage=stage, stride=stride, sub_bands=sub_bands, dropout=dropout))
+            blocks.append(
+                BCResBlock(
+                    widths[stage], widths[stage + 1], stage=stage, stride=stride, sub_bands=sub_bands, dropout=dropout
+                )
+            )
             blocks += [
-                BCResBlock(widths[stage + 1], widths[stage + 1], stage=stage, stride=1, sub_bands=sub_bands, dropout=dropout)
+                BCResBlock(
+                    widths[stage + 1], widths[stage + 1], stage=stage, stride=1, sub_bands=sub_bands, dropout=dropout
+                )
                 for _ in range(repeats - 1)
             ]
         self.blocks = nn.Sequential(*blocks)
@@ -119,7 +140,9 @@ def _create_bc_resnet(variant: str, arch: dict, **kwargs) -> Classifier:
 
 
 def _reg(name: str):
-    return register_model(name, family="bc_resnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+    return register_model(
+        name, family="bc_resnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+    )
 
 
 @_reg("bc_resnet_1")

@@ -11,6 +11,7 @@ Any front end fits: a spectral feature ``[B, C, F, frames]`` is read as ``C · F
 frames, the 8-kHz notebook's "STFT 1-D CNN" (``frontend="spectrogram"``; with ~100 frames per
 second use ``pool=2``, since four pools of 4 leave no frames of a 1-s clip).
 """
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,9 @@ STAGES = ((32, 32), (64, 64), (128, 128, 128), (256, 256, 256))
 class Stage1d(nn.Module):
     """Convs (+ ReLU) → [concat input] → max-pool → dropout."""
 
-    def __init__(self, in_channels: int, widths: tuple, *, kernel_size: int, pool: int, dropout: float, skip: bool) -> None:
+    def __init__(
+        self, in_channels: int, widths: tuple, *, kernel_size: int, pool: int, dropout: float, skip: bool
+    ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
         c = in_channels
@@ -56,8 +59,15 @@ class CNN1d(nn.Module):
     (as ``C · F`` channels) → ``[B, dense_dim]``."""
 
     def __init__(
-        self, inp: InputSpec, *, stages: tuple = STAGES, kernel_size: int = 9, pool: int = 4,
-        dropout: float = 0.3, dense_dim: int = 256, skip: bool = False,
+        self,
+        inp: InputSpec,
+        *,
+        stages: tuple = STAGES,
+        kernel_size: int = 9,
+        pool: int = 4,
+        dropout: float = 0.3,
+        dense_dim: int = 256,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         blocks, c, t = [], math.prod(inp.shape[:-1]), inp.shape[-1]
@@ -65,8 +75,10 @@ class CNN1d(nn.Module):
             blocks.append(Stage1d(c, tuple(widths), kernel_size=kernel_size, pool=pool, dropout=dropout, skip=skip))
             c, t = blocks[-1].out_channels, t // pool
         if t < 1:
-            raise ConfigError(f"cnn1d: {inp.shape[-1]} samples/frames pooled {len(stages)} times by {pool} leave none; "
-                              "use a longer clip, or a smaller pool (--model-set pool=2) on spectral features")
+            raise ConfigError(
+                f"cnn1d: {inp.shape[-1]} samples/frames pooled {len(stages)} times by {pool} leave none; "
+                "use a longer clip, or a smaller pool (--model-set pool=2) on spectral features"
+            )
         self.stages = nn.Sequential(*blocks)
         self.dense = nn.Sequential(nn.Linear(c * t, dense_dim), nn.BatchNorm1d(dense_dim), nn.ReLU())
         self.num_features = dense_dim
@@ -82,8 +94,14 @@ def _create_cnn1d(variant: str, arch: dict, **kwargs) -> Classifier:
 
 
 def _reg(name: str):
-    return register_model(name, family="cnn1d", input_kind="waveform", default_frontend=DEFAULT_FRONTEND, source=SOURCE,
-                          features_as_channels=True)
+    return register_model(
+        name,
+        family="cnn1d",
+        input_kind="waveform",
+        default_frontend=DEFAULT_FRONTEND,
+        source=SOURCE,
+        features_as_channels=True,
+    )
 
 
 @_reg("cnn1d")

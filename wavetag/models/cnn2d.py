@@ -4,6 +4,7 @@ Layer spec of wavetag issue 4 (the spectrogram counterpart of the Kaggle raw-wav
 kernels): stages of Conv2D 32/32, 64/64, 128×3, 256×3 (kernel 9×9, "same" padding, ReLU), each
 followed by 2×2 max-pooling and dropout 0.3; flatten; dense 256 + BN + ReLU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,14 @@ class CNN2d(nn.Module):
     """Backbone: image ``[B, C, F, T]`` → ``[B, dense_dim]``."""
 
     def __init__(
-        self, inp: InputSpec, *, stages: tuple = STAGES, kernel_size: int = 9, pool: int = 2,
-        dropout: float = 0.3, dense_dim: int = 256,
+        self,
+        inp: InputSpec,
+        *,
+        stages: tuple = STAGES,
+        kernel_size: int = 9,
+        pool: int = 2,
+        dropout: float = 0.3,
+        dense_dim: int = 256,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []

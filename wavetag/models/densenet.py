@@ -5,6 +5,7 @@ arXiv 1608.06993; ``torchvision.models.densenet121`` (growth 32, blocks 6/12/24/
 4×, compression 0.5). ``pretrained=PATH`` also accepts torchvision's legacy key names
 (``norm.1`` → ``norm1``).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
@@ -62,8 +63,13 @@ class DenseNet(nn.Module):
     """Backbone: image ``[B, C, F, T]`` → ``[B, 1024]`` (DenseNet-121)."""
 
     def __init__(
-        self, inp: InputSpec, *, growth_rate: int = 32, block_config: tuple = (6, 12, 24, 16),
-        num_init_features: int = 64, bn_size: int = 4,
+        self,
+        inp: InputSpec,
+        *,
+        growth_rate: int = 32,
+        block_config: tuple = (6, 12, 24, 16),
+        num_init_features: int = 64,
+        bn_size: int = 4,
     ) -> None:
         super().__init__()
         layers: OrderedDict[str, nn.Module] = OrderedDict(
@@ -91,9 +97,18 @@ class DenseNet(nn.Module):
 
 
 def load_densenet_pretrained(model: Classifier, path: Path) -> None:
-    load_torchvision_weights(model, path, first_conv="features.conv0.weight", drop=("classifier.",), rename=densenet_rename)
+    load_torchvision_weights(
+        model, path, first_conv="features.conv0.weight", drop=("classifier.",), rename=densenet_rename
+    )
 
 
-@register_model("densenet121", family="densenet", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True)
+@register_model(
+    "densenet121",
+    family="densenet",
+    input_kind="image",
+    default_frontend=IMAGENET_FRONTEND,
+    source=SOURCE,
+    pretrained=True,
+)
 def densenet121(**kwargs) -> Classifier:
     return build_classifier("densenet121", DenseNet, {}, load_pretrained=load_densenet_pretrained, **kwargs)

@@ -8,6 +8,7 @@ BN + ReLU + pointwise 1×1 + BN + ReLU blocks, global average pooling. Convs car
 follows). Sizes (12 classes): S 23.2k params, M 137k, L 414k — the published layer specs.
 Our layout is (frequency, time), so TF's (time, frequency) kernels and strides are swapped here.
 """
+
 from __future__ import annotations
 
 import torch
@@ -18,8 +19,18 @@ from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.layers import Conv2dSame
 from wavetag.models.registry import register_model
 
-SOURCE = "Zhang et al., Hello Edge: Keyword Spotting on Microcontrollers (arXiv 1711.07128); ARM-software/ML-KWS-for-MCU"
-DEFAULT_FRONTEND = {"name": "mfcc", "n_mfcc": 10, "n_mels": 40, "win_s": 0.04, "hop_s": 0.02, "n_fft": 640, "center": False}
+SOURCE = (
+    "Zhang et al., Hello Edge: Keyword Spotting on Microcontrollers (arXiv 1711.07128); ARM-software/ML-KWS-for-MCU"
+)
+DEFAULT_FRONTEND = {
+    "name": "mfcc",
+    "n_mfcc": 10,
+    "n_mels": 40,
+    "win_s": 0.04,
+    "hop_s": 0.02,
+    "n_fft": 640,
+    "center": False,
+}
 
 
 class DSBlock(nn.Sequential):
@@ -42,12 +53,20 @@ class DSCNN(nn.Module):
     ``first_kernel`` / ``first_stride`` and ``block_strides`` are (frequency, time)."""
 
     def __init__(
-        self, inp: InputSpec, *, channels: int = 64, first_kernel: tuple = (4, 10), first_stride: tuple = (2, 2),
-        block_strides: tuple = ((1, 1),) * 4, head_dropout: float = 0.0,
+        self,
+        inp: InputSpec,
+        *,
+        channels: int = 64,
+        first_kernel: tuple = (4, 10),
+        first_stride: tuple = (2, 2),
+        block_strides: tuple = ((1, 1),) * 4,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.stem = nn.Sequential(
-            Conv2dSame(inp.shape[0], channels, tuple(first_kernel), stride=tuple(first_stride), bias=False, channels_last=True),
+            Conv2dSame(
+                inp.shape[0], channels, tuple(first_kernel), stride=tuple(first_stride), bias=False, channels_last=True
+            ),
             nn.BatchNorm2d(channels),
             nn.ReLU(),
         )
@@ -77,9 +96,13 @@ def ds_cnn_s(**kwargs) -> Classifier:
 
 @_reg("ds_cnn_m")
 def ds_cnn_m(**kwargs) -> Classifier:
-    return _create_ds_cnn("ds_cnn_m", dict(channels=172, first_stride=(1, 2), block_strides=((2, 2),) + ((1, 1),) * 3), **kwargs)
+    return _create_ds_cnn(
+        "ds_cnn_m", dict(channels=172, first_stride=(1, 2), block_strides=((2, 2),) + ((1, 1),) * 3), **kwargs
+    )
 
 
 @_reg("ds_cnn_l")
 def ds_cnn_l(**kwargs) -> Classifier:
-    return _create_ds_cnn("ds_cnn_l", dict(channels=276, first_stride=(1, 2), block_strides=((2, 2),) + ((1, 1),) * 4), **kwargs)
+    return _create_ds_cnn(
+        "ds_cnn_l", dict(channels=276, first_stride=(1, 2), block_strides=((2, 2),) + ((1, 1),) * 4), **kwargs
+    )

@@ -7,6 +7,7 @@ of where in the clip the word falls. A TC-ResNet-style reading (Choi et al., Int
 with the 96 embedding values as channels (arXiv 1904.03814); the embedding: Lin et al., ICASSP 2020
 (arXiv 2002.01322).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,15 +24,17 @@ DEFAULT_FRONTEND = {"name": "speech_embedding"}
 class EmbeddingConv(nn.Module):
     """Backbone: embedding sequence ``[B, D, n]`` → ``[B, 2 * channels]`` (mean and max over time)."""
 
-    def __init__(self, inp: InputSpec, *, channels: int = 128, layers: int = 2, kernel_size: int = 3,
-                 dropout: float = 0.2) -> None:
+    def __init__(
+        self, inp: InputSpec, *, channels: int = 128, layers: int = 2, kernel_size: int = 3, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         dim = inp.shape[0]
         blocks: list[nn.Module] = [nn.Dropout(dropout)]
         for i in range(layers):
             blocks += [
                 nn.Conv1d(dim if i == 0 else channels, channels, kernel_size, padding=kernel_size // 2, bias=False),
-                nn.BatchNorm1d(channels), nn.ReLU(),
+                nn.BatchNorm1d(channels),
+                nn.ReLU(),
             ]
         self.convs = nn.Sequential(*blocks)
         self.drop = nn.Dropout(dropout)
@@ -46,6 +49,8 @@ def _create_embedding_conv(variant: str, arch: dict, **kwargs) -> Classifier:
     return build_classifier(variant, EmbeddingConv, arch, **kwargs)
 
 
-@register_model("emb_conv", family="embedding_conv", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+@register_model(
+    "emb_conv", family="embedding_conv", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+)
 def emb_conv(**kwargs) -> Classifier:
     return _create_embedding_conv("emb_conv", dict(channels=128, layers=2), **kwargs)

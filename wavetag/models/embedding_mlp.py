@@ -8,6 +8,7 @@ it learns fast and, since the features come from a model trained on real speech,
 to voices and recordings that synthetic training data never had. ``dropout`` also applies to the
 input embeddings (a cheap augmentation of the features).
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,7 +18,9 @@ from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.registry import register_model
 
-SOURCE = "openWakeWord (dscripka, 2023) dense head on Google's speech_embedding; Lin et al., ICASSP 2020 (arXiv 2002.01322)"
+SOURCE = (
+    "openWakeWord (dscripka, 2023) dense head on Google's speech_embedding; Lin et al., ICASSP 2020 (arXiv 2002.01322)"
+)
 DEFAULT_FRONTEND = {"name": "speech_embedding"}
 
 
@@ -43,11 +46,15 @@ def _create_embedding_mlp(variant: str, arch: dict, **kwargs) -> Classifier:
     return build_classifier(variant, EmbeddingMLP, arch, **kwargs)
 
 
-@register_model("emb_mlp", family="embedding_mlp", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+@register_model(
+    "emb_mlp", family="embedding_mlp", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+)
 def emb_mlp(**kwargs) -> Classifier:
     return _create_embedding_mlp("emb_mlp", dict(hidden=128, layers=2), **kwargs)
 
 
-@register_model("emb_mlp_l", family="embedding_mlp", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+@register_model(
+    "emb_mlp_l", family="embedding_mlp", input_kind="sequence", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+)
 def emb_mlp_l(**kwargs) -> Classifier:
     return _create_embedding_mlp("emb_mlp_l", dict(hidden=256, layers=3), **kwargs)

@@ -26,9 +26,11 @@ rebuilds an ensemble from its directory alone. Build one from trained models wit
 without ``members`` gives two small untrained members (``bc_resnet_1`` and ``ds_cnn_s``), which
 lets the zoo's tests and ``wavetag train --model ensemble`` (joint training) treat it like any model.
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -40,8 +42,10 @@ from wavetag.models.base import Classifier
 from wavetag.models.factory import create_model, jsonable, resolve_frontend
 from wavetag.models.registry import register_model
 
-SOURCE = ("Fonseca et al., General-purpose Tagging of Freesound Audio with AudioSet Labels, DCASE 2018 "
-          "(arXiv 1807.09902): the FSDKaggle2018 systems averaged several CNNs")
+SOURCE = (
+    "Fonseca et al., General-purpose Tagging of Freesound Audio with AudioSet Labels, DCASE 2018 "
+    "(arXiv 1807.09902): the FSDKaggle2018 systems averaged several CNNs"
+)
 METHODS = ("mean", "geometric", "weighted")
 DEFAULT_MEMBERS = ({"name": "bc_resnet_1"}, {"name": "ds_cnn_s"})
 LOG_WEIGHT_FLOOR = 1e-30  # a member with weight 0 contributes 1e-30 × its probabilities (keeps logs finite)
@@ -88,8 +92,15 @@ class Ensemble(nn.Module):
     name = "ensemble"
     input_kind = "waveform"
 
-    def __init__(self, members: Sequence[Classifier], *, method: str = "mean", weights: Sequence[float] | None = None,
-                 frontend: FrontEnd | None = None, train_apart: bool = False) -> None:
+    def __init__(
+        self,
+        members: Sequence[Classifier],
+        *,
+        method: str = "mean",
+        weights: Sequence[float] | None = None,
+        frontend: FrontEnd | None = None,
+        train_apart: bool = False,
+    ) -> None:
         super().__init__()
         members = list(members)
         _check_members(members)
@@ -100,7 +111,9 @@ class Ensemble(nn.Module):
         self.method = method
         self.frontend = frontend or resolve_frontend(None, default={"name": "waveform"}, sample_rate=first.sample_rate)
         if self.frontend.sample_rate != first.sample_rate:
-            raise ConfigError(f"ensemble front end runs at {self.frontend.sample_rate} Hz, its members at {first.sample_rate} Hz")
+            raise ConfigError(
+                f"ensemble front end runs at {self.frontend.sample_rate} Hz, its members at {first.sample_rate} Hz"
+            )
         self.backbone = MemberFeatures(members)
         self.train_apart = bool(train_apart)
         self._member_logits: torch.Tensor | None = None
@@ -133,8 +146,8 @@ class Ensemble(nn.Module):
         """Concatenated embeddings ``[B, sum D_i]`` → ensemble logits ``[B, K]``."""
         parts = emb.split(self.backbone.splits, dim=-1)
         if pre_logits:
-            return torch.cat([m.forward_head(p, pre_logits=True) for m, p in zip(self.members, parts)], dim=-1)
-        logits = torch.stack([m.forward_head(p) for m, p in zip(self.members, parts)])  # (M, B, K)
+            return torch.cat([m.forward_head(p, pre_logits=True) for m, p in zip(self.members, parts, strict=False)], dim=-1)
+        logits = torch.stack([m.forward_head(p) for m, p in zip(self.members, parts, strict=False)])  # (M, B, K)
         self._member_logits = logits if (self.training and self.train_apart) else None
         return combine_logits(logits, self.weights, task=self.task, method=self.method)
 
@@ -172,10 +185,20 @@ class Ensemble(nn.Module):
     def spec(self) -> dict[str, Any]:
         """What `create_model` needs to rebuild it: ``create_model(**ensemble.spec)``."""
         return {
-            "name": self.name, "num_classes": self.num_classes, "task": self.task, "frontend": self.frontend.to_dict(),
-            "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
-            "kwargs": jsonable({"method": self.method, "weights": list(self.weight_values),
-                                "members": [m.spec for m in self.members], "train_apart": self.train_apart}),
+            "name": self.name,
+            "num_classes": self.num_classes,
+            "task": self.task,
+            "frontend": self.frontend.to_dict(),
+            "sample_rate": self.sample_rate,
+            "clip_seconds": self.clip_seconds,
+            "kwargs": jsonable(
+                {
+                    "method": self.method,
+                    "weights": list(self.weight_values),
+                    "members": [m.spec for m in self.members],
+                    "train_apart": self.train_apart,
+                }
+            ),
         }
 
     def num_params(self, *, trainable_only: bool = False) -> int:
@@ -195,11 +218,17 @@ def _check_members(members: list) -> None:
         raise ConfigError("an ensemble needs at least one member model")
     first = members[0]
     for i, m in enumerate(members[1:], start=1):
-        for what, a, b in (("task", first.task, m.task), ("num_classes", first.num_classes, m.num_classes),
-                           ("sample_rate", first.sample_rate, m.sample_rate), ("clip_seconds", first.clip_seconds, m.clip_seconds)):
+        for what, a, b in (
+            ("task", first.task, m.task),
+            ("num_classes", first.num_classes, m.num_classes),
+            ("sample_rate", first.sample_rate, m.sample_rate),
+            ("clip_seconds", first.clip_seconds, m.clip_seconds),
+        ):
             if a != b:
-                raise ConfigError(f"ensemble members differ in {what}: member 0 ({first.name}) has {a!r}, member {i} ({m.name}) {b!r}; "
-                                  "members must share task, classes, sample rate and window")
+                raise ConfigError(
+                    f"ensemble members differ in {what}: member 0 ({first.name}) has {a!r}, member {i} ({m.name}) {b!r}; "
+                    "members must share task, classes, sample rate and window"
+                )
 
 
 def _check_weights(weights: Sequence[float] | None, count: int, method: str) -> tuple[float, ...]:
@@ -213,29 +242,54 @@ def _check_weights(weights: Sequence[float] | None, count: int, method: str) -> 
     return tuple(x / sum(w) for x in w)
 
 
-@register_model("ensemble", family="ensemble", input_kind="waveform", default_frontend={"name": "waveform"}, source=SOURCE)
+@register_model(
+    "ensemble", family="ensemble", input_kind="waveform", default_frontend={"name": "waveform"}, source=SOURCE
+)
 def ensemble(
-    *, num_classes: int, task: str = "multiclass", frontend: Any = None, sample_rate: int | None = None,
-    clip_seconds: float = 1.0, pretrained: Any = None, members: Sequence[dict] | None = None,
-    method: str = "mean", weights: Sequence[float] | None = None, train_apart: bool = False,
+    *,
+    num_classes: int,
+    task: str = "multiclass",
+    frontend: Any = None,
+    sample_rate: int | None = None,
+    clip_seconds: float = 1.0,
+    pretrained: Any = None,
+    members: Sequence[dict] | None = None,
+    method: str = "mean",
+    weights: Sequence[float] | None = None,
+    train_apart: bool = False,
 ) -> Ensemble:
     """An `Ensemble` of ``members`` (model specs, as `Classifier.spec` gives them; default: untrained
     ``bc_resnet_1`` + ``ds_cnn_s``), each rebuilt for ``num_classes``/``task`` at ``sample_rate``.
     ``train_apart``: when trained jointly (``wavetag train --model ensemble``), each member learns
     from its own loss (see `Ensemble.training_loss`) instead of the mixture's."""
     if pretrained is not None:
-        raise ConfigError("model 'ensemble' loads no pretrained weights; build it from trained models with 'wavetag ensemble'")
+        raise ConfigError(
+            "model 'ensemble' loads no pretrained weights; build it from trained models with 'wavetag ensemble'"
+        )
     fe = resolve_frontend(frontend, default={"name": "waveform"}, sample_rate=sample_rate)
     if fe.name != "waveform" or fe.to_dict().get("normalize") != "none":
-        raise ConfigError(f"the ensemble's own front end must be 'waveform' without normalisation (got {fe.to_dict()}); "
-                          "each member carries its own front end")
+        raise ConfigError(
+            f"the ensemble's own front end must be 'waveform' without normalisation (got {fe.to_dict()}); "
+            "each member carries its own front end"
+        )
     nets = []
     for i, spec in enumerate(members or DEFAULT_MEMBERS):
         if not isinstance(spec, dict) or "name" not in spec:
             raise ConfigError(f"ensemble member {i}: {spec!r}; expected a model spec with a 'name'")
         for field, value in (("clip_seconds", float(clip_seconds)), ("sample_rate", fe.sample_rate)):
             if spec.get(field, value) != value:
-                raise ConfigError(f"ensemble member {i} ({spec['name']}) has {field} {spec[field]!r}, the ensemble {value!r}")
-        nets.append(create_model(**{**spec, "num_classes": num_classes, "task": task, "sample_rate": fe.sample_rate,
-                                    "clip_seconds": float(clip_seconds)}))
+                raise ConfigError(
+                    f"ensemble member {i} ({spec['name']}) has {field} {spec[field]!r}, the ensemble {value!r}"
+                )
+        nets.append(
+            create_model(
+                **{
+                    **spec,
+                    "num_classes": num_classes,
+                    "task": task,
+                    "sample_rate": fe.sample_rate,
+                    "clip_seconds": float(clip_seconds),
+                }
+            )
+        )
     return Ensemble(nets, method=method, weights=weights, frontend=fe, train_apart=train_apart)

@@ -5,12 +5,14 @@ The front end is resolved here, its output kind is checked against the backbone'
 and the backbone is built for the front end's per-clip output shape (so dense heads after a
 flatten and transformer position tables get their sizes from the clip length).
 """
+
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from torch import nn
 
@@ -70,8 +72,13 @@ def create_model(
         raise ConfigError(f"clip_seconds = {clip_seconds!r}; expected 0.05 to 600 seconds")
     factory = MODELS.get(name)
     return factory(
-        num_classes=num_classes, task=task, frontend=frontend, sample_rate=sample_rate,
-        clip_seconds=float(clip_seconds), pretrained=pretrained, **kwargs,
+        num_classes=num_classes,
+        task=task,
+        frontend=frontend,
+        sample_rate=sample_rate,
+        clip_seconds=float(clip_seconds),
+        pretrained=pretrained,
+        **kwargs,
     )
 
 
@@ -142,8 +149,14 @@ def build_classifier(
     check_option_types(variant, backbone_cls, kwargs)
     backbone = backbone_cls(spec, **options)
     model = Classifier(
-        fe, backbone, name=variant, num_classes=num_classes, task=task, input_kind=kind,
-        clip_seconds=clip_seconds, spec_kwargs=jsonable(dict(kwargs if spec_kwargs is None else spec_kwargs)),
+        fe,
+        backbone,
+        name=variant,
+        num_classes=num_classes,
+        task=task,
+        input_kind=kind,
+        clip_seconds=clip_seconds,
+        spec_kwargs=jsonable(dict(kwargs if spec_kwargs is None else spec_kwargs)),
     )
     if pretrained is not None:
         if load_pretrained is None:

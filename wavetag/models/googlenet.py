@@ -5,6 +5,7 @@ Szegedy et al., "Going Deeper with Convolutions", CVPR 2015, arXiv 1409.4842;
 does). The auxiliary classifiers are left out (their pretrained weights are skipped) and so is
 ``transform_input`` (it re-normalises RGB ImageNet input, which a spectrogram is not).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,7 +22,9 @@ SOURCE = f"Szegedy et al., Going Deeper with Convolutions (arXiv 1409.4842); {IM
 
 
 class BasicConv2d(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0
+    ) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=0.001)
@@ -31,12 +34,16 @@ class BasicConv2d(nn.Module):
 
 
 class Inception(nn.Module):
-    def __init__(self, in_ch: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int) -> None:
+    def __init__(
+        self, in_ch: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int, pool_proj: int
+    ) -> None:
         super().__init__()
         self.branch1 = BasicConv2d(in_ch, ch1x1, 1)
         self.branch2 = nn.Sequential(BasicConv2d(in_ch, ch3x3red, 1), BasicConv2d(ch3x3red, ch3x3, 3, padding=1))
         self.branch3 = nn.Sequential(BasicConv2d(in_ch, ch5x5red, 1), BasicConv2d(ch5x5red, ch5x5, 3, padding=1))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(in_ch, pool_proj, 1))
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(in_ch, pool_proj, 1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], dim=1)
@@ -80,6 +87,13 @@ def load_googlenet_pretrained(model: Classifier, path: Path) -> None:
     load_torchvision_weights(model, path, first_conv="conv1.conv.weight", drop=("fc.", "aux1.", "aux2."))
 
 
-@register_model("googlenet", family="googlenet", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True)
+@register_model(
+    "googlenet",
+    family="googlenet",
+    input_kind="image",
+    default_frontend=IMAGENET_FRONTEND,
+    source=SOURCE,
+    pretrained=True,
+)
 def googlenet(**kwargs) -> Classifier:
     return build_classifier("googlenet", GoogLeNet, {}, load_pretrained=load_googlenet_pretrained, **kwargs)

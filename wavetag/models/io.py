@@ -6,6 +6,7 @@ atomically (temporary name, then ``os.replace``); loading rebuilds the model fro
 alone and loads the weights with strict name and shape checks. Pickles (``torch.save`` files) are
 refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -71,13 +72,17 @@ def load_model_dir(path: str | Path, *, map_location: str | torch.device = "cpu"
 
     path = Path(path)
     if not path.is_dir():
-        raise CheckpointError(f"{path}: not a model directory (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})")
+        raise CheckpointError(
+            f"{path}: not a model directory (expected a folder with {CONFIG_NAME} and {WEIGHTS_NAME})"
+        )
     config = read_config(path)
     spec = config["model"]
     try:
         model = create_model(**spec)
     except WavetagError as exc:
-        raise CheckpointError(f"{path / CONFIG_NAME}: field 'model' does not describe a buildable model ({exc})") from None
+        raise CheckpointError(
+            f"{path / CONFIG_NAME}: field 'model' does not describe a buildable model ({exc})"
+        ) from None
     except TypeError as exc:
         raise CheckpointError(f"{path / CONFIG_NAME}: field 'model' has an unexpected entry ({exc})") from None
     state = read_weights(path / WEIGHTS_NAME)
@@ -89,7 +94,9 @@ def read_config(path: Path) -> dict[str, Any]:
     """Parse and check ``path/config.json``."""
     file = path / CONFIG_NAME
     if not file.is_file():
-        raise CheckpointError(f"{file}: missing; a model directory holds {CONFIG_NAME} and {WEIGHTS_NAME} (see save_model_dir)")
+        raise CheckpointError(
+            f"{file}: missing; a model directory holds {CONFIG_NAME} and {WEIGHTS_NAME} (see save_model_dir)"
+        )
     try:
         config = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -97,13 +104,17 @@ def read_config(path: Path) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise CheckpointError(f"{file}: expected a JSON object, found {type(config).__name__}")
     if config.get("format") != FORMAT:
-        raise CheckpointError(f"{file}: field 'format' is {config.get('format')!r}, expected {FORMAT!r}; not a wavetag model directory")
+        raise CheckpointError(
+            f"{file}: field 'format' is {config.get('format')!r}, expected {FORMAT!r}; not a wavetag model directory"
+        )
     spec = config.get("model")
     if not isinstance(spec, dict):
         raise CheckpointError(f"{file}: field 'model' is missing or not an object")
     for field in SPEC_FIELDS:
         if field not in spec:
-            raise CheckpointError(f"{file}: field 'model.{field}' is missing; the file was edited or written by another tool")
+            raise CheckpointError(
+                f"{file}: field 'model.{field}' is missing; the file was edited or written by another tool"
+            )
     if not isinstance(spec["frontend"], dict) or "name" not in spec["frontend"]:
         raise CheckpointError(f"{file}: field 'model.frontend' must be an object with a 'name'")
     if not isinstance(spec["kwargs"], dict):
@@ -115,7 +126,11 @@ def read_weights(file: Path) -> dict[str, torch.Tensor]:
     """Tensors of a safetensors file; refuses pickles and anything else."""
     if not file.is_file():
         others = sorted(p.name for p in file.parent.glob("*") if p.suffix in (".pt", ".pth", ".bin", ".ckpt"))
-        hint = f" (found {', '.join(others)}: pickled checkpoints are not loaded; convert them to safetensors)" if others else ""
+        hint = (
+            f" (found {', '.join(others)}: pickled checkpoints are not loaded; convert them to safetensors)"
+            if others
+            else ""
+        )
         raise CheckpointError(f"{file}: missing{hint}")
     with open(file, "rb") as fh:
         head = fh.read(9)

@@ -7,6 +7,7 @@ token, learned position embeddings, a post-norm transformer encoder (the paper f
 better), the class token through LayerNorm. KWT-1/2/3: dim 64/128/192, heads 1/2/3, MLP 4×dim,
 12 layers; ≈ 607k / 2.4M / 5.4M params.
 """
+
 from __future__ import annotations
 
 import torch
@@ -21,15 +22,32 @@ SOURCE = (
     "Berg et al., Keyword Transformer: A Self-Attention Model for Keyword Spotting, Interspeech 2021 "
     "(arXiv 2104.00769); ARM-software/keyword-transformer"
 )
-DEFAULT_FRONTEND = {"name": "mfcc", "n_mfcc": 40, "n_mels": 80, "win_s": 0.03, "hop_s": 0.01, "n_fft": 480, "center": False}
+DEFAULT_FRONTEND = {
+    "name": "mfcc",
+    "n_mfcc": 40,
+    "n_mels": 80,
+    "win_s": 0.03,
+    "hop_s": 0.01,
+    "n_fft": 480,
+    "center": False,
+}
 
 
 class KWT(nn.Module):
     """Backbone: MFCC image ``[B, C, F, T]`` → class-token embedding ``[B, dim]``."""
 
     def __init__(
-        self, inp: InputSpec, *, dim: int = 64, depth: int = 12, num_heads: int = 1, mlp_ratio: float = 4.0,
-        dropout: float = 0.0, pre_norm: bool = False, qkv_bias: bool = False, head_dropout: float = 0.0,
+        self,
+        inp: InputSpec,
+        *,
+        dim: int = 64,
+        depth: int = 12,
+        num_heads: int = 1,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        pre_norm: bool = False,
+        qkv_bias: bool = False,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         channels, bands, frames = inp.shape
@@ -37,9 +55,12 @@ class KWT(nn.Module):
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.randn(1, frames + 1, dim) * 0.02)
         self.pos_drop = nn.Dropout(dropout)
-        self.blocks = nn.Sequential(*[
-            Block(dim, num_heads, int(dim * mlp_ratio), qkv_bias=qkv_bias, drop=dropout, pre_norm=pre_norm) for _ in range(depth)
-        ])
+        self.blocks = nn.Sequential(
+            *[
+                Block(dim, num_heads, int(dim * mlp_ratio), qkv_bias=qkv_bias, drop=dropout, pre_norm=pre_norm)
+                for _ in range(depth)
+            ]
+        )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.num_features = dim
         self.head_dropout = head_dropout

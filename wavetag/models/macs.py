@@ -6,6 +6,7 @@ output) -> int`` method (attention's two matmuls, SincNet's generated-filter con
 Not counted: biases, normalisation, activations, pooling, the front end. Figures are per clip
 (the batch axis divided out).
 """
+
 from __future__ import annotations
 
 import math

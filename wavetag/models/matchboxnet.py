@@ -9,6 +9,7 @@ pointwise + BN residual before its ReLU) with C channels and kernels 13, 15, 17,
 (separable 29-tap dilation 2, 128 ch; 1×1 conv 128 ch), average pooling, linear classifier
 (3x1x64 ≈ 77k params for 35 classes).
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,12 +23,19 @@ SOURCE = "Majumdar & Ginsburg, MatchboxNet, Interspeech 2020 (arXiv 2004.08531);
 DEFAULT_FRONTEND = {"name": "mfcc", "n_mfcc": 64, "n_mels": 64, "win_s": 0.025, "hop_s": 0.01, "n_fft": 512}
 
 
-def _sep_conv_bn(in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, separable: bool = True) -> list[nn.Module]:
+def _sep_conv_bn(
+    in_channels: int, out_channels: int, kernel_size: int, dilation: int = 1, separable: bool = True
+) -> list[nn.Module]:
     pad = dilation * (kernel_size - 1) // 2
     if not separable:
-        return [nn.Conv1d(in_channels, out_channels, kernel_size, padding=pad, dilation=dilation, bias=False), nn.BatchNorm1d(out_channels)]
+        return [
+            nn.Conv1d(in_channels, out_channels, kernel_size, padding=pad, dilation=dilation, bias=False),
+            nn.BatchNorm1d(out_channels),
+        ]
     return [
-        nn.Conv1d(in_channels, in_channels, kernel_size, padding=pad, dilation=dilation, groups=in_channels, bias=False),
+        nn.Conv1d(
+            in_channels, in_channels, kernel_size, padding=pad, dilation=dilation, groups=in_channels, bias=False
+        ),
         nn.Conv1d(in_channels, out_channels, 1, bias=False),
         nn.BatchNorm1d(out_channels),
     ]
@@ -37,8 +45,16 @@ class JasperBlock(nn.Module):
     """R separable sub-blocks ``[B, C_in, T] -> [B, C_out, T]``; optional residual (1×1 conv + BN)."""
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, *, repeat: int = 1, dilation: int = 1,
-        residual: bool = True, separable: bool = True, dropout: float = 0.0,
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        repeat: int = 1,
+        dilation: int = 1,
+        residual: bool = True,
+        separable: bool = True,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []
@@ -50,7 +66,9 @@ class JasperBlock(nn.Module):
             c = out_channels
         self.convs = nn.Sequential(*layers)
         self.residual = (
-            nn.Sequential(nn.Conv1d(in_channels, out_channels, 1, bias=False), nn.BatchNorm1d(out_channels)) if residual else None
+            nn.Sequential(nn.Conv1d(in_channels, out_channels, 1, bias=False), nn.BatchNorm1d(out_channels))
+            if residual
+            else None
         )
         self.out = nn.Sequential(nn.ReLU(), nn.Dropout(dropout))
 
@@ -65,8 +83,15 @@ class MatchboxNet(nn.Module):
     """Backbone: MFCC image ``[B, C, F, T]`` (C·F channels over time) → ``[B, 128]``."""
 
     def __init__(
-        self, inp: InputSpec, *, num_blocks: int = 3, repeat: int = 1, channels: int = 64,
-        kernels: tuple = (13, 15, 17), dropout: float = 0.0, head_dropout: float = 0.0,
+        self,
+        inp: InputSpec,
+        *,
+        num_blocks: int = 3,
+        repeat: int = 1,
+        channels: int = 64,
+        kernels: tuple = (13, 15, 17),
+        dropout: float = 0.0,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels = inp.shape[0] * inp.shape[1]
@@ -90,6 +115,8 @@ def _create_matchboxnet(variant: str, arch: dict, **kwargs) -> Classifier:
     return build_classifier(variant, MatchboxNet, arch, **kwargs)
 
 
-@register_model("matchboxnet_3x1x64", family="matchboxnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+@register_model(
+    "matchboxnet_3x1x64", family="matchboxnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+)
 def matchboxnet_3x1x64(**kwargs) -> Classifier:
     return _create_matchboxnet("matchboxnet_3x1x64", dict(num_blocks=3, repeat=1, channels=64), **kwargs)

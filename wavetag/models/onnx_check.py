@@ -5,6 +5,7 @@ batch axis is dynamic, the clip length fixed (models whose layer sizes depend on
 for the length they were built for). Exported with the legacy TorchScript exporter at opset 17
 (timm ``utils/onnx.py`` in spirit).
 """
+
 from __future__ import annotations
 
 import warnings
@@ -44,8 +45,13 @@ def export_onnx(model: torch.nn.Module, path: str | Path, *, num_samples: int, b
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer and deprecation warnings about the legacy exporter
             torch.onnx.export(
-                model, (wav,), str(path), dynamo=False, opset_version=OPSET,
-                input_names=["wav"], output_names=["logits"],
+                model,
+                (wav,),
+                str(path),
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["wav"],
+                output_names=["logits"],
                 dynamic_axes={"wav": {0: "batch"}, "logits": {0: "batch"}},
             )
     except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
@@ -66,7 +72,13 @@ def onnx_session(path: str | Path, *, threads: int = 1):
 
 
 def check_onnx_parity(
-    model: torch.nn.Module, path: str | Path, *, num_samples: int, batch_size: int = 2, atol: float = 1e-4, seed: int = 0,
+    model: torch.nn.Module,
+    path: str | Path,
+    *,
+    num_samples: int,
+    batch_size: int = 2,
+    atol: float = 1e-4,
+    seed: int = 0,
 ) -> ParityReport:
     """Run ``model`` (eval mode) and the ONNX file at ``path`` on the same seeded noise clips."""
     gen = torch.Generator().manual_seed(seed)

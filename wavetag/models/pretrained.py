@@ -6,11 +6,12 @@ one of the image backbones: the first conv is averaged over its RGB channels (on
 spectrogram; repeated for C > 1), the ImageNet classifier is dropped (the model keeps its own
 freshly initialised head), and every other tensor must match by name and shape.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -34,7 +35,9 @@ def weights_file(path: Path) -> Path:
                 return path / name
         found = sorted(p for p in path.iterdir() if p.suffix in (".safetensors", *TORCH_SUFFIXES))
         if not found:
-            raise CheckpointError(f"{path}: no weights file (looked for {', '.join(WEIGHT_FILES)}, *.safetensors, *.pth)")
+            raise CheckpointError(
+                f"{path}: no weights file (looked for {', '.join(WEIGHT_FILES)}, *.safetensors, *.pth)"
+            )
         return found[0]
     if not path.is_file():
         raise CheckpointError(f"{path}: pretrained weights not found")
@@ -95,7 +98,11 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], *, where: Path,
 
 
 def load_torchvision_weights(
-    model: nn.Module, path: Path, *, first_conv: str, drop: tuple[str, ...],
+    model: nn.Module,
+    path: Path,
+    *,
+    first_conv: str,
+    drop: tuple[str, ...],
     rename: Callable[[str], str] | None = None,
 ) -> None:
     """Load torchvision ImageNet weights into ``model.backbone`` (see module docstring).
@@ -114,12 +121,15 @@ def load_torchvision_weights(
 
 def densenet_rename(key: str) -> str:
     """torchvision's legacy DenseNet names (``denselayer1.norm.1.weight`` → ``denselayer1.norm1.weight``)."""
-    return re.sub(r"(denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$",
-                  lambda m: m.group(1) + m.group(2), key)
+    return re.sub(
+        r"(denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var|num_batches_tracked))$",
+        lambda m: m.group(1) + m.group(2),
+        key,
+    )
 
 
 def _strip(key: str, prefix: str) -> str:
-    return key[len(prefix):] if key.startswith(prefix) else key
+    return key[len(prefix) :] if key.startswith(prefix) else key
 
 
 def _few(keys: list[str], n: int = 4) -> str:

@@ -9,9 +9,11 @@ Each family file registers its variants as two-line factories (timm ``convmixer.
 
 `create_model` (in `wavetag.models.factory`) looks the name up here.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from wavetag.registry import Registry
 
@@ -39,8 +41,13 @@ def register_model(
     assert input_kind in INPUT_KINDS, input_kind
     assert "name" in default_frontend, default_frontend
     return MODELS.register(
-        name, family=family, input_kind=input_kind, default_frontend=dict(default_frontend),
-        source=source, pretrained=pretrained, features_as_channels=features_as_channels,
+        name,
+        family=family,
+        input_kind=input_kind,
+        default_frontend=dict(default_frontend),
+        source=source,
+        pretrained=pretrained,
+        features_as_channels=features_as_channels,
     )
 
 

@@ -6,6 +6,7 @@ bottleneck). Applied to log-mel images as in Hershey et al. 2017 (arXiv 1609.094
 conv takes the front end's C channels (1 for a log-mel); ``pretrained=PATH`` loads a torchvision
 ImageNet state dict (conv1 averaged over RGB, ``fc`` replaced by this model's head).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -114,7 +115,9 @@ def _create_resnet(variant: str, arch: dict, **kwargs) -> Classifier:
 
 
 def _reg(name: str):
-    return register_model(name, family="resnet", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True)
+    return register_model(
+        name, family="resnet", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True
+    )
 
 
 @_reg("resnet18")

@@ -8,6 +8,7 @@ LeakyReLU(0.2) after each. Changes for whole-clip classification: BatchNorm inst
 reference's LayerNorm over (channels, time) (which ties the model to its 200 ms chunk), global
 average pooling over time, and one dense layer (``mlp_dims``; the reference has three of 2048).
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,14 +32,32 @@ class SincNet(nn.Module):
     """Backbone: waveform ``[B, 1, T]`` → ``[B, mlp_dims[-1]]``."""
 
     def __init__(
-        self, inp: InputSpec, *, sinc_filters: int = 80, sinc_kernel: int = 251, conv_channels: tuple = (60, 60),
-        conv_kernel: int = 5, pool: int = 3, mlp_dims: tuple = (2048,), negative_slope: float = 0.2, dropout: float = 0.0,
-        min_low_hz: float = 50.0, min_band_hz: float = 50.0,
+        self,
+        inp: InputSpec,
+        *,
+        sinc_filters: int = 80,
+        sinc_kernel: int = 251,
+        conv_channels: tuple = (60, 60),
+        conv_kernel: int = 5,
+        pool: int = 3,
+        mlp_dims: tuple = (2048,),
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        min_low_hz: float = 50.0,
+        min_band_hz: float = 50.0,
     ) -> None:
         super().__init__()
         act = lambda: nn.LeakyReLU(negative_slope)  # noqa: E731
-        self.sinc = SincConv1d(sinc_filters, sinc_kernel, sample_rate=inp.sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz)
-        layers: list[nn.Module] = [AbsLayer(), nn.MaxPool1d(pool), nn.BatchNorm1d(sinc_filters), act(), nn.Dropout(dropout)]
+        self.sinc = SincConv1d(
+            sinc_filters, sinc_kernel, sample_rate=inp.sample_rate, min_low_hz=min_low_hz, min_band_hz=min_band_hz
+        )
+        layers: list[nn.Module] = [
+            AbsLayer(),
+            nn.MaxPool1d(pool),
+            nn.BatchNorm1d(sinc_filters),
+            act(),
+            nn.Dropout(dropout),
+        ]
         c = sinc_filters
         for w in conv_channels:
             layers += [nn.Conv1d(c, w, conv_kernel), nn.MaxPool1d(pool), nn.BatchNorm1d(w), act(), nn.Dropout(dropout)]

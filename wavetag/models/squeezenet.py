@@ -5,6 +5,7 @@ size", arXiv 1602.07360 (v1.1 from forresti/SqueezeNet); ``torchvision.models.sq
 torchvision's head (dropout, 1×1 conv to the classes, ReLU, average pool) becomes: average pool
 of ``features`` → embedding [B, 512] → dropout → linear head; ``classifier.*`` weights are skipped.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,7 +33,9 @@ class Fire(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.squeeze_activation(self.squeeze(x))
-        return torch.cat([self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1)
+        return torch.cat(
+            [self.expand1x1_activation(self.expand1x1(x)), self.expand3x3_activation(self.expand3x3(x))], 1
+        )
 
 
 class SqueezeNet(nn.Module):
@@ -41,10 +44,19 @@ class SqueezeNet(nn.Module):
     def __init__(self, inp: InputSpec, *, head_dropout: float = 0.5) -> None:
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(inp.shape[0], 64, 3, stride=2), nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192), Fire(384, 64, 256, 256), Fire(512, 64, 256, 256),
+            nn.Conv2d(inp.shape[0], 64, 3, stride=2),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(64, 16, 64, 64),
+            Fire(128, 16, 64, 64),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(128, 32, 128, 128),
+            Fire(256, 32, 128, 128),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256),
         )
         probe_shape(self.features, inp.shape, what="squeezenet1_1")
         self.num_features = 512
@@ -63,7 +75,12 @@ def load_squeezenet_pretrained(model: Classifier, path: Path) -> None:
 
 
 @register_model(
-    "squeezenet1_1", family="squeezenet", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True
+    "squeezenet1_1",
+    family="squeezenet",
+    input_kind="image",
+    default_frontend=IMAGENET_FRONTEND,
+    source=SOURCE,
+    pretrained=True,
 )
 def squeezenet1_1(**kwargs) -> Classifier:
     return build_classifier("squeezenet1_1", SqueezeNet, {}, load_pretrained=load_squeezenet_pretrained, **kwargs)

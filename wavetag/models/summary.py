@@ -1,6 +1,7 @@
 """The model table behind ``wavetag models``: name, family, input kind, default front end,
 parameters and MACs per clip. Models are built on PyTorch's ``meta`` device (shapes only, no
 memory, no initialisation), so listing all of them takes seconds."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,11 +48,18 @@ def model_table(*, family: str | None = None, num_classes: int = 12, clip_second
         with torch.device("meta"):
             model = create_model(name, num_classes=num_classes, clip_seconds=clip_seconds)
             params, macs = model.num_params(), model.macs(clip_seconds)
-        rows.append({
-            "name": name, "family": info["family"], "input_kind": info["input_kind"],
-            "frontend": frontend_label(info["default_frontend"]), "params": params, "macs": macs,
-            "pretrained": info["pretrained"], "source": info["source"],
-        })
+        rows.append(
+            {
+                "name": name,
+                "family": info["family"],
+                "input_kind": info["input_kind"],
+                "frontend": frontend_label(info["default_frontend"]),
+                "params": params,
+                "macs": macs,
+                "pretrained": info["pretrained"],
+                "source": info["source"],
+            }
+        )
     return rows
 
 
@@ -68,15 +76,22 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     the input kind: also takes any front end, spectral features read as channels)."""
     header = ("name", "family", "input", "default front end", "params", "MACs")
     body = [
-        (r["name"] + (" *" if r["pretrained"] else ""), r["family"],
-         r["input_kind"] + ("+" if model_info(r["name"]).get("features_as_channels") else ""),
-         frontend_short(model_info(r["name"])["default_frontend"]), human(r["params"]), human(r["macs"]))
+        (
+            r["name"] + (" *" if r["pretrained"] else ""),
+            r["family"],
+            r["input_kind"] + ("+" if model_info(r["name"]).get("features_as_channels") else ""),
+            frontend_short(model_info(r["name"])["default_frontend"]),
+            human(r["params"]),
+            human(r["macs"]),
+        )
         for r in rows
     ]
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=False)]
     right = {4, 5}
 
     def line(cells: tuple) -> str:
-        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return "  ".join(
+            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
+        ).rstrip()
 
     return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, body)])

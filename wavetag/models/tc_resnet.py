@@ -7,6 +7,7 @@ residual blocks (two 9-tap convs with BN, the first with stride 2; a 1×1 conv +
 the width changes), global average pooling. TC-ResNet8 ≈ 66k params, TC-ResNet14 ≈ 137k
 (paper); ``width_mult`` = k (TC-ResNet14-1.5: ``width_mult=1.5``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -45,8 +46,13 @@ class TCResNet(nn.Module):
     """Backbone: MFCC image ``[B, C, F, T]`` (C·F channels over time) → ``[B, last width]``."""
 
     def __init__(
-        self, inp: InputSpec, *, widths: tuple = (24, 32, 48), blocks_per_stage: int = 1,
-        width_mult: float = 1.0, head_dropout: float = 0.0,
+        self,
+        inp: InputSpec,
+        *,
+        widths: tuple = (24, 32, 48),
+        blocks_per_stage: int = 1,
+        width_mult: float = 1.0,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels = inp.shape[0] * inp.shape[1]
@@ -72,7 +78,9 @@ def _create_tc_resnet(variant: str, arch: dict, **kwargs) -> Classifier:
 
 
 def _reg(name: str):
-    return register_model(name, family="tc_resnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE)
+    return register_model(
+        name, family="tc_resnet", input_kind="image", default_frontend=DEFAULT_FRONTEND, source=SOURCE
+    )
 
 
 @_reg("tc_resnet_8")

@@ -6,6 +6,7 @@ neural networks", DCASE 2018; after Simonyan & Zisserman, arXiv 1409.1556), laye
 wavetag issue 4: blocks of two (``vgg_small``) or three (``vgg_large``) 3×3 convs with BN and
 LeakyReLU, 2×2 max-pooling; flatten; dense 1024 (resp. 4096) with SELU and alpha dropout.
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,7 +16,9 @@ from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier, probe_shape
 from wavetag.models.registry import register_model
 
-SOURCE = "VGG-style log-mel CNNs of DCASE 2018 task 2 (e.g. Iqbal et al. 2018), after Simonyan & Zisserman (arXiv 1409.1556)"
+SOURCE = (
+    "VGG-style log-mel CNNs of DCASE 2018 task 2 (e.g. Iqbal et al. 2018), after Simonyan & Zisserman (arXiv 1409.1556)"
+)
 DEFAULT_FRONTEND = {"name": "logmel", "n_mels": 64}
 
 
@@ -23,8 +26,14 @@ class VGGLike(nn.Module):
     """Backbone: image ``[B, C, F, T]`` → ``[B, dense_dim]``."""
 
     def __init__(
-        self, inp: InputSpec, *, widths: tuple = (32, 64, 128, 256), convs_per_block: int = 2,
-        dense_dim: int = 1024, negative_slope: float = 0.1, dropout: float = 0.3,
+        self,
+        inp: InputSpec,
+        *,
+        widths: tuple = (32, 64, 128, 256),
+        convs_per_block: int = 2,
+        dense_dim: int = 1024,
+        negative_slope: float = 0.1,
+        dropout: float = 0.3,
     ) -> None:
         super().__init__()
         layers: list[nn.Module] = []

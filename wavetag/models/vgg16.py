@@ -5,6 +5,7 @@ ICLR 2015, arXiv 1409.1556; ``torchvision.models.vgg16``. ``features`` and ``cla
 (fc6, fc7) keep torchvision's indices; fc8 is this model's head. The 7×7 adaptive average pool
 exports as matrix products. See `wavetag.models.vgg` for the smaller VGG-like audio CNNs.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -39,8 +40,12 @@ class VGG16(nn.Module):
         probe_shape(self.features, inp.shape, what="vgg16")
         self.avgpool = AdaptiveAvgPool2d(pool_size)
         self.classifier = nn.Sequential(  # torchvision indices 0-5; index 6 (fc8) is the head
-            nn.Linear(512 * pool_size * pool_size, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
-            nn.Linear(hidden_dim, hidden_dim), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(512 * pool_size * pool_size, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
         )
         self.num_features = hidden_dim
         for m in self.modules():
@@ -57,6 +62,8 @@ def load_vgg16_pretrained(model: Classifier, path: Path) -> None:
     load_torchvision_weights(model, path, first_conv="features.0.weight", drop=("classifier.6.",))
 
 
-@register_model("vgg16", family="vgg16", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True)
+@register_model(
+    "vgg16", family="vgg16", input_kind="image", default_frontend=IMAGENET_FRONTEND, source=SOURCE, pretrained=True
+)
 def vgg16(**kwargs) -> Classifier:
     return build_classifier("vgg16", VGG16, {}, load_pretrained=load_vgg16_pretrained, **kwargs)

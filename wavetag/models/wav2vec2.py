@@ -17,6 +17,7 @@ position conv's weight norm is stored as ``weight_g``/``weight_v`` (old HF names
 ``parametrizations.weight.original0/1`` are mapped). HF base models expect zero-mean
 unit-variance input (``do_normalize``).
 """
+
 from __future__ import annotations
 
 import inspect
@@ -39,9 +40,19 @@ from wavetag.models.registry import register_model
 SOURCE = "Baevski et al., wav2vec 2.0 (arXiv 2006.11477); facebookresearch/fairseq; Hugging Face Wav2Vec2Model names"
 DEFAULT_FRONTEND = {"name": "waveform"}
 HF_ARCH_KEYS = (
-    "conv_dim", "conv_kernel", "conv_stride", "conv_bias", "feat_extract_norm", "hidden_size", "num_hidden_layers",
-    "num_attention_heads", "intermediate_size", "num_conv_pos_embeddings", "num_conv_pos_embedding_groups",
-    "do_stable_layer_norm", "layer_norm_eps",
+    "conv_dim",
+    "conv_kernel",
+    "conv_stride",
+    "conv_bias",
+    "feat_extract_norm",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+    "num_conv_pos_embeddings",
+    "num_conv_pos_embedding_groups",
+    "do_stable_layer_norm",
+    "layer_norm_eps",
 )
 
 
@@ -71,11 +82,19 @@ class FeatureEncoder(nn.Module):
     def __init__(self, in_ch: int, dims: tuple, kernels: tuple, strides: tuple, *, bias: bool, norm: str) -> None:
         super().__init__()
         chans = (in_ch, *dims)
-        self.conv_layers = nn.ModuleList([
-            ConvLayer(chans[i], chans[i + 1], kernels[i], strides[i], bias=bias,
-                      norm="layer" if norm == "layer" else ("group" if i == 0 else None))
-            for i in range(len(dims))
-        ])
+        self.conv_layers = nn.ModuleList(
+            [
+                ConvLayer(
+                    chans[i],
+                    chans[i + 1],
+                    kernels[i],
+                    strides[i],
+                    bias=bias,
+                    norm="layer" if norm == "layer" else ("group" if i == 0 else None),
+                )
+                for i in range(len(dims))
+            ]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.conv_layers:
@@ -137,8 +156,12 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, d = x.shape[1], x.shape[2]
         split = lambda t: t.reshape(-1, n, self.num_heads, self.head_dim).transpose(1, 2)  # noqa: E731
-        y = attention(split(self.q_proj(x)), split(self.k_proj(x)), split(self.v_proj(x)),
-                      dropout_p=self.dropout if self.training else 0.0)
+        y = attention(
+            split(self.q_proj(x)),
+            split(self.k_proj(x)),
+            split(self.v_proj(x)),
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         return self.out_proj(y.transpose(1, 2).reshape(-1, n, d))
 
     def count_macs(self, inputs: tuple, output: torch.Tensor) -> int:
@@ -178,14 +201,27 @@ class EncoderLayer(nn.Module):
 
 
 class Encoder(nn.Module):
-    def __init__(self, dim: int, layers: int, heads: int, hidden: int, *, pos_kernel: int, pos_groups: int,
-                 eps: float, dropout: float, pre_norm: bool) -> None:
+    def __init__(
+        self,
+        dim: int,
+        layers: int,
+        heads: int,
+        hidden: int,
+        *,
+        pos_kernel: int,
+        pos_groups: int,
+        eps: float,
+        dropout: float,
+        pre_norm: bool,
+    ) -> None:
         super().__init__()
         self.pre_norm = pre_norm
         self.pos_conv_embed = PositionalConvEmbedding(dim, pos_kernel, pos_groups)
         self.layer_norm = nn.LayerNorm(dim, eps=eps)
         self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList([EncoderLayer(dim, heads, hidden, eps=eps, dropout=dropout, pre_norm=pre_norm) for _ in range(layers)])
+        self.layers = nn.ModuleList(
+            [EncoderLayer(dim, heads, hidden, eps=eps, dropout=dropout, pre_norm=pre_norm) for _ in range(layers)]
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.pos_conv_embed(x)
@@ -201,11 +237,24 @@ class Wav2Vec2(nn.Module):
     """Backbone: waveform ``[B, 1, T]`` → mean of the encoder's frames ``[B, hidden_size]``."""
 
     def __init__(
-        self, inp: InputSpec, *, conv_dim: tuple = (512,) * 7, conv_kernel: tuple = (10, 3, 3, 3, 3, 2, 2),
-        conv_stride: tuple = (5, 2, 2, 2, 2, 2, 2), conv_bias: bool = False, feat_extract_norm: str = "group",
-        hidden_size: int = 768, num_hidden_layers: int = 12, num_attention_heads: int = 12, intermediate_size: int = 3072,
-        num_conv_pos_embeddings: int = 128, num_conv_pos_embedding_groups: int = 16, do_stable_layer_norm: bool = False,
-        layer_norm_eps: float = 1e-5, dropout: float = 0.1, head_dropout: float = 0.0,
+        self,
+        inp: InputSpec,
+        *,
+        conv_dim: tuple = (512,) * 7,
+        conv_kernel: tuple = (10, 3, 3, 3, 3, 2, 2),
+        conv_stride: tuple = (5, 2, 2, 2, 2, 2, 2),
+        conv_bias: bool = False,
+        feat_extract_norm: str = "group",
+        hidden_size: int = 768,
+        num_hidden_layers: int = 12,
+        num_attention_heads: int = 12,
+        intermediate_size: int = 3072,
+        num_conv_pos_embeddings: int = 128,
+        num_conv_pos_embedding_groups: int = 16,
+        do_stable_layer_norm: bool = False,
+        layer_norm_eps: float = 1e-5,
+        dropout: float = 0.1,
+        head_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         if not len(conv_dim) == len(conv_kernel) == len(conv_stride):
@@ -215,12 +264,26 @@ class Wav2Vec2(nn.Module):
             )
         if feat_extract_norm not in ("group", "layer"):
             raise ConfigError(f"wav2vec2: feat_extract_norm = {feat_extract_norm!r}; expected 'group' or 'layer'")
-        self.feature_extractor = FeatureEncoder(inp.shape[0], tuple(conv_dim), tuple(conv_kernel), tuple(conv_stride),
-                                                bias=conv_bias, norm=feat_extract_norm)
+        self.feature_extractor = FeatureEncoder(
+            inp.shape[0],
+            tuple(conv_dim),
+            tuple(conv_kernel),
+            tuple(conv_stride),
+            bias=conv_bias,
+            norm=feat_extract_norm,
+        )
         self.feature_projection = FeatureProjection(conv_dim[-1], hidden_size, eps=layer_norm_eps, dropout=dropout)
-        self.encoder = Encoder(hidden_size, num_hidden_layers, num_attention_heads, intermediate_size,
-                               pos_kernel=num_conv_pos_embeddings, pos_groups=num_conv_pos_embedding_groups,
-                               eps=layer_norm_eps, dropout=dropout, pre_norm=do_stable_layer_norm)
+        self.encoder = Encoder(
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads,
+            intermediate_size,
+            pos_kernel=num_conv_pos_embeddings,
+            pos_groups=num_conv_pos_embedding_groups,
+            eps=layer_norm_eps,
+            dropout=dropout,
+            pre_norm=do_stable_layer_norm,
+        )
         self.num_features = hidden_size
         self.head_dropout = head_dropout
 
@@ -270,12 +333,24 @@ def _create_wav2vec2(variant: str, arch: dict, *, pretrained: str | Path | None 
     user = {k: v for k, v in kwargs.items() if k in names}
     common = {k: v for k, v in kwargs.items() if k not in user}
     return build_classifier(
-        variant, Wav2Vec2, {**arch, **from_ckpt}, pretrained=pretrained, load_pretrained=load_wav2vec2_pretrained,
-        spec_kwargs={**from_ckpt, **user}, **common, **user,
+        variant,
+        Wav2Vec2,
+        {**arch, **from_ckpt},
+        pretrained=pretrained,
+        load_pretrained=load_wav2vec2_pretrained,
+        spec_kwargs={**from_ckpt, **user},
+        **common,
+        **user,
     )
 
 
-@register_model("wav2vec2_classifier", family="wav2vec2", input_kind="waveform", default_frontend=DEFAULT_FRONTEND,
-                source=SOURCE, pretrained=True)
+@register_model(
+    "wav2vec2_classifier",
+    family="wav2vec2",
+    input_kind="waveform",
+    default_frontend=DEFAULT_FRONTEND,
+    source=SOURCE,
+    pretrained=True,
+)
 def wav2vec2_classifier(**kwargs) -> Classifier:
     return _create_wav2vec2("wav2vec2_classifier", {}, **kwargs)

@@ -6,6 +6,7 @@ module runs 1×1; 1×1→3; 1×1→5; 1×1→7; maxpool 3/5 → 1×1; avgpool 3/
 ReLU each) and concatenates them (`wavetag.models.layers.Inception1d`); modules are separated by
 max-pooling (2); global average pooling; dense 128 + BN + ReLU.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,11 +29,15 @@ class WavCeption(nn.Module):
     """Backbone: waveform ``[B, 1, T]``, sequence ``[B, C, T]`` or features ``[B, C, F, T]``
     (as ``C · F`` channels) → ``[B, dense_dim]``."""
 
-    def __init__(self, inp: InputSpec, *, widths: tuple = WIDTHS, pool: int = 2, dense_dim: int = 128, dropout: float = 0.2) -> None:
+    def __init__(
+        self, inp: InputSpec, *, widths: tuple = WIDTHS, pool: int = 2, dense_dim: int = 128, dropout: float = 0.2
+    ) -> None:
         super().__init__()
         if inp.shape[-1] // pool ** len(widths) < 1:
-            raise ConfigError(f"wavception: {inp.shape[-1]} samples/frames pooled {len(widths)} times by {pool} leave none; "
-                              "use a longer clip, or --model-set pool=1 on spectral features")
+            raise ConfigError(
+                f"wavception: {inp.shape[-1]} samples/frames pooled {len(widths)} times by {pool} leave none; "
+                "use a longer clip, or --model-set pool=1 on spectral features"
+            )
         layers: list[nn.Module] = []
         c = math.prod(inp.shape[:-1])
         for w in widths:
@@ -49,7 +54,13 @@ class WavCeption(nn.Module):
         return self.dense(self.features(x).mean(dim=-1))  # (B, dense_dim)
 
 
-@register_model("wavception", family="wavception", input_kind="waveform", default_frontend=DEFAULT_FRONTEND, source=SOURCE,
-                features_as_channels=True)
+@register_model(
+    "wavception",
+    family="wavception",
+    input_kind="waveform",
+    default_frontend=DEFAULT_FRONTEND,
+    source=SOURCE,
+    features_as_channels=True,
+)
 def wavception(**kwargs) -> Classifier:
     return build_classifier("wavception", WavCeption, {}, **kwargs)

@@ -14,6 +14,7 @@ embedding, ``skip_channels`` wide) → dropout → dense head with L2 (``l2``, r
 ``create_model("wavenet_classifier", params="wavenet_params.json", ...)`` reads the params file
 (its keys below); explicit keyword arguments win over the file, the file over the defaults.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,15 +33,25 @@ from wavetag.models.registry import register_model
 SOURCE = "van den Oord et al., WaveNet: A Generative Model for Raw Audio (arXiv 1609.03499); ibab/tensorflow-wavenet"
 DEFAULT_DILATIONS = tuple(2**i for i in range(10)) * 2
 PARAMS_KEYS = (
-    "filter_width", "sample_rate", "dilations", "residual_channels", "dilation_channels",
-    "quantization_channels", "skip_channels", "use_biases", "scalar_input", "initial_filter_width",
+    "filter_width",
+    "sample_rate",
+    "dilations",
+    "residual_channels",
+    "dilation_channels",
+    "quantization_channels",
+    "skip_channels",
+    "use_biases",
+    "scalar_input",
+    "initial_filter_width",
 )
 
 
 class ResidualLayer(nn.Module):
     """Gated dilated causal conv; returns (residual output or None for the last layer, skip)."""
 
-    def __init__(self, residual: int, dilation_ch: int, skip: int, *, filter_width: int, dilation: int, bias: bool, last: bool) -> None:
+    def __init__(
+        self, residual: int, dilation_ch: int, skip: int, *, filter_width: int, dilation: int, bias: bool, last: bool
+    ) -> None:
         super().__init__()
         self.dilation_ch = dilation_ch
         self.conv = CausalConv1d(residual, 2 * dilation_ch, filter_width, dilation=dilation, bias=bias)  # filter | gate
@@ -58,9 +69,20 @@ class WaveNet(nn.Module):
     """Backbone: μ-law one-hot ``[B, Q, T]`` (or scalar ``[B, 1, T]``) → ``[B, skip_channels]``."""
 
     def __init__(
-        self, inp: InputSpec, *, filter_width: int = 2, dilations: tuple = DEFAULT_DILATIONS, residual_channels: int = 16,
-        dilation_channels: int = 16, skip_channels: int = 16, quantization_channels: int = 256, use_biases: bool = True,
-        scalar_input: bool = False, initial_filter_width: int = 32, dropout: float = 0.5, l2: float = 1e-3,
+        self,
+        inp: InputSpec,
+        *,
+        filter_width: int = 2,
+        dilations: tuple = DEFAULT_DILATIONS,
+        residual_channels: int = 16,
+        dilation_channels: int = 16,
+        skip_channels: int = 16,
+        quantization_channels: int = 256,
+        use_biases: bool = True,
+        scalar_input: bool = False,
+        initial_filter_width: int = 32,
+        dropout: float = 0.5,
+        l2: float = 1e-3,
     ) -> None:
         super().__init__()
         expected = 1 if scalar_input else quantization_channels
@@ -72,11 +94,20 @@ class WaveNet(nn.Module):
             )
         width = initial_filter_width if scalar_input else filter_width
         self.causal = CausalConv1d(expected, residual_channels, width, bias=False)
-        self.layers = nn.ModuleList([
-            ResidualLayer(residual_channels, dilation_channels, skip_channels, filter_width=filter_width,
-                          dilation=d, bias=use_biases, last=i == len(dilations) - 1)
-            for i, d in enumerate(dilations)
-        ])
+        self.layers = nn.ModuleList(
+            [
+                ResidualLayer(
+                    residual_channels,
+                    dilation_channels,
+                    skip_channels,
+                    filter_width=filter_width,
+                    dilation=d,
+                    bias=use_biases,
+                    last=i == len(dilations) - 1,
+                )
+                for i, d in enumerate(dilations)
+            ]
+        )
         self.post = nn.Sequential(nn.ReLU(), nn.Conv1d(skip_channels, skip_channels, 1, bias=use_biases), nn.ReLU())
         self.receptive_field = (filter_width - 1) * sum(dilations) + width
         self.num_features = skip_channels
@@ -106,14 +137,24 @@ def read_params(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: expected a JSON object of WaveNet parameters")
     unknown = sorted(set(params) - set(PARAMS_KEYS))
     if unknown:
-        raise ConfigError(f"{path}: unknown WaveNet parameter(s) {', '.join(unknown)} (known: {', '.join(PARAMS_KEYS)})")
+        raise ConfigError(
+            f"{path}: unknown WaveNet parameter(s) {', '.join(unknown)} (known: {', '.join(PARAMS_KEYS)})"
+        )
     return params
 
 
 def _create_wavenet(
-    variant: str, arch: dict, *, params: str | Path | None = None, sample_rate: int | None = None,
-    num_classes: int, task: str = "multiclass", frontend: Any = None, clip_seconds: float = 1.0,
-    pretrained: str | Path | None = None, **kwargs: Any,
+    variant: str,
+    arch: dict,
+    *,
+    params: str | Path | None = None,
+    sample_rate: int | None = None,
+    num_classes: int,
+    task: str = "multiclass",
+    frontend: Any = None,
+    clip_seconds: float = 1.0,
+    pretrained: str | Path | None = None,
+    **kwargs: Any,
 ) -> Classifier:
     file = read_params(params) if params is not None else {}
     file_rate = file.pop("sample_rate", None)
@@ -125,16 +166,28 @@ def _create_wavenet(
     scalar = bool(options.get("scalar_input", False))
     q = int(options.get("quantization_channels", 256))
     return build_classifier(
-        variant, WaveNet, arch, num_classes=num_classes, task=task, frontend=frontend,
-        sample_rate=sample_rate or file_rate, clip_seconds=clip_seconds, pretrained=pretrained,
+        variant,
+        WaveNet,
+        arch,
+        num_classes=num_classes,
+        task=task,
+        frontend=frontend,
+        sample_rate=sample_rate or file_rate,
+        clip_seconds=clip_seconds,
+        pretrained=pretrained,
         default_frontend={"name": "mulaw", "quantization_channels": q, "one_hot": not scalar},
-        input_kind="waveform" if scalar else "sequence", spec_kwargs={**file, **kwargs}, **{**file, **kwargs},
+        input_kind="waveform" if scalar else "sequence",
+        spec_kwargs={**file, **kwargs},
+        **{**file, **kwargs},
     )
 
 
 @register_model(
-    "wavenet_classifier", family="wavenet", input_kind="sequence",
-    default_frontend={"name": "mulaw", "quantization_channels": 256, "one_hot": True}, source=SOURCE,
+    "wavenet_classifier",
+    family="wavenet",
+    input_kind="sequence",
+    default_frontend={"name": "mulaw", "quantization_channels": 256, "one_hot": True},
+    source=SOURCE,
 )
 def wavenet_classifier(**kwargs) -> Classifier:
     return _create_wavenet("wavenet_classifier", {}, **kwargs)

@@ -9,6 +9,7 @@ The FSDKaggle2018 recipe (a minority of verified labels, a majority of unverifie
 
 Names are imported on first use (no torch or scikit-learn until one is asked for).
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING

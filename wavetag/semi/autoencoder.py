@@ -11,6 +11,7 @@ unverified clips alike). The directory it writes describes itself like a model d
 pickle), plus ``history.csv`` and ``reconstructions.png`` (validation clips next to their
 reconstructions). ``wavetag embed AE_DIR PACK`` turns it into embeddings for ``wavetag relabel``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,8 +71,14 @@ class ConvAutoencoder(nn.Module):
     """``wav [B, 1, T]`` → ``forward_features``: bottleneck ``[B, bottleneck]``; ``forward``:
     ``(features x [B, 1, F, F'], reconstruction x̂ [B, 1, F, F'])``."""
 
-    def __init__(self, frontend: FrontEnd, *, clip_seconds: float, bottleneck: int = 64,
-                 channels: tuple[int, ...] = (16, 32, 64, 64)) -> None:
+    def __init__(
+        self,
+        frontend: FrontEnd,
+        *,
+        clip_seconds: float,
+        bottleneck: int = 64,
+        channels: tuple[int, ...] = (16, 32, 64, 64),
+    ) -> None:
         super().__init__()
         self.frontend = frontend
         self.clip_seconds = float(clip_seconds)
@@ -80,19 +87,25 @@ class ConvAutoencoder(nn.Module):
         scale = 2 ** len(self.channels)
         self.frames = frames // scale * scale
         if bands % scale or self.frames == 0:
-            raise ConfigError(f"autoencoder: {len(self.channels)} stride-2 stages need the bands ({bands}) to divide by {scale} "
-                              f"and at least {scale} frames ({frames} in {clip_seconds} s); change n_mels, channels or clip_seconds")
+            raise ConfigError(
+                f"autoencoder: {len(self.channels)} stride-2 stages need the bands ({bands}) to divide by {scale} "
+                f"and at least {scale} frames ({frames} in {clip_seconds} s); change n_mels, channels or clip_seconds"
+            )
         self.bands = bands
         self.map_shape = (self.channels[-1], bands // scale, self.frames // scale)
         widths = (1, *self.channels)
-        self.encoder = nn.Sequential(*[nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU())
-                                       for a, b in zip(widths[:-1], widths[1:])])
+        self.encoder = nn.Sequential(
+            *[
+                nn.Sequential(nn.Conv2d(a, b, 3, stride=2, padding=1), nn.BatchNorm2d(b), nn.ReLU())
+                for a, b in zip(widths[:-1], widths[1:], strict=False)
+            ]
+        )
         flat = math.prod(self.map_shape)
         self.to_code = nn.Linear(flat, self.bottleneck)
         self.from_code = nn.Linear(self.bottleneck, flat)
         back = widths[::-1]
         layers = []
-        for k, (a, b) in enumerate(zip(back[:-1], back[1:])):
+        for k, (a, b) in enumerate(zip(back[:-1], back[1:], strict=False)):
             layers.append(nn.ConvTranspose2d(a, b, 4, stride=2, padding=1))
             if k < len(back) - 2:
                 layers += [nn.BatchNorm2d(b), nn.ReLU()]
@@ -123,8 +136,14 @@ class ConvAutoencoder(nn.Module):
         return x, self.decode(self.encode(x))
 
     def describe(self) -> dict[str, Any]:
-        return {"frontend": self.frontend.to_dict(), "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
-                "bottleneck": self.bottleneck, "channels": list(self.channels), "input_shape": [1, self.bands, self.frames]}
+        return {
+            "frontend": self.frontend.to_dict(),
+            "sample_rate": self.sample_rate,
+            "clip_seconds": self.clip_seconds,
+            "bottleneck": self.bottleneck,
+            "channels": list(self.channels),
+            "input_shape": [1, self.bands, self.frames],
+        }
 
 
 @dataclass
@@ -137,11 +156,19 @@ class AutoencoderResult:
 
 def build_autoencoder(config: AutoencoderConfig, *, sample_rate: int, clip_seconds: float) -> ConvAutoencoder:
     spec = {**config.frontend, "sample_rate": sample_rate}
-    return ConvAutoencoder(frontend_from_dict(spec), clip_seconds=clip_seconds, bottleneck=config.bottleneck, channels=config.channels)
+    return ConvAutoencoder(
+        frontend_from_dict(spec), clip_seconds=clip_seconds, bottleneck=config.bottleneck, channels=config.channels
+    )
 
 
-def train_autoencoder(pack: str | Path | Pack, config: AutoencoderConfig | None = None, out_dir: str | Path = "runs/autoencoder",
-                      *, progress: bool = True, log=print) -> AutoencoderResult:
+def train_autoencoder(
+    pack: str | Path | Pack,
+    config: AutoencoderConfig | None = None,
+    out_dir: str | Path = "runs/autoencoder",
+    *,
+    progress: bool = True,
+    log=print,
+) -> AutoencoderResult:
     """Train the autoencoder on random crops of the train split of ``pack``; writes ``out_dir``
     (config.json, model.safetensors, history.csv, reconstructions.png)."""
     config = config or AutoencoderConfig()
@@ -172,20 +199,39 @@ def train_autoencoder(pack: str | Path | Pack, config: AutoencoderConfig | None 
             loss.backward()
             optimizer.step()
             total, count = total + loss.item() * len(rows), count + len(rows)
-        row = {"epoch": epoch + 1, "train_mse": total / count, "val_mse": reconstruction_mse(model, pack, val_idx, num_samples)}
+        row = {
+            "epoch": epoch + 1,
+            "train_mse": total / count,
+            "val_mse": reconstruction_mse(model, pack, val_idx, num_samples),
+        }
         history.append(row)
         if progress:
-            log(f"epoch {epoch + 1}/{config.epochs}: train MSE {row['train_mse']:.4f}, validation MSE {row['val_mse']:.4f}")
-    out = save_autoencoder(model, out_dir, extra={"pack": {"path": str(pack.path), "sample_rate": pack.sample_rate,
-                                                           "audio_crc32": pack.info.get("audio_crc32")},
-                                                  "train": config_to_dict(config)})
+            log(
+                f"epoch {epoch + 1}/{config.epochs}: train MSE {row['train_mse']:.4f}, validation MSE {row['val_mse']:.4f}"
+            )
+    out = save_autoencoder(
+        model,
+        out_dir,
+        extra={
+            "pack": {
+                "path": str(pack.path),
+                "sample_rate": pack.sample_rate,
+                "audio_crc32": pack.info.get("audio_crc32"),
+            },
+            "train": config_to_dict(config),
+        },
+    )
     _write_history(out / "history.csv", history)
-    picture = _plot_examples(model, pack, val_idx if len(val_idx) else train_idx, num_samples, out / "reconstructions.png")
+    picture = _plot_examples(
+        model, pack, val_idx if len(val_idx) else train_idx, num_samples, out / "reconstructions.png"
+    )
     return AutoencoderResult(out, history, time.perf_counter() - started, picture)
 
 
 @torch.no_grad()
-def reconstruction_mse(model: ConvAutoencoder, pack: Pack, indices: np.ndarray, num_samples: int, batch_size: int = 64) -> float:
+def reconstruction_mse(
+    model: ConvAutoencoder, pack: Pack, indices: np.ndarray, num_samples: int, batch_size: int = 64
+) -> float:
     """Mean squared reconstruction error over centre crops of ``indices`` (NaN when there are none)."""
     if len(indices) == 0:
         return float("nan")
@@ -206,10 +252,18 @@ def save_autoencoder(model: ConvAutoencoder, out_dir: str | Path, *, extra: dict
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.describe(), **(extra or {}),
-              "versions": {"wavetag": __version__, "torch": torch.__version__.split("+")[0]}}
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"),
-              metadata={"format": FORMAT})
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **model.describe(),
+        **(extra or {}),
+        "versions": {"wavetag": __version__, "torch": torch.__version__.split("+")[0]},
+    }
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        str(out / "model.safetensors"),
+        metadata={"format": FORMAT},
+    )
     (out / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
     return out
 
@@ -227,15 +281,23 @@ def load_autoencoder(path: str | Path) -> tuple[ConvAutoencoder, dict[str, Any]]
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{file}: field 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     try:
-        model = ConvAutoencoder(frontend_from_dict(config["frontend"]), clip_seconds=config["clip_seconds"],
-                                bottleneck=config["bottleneck"], channels=tuple(config["channels"]))
+        model = ConvAutoencoder(
+            frontend_from_dict(config["frontend"]),
+            clip_seconds=config["clip_seconds"],
+            bottleneck=config["bottleneck"],
+            channels=tuple(config["channels"]),
+        )
     except KeyError as exc:
-        raise CheckpointError(f"{file}: field {exc} is missing; the file was edited or written by another tool") from None
+        raise CheckpointError(
+            f"{file}: field {exc} is missing; the file was edited or written by another tool"
+        ) from None
     load_state_strict(model, read_weights(path / "model.safetensors"), where=path / "model.safetensors")
     return model.eval(), config
 
 
-def _fit_normalization(model: ConvAutoencoder, pack: Pack, train_idx: np.ndarray, config: AutoencoderConfig, num_samples: int) -> None:
+def _fit_normalization(
+    model: ConvAutoencoder, pack: Pack, train_idx: np.ndarray, config: AutoencoderConfig, num_samples: int
+) -> None:
     norm = getattr(model.frontend, "norm", None)
     if norm is None or norm.mode != "dataset":
         return
@@ -243,7 +305,10 @@ def _fit_normalization(model: ConvAutoencoder, pack: Pack, train_idx: np.ndarray
     picks = rng.permutation(train_idx)[: config.fit_normalization_batches * config.batch_size]
     chunks = np.array_split(picks, max(1, math.ceil(len(picks) / config.batch_size)))
     with torch.no_grad():
-        norm.fit(model.frontend.raw_features(make_batch(pack, c, num_samples=num_samples, crop="random", generator=rng).wav) for c in chunks)
+        norm.fit(
+            model.frontend.raw_features(make_batch(pack, c, num_samples=num_samples, crop="random", generator=rng).wav)
+            for c in chunks
+        )
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:

@@ -16,6 +16,7 @@ never worthless), and a predictor no better than chance on the verified clips (w
 standard errors) is flagged ``degenerate``: its agreement says nothing about the labels, and the
 caller warns (`LabelNoiseWarning`) with the figures and what to change.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,10 @@ class LabelNoiseWarning(UserWarning):
 def check_single_label(pack: Pack, what: str) -> None:
     """Refuse multi-label packs, naming ``what`` needs one label per clip."""
     if pack.multi_label:
-        raise ConfigError(f"{pack.path}: a multi-label pack; {what} needs one label per clip (single-label packs, "
-                          "multiclass or binary)")
+        raise ConfigError(
+            f"{pack.path}: a multi-label pack; {what} needs one label per clip (single-label packs, "
+            "multiclass or binary)"
+        )
 
 
 def seeds_and_candidates(pack: Pack, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
@@ -59,8 +62,10 @@ def check_seed_classes(pack: Pack, seeds: np.ndarray, candidates: np.ndarray, *,
     have = np.bincount(label[seeds], minlength=pack.num_classes)
     want = np.bincount(label[candidates & (label >= 0)], minlength=pack.num_classes)
     if not seeds.any():
-        raise DataError(f"{pack.path}: no verified clip in the {split} split ({int(candidates.sum())} unverified); "
-                        "mark some clips manually_verified=1 in the CSV source and prepare the pack again")
+        raise DataError(
+            f"{pack.path}: no verified clip in the {split} split ({int(candidates.sum())} unverified); "
+            "mark some clips manually_verified=1 in the CSV source and prepare the pack again"
+        )
     missing = [f"{pack.labels[c]!r} ({want[c]} unverified)" for c in np.flatnonzero((have == 0) & (want > 0))]
     if missing:
         raise DataError(
@@ -124,19 +129,24 @@ class NoiseEstimate:
         if label_noise is None:
             effect = "with the given labels ignored, the new labels are guesses"
         elif label_noise == "auto":
-            effect = (f"the label-noise estimate ({self.raw:.2f}) means nothing, so {self.noise:.2f} was used and the "
-                      f"given labels decide: the clips simply keep their given labels")
+            effect = (
+                f"the label-noise estimate ({self.raw:.2f}) means nothing, so {self.noise:.2f} was used and the "
+                f"given labels decide: the clips simply keep their given labels"
+            )
         else:
             effect = f"with label noise {label_noise:g} the given labels decide: the clips simply keep them"
-        return (f"{who} is at chance: accuracy {self.accuracy:.2f} on {self.num_verified} verified clips against a "
-                f"chance level of {self.chance:.2f} (+{self.margin:.2f} for two standard errors), agreement with the "
-                f"given labels {self.agreement:.2f}; {effect}. To change it: train that model longer (--epochs / "
-                f"--epochs-per-round) or use another model or front end until it beats chance, verify more clips, or "
-                f"set the label noise yourself (e.g. 0.3)")
+        return (
+            f"{who} is at chance: accuracy {self.accuracy:.2f} on {self.num_verified} verified clips against a "
+            f"chance level of {self.chance:.2f} (+{self.margin:.2f} for two standard errors), agreement with the "
+            f"given labels {self.agreement:.2f}; {effect}. To change it: train that model longer (--epochs / "
+            f"--epochs-per-round) or use another model or front end until it beats chance, verify more clips, or "
+            f"set the label noise yourself (e.g. 0.3)"
+        )
 
 
-def estimate_label_noise(accuracy: float, agreement: float, num_classes: int, *, num_verified: int,
-                         majority_share: float | None = None) -> NoiseEstimate:
+def estimate_label_noise(
+    accuracy: float, agreement: float, num_classes: int, *, num_verified: int, majority_share: float | None = None
+) -> NoiseEstimate:
     """`noise_from_agreement`, capped, with a check that the predictor beats chance.
 
     Chance is the larger of ``1 / K`` and ``majority_share`` (always guessing the commonest class
@@ -148,11 +158,21 @@ def estimate_label_noise(accuracy: float, agreement: float, num_classes: int, *,
     margin = CHANCE_MARGIN_SE * math.sqrt(chance * (1.0 - chance) / max(1, num_verified))
     raw = noise_from_agreement(accuracy, agreement, k)
     noise = float(np.clip(raw, NOISE_FLOOR, NOISE_CEILING_SHARE * (k - 1) / k))
-    return NoiseEstimate(noise, raw, float(accuracy), float(agreement), chance, margin, int(num_verified),
-                         degenerate=bool(accuracy <= chance + margin))
+    return NoiseEstimate(
+        noise,
+        raw,
+        float(accuracy),
+        float(agreement),
+        chance,
+        margin,
+        int(num_verified),
+        degenerate=bool(accuracy <= chance + margin),
+    )
 
 
-def warn_label_noise(estimate: NoiseEstimate, who: str, notes: list[str], label_noise: float | str | None = "auto") -> None:
+def warn_label_noise(
+    estimate: NoiseEstimate, who: str, notes: list[str], label_noise: float | str | None = "auto"
+) -> None:
     """Say so (a `LabelNoiseWarning` and a line in ``notes``) when ``estimate`` is degenerate."""
     message = estimate.warning(who, label_noise)
     if message:

@@ -8,6 +8,7 @@
 ``E.json`` lets `load_embeddings` refuse embeddings made from other audio. Only the samples
 matter, not the labels: embeddings of a pack also fit its relabelled copies.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ def load_embedder(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any
     path = resolve_model_dir(model_dir)
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise CheckpointError(f"{path}: no config.json; give a model or run directory ('wavetag train') or an "
-                              "autoencoder directory ('wavetag train-autoencoder')")
+        raise CheckpointError(
+            f"{path}: no config.json; give a model or run directory ('wavetag train') or an "
+            "autoencoder directory ('wavetag train-autoencoder')"
+        )
     try:
         kind = json.loads(config_file.read_text()).get("format")
     except ValueError as exc:
@@ -50,8 +53,14 @@ def load_embedder(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any
 
 
 @torch.no_grad()
-def embed(model_dir: str | Path, pack: str | Path | Pack, *, split: str = "all", batch_size: int = 128,
-          hop_s: float | None = None) -> np.ndarray:
+def embed(
+    model_dir: str | Path,
+    pack: str | Path | Pack,
+    *,
+    split: str = "all",
+    batch_size: int = 128,
+    hop_s: float | None = None,
+) -> np.ndarray:
     """Embeddings ``[N, D]`` float32 of the clips of ``split`` (``"all"``: every clip, in pack order).
 
     Windows of the model's ``clip_seconds`` every ``hop_s`` (default half a window) over each clip;
@@ -61,27 +70,46 @@ def embed(model_dir: str | Path, pack: str | Path | Pack, *, split: str = "all",
     model, _, path = load_embedder(model_dir)
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     if model.sample_rate != pack.sample_rate:
-        raise DataError(f"{path} runs at {model.sample_rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
-                        f"prepare the pack with --sample-rate {model.sample_rate}")
+        raise DataError(
+            f"{path} runs at {model.sample_rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
+            f"prepare the pack with --sample-rate {model.sample_rate}"
+        )
     indices = pack.split_indices(split)
     if len(indices) == 0:
         raise DataError(f"{pack.path}: the {split} split is empty; nothing to embed")
     window = int(round(model.clip_seconds * pack.sample_rate))
     hop = int(round((hop_s or model.clip_seconds / 2) * pack.sample_rate))
-    out = predict_windows(model.forward_features, pack.audio, pack.index.offset[indices], pack.index.length[indices],
-                          window=window, hop=max(1, hop), batch_size=batch_size, pool="mean")
+    out = predict_windows(
+        model.forward_features,
+        pack.audio,
+        pack.index.offset[indices],
+        pack.index.length[indices],
+        window=window,
+        hop=max(1, hop),
+        batch_size=batch_size,
+        pool="mean",
+    )
     return out.numpy().astype(np.float32)
 
 
-def save_embeddings(path: str | Path, embeddings: np.ndarray, *, pack: Pack, model_dir: str | Path, split: str = "all") -> Path:
+def save_embeddings(
+    path: str | Path, embeddings: np.ndarray, *, pack: Pack, model_dir: str | Path, split: str = "all"
+) -> Path:
     """Write ``embeddings`` to ``path`` (``.npy``) and what they were made from to ``path`` + ``.json``."""
     path = Path(path)
     if path.suffix != ".npy":
         path = path.with_name(path.name + ".npy")
     path.parent.mkdir(parents=True, exist_ok=True)
     np.save(path, np.asarray(embeddings, dtype=np.float32), allow_pickle=False)
-    meta = {"pack": str(pack.path), "audio_crc32": pack.info.get("audio_crc32"), "num_clips": len(pack),
-            "split": split, "rows": int(len(embeddings)), "dim": int(embeddings.shape[1]), "model": str(model_dir)}
+    meta = {
+        "pack": str(pack.path),
+        "audio_crc32": pack.info.get("audio_crc32"),
+        "num_clips": len(pack),
+        "split": split,
+        "rows": int(len(embeddings)),
+        "dim": int(embeddings.shape[1]),
+        "model": str(model_dir),
+    }
     sidecar(path).write_text(json.dumps(meta, indent=1) + "\n")
     return path
 
@@ -109,15 +137,19 @@ def check_embeddings_fit(emb: np.ndarray, pack: Pack, *, path: Path | None = Non
     """One row per clip of ``pack``; made from its audio, when the file at ``path`` has an ``E.json``."""
     where = path if path is not None else "embeddings"
     if len(emb) != len(pack):
-        raise DataError(f"{where}: {len(emb)} rows of embeddings but the pack {pack.path} has {len(pack)} clips; "
-                        f"make them from this pack: wavetag embed MODEL {pack.path} -o E.npy")
+        raise DataError(
+            f"{where}: {len(emb)} rows of embeddings but the pack {pack.path} has {len(pack)} clips; "
+            f"make them from this pack: wavetag embed MODEL {pack.path} -o E.npy"
+        )
     meta_file = sidecar(Path(path)) if path is not None else None
     if meta_file is not None and meta_file.is_file():
         meta = json.loads(meta_file.read_text())
         theirs, ours = meta.get("audio_crc32"), pack.info.get("audio_crc32")
         if theirs and ours and theirs != ours:
-            raise DataError(f"{where}: made from the pack {meta.get('pack')} (audio checksum {theirs}), not from the audio "
-                            f"of {pack.path} ({ours}); make them from this pack with 'wavetag embed'")
+            raise DataError(
+                f"{where}: made from the pack {meta.get('pack')} (audio checksum {theirs}), not from the audio "
+                f"of {pack.path} ({ours}); make them from this pack with 'wavetag embed'"
+            )
 
 
 def sidecar(path: Path) -> Path:

@@ -16,10 +16,12 @@ disagreement, oracle accuracy) and a note when the ensemble does not beat its be
 trained on different label views of the same classes (given, relabelled, verified only): that is
 what makes their errors differ.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -56,8 +58,9 @@ def log_loss(probs: np.ndarray, targets: np.ndarray, *, task: str) -> float:
     return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
 
 
-def search_weights(member_probs: np.ndarray, targets: np.ndarray, *, task: str, bootstrap: int = BOOTSTRAP_ROUNDS,
-                   seed: int = 0) -> np.ndarray:
+def search_weights(
+    member_probs: np.ndarray, targets: np.ndarray, *, task: str, bootstrap: int = BOOTSTRAP_ROUNDS, seed: int = 0
+) -> np.ndarray:
     """Weights ``[M]`` on the simplex for the weighted mean of ``member_probs [M, N, K]``: the
     log-loss optimum, averaged over ``bootstrap`` resamples of the N clips (``0``: the optimum on
     all of them). Members trained alike are close, and on a small validation split the single
@@ -91,8 +94,15 @@ def _best_weights(right: np.ndarray) -> np.ndarray:
         return -np.mean(np.log(mix)), -(right / mix).mean(1)
 
     start = np.full(m, 1.0 / m)
-    res = minimize(loss, start, jac=True, method="SLSQP", bounds=[(0.0, 1.0)] * m, options={"ftol": 1e-10, "maxiter": 500},
-                   constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}])
+    res = minimize(
+        loss,
+        start,
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * m,
+        options={"ftol": 1e-10, "maxiter": 500},
+        constraints=[{"type": "eq", "fun": lambda w: w.sum() - 1.0, "jac": lambda w: np.ones_like(w)}],
+    )
     found = np.clip(res.x, 0.0, None)
     found = found / found.sum() if found.sum() > 0 else start
     return min([found, start, *np.eye(m)], key=lambda w: loss(w)[0])
@@ -113,7 +123,9 @@ def build_ensemble(
 
     check_choice("method", method, METHODS)
     if len(model_dirs) < 2:
-        raise ConfigError(f"an ensemble needs at least two models, got {len(model_dirs)}; give two or more MODEL directories")
+        raise ConfigError(
+            f"an ensemble needs at least two models, got {len(model_dirs)}; give two or more MODEL directories"
+        )
     dirs = [_resolve(d) for d in model_dirs]
     loaded = [load_model_dir(d) for d in dirs]
     check_compatible(dirs, loaded)
@@ -124,21 +136,33 @@ def build_ensemble(
     if the_pack is not None:
         from wavetag.evaluate.run import check_model_fits_pack
 
-        for d, (m, c) in zip(dirs, loaded):
+        for d, (m, c) in zip(dirs, loaded, strict=False):
             check_model_fits_pack(m, c, the_pack, where=d)
         probs, targets = member_validation_probs(members, the_pack)
         if method == "weighted" and weights is None:
             weights = search_weights(probs, targets, task=members[0].task).tolist()
         validation = _validation_scores(probs, targets, weights, method=method, task=members[0].task, dirs=dirs)
     elif method == "weighted" and weights is None:
-        raise ConfigError("method 'weighted' searches the weights on the validation split: give the pack (--pack PACK), "
-                          "or the weights themselves")
+        raise ConfigError(
+            "method 'weighted' searches the weights on the validation split: give the pack (--pack PACK), "
+            "or the weights themselves"
+        )
     ensemble = Ensemble(members, method=method, weights=weights)
-    pack_block = ({"path": str(the_pack.path), "sample_rate": the_pack.sample_rate, "checksum": the_pack.info.get("checksum")}
-                  if the_pack is not None else config0.get("pack"))
-    extra = {"labels": list(config0["labels"]), "pack": pack_block,
-             "ensemble": {"members": [str(d) for d in dirs], "method": method, "weights": list(ensemble.weight_values),
-                          "validation": validation}}
+    pack_block = (
+        {"path": str(the_pack.path), "sample_rate": the_pack.sample_rate, "checksum": the_pack.info.get("checksum")}
+        if the_pack is not None
+        else config0.get("pack")
+    )
+    extra = {
+        "labels": list(config0["labels"]),
+        "pack": pack_block,
+        "ensemble": {
+            "members": [str(d) for d in dirs],
+            "method": method,
+            "weights": list(ensemble.weight_values),
+            "validation": validation,
+        },
+    }
     return save_model_dir(ensemble, out_dir, extra={k: v for k, v in extra.items() if v is not None})
 
 
@@ -146,17 +170,26 @@ def check_compatible(dirs: Sequence[Path], loaded: Sequence[tuple[Any, dict]]) -
     """Members must share task, labels (in order), sample rate and window; a `DataError` names the difference."""
     (m0, c0), d0 = loaded[0], dirs[0]
     labels0 = list(c0.get("labels") or [])
-    for d, (m, c) in zip(dirs[1:], loaded[1:]):
+    for d, (m, c) in zip(dirs[1:], loaded[1:], strict=False):
         labels = list(c.get("labels") or [])
         if labels != labels0:
             only0, only = sorted(set(labels0) - set(labels)), sorted(set(labels) - set(labels0))
-            detail = f"only in {d0}: {only0}; only in {d}: {only}" if (only0 or only) else "the same labels in another order"
-            raise DataError(f"{d0} and {d} have different label sets ({detail}); ensemble models trained on the same classes")
-        for what, a, b, unit in (("sample rate", m0.sample_rate, m.sample_rate, " Hz"), ("task", m0.task, m.task, ""),
-                                 ("window (clip_seconds)", m0.clip_seconds, m.clip_seconds, " s")):
+            detail = (
+                f"only in {d0}: {only0}; only in {d}: {only}" if (only0 or only) else "the same labels in another order"
+            )
+            raise DataError(
+                f"{d0} and {d} have different label sets ({detail}); ensemble models trained on the same classes"
+            )
+        for what, a, b, unit in (
+            ("sample rate", m0.sample_rate, m.sample_rate, " Hz"),
+            ("task", m0.task, m.task, ""),
+            ("window (clip_seconds)", m0.clip_seconds, m.clip_seconds, " s"),
+        ):
             if a != b:
-                raise DataError(f"{d0} and {d} differ in {what}: {a}{unit} vs {b}{unit}; ensemble members must share it "
-                                "(train them on the same pack with the same --clip-seconds)")
+                raise DataError(
+                    f"{d0} and {d} differ in {what}: {a}{unit} vs {b}{unit}; ensemble members must share it "
+                    "(train them on the same pack with the same --clip-seconds)"
+                )
 
 
 def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +209,13 @@ def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndar
 def _validation_scores(probs, targets, weights, *, method: str, task: str, dirs) -> dict[str, Any]:
     w = weights if weights is not None else [1.0] * len(probs)
     combined = combine_probabilities(probs, w, method=method, task=task)
-    rows = [{"model": str(d), **_scores(p, targets, task)} for d, p in zip(dirs, probs)]
-    out = {"clips": int(len(targets)), "members": rows, "ensemble": _scores(combined, targets, task),
-           "diversity": member_diversity(probs, targets, task=task)}
+    rows = [{"model": str(d), **_scores(p, targets, task)} for d, p in zip(dirs, probs, strict=False)]
+    out = {
+        "clips": int(len(targets)),
+        "members": rows,
+        "ensemble": _scores(combined, targets, task),
+        "diversity": member_diversity(probs, targets, task=task),
+    }
     note = ensemble_note(out)
     return {**out, "note": note} if note else out
 
@@ -210,9 +247,11 @@ def member_diversity(probs: np.ndarray, targets: np.ndarray, *, task: str) -> di
             if either:
                 overlaps.append((wrong[i] & wrong[j]).sum() / either)
             disagree.append(float(np.mean(decisions[i] != decisions[j])))
-    return {"error_overlap": round(float(np.mean(overlaps)), 4) if overlaps else None,
-            "disagreement": round(float(np.mean(disagree)), 4) if disagree else 0.0,
-            "oracle_accuracy": round(float(np.mean(~wrong.all(0))), 6)}
+    return {
+        "error_overlap": round(float(np.mean(overlaps)), 4) if overlaps else None,
+        "disagreement": round(float(np.mean(disagree)), 4) if disagree else 0.0,
+        "oracle_accuracy": round(float(np.mean(~wrong.all(0))), 6),
+    }
 
 
 def ensemble_note(validation: dict[str, Any]) -> str | None:
@@ -222,10 +261,12 @@ def ensemble_note(validation: dict[str, Any]) -> str | None:
     if mine > best:
         return None
     overlap = "n/a" if div["error_overlap"] is None else f"{div['error_overlap']:.2f}"
-    return (f"the ensemble does not beat its best member on validation (accuracy {mine:.4f} vs {best:.4f}); the members' "
-            f"errors overlap {overlap} (1 = the same mistakes) and they disagree on {div['disagreement']:.1%} of the clips. "
-            "Averaging helps when members err differently: train them on other label views (given, relabelled, "
-            "verified only) or from other families and front ends (a spectrogram CNN and a waveform model)")
+    return (
+        f"the ensemble does not beat its best member on validation (accuracy {mine:.4f} vs {best:.4f}); the members' "
+        f"errors overlap {overlap} (1 = the same mistakes) and they disagree on {div['disagreement']:.1%} of the clips. "
+        "Averaging helps when members err differently: train them on other label views (given, relabelled, "
+        "verified only) or from other families and front ends (a spectrogram CNN and a waveform model)"
+    )
 
 
 def _scores(probs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:

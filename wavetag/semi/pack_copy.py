@@ -6,6 +6,7 @@ written and ``prepare`` replaces a pack by renaming a new folder into place, so 
 its samples change. The new ``index.npz`` may hold extra arrays (e.g. the labels as given), which
 `Pack.open` ignores; ``pack.json`` gets fresh counts, a checksum of its own and what the caller adds.
 """
+
 from __future__ import annotations
 
 import csv
@@ -26,8 +27,14 @@ LINKED_FILES = (AUDIO_FILE, NOISE_FILE)
 COPIED_FILES = ("noise.json", "rejected.csv")
 
 
-def write_pack_copy(pack: Pack, out: str | Path, *, info: dict, index_extra: dict[str, np.ndarray] | None = None,
-                    csv_extra: dict[str, np.ndarray] | None = None) -> Path:
+def write_pack_copy(
+    pack: Pack,
+    out: str | Path,
+    *,
+    info: dict,
+    index_extra: dict[str, np.ndarray] | None = None,
+    csv_extra: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write ``pack`` (a view with its own labels) as a pack at ``out``; returns ``out``.
 
     ``info``: fields added to ``pack.json``; ``index_extra``: arrays [N] added to ``index.npz``;
@@ -70,8 +77,16 @@ def _link_samples(src: Path, dst: Path) -> None:
 
 def _write_index(pack: Pack, dst: Path, extra: dict[str, np.ndarray]) -> None:
     i = pack.index
-    arrays = {"offset": i.offset, "length": i.length, "label": i.label, "split": i.split, "verified": i.verified,
-              "group": i.group, "path": i.path, **{f"meta_{k}": v for k, v in i.meta.items()}}
+    arrays = {
+        "offset": i.offset,
+        "length": i.length,
+        "label": i.label,
+        "split": i.split,
+        "verified": i.verified,
+        "group": i.group,
+        "path": i.path,
+        **{f"meta_{k}": v for k, v in i.meta.items()},
+    }
     clash = sorted(set(arrays) & set(extra))
     if clash:
         raise DataError(f"index arrays {clash} are the pack's own; name the extra arrays otherwise")
@@ -87,8 +102,20 @@ def _write_index_csv(pack: Pack, dst: Path, extra: dict[str, np.ndarray]) -> Non
         w.writerow(["index", "path", "labels", "split", "group", "verified", "offset", "length", "seconds", *extra])
         for k in range(len(pack)):
             tags = np.flatnonzero(i.labels[k]) if pack.multi_label else ([i.label[k]] if i.label[k] >= 0 else [])
-            w.writerow([k, i.path[k], ",".join(labels[t] for t in tags), SPLITS[i.split[k]], i.group[k], int(i.verified[k]),
-                        i.offset[k], i.length[k], f"{i.length[k] / rate:.3f}", *(v[k] for v in extra.values())])
+            w.writerow(
+                [
+                    k,
+                    i.path[k],
+                    ",".join(labels[t] for t in tags),
+                    SPLITS[i.split[k]],
+                    i.group[k],
+                    int(i.verified[k]),
+                    i.offset[k],
+                    i.length[k],
+                    f"{i.length[k] / rate:.3f}",
+                    *(v[k] for v in extra.values()),
+                ]
+            )
 
 
 def _checksum(pack: Pack, info: dict) -> str:

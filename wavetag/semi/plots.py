@@ -4,10 +4,12 @@ autoencoder reconstructions next to their originals.
 Each function draws on its own Agg ``Figure`` (no pyplot, no global backend), writes ``path``
 and returns it; matplotlib and scikit-learn are imported inside the functions.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -41,17 +43,31 @@ def tsne_2d(embeddings: np.ndarray, *, seed: int = 0) -> np.ndarray:
     if n < 4:
         return np.zeros((n, 2))
     perplexity = float(min(30.0, max(2.0, (n - 1) / 3.0)))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed).fit_transform(
-        np.asarray(embeddings, dtype=np.float32))
+    return TSNE(
+        n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed
+    ).fit_transform(np.asarray(embeddings, dtype=np.float32))
 
 
-def plot_relabel_tsne(embeddings: np.ndarray, before: np.ndarray, after: np.ndarray, status: Sequence[str],
-                      labels: Sequence[str], path: str | Path, *, seed: int = 0, max_points: int = TSNE_MAX_POINTS) -> Path:
+def plot_relabel_tsne(
+    embeddings: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    status: Sequence[str],
+    labels: Sequence[str],
+    path: str | Path,
+    *,
+    seed: int = 0,
+    max_points: int = TSNE_MAX_POINTS,
+) -> Path:
     """Two panels on one t-SNE map of ``embeddings [n, D]``: coloured by the labels as given
     (``before``; verified clips filled, unverified hollow) and after relabelling (``after``;
     changed clips ringed in black, uncertain ones grey). At most ``max_points`` clips, a seeded sample."""
     rng = np.random.default_rng(seed)
-    keep = np.sort(rng.choice(len(embeddings), max_points, replace=False)) if len(embeddings) > max_points else np.arange(len(embeddings))
+    keep = (
+        np.sort(rng.choice(len(embeddings), max_points, replace=False))
+        if len(embeddings) > max_points
+        else np.arange(len(embeddings))
+    )
     xy = tsne_2d(embeddings[keep], seed=seed)
     status = np.asarray(status)[keep]
     before, after = np.asarray(before)[keep], np.asarray(after)[keep]
@@ -78,8 +94,9 @@ def plot_relabel_tsne(embeddings: np.ndarray, before: np.ndarray, after: np.ndar
     return _save(fig, path)
 
 
-def plot_reconstructions(originals: np.ndarray, reconstructions: np.ndarray, path: str | Path, *,
-                         names: Sequence[str] | None = None) -> Path:
+def plot_reconstructions(
+    originals: np.ndarray, reconstructions: np.ndarray, path: str | Path, *, names: Sequence[str] | None = None
+) -> Path:
     """Feature images ``[n, F, T]`` (bands × frames) side by side with their reconstructions."""
     n = len(originals)
     fig = _figure(7.0, 1.8 * n + 0.4)

@@ -27,6 +27,7 @@ added and their labels; ``OUT/semi_history.csv`` has one row per round;
 ``OUT/best/`` is a copy of the best round's model (by ``keep_best_by``), ``OUT/config.yaml`` the
 round config, so ``wavetag evaluate OUT PACK`` takes ``OUT/best``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,9 +35,10 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,16 +47,37 @@ from wavetag.data.pack import Pack
 from wavetag.data.splits import SPLIT_CODES
 from wavetag.errors import ConfigError
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, estimate_label_noise, fit_temperature, noisy_label_posterior,
+    check_label_noise,
+    check_seed_classes,
+    check_single_label,
+    estimate_label_noise,
+    fit_temperature,
+    noisy_label_posterior,
+    seeds_and_candidates,
+    temper,
     warn_label_noise,
-    seeds_and_candidates, temper,
 )
 from wavetag.train.config import TrainConfig
 
 HISTORY_FILE = "semi_history.csv"
 PSEUDO_FILE = "pseudo_labels.csv"  # in OUT/round_<r>/: the clips round r added, with their pseudo labels
-HISTORY_COLUMNS = ("round", "lower", "upper", "label_noise", "clips_used", "verified", "pseudo_labelled", "pseudo_agree_given",
-                   "epochs", "best_epoch", "train_loss", "train_accuracy", "val_metric", "val_value", "val_accuracy")
+HISTORY_COLUMNS = (
+    "round",
+    "lower",
+    "upper",
+    "label_noise",
+    "clips_used",
+    "verified",
+    "pseudo_labelled",
+    "pseudo_agree_given",
+    "epochs",
+    "best_epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_metric",
+    "val_value",
+    "val_accuracy",
+)
 
 
 @dataclass
@@ -73,11 +96,15 @@ class SemiResult:
         for r in self.rounds:
             lower = "-" if r["lower"] is None else f"{r['lower']:.3f}"
             noise = "" if r["label_noise"] is None else f", label noise {r['label_noise']:.2f}"
-            lines.append(f"  round {r['round']}: lower {lower}{noise}, {r['clips_used']} clips ({r['verified']} verified + "
-                         f"{r['pseudo_labelled']} pseudo-labelled), {r['val_metric']} {r['val_value']:.4f}")
+            lines.append(
+                f"  round {r['round']}: lower {lower}{noise}, {r['clips_used']} clips ({r['verified']} verified + "
+                f"{r['pseudo_labelled']} pseudo-labelled), {r['val_metric']} {r['val_value']:.4f}"
+            )
         lines += [f"  note: {n}" for n in self.notes]
-        lines.append(f"  best model: {self.best_dir}\n  history: {self.out_dir / HISTORY_FILE}\n"
-                     f"  next: wavetag evaluate {self.out_dir} PACK")
+        lines.append(
+            f"  best model: {self.best_dir}\n  history: {self.out_dir / HISTORY_FILE}\n"
+            f"  next: wavetag evaluate {self.out_dir} PACK"
+        )
         return "\n".join(lines)
 
 
@@ -95,17 +122,26 @@ def parse_bounds(text: str, *, flag: str = "--semi-lower") -> tuple[float, float
 def check_bounds(lower: Sequence[float], upper: float, rounds: int) -> tuple[float, float]:
     """Validate the schedule; a `ConfigError` naming the option otherwise."""
     if int(rounds) != rounds or rounds < 1:
-        raise ConfigError(f"rounds = {rounds!r} (--rounds); expected an integer >= 1 (round 0 trains on verified clips)")
+        raise ConfigError(
+            f"rounds = {rounds!r} (--rounds); expected an integer >= 1 (round 0 trains on verified clips)"
+        )
     lower = tuple(float(x) for x in (lower if isinstance(lower, (tuple, list)) else (lower, lower)))
     if len(lower) != 2:
         raise ConfigError(f"lower = {lower} (--semi-lower); expected (start, end)")
-    for name, flag, value in (("lower start", "--semi-lower", lower[0]), ("lower end", "--semi-lower", lower[1]),
-                              ("upper", "--semi-upper", upper)):
+    for name, flag, value in (
+        ("lower start", "--semi-lower", lower[0]),
+        ("lower end", "--semi-lower", lower[1]),
+        ("upper", "--semi-upper", upper),
+    ):
         if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"semi {name} bound = {value!r} ({flag}) is out of range; expected a probability in [0, 1]")
+            raise ConfigError(
+                f"semi {name} bound = {value!r} ({flag}) is out of range; expected a probability in [0, 1]"
+            )
     if max(lower) > upper:
-        raise ConfigError(f"semi lower bound {max(lower):g} (--semi-lower) > upper bound {upper:g} (--semi-upper); "
-                          "no clip could be selected; expected lower <= upper")
+        raise ConfigError(
+            f"semi lower bound {max(lower):g} (--semi-lower) > upper bound {upper:g} (--semi-upper); "
+            "no clip could be selected; expected lower <= upper"
+        )
     return lower
 
 
@@ -168,7 +204,9 @@ def train_semi(
     out = Path(out_dir)
     from wavetag.train.loop import build_model
 
-    build_model(config, pack, clip_seconds=config.clip_seconds or pack.clip_seconds or 1.0)  # model, front end: checked before --overwrite deletes anything
+    build_model(
+        config, pack, clip_seconds=config.clip_seconds or pack.clip_seconds or 1.0
+    )  # model, front end: checked before --overwrite deletes anything
     _prepare_out(out, overwrite=overwrite)
     round_config = dataclasses.replace(config, tune_detection=False)
     save_yaml(config_to_dict(round_config), out / "config.yaml")
@@ -183,8 +221,17 @@ def train_semi(
         label, include = pack.index.label.copy(), keep_val & ~candidates
         chosen, predicted, noise = np.zeros(0, np.int64), np.zeros(0, np.int32), None
         if r > 0:
-            chosen, predicted, top, noise = _pseudo_labels(model_dir, pack, candidates, val_rows, lower=bound, upper=upper,
-                                                           label_noise=label_noise, notes=notes, who=f"the round-{r - 1} model")
+            chosen, predicted, top, noise = _pseudo_labels(
+                model_dir,
+                pack,
+                candidates,
+                val_rows,
+                lower=bound,
+                upper=upper,
+                label_noise=label_noise,
+                notes=notes,
+                who=f"the round-{r - 1} model",
+            )
             label[chosen], include[chosen] = predicted, True
         view = pack.with_labels(label, include=include)
         result = train(view, round_config, out / f"round_{r}", overwrite=overwrite, progress=progress, verbose=verbose)
@@ -192,23 +239,47 @@ def train_semi(
             _write_pseudo_labels(out / f"round_{r}" / PSEUDO_FILE, pack, chosen, predicted, top)
         model_dir = result.best_dir
         agree = float(np.mean(pack.index.label[chosen] == predicted)) if len(chosen) else float("nan")
-        history.append({**_round_row(r, bound, upper, view, int(seeds.sum()), len(chosen), agree, result, config),
-                        "label_noise": noise})
+        history.append(
+            {
+                **_round_row(r, bound, upper, view, int(seeds.sum()), len(chosen), agree, result, config),
+                "label_noise": noise,
+            }
+        )
         _write_history(out / HISTORY_FILE, history)
     best = _best_round(history, config.keep_best_by)
     _copy_model(out / f"round_{best}" / "best", out / "best")
     if config.tune_detection and (out / "best").is_dir():
         from wavetag.inference.thresholds import tune_model_dir
 
-        tune_model_dir(out / "best", pack.with_labels(include=keep_val), target_fa_per_hour=config.detection_target_fa_per_hour)
-    semi = {"rounds": rounds, "epochs_per_round": config.epochs, "lower": list(lower), "upper": upper, "label_noise": label_noise,
-            "lower_bounds": bounds, "best_round": best, "notes": notes}
+        tune_model_dir(
+            out / "best", pack.with_labels(include=keep_val), target_fa_per_hour=config.detection_target_fa_per_hour
+        )
+    semi = {
+        "rounds": rounds,
+        "epochs_per_round": config.epochs,
+        "lower": list(lower),
+        "upper": upper,
+        "label_noise": label_noise,
+        "lower_bounds": bounds,
+        "best_round": best,
+        "notes": notes,
+    }
     (out / "semi.json").write_text(json.dumps(semi, indent=1) + "\n")
     return SemiResult(out, out / "best", best, history, time.perf_counter() - started, notes)
 
 
-def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, val_rows: np.ndarray, *, lower: float, upper: float,
-                   label_noise: float | str | None, notes: list[str], who: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
+def _pseudo_labels(
+    model_dir: Path,
+    pack: Pack,
+    candidates: np.ndarray,
+    val_rows: np.ndarray,
+    *,
+    lower: float,
+    upper: float,
+    label_noise: float | str | None,
+    notes: list[str],
+    who: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None]:
     """Candidate clips (pack indices) selected with the model in ``model_dir``, their labels and
     probabilities, and the label noise used. The model's probabilities are calibrated and its
     accuracy measured on the verified validation clips ``val_rows`` (when the given labels count);
@@ -229,7 +300,9 @@ def _pseudo_labels(model_dir: Path, pack: Pack, candidates: np.ndarray, val_rows
         labelled = given >= 0
         agree = float(np.mean(probs[labelled].argmax(1) == given[labelled])) if labelled.any() else 1.0
         majority = float(np.bincount(truth).max() / len(truth))
-        estimate = estimate_label_noise(accuracy, agree, probs.shape[1], num_verified=len(val_rows), majority_share=majority)
+        estimate = estimate_label_noise(
+            accuracy, agree, probs.shape[1], num_verified=len(val_rows), majority_share=majority
+        )
         warn_label_noise(estimate, who, notes, label_noise)
         if noise == "auto":
             noise = estimate.noise
@@ -254,7 +327,7 @@ def _write_pseudo_labels(path: Path, pack: Pack, rows: np.ndarray, predicted: np
     with open(path, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["index", "path", "given_label", "pseudo_label", "probability"])
-        for i, label, p in zip(rows.tolist(), predicted.tolist(), top.tolist()):
+        for i, label, p in zip(rows.tolist(), predicted.tolist(), top.tolist(), strict=False):
             given = int(pack.index.label[i])
             w.writerow([i, pack.index.path[i], names[given] if given >= 0 else "", names[label], f"{p:.4f}"])
 
@@ -267,21 +340,44 @@ def _validation_mask(pack: Pack) -> tuple[np.ndarray, list[str]]:
     keep = np.ones(len(pack), bool)
     if (val & verified).any() and (val & ~verified).any():
         keep[val & ~verified] = False
-        return keep, [f"validation uses its {int((val & verified).sum())} verified clips "
-                      f"({int((val & ~verified).sum())} unverified left out)"]
+        return keep, [
+            f"validation uses its {int((val & verified).sum())} verified clips "
+            f"({int((val & ~verified).sum())} unverified left out)"
+        ]
     if val.any() and not (val & verified).any():
         return keep, ["the validation split has no verified clip: model selection uses unverified labels"]
     return keep, []
 
 
-def _round_row(r: int, bound: float | None, upper: float, view: Pack, verified: int, picked: int, agree: float,
-               result: Any, config: TrainConfig) -> dict[str, Any]:
+def _round_row(
+    r: int,
+    bound: float | None,
+    upper: float,
+    view: Pack,
+    verified: int,
+    picked: int,
+    agree: float,
+    result: Any,
+    config: TrainConfig,
+) -> dict[str, Any]:
     last = result.history[-1] if result.history else {}
     best = next((h for h in result.history if h.get("epoch") == result.best_epoch), last)
-    return {"round": r, "lower": bound, "upper": upper if r > 0 else None, "clips_used": int(len(view.split_indices("train"))),
-            "verified": verified, "pseudo_labelled": picked, "pseudo_agree_given": agree, "epochs": result.epochs_done,
-            "best_epoch": result.best_epoch, "train_loss": last.get("train_loss"), "train_accuracy": last.get("train_accuracy"),
-            "val_metric": config.keep_best_by, "val_value": result.best_metric, "val_accuracy": best.get("val_accuracy")}
+    return {
+        "round": r,
+        "lower": bound,
+        "upper": upper if r > 0 else None,
+        "clips_used": int(len(view.split_indices("train"))),
+        "verified": verified,
+        "pseudo_labelled": picked,
+        "pseudo_agree_given": agree,
+        "epochs": result.epochs_done,
+        "best_epoch": result.best_epoch,
+        "train_loss": last.get("train_loss"),
+        "train_accuracy": last.get("train_accuracy"),
+        "val_metric": config.keep_best_by,
+        "val_value": result.best_metric,
+        "val_accuracy": best.get("val_accuracy"),
+    }
 
 
 def _best_round(history: list[dict[str, Any]], metric: str) -> int:
@@ -290,7 +386,11 @@ def _best_round(history: list[dict[str, Any]], metric: str) -> int:
     best = None
     for row in history:
         value = row["val_value"]
-        if value is not None and np.isfinite(value) and (best is None or is_better(metric, value, history[best]["val_value"])):
+        if (
+            value is not None
+            and np.isfinite(value)
+            and (best is None or is_better(metric, value, history[best]["val_value"]))
+        ):
             best = row["round"]
     return 0 if best is None else best
 
@@ -300,8 +400,12 @@ def _write_history(path: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(HISTORY_COLUMNS))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: ("" if row[k] is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]))
-                             for k in HISTORY_COLUMNS})
+            writer.writerow(
+                {
+                    k: ("" if row[k] is None else (f"{row[k]:.6g}" if isinstance(row[k], float) else row[k]))
+                    for k in HISTORY_COLUMNS
+                }
+            )
 
 
 def _copy_model(src: Path, dst: Path) -> None:

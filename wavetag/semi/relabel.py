@@ -32,14 +32,16 @@ from them), uncertain clips keep the label they came with and stay unverified. `
 keeps ``given_label``, ``manually_verified``, ``relabel_status`` and ``relabel_confidence``, and a
 ``relabel/`` folder inside the pack holds report.md/json, relabel.csv and the t-SNE picture.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -48,8 +50,15 @@ from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
 from wavetag.semi.common import (
-    check_label_noise, check_seed_classes, check_single_label, estimate_label_noise, fit_temperature,
-    noisy_label_posterior, seeds_and_candidates, temper, warn_label_noise,
+    check_label_noise,
+    check_seed_classes,
+    check_single_label,
+    estimate_label_noise,
+    fit_temperature,
+    noisy_label_posterior,
+    seeds_and_candidates,
+    temper,
+    warn_label_noise,
 )
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
 
@@ -104,8 +113,14 @@ class RelabelResult:
         return self.pack.with_labels(self.label, verified=self.trusted())
 
     def to_dict(self) -> dict[str, Any]:
-        return {"pack": str(self.pack.path), "params": self.params, "groups": self.groups, "counts": self.counts(),
-                "per_class": self.table(), "notes": self.notes}
+        return {
+            "pack": str(self.pack.path),
+            "params": self.params,
+            "groups": self.groups,
+            "counts": self.counts(),
+            "per_class": self.table(),
+            "notes": self.notes,
+        }
 
 
 def parse_groups(text: str | None) -> dict[str, list[str]] | None:
@@ -117,7 +132,9 @@ def parse_groups(text: str | None) -> dict[str, list[str]] | None:
         name, sep, members = part.partition("=")
         labels = [x.strip() for x in members.split(",") if x.strip()]
         if not sep or not name.strip() or not labels:
-            raise ConfigError(f"--groups {part!r}; expected NAME=label,label;NAME=label,... (e.g. music=guitar,piano;other=dog)")
+            raise ConfigError(
+                f"--groups {part!r}; expected NAME=label,label;NAME=label,... (e.g. music=guitar,piano;other=dog)"
+            )
         groups[name.strip()] = labels
     return groups
 
@@ -148,8 +165,15 @@ def relabel(
     """
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     check_single_label(pack, "label spreading")
-    params = _check_params(kernel=kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha, max_iter=max_iter,
-                           min_confidence=min_confidence, label_noise=label_noise)
+    params = _check_params(
+        kernel=kernel,
+        gamma=gamma,
+        n_neighbors=n_neighbors,
+        alpha=alpha,
+        max_iter=max_iter,
+        min_confidence=min_confidence,
+        label_noise=label_noise,
+    )
     if isinstance(embeddings, (str, Path)):
         embeddings = load_embeddings(embeddings, pack)
     emb = np.asarray(embeddings, dtype=np.float64)
@@ -180,12 +204,24 @@ def relabel(
         label[rows[sure]] = new[sure]
         status[rows[sure]] = np.where(new[sure] == given[rows[sure]], "confirmed", "changed")
     if groups is not None and (candidates & (given < 0)).any():
-        notes.append(f"{int((candidates & (given < 0)).sum())} unlabelled clips belong to no group and were left uncertain")
-    return RelabelResult(pack, given, label, confidence, status, params, group_of["mapping"], features.astype(np.float32), notes)
+        notes.append(
+            f"{int((candidates & (given < 0)).sum())} unlabelled clips belong to no group and were left uncertain"
+        )
+    return RelabelResult(
+        pack, given, label, confidence, status, params, group_of["mapping"], features.astype(np.float32), notes
+    )
 
 
-def _spread_group(x: np.ndarray, y: np.ndarray, is_candidate: np.ndarray, given: np.ndarray, params: dict[str, Any],
-                  notes: list[str], *, seed: int) -> tuple[np.ndarray, np.ndarray, str | None]:
+def _spread_group(
+    x: np.ndarray,
+    y: np.ndarray,
+    is_candidate: np.ndarray,
+    given: np.ndarray,
+    params: dict[str, Any],
+    notes: list[str],
+    *,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray, str | None]:
     """One group: its clips ``x [n, D]``, seed labels ``y [n]`` (-1 = candidate) → each candidate's
     best label and its probability (the given label weighed in), and a sentence on the calibration."""
     dist, classes = spread(x, y, params, notes)
@@ -196,10 +232,19 @@ def _spread_group(x: np.ndarray, y: np.ndarray, is_candidate: np.ndarray, given:
         dist = temper(dist, temperature)
         how = f"spreading accuracy on held-out verified clips {accuracy:.2f} (temperature {temperature:.2f})"
         labelled = given >= 0
-        agree = float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled])) if labelled.any() else 1.0
+        agree = (
+            float(np.mean(classes[np.nan_to_num(dist[labelled], nan=0.0).argmax(1)] == given[labelled]))
+            if labelled.any()
+            else 1.0
+        )
         seeds = y[y >= 0]
-        estimate = estimate_label_noise(accuracy, agree, len(classes), num_verified=len(seeds),
-                                        majority_share=float(np.bincount(seeds).max() / len(seeds)))
+        estimate = estimate_label_noise(
+            accuracy,
+            agree,
+            len(classes),
+            num_verified=len(seeds),
+            majority_share=float(np.bincount(seeds).max() / len(seeds)),
+        )
         warn_label_noise(estimate, "label spreading (held-out verified clips)", notes, noise)
         if noise == "auto":
             noise = estimate.noise
@@ -218,8 +263,13 @@ def spread(x: np.ndarray, y: np.ndarray, params: dict[str, Any], notes: list[str
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.semi_supervised import LabelSpreading
 
-    model = LabelSpreading(kernel=params["kernel"], gamma=params["gamma"], n_neighbors=min(params["n_neighbors"], len(y) - 1),
-                           alpha=params["alpha"], max_iter=params["max_iter"])
+    model = LabelSpreading(
+        kernel=params["kernel"],
+        gamma=params["gamma"],
+        n_neighbors=min(params["n_neighbors"], len(y) - 1),
+        alpha=params["alpha"],
+        max_iter=params["max_iter"],
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(x, y)
@@ -228,8 +278,9 @@ def spread(x: np.ndarray, y: np.ndarray, params: dict[str, Any], notes: list[str
     return model.label_distributions_, model.classes_
 
 
-def held_out_spreading(x: np.ndarray, y: np.ndarray, classes: np.ndarray, params: dict[str, Any], *,
-                       seed: int = 0) -> tuple[float, float]:
+def held_out_spreading(
+    x: np.ndarray, y: np.ndarray, classes: np.ndarray, params: dict[str, Any], *, seed: int = 0
+) -> tuple[float, float]:
     """How good the spreading is: each fold of the verified seeds (5) is hidden in turn and labelled
     by the others. Returns the accuracy on them and the temperature that calibrates the spread
     distributions (label spreading is over-confident: its distributions are not probabilities)."""
@@ -272,16 +323,24 @@ def _check_params(*, kernel, gamma, n_neighbors, alpha, max_iter, min_confidence
     if int(n_neighbors) != n_neighbors or n_neighbors < 1:
         problems.append(f"n_neighbors = {n_neighbors!r} (--neighbors); expected an integer >= 1")
     if not 0 < alpha < 1:
-        problems.append(f"alpha = {alpha!r} (--alpha); expected 0 < alpha < 1 (the share of its label a seed may give up)")
+        problems.append(
+            f"alpha = {alpha!r} (--alpha); expected 0 < alpha < 1 (the share of its label a seed may give up)"
+        )
     if int(max_iter) != max_iter or max_iter < 1:
         problems.append(f"max_iter = {max_iter!r} (--max-iter); expected an integer >= 1")
     if not 0 <= min_confidence <= 1:
         problems.append(f"min_confidence = {min_confidence!r} (--min-confidence); expected 0 <= min_confidence <= 1")
     if problems:
         raise ConfigError("; ".join(problems))
-    return {"kernel": kernel, "gamma": float(gamma), "n_neighbors": int(n_neighbors), "alpha": float(alpha),
-            "max_iter": int(max_iter), "min_confidence": float(min_confidence),
-            "label_noise": label_noise if label_noise in (None, "auto") else float(label_noise)}
+    return {
+        "kernel": kernel,
+        "gamma": float(gamma),
+        "n_neighbors": int(n_neighbors),
+        "alpha": float(alpha),
+        "max_iter": int(max_iter),
+        "min_confidence": float(min_confidence),
+        "label_noise": label_noise if label_noise in (None, "auto") else float(label_noise),
+    }
 
 
 def _group_ids(labels: list[str], groups: Mapping[str, Sequence[str]] | None) -> dict[str, Any]:
@@ -297,13 +356,19 @@ def _group_ids(labels: list[str], groups: Mapping[str, Sequence[str]] | None) ->
             if label not in labels:
                 raise ConfigError(unknown_name_message(f"class in group {name!r}", label, labels))
             if label in owner:
-                raise ConfigError(f"class {label!r} is in groups {owner[label]!r} and {name!r}; put each class in one group")
+                raise ConfigError(
+                    f"class {label!r} is in groups {owner[label]!r} and {name!r}; put each class in one group"
+                )
             owner[label] = name
             ids[labels.index(label)] = g
     if (ids < 0).any():
         names.append(REST_GROUP)
         ids[ids < 0] = len(names) - 1
-    return {"ids": ids, "names": names, "mapping": {n: [lab for c, lab in enumerate(labels) if ids[c] == g] for g, n in enumerate(names)}}
+    return {
+        "ids": ids,
+        "names": names,
+        "mapping": {n: [lab for c, lab in enumerate(labels) if ids[c] == g] for g, n in enumerate(names)},
+    }
 
 
 # ---------------------------------------------------------------------------- writing
@@ -318,20 +383,38 @@ class RelabelOutputs:
     tsne_png: Path | None
 
 
-def write_relabelled(result: RelabelResult, out: str | Path, *, tsne_points: int = 2000, seed: int = 0) -> RelabelOutputs:
+def write_relabelled(
+    result: RelabelResult, out: str | Path, *, tsne_points: int = 2000, seed: int = 0
+) -> RelabelOutputs:
     """Write the relabelled pack at ``out`` and its report in ``out/relabel/`` (see the module docstring).
     ``tsne_points``: clips in the t-SNE picture (a seeded sample; 0 = no picture)."""
     from wavetag.semi.pack_copy import write_pack_copy
 
     view, index = result.view(), result.pack.index
-    extra = {"given_label": result.given, "manually_verified": index.verified.astype(bool),
-             "relabel_status": result.status, "relabel_confidence": result.confidence}
-    info = {"relabel": {"from": str(result.pack.path), "from_checksum": result.pack.info.get("checksum"), **result.params,
-                        "groups": result.groups, "counts": result.counts(),
-                        "note": "verified = manually verified, or confidently relabelled (status confirmed/changed)"}}
+    extra = {
+        "given_label": result.given,
+        "manually_verified": index.verified.astype(bool),
+        "relabel_status": result.status,
+        "relabel_confidence": result.confidence,
+    }
+    info = {
+        "relabel": {
+            "from": str(result.pack.path),
+            "from_checksum": result.pack.info.get("checksum"),
+            **result.params,
+            "groups": result.groups,
+            "counts": result.counts(),
+            "note": "verified = manually verified, or confidently relabelled (status confirmed/changed)",
+        }
+    }
     names = np.array(result.pack.labels + [""], dtype=object)
-    pack_dir = write_pack_copy(view, out, info=info, index_extra=extra,
-                               csv_extra={"given_label": names[result.given], "relabel_status": result.status})
+    pack_dir = write_pack_copy(
+        view,
+        out,
+        info=info,
+        index_extra=extra,
+        csv_extra={"given_label": names[result.given], "relabel_status": result.status},
+    )
     report = pack_dir / REPORT_DIR
     report.mkdir(exist_ok=True)
     clips_csv = _write_clips_csv(result, report / "relabel.csv")
@@ -340,8 +423,16 @@ def write_relabelled(result: RelabelResult, out: str | Path, *, tsne_points: int
         from wavetag.semi.plots import plot_relabel_tsne
 
         rows = np.flatnonzero(result.status != "untouched")
-        tsne = plot_relabel_tsne(result.features[rows], result.given[rows], result.label[rows], result.status[rows],
-                                 result.pack.labels, report / "tsne.png", seed=seed, max_points=tsne_points)
+        tsne = plot_relabel_tsne(
+            result.features[rows],
+            result.given[rows],
+            result.label[rows],
+            result.status[rows],
+            result.pack.labels,
+            report / "tsne.png",
+            seed=seed,
+            max_points=tsne_points,
+        )
     report_json = report / "report.json"
     report_json.write_text(json.dumps({**result.to_dict(), "out": str(pack_dir)}, indent=1) + "\n")
     report_md = report / "report.md"
@@ -352,27 +443,49 @@ def write_relabelled(result: RelabelResult, out: str | Path, *, tsne_points: int
 def report_markdown(result: RelabelResult, pack_dir: Path, tsne: Path | None) -> str:
     c, p = result.counts(), result.params
     kernel = f"knn, {p['n_neighbors']} neighbours" if p["kernel"] == "knn" else f"rbf, gamma {p['gamma']:g}"
-    noise = {None: "ignored", "auto": "weighed, label noise estimated"}.get(p["label_noise"], f"weighed, label noise {p['label_noise']}")
-    lines = [f"# Label spreading: {result.pack.path.name} → {pack_dir.name}", "",
-             f"{c['verified']} verified train clips spread their labels to {c['confirmed'] + c['changed'] + c['uncertain']} "
-             f"unverified ones ({kernel}, alpha {p['alpha']:g}, {p['max_iter']} iterations, min confidence "
-             f"{p['min_confidence']:g}; given labels {noise}): **{c['confirmed']} confirmed, {c['changed']} changed, "
-             f"{c['uncertain']} uncertain**.", "",
-             "| class | verified | unverified | confirmed | changed | uncertain | gained |", "|---|---:|---:|---:|---:|---:|---:|"]
+    noise = {None: "ignored", "auto": "weighed, label noise estimated"}.get(
+        p["label_noise"], f"weighed, label noise {p['label_noise']}"
+    )
+    lines = [
+        f"# Label spreading: {result.pack.path.name} → {pack_dir.name}",
+        "",
+        f"{c['verified']} verified train clips spread their labels to {c['confirmed'] + c['changed'] + c['uncertain']} "
+        f"unverified ones ({kernel}, alpha {p['alpha']:g}, {p['max_iter']} iterations, min confidence "
+        f"{p['min_confidence']:g}; given labels {noise}): **{c['confirmed']} confirmed, {c['changed']} changed, "
+        f"{c['uncertain']} uncertain**.",
+        "",
+        "| class | verified | unverified | confirmed | changed | uncertain | gained |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     rows = result.table()
     for r in rows:
-        lines.append(f"| {r['label']} | {r['verified']} | {r['unverified']} | {r['confirmed']} | {r['changed']} | {r['uncertain']} | {r['gained']} |")
-    total = {k: sum(r[k] for r in rows) for k in ("verified", "unverified", "confirmed", "changed", "uncertain", "gained")}
-    lines.append("| **all** | " + " | ".join(str(total[k]) for k in ("verified", "unverified", "confirmed", "changed", "uncertain", "gained")) + " |")
-    lines += ["", "*changed*: the clip left this class for another (*gained* counts the arrivals); *uncertain*: no "
-              "class reached the minimum confidence, so the clip keeps its given label and stays unverified.", ""]
+        lines.append(
+            f"| {r['label']} | {r['verified']} | {r['unverified']} | {r['confirmed']} | {r['changed']} | {r['uncertain']} | {r['gained']} |"
+        )
+    total = {
+        k: sum(r[k] for r in rows) for k in ("verified", "unverified", "confirmed", "changed", "uncertain", "gained")
+    }
+    lines.append(
+        "| **all** | "
+        + " | ".join(str(total[k]) for k in ("verified", "unverified", "confirmed", "changed", "uncertain", "gained"))
+        + " |"
+    )
+    lines += [
+        "",
+        "*changed*: the clip left this class for another (*gained* counts the arrivals); *uncertain*: no "
+        "class reached the minimum confidence, so the clip keeps its given label and stays unverified.",
+        "",
+    ]
     if len(result.groups) > 1:
         lines += ["Groups: " + "; ".join(f"{k} = {', '.join(v)}" for k, v in result.groups.items()), ""]
     lines += [f"- {n}" for n in result.notes] + ([""] if result.notes else [])
     if tsne is not None:
         lines += [f"![t-SNE of the embeddings before and after]({tsne.name})", ""]
-    lines += ["Per clip: `relabel.csv`. Next: `wavetag train " + str(pack_dir) + " --semi` (starts from the verified and "
-              "relabelled clips) or `wavetag train " + str(pack_dir) + "`.", ""]
+    lines += [
+        "Per clip: `relabel.csv`. Next: `wavetag train " + str(pack_dir) + " --semi` (starts from the verified and "
+        "relabelled clips) or `wavetag train " + str(pack_dir) + "`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -383,6 +496,14 @@ def _write_clips_csv(result: RelabelResult, path: Path) -> Path:
         w.writerow(["index", "path", "given_label", "new_label", "status", "confidence"])
         for i in np.flatnonzero(result.status != "untouched"):
             conf = "" if np.isnan(result.confidence[i]) else f"{result.confidence[i]:.4f}"
-            w.writerow([i, index.path[i], names[result.given[i]] if result.given[i] >= 0 else "",
-                        names[result.label[i]] if result.label[i] >= 0 else "", result.status[i], conf])
+            w.writerow(
+                [
+                    i,
+                    index.path[i],
+                    names[result.given[i]] if result.given[i] >= 0 else "",
+                    names[result.label[i]] if result.label[i] >= 0 else "",
+                    result.status[i],
+                    conf,
+                ]
+            )
     return path

@@ -12,12 +12,13 @@ The model is loaded once, when the app is created; routes only read the upload a
 its message (413 too large or too long, 415 not audio or wrong Content-Type, 422 otherwise);
 anything else is a 500 with its text, and the server keeps running.
 """
+
 from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 from fastapi import Query, Request
@@ -34,9 +35,18 @@ STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("wavetag.serve")
 
 
-def create_app(model: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_classify_s: float = MAX_CLASSIFY_S,
-               max_detect_s: float = MAX_DETECT_S, batch_window_ms: float = 5.0, max_batch: int = 32,
-               backend: str = "torch", onnx_path: str | Path | None = None, threads: int | None = None):
+def create_app(
+    model: Any,
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    max_classify_s: float = MAX_CLASSIFY_S,
+    max_detect_s: float = MAX_DETECT_S,
+    batch_window_ms: float = 5.0,
+    max_batch: int = 32,
+    backend: str = "torch",
+    onnx_path: str | Path | None = None,
+    threads: int | None = None,
+):
     """A FastAPI app serving ``model``: a model or run directory, or a loaded `Predictor`.
 
     ``max_upload_bytes``: largest upload; ``max_classify_s`` / ``max_detect_s``: longest audio per
@@ -50,11 +60,18 @@ def create_app(model: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_clas
     check_range("max_upload_bytes", max_upload_bytes, 1, 1 << 34)
     check_range("max_classify_s", max_classify_s, 0.01, 86400)
     check_range("max_detect_s", max_detect_s, 0.01, 86400)
-    predictor = model if isinstance(model, Predictor) else Predictor.load(model, backend=backend, onnx_path=onnx_path,
-                                                                          threads=threads)
+    predictor = (
+        model
+        if isinstance(model, Predictor)
+        else Predictor.load(model, backend=backend, onnx_path=onnx_path, threads=threads)
+    )
     predictor.logits(np.zeros((1, predictor.window), np.float32))  # warm-up: the first call is the slow one
-    service = Service(predictor, limits=Limits(int(max_upload_bytes), float(max_classify_s), float(max_detect_s)),
-                      max_batch=max_batch, batch_window_ms=batch_window_ms)
+    service = Service(
+        predictor,
+        limits=Limits(int(max_upload_bytes), float(max_classify_s), float(max_detect_s)),
+        max_batch=max_batch,
+        batch_window_ms=batch_window_ms,
+    )
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -62,10 +79,14 @@ def create_app(model: Any, *, max_upload_bytes: int = MAX_UPLOAD_BYTES, max_clas
         service.close()
 
     name = predictor.config.get("model", {}).get("name", "model")
-    app = FastAPIOffline(title=f"wavetag: {name}", version=_version(), lifespan=lifespan,
-                  description=f"Audio classification with {name} ({len(predictor.labels)} classes, "
-                              f"{predictor.sample_rate} Hz, {predictor.window_s:g}-s window). Upload any audio file; "
-                              "it is mixed down and resampled. The page at / does the same in a browser.")
+    app = FastAPIOffline(
+        title=f"wavetag: {name}",
+        version=_version(),
+        lifespan=lifespan,
+        description=f"Audio classification with {name} ({len(predictor.labels)} classes, "
+        f"{predictor.sample_rate} Hz, {predictor.window_s:g}-s window). Upload any audio file; "
+        "it is mixed down and resampled. The page at / does the same in a browser.",
+    )
     app.state.service = service
     _add_error_handlers(app, service)
     _add_routes(app, service)
@@ -91,8 +112,13 @@ def _add_routes(app, service: Service) -> None:
     async def model_info() -> dict[str, Any]:
         return service.model_info()
 
-    @app.post("/v1/classify", response_model=schemas.ClassifyResult, responses=schemas.ERRORS,
-              openapi_extra=schemas.AUDIO_BODY, summary="Classify an audio file: top-k classes")
+    @app.post(
+        "/v1/classify",
+        response_model=schemas.ClassifyResult,
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.AUDIO_BODY,
+        summary="Classify an audio file: top-k classes",
+    )
     async def classify(
         request: Request,
         top_k: int = Query(3, ge=1, le=1000, description="Classes returned, best first."),
@@ -102,18 +128,36 @@ def _add_routes(app, service: Service) -> None:
         result = await run_in_threadpool(service.classify, upload.data, name=upload.name, top_k=top_k, windows=windows)
         return JSONResponse(result)  # already the documented shape: skips a second validation per request
 
-    @app.post("/v1/detect", response_model=schemas.DetectResult, responses=schemas.ERRORS,
-              openapi_extra=schemas.AUDIO_BODY, summary="Detect events in a long recording")
+    @app.post(
+        "/v1/detect",
+        response_model=schemas.DetectResult,
+        responses=schemas.ERRORS,
+        openapi_extra=schemas.AUDIO_BODY,
+        summary="Detect events in a long recording",
+    )
     async def detect(
         request: Request,
-        hop_s: Optional[float] = Query(None, gt=0, description="Seconds between windows. [default: the model's, else 0.1]"),
-        smooth_s: Optional[float] = Query(None, ge=0, description="Causal moving average of the posteriors, seconds."),
-        threshold: Optional[float] = Query(None, gt=0, le=1, description="One threshold for every class. [default: the model's tuned ones, else 0.5]"),
-        refractory_s: Optional[float] = Query(None, ge=0, description="A class cannot fire again within this many seconds."),
+        hop_s: float | None = Query(
+            None, gt=0, description="Seconds between windows. [default: the model's, else 0.1]"
+        ),
+        smooth_s: float | None = Query(None, ge=0, description="Causal moving average of the posteriors, seconds."),
+        threshold: float | None = Query(
+            None, gt=0, le=1, description="One threshold for every class. [default: the model's tuned ones, else 0.5]"
+        ),
+        refractory_s: float | None = Query(
+            None, ge=0, description="A class cannot fire again within this many seconds."
+        ),
     ) -> JSONResponse:
         upload = await read_upload(request, max_bytes=limits.max_upload_bytes)
-        result = await run_in_threadpool(service.detect, upload.data, name=upload.name, hop_s=hop_s, smooth_s=smooth_s,
-                                         threshold=threshold, refractory_s=refractory_s)
+        result = await run_in_threadpool(
+            service.detect,
+            upload.data,
+            name=upload.name,
+            hop_s=hop_s,
+            smooth_s=smooth_s,
+            threshold=threshold,
+            refractory_s=refractory_s,
+        )
         return JSONResponse(result)
 
 
@@ -129,8 +173,12 @@ def _add_error_handlers(app, service: Service) -> None:
     @app.exception_handler(ClientDisconnect)
     async def client_gone(request, _exc: ClientDisconnect) -> JSONResponse:
         # The client went away mid-upload: nothing is wrong with the server, and nobody reads the answer.
-        log.info("client %s disconnected during %s %s; request dropped",
-                 request.client.host if request.client else "?", request.method, request.url.path)
+        log.info(
+            "client %s disconnected during %s %s; request dropped",
+            request.client.host if request.client else "?",
+            request.method,
+            request.url.path,
+        )
         return JSONResponse({"detail": "client disconnected", "error": "ClientDisconnect"}, status_code=400)
 
     @app.exception_handler(Exception)

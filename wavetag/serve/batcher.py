@@ -8,14 +8,15 @@ keeps all of its decoding, windowing and pooling, and only the model call is sha
 waits for more rows only while other requests are active (`MicroBatcher.active`), so a lone
 request pays no batching delay. A call with more rows than ``max_batch`` runs on its own.
 """
+
 from __future__ import annotations
 
 import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -28,7 +29,9 @@ class MicroBatcher:
     """``batcher(wav [b, T]) -> logits [b, K]``, blocking; thread-safe. ``forward`` runs on one
     worker thread, on batches of up to ``max_batch`` rows gathered for up to ``window_ms``."""
 
-    def __init__(self, forward: Callable[[np.ndarray], np.ndarray], *, max_batch: int = 32, window_ms: float = 5.0) -> None:
+    def __init__(
+        self, forward: Callable[[np.ndarray], np.ndarray], *, max_batch: int = 32, window_ms: float = 5.0
+    ) -> None:
         check_range("max_batch", max_batch, 1, 1 << 16)
         check_range("batch_window_ms", window_ms, 0.0, 1000.0)
         self.forward = forward
@@ -66,9 +69,14 @@ class MicroBatcher:
     def stats(self) -> dict[str, float]:
         """Counters since start: forward passes, calls batched, rows, largest batch, mean rows per pass."""
         with self._lock:
-            return {"batches": self.batches, "calls": self.calls, "rows": self.rows, "largest_batch": self.largest,
-                    "mean_batch": round(self.rows / self.batches, 3) if self.batches else 0.0,
-                    "active_requests": self._active}
+            return {
+                "batches": self.batches,
+                "calls": self.calls,
+                "rows": self.rows,
+                "largest_batch": self.largest,
+                "mean_batch": round(self.rows / self.batches, 3) if self.batches else 0.0,
+                "active_requests": self._active,
+            }
 
     def close(self) -> None:
         """Finish the queued calls, then stop the worker."""
@@ -139,6 +147,6 @@ class MicroBatcher:
             self.rows += sum(sizes)
             self.largest = max(self.largest, sum(sizes))
         start = 0
-        for (_, done), size in zip(items, sizes):
+        for (_, done), size in zip(items, sizes, strict=False):
             done.set_result(out[start : start + size])
             start += size

@@ -1,7 +1,8 @@
 """Response bodies of the HTTP API (they document themselves in the OpenAPI page at /docs)."""
+
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from pydantic import BaseModel, Field
 
@@ -12,10 +13,15 @@ AUDIO_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "An audio file (WAV, FLAC, OGG/Vorbis, MP3; any rate, any channel count): as the multipart "
-                       "field 'file', or as the raw body with Content-Type audio/* or application/octet-stream.",
+        "field 'file', or as the raw body with Content-Type audio/* or application/octet-stream.",
         "content": {
-            "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                               "properties": {"file": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
             "audio/wav": {"schema": {"type": "string", "format": "binary"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
@@ -29,7 +35,10 @@ class Problem(BaseModel):
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": Problem, "description": "Upload larger than the size limit, or audio longer than the duration limit"},
+    413: {
+        "model": Problem,
+        "description": "Upload larger than the size limit, or audio longer than the duration limit",
+    },
     415: {"model": Problem, "description": "Wrong Content-Type, or bytes that are not a readable audio file"},
     422: {"model": Problem, "description": "Empty upload, unusable audio, or an option out of range"},
 }
@@ -55,14 +64,17 @@ class WindowResult(BaseModel):
 
 
 class ClassifyResult(BaseModel):
-    source: Optional[str]
+    source: str | None
     label: Label = Field(description="Top class (multi-label: the classes at probability >= 0.5).")
     score: float
     duration_s: float
     top_k: list[ScoredLabel]
-    windows: Optional[list[WindowResult]] = None
-    warnings: list[str] = Field(default_factory=list, description="One line each where the answer may be wrong: "
-                                "audio shorter than its header says, or far shorter than the model's window.")
+    windows: list[WindowResult] | None = None
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="One line each where the answer may be wrong: "
+        "audio shorter than its header says, or far shorter than the model's window.",
+    )
     input: InputInfo
 
 
@@ -71,35 +83,37 @@ class EventResult(BaseModel):
     start_s: float
     end_s: float
     score: float
-    fired_s: Optional[float] = Field(None, description="When a live detector would have fired.")
+    fired_s: float | None = Field(None, description="When a live detector would have fired.")
 
 
 class DetectResult(BaseModel):
-    source: Optional[str]
+    source: str | None
     duration_s: float
     events: list[EventResult]
     settings: dict[str, Any]
-    warnings: list[str] = Field(default_factory=list, description="One line each where the answer may be wrong "
-                                "(audio shorter than its header says).")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="One line each where the answer may be wrong (audio shorter than its header says).",
+    )
     input: InputInfo
 
 
 class ModelInfo(BaseModel):
-    name: Optional[str]
+    name: str | None
     task: str
     labels: list[str]
     sample_rate: int
     window_s: float
     backend: str
-    frontend: Optional[dict[str, Any]]
-    num_params: Optional[int]
-    model_dir: Optional[str]
-    limits: dict[str, Union[int, float]]
+    frontend: dict[str, Any] | None
+    num_params: int | None
+    model_dir: str | None
+    limits: dict[str, int | float]
 
 
 class Health(BaseModel):
     status: str
-    model: Optional[str]
+    model: str | None
     uptime_s: float
     requests: dict[str, int] = Field(description="Requests answered per route, and rejected (4xx/5xx).")
-    batching: dict[str, Union[int, float]] = Field(description="Forward passes, calls and rows batched since start.")
+    batching: dict[str, int | float] = Field(description="Forward passes, calls and rows batched since start.")

@@ -1,4 +1,5 @@
 """Running the app with uvicorn: in the foreground (``wavetag serve``) or in a thread (tests)."""
+
 from __future__ import annotations
 
 import socket
@@ -11,13 +12,21 @@ DEFAULT_PORT = 8000
 MAX_CONNECTIONS = 128  # beyond this uvicorn answers 503 instead of queueing without bound
 
 
-def run(app, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "info",
-        access_log: bool = True) -> None:
+def run(
+    app, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, log_level: str = "info", access_log: bool = True
+) -> None:
     """Serve ``app`` until interrupted (Ctrl-C)."""
     import uvicorn
 
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=access_log,
-                limit_concurrency=MAX_CONNECTIONS, timeout_keep_alive=30)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=access_log,
+        limit_concurrency=MAX_CONNECTIONS,
+        timeout_keep_alive=30,
+    )
 
 
 def free_port(host: str = DEFAULT_HOST) -> int:
@@ -34,8 +43,11 @@ class BackgroundServer:
         import uvicorn
 
         self.host, self.port = host, port or free_port(host)
-        self.server = uvicorn.Server(uvicorn.Config(app, host=self.host, port=self.port, log_level="warning",
-                                                    limit_concurrency=MAX_CONNECTIONS, **config))
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host=self.host, port=self.port, log_level="warning", limit_concurrency=MAX_CONNECTIONS, **config
+            )
+        )
         self.thread = threading.Thread(target=self.server.run, name="wavetag-server", daemon=True)
 
     @property

@@ -4,14 +4,16 @@ No model logic here: a `Predictor` does decoding, resampling, windowing and pool
 adds the service's limits and its error classes (each carries the HTTP status the app answers
 with) and puts the model call behind a `MicroBatcher`, so concurrent requests share forward passes.
 """
+
 from __future__ import annotations
 
 import contextlib
 import io
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from wavetag.errors import AudioError, WavetagError
 from wavetag.inference.inputs import Waveform, to_waveform
@@ -45,8 +47,11 @@ class Limits:
     max_detect_s: float = MAX_DETECT_S
 
     def to_dict(self) -> dict[str, Any]:
-        return {"max_upload_bytes": self.max_upload_bytes, "max_classify_s": self.max_classify_s,
-                "max_detect_s": self.max_detect_s}
+        return {
+            "max_upload_bytes": self.max_upload_bytes,
+            "max_classify_s": self.max_classify_s,
+            "max_detect_s": self.max_detect_s,
+        }
 
 
 @dataclass
@@ -62,15 +67,22 @@ class Decoded:
 class Service:
     """One loaded `Predictor` and its batcher; `classify` and `detect` take the bytes of a file."""
 
-    def __init__(self, predictor, *, limits: Limits = Limits(), max_batch: int = 32, batch_window_ms: float = 5.0) -> None:
+    def __init__(
+        self, predictor, *, limits: Limits = Limits(), max_batch: int = 32, batch_window_ms: float = 5.0
+    ) -> None:
         from wavetag.inference.predictor import Predictor
 
         self.predictor = predictor
         self.limits = limits
         self.batcher = MicroBatcher(predictor.logits, max_batch=max_batch, window_ms=batch_window_ms)
         # The same model behind the batcher: its logits() checks shapes and then queues the call.
-        self.batched = Predictor(self.batcher, predictor.config, backend=predictor.backend,
-                                 model_dir=predictor.model_dir, model=predictor.model)
+        self.batched = Predictor(
+            self.batcher,
+            predictor.config,
+            backend=predictor.backend,
+            model_dir=predictor.model_dir,
+            model=predictor.model,
+        )
         self.started = time.time()
         self._lock = threading.Lock()
         self.counts = {"classify": 0, "detect": 0, "rejected": 0}
@@ -81,26 +93,48 @@ class Service:
         """Top-k of one clip (clips longer than the window: pooled half-overlapping windows)."""
         with self.batcher.active(), self._counted("classify"):
             clip = self.decode(data, name=name, max_duration_s=self.limits.max_classify_s, route="/v1/classify")
-            result = self.batched.predict(clip.wav.samples, sample_rate=clip.wav.sample_rate, top_k=top_k,
-                                          windows=windows, name=name)
+            result = self.batched.predict(
+                clip.wav.samples, sample_rate=clip.wav.sample_rate, top_k=top_k, windows=windows, name=name
+            )
             out = result.to_dict()
             out["warnings"] = [*clip.wav.warnings, *out["warnings"]]  # the file's own (a truncated header) first
             return {**out, "input": self._input(clip)}
 
-    def detect(self, data: bytes, *, name: str, hop_s: float | None = None, smooth_s: float | None = None,
-               threshold: float | None = None, refractory_s: float | None = None) -> dict[str, Any]:
+    def detect(
+        self,
+        data: bytes,
+        *,
+        name: str,
+        hop_s: float | None = None,
+        smooth_s: float | None = None,
+        threshold: float | None = None,
+        refractory_s: float | None = None,
+    ) -> dict[str, Any]:
         """Events in a long recording, with the settings used."""
         from wavetag.inference.detector import resolve_settings
 
         with self.batcher.active(), self._counted("detect"):
-            settings = resolve_settings(self.batched, hop_s=hop_s, smooth_s=smooth_s, thresholds=threshold,
-                                        refractory_s=refractory_s)
+            settings = resolve_settings(
+                self.batched, hop_s=hop_s, smooth_s=smooth_s, thresholds=threshold, refractory_s=refractory_s
+            )
             clip = self.decode(data, name=name, max_duration_s=self.limits.max_detect_s, route="/v1/detect")
-            events = self.batched.detect(clip.wav.samples, sample_rate=clip.wav.sample_rate, hop_s=settings.hop_s,
-                                         smooth_s=settings.smooth_s, thresholds=threshold,
-                                         refractory_s=settings.refractory_s, name=name)
-            return {"source": name, "duration_s": round(clip.wav.duration_s, 4), "events": [e.to_dict() for e in events],
-                    "settings": settings.to_dict(), "warnings": list(clip.wav.warnings), "input": self._input(clip)}
+            events = self.batched.detect(
+                clip.wav.samples,
+                sample_rate=clip.wav.sample_rate,
+                hop_s=settings.hop_s,
+                smooth_s=settings.smooth_s,
+                thresholds=threshold,
+                refractory_s=settings.refractory_s,
+                name=name,
+            )
+            return {
+                "source": name,
+                "duration_s": round(clip.wav.duration_s, 4),
+                "events": [e.to_dict() for e in events],
+                "settings": settings.to_dict(),
+                "warnings": list(clip.wav.warnings),
+                "input": self._input(clip),
+            }
 
     # ------------------------------------------------------------------ decoding
 
@@ -112,8 +146,10 @@ class Service:
         import soundfile as sf
 
         if not data:
-            raise RequestError(f"{name}: 0 bytes received; expected the bytes of an audio file (WAV, FLAC, OGG, MP3) "
-                               "as the request body or as the multipart field 'file'")
+            raise RequestError(
+                f"{name}: 0 bytes received; expected the bytes of an audio file (WAV, FLAC, OGG, MP3) "
+                "as the request body or as the multipart field 'file'"
+            )
         try:
             info = sf.info(io.BytesIO(data))
         except Exception:  # noqa: BLE001 - libsndfile's error types vary; to_waveform words the message
@@ -132,30 +168,49 @@ class Service:
     def _check_duration(self, seconds: float, *, name: str, max_duration_s: float, route: str) -> None:
         if seconds > max_duration_s:
             other = "; use /v1/detect for long recordings" if route == "/v1/classify" else ""
-            raise PayloadTooLarge(f"{name}: {seconds:.1f} s of audio; {route} takes at most {max_duration_s:g} s{other}, "
-                                  "or cut the recording into shorter files")
+            raise PayloadTooLarge(
+                f"{name}: {seconds:.1f} s of audio; {route} takes at most {max_duration_s:g} s{other}, "
+                "or cut the recording into shorter files"
+            )
 
     @staticmethod
     def _input(clip: Decoded) -> dict[str, Any]:
-        return {"sample_rate": clip.input_sample_rate, "channels": clip.input_channels, "format": clip.input_format,
-                "resampled_to": clip.wav.sample_rate}
+        return {
+            "sample_rate": clip.input_sample_rate,
+            "channels": clip.input_channels,
+            "format": clip.input_format,
+            "resampled_to": clip.wav.sample_rate,
+        }
 
     # ------------------------------------------------------------------ description
 
     def model_info(self) -> dict[str, Any]:
         p = self.predictor
         spec = p.config.get("model", {})
-        info = {"name": spec.get("name"), "task": p.task, "labels": list(p.labels), "sample_rate": p.sample_rate,
-                "window_s": p.window_s, "backend": p.backend, "frontend": spec.get("frontend"),
-                "num_params": p.model.num_params() if p.model is not None else None,
-                "model_dir": str(p.model_dir) if p.model_dir else None, "limits": self.limits.to_dict()}
+        info = {
+            "name": spec.get("name"),
+            "task": p.task,
+            "labels": list(p.labels),
+            "sample_rate": p.sample_rate,
+            "window_s": p.window_s,
+            "backend": p.backend,
+            "frontend": spec.get("frontend"),
+            "num_params": p.model.num_params() if p.model is not None else None,
+            "model_dir": str(p.model_dir) if p.model_dir else None,
+            "limits": self.limits.to_dict(),
+        }
         return info
 
     def health(self) -> dict[str, Any]:
         with self._lock:
             counts = dict(self.counts)
-        return {"status": "ok", "model": self.predictor.config.get("model", {}).get("name"),
-                "uptime_s": round(time.time() - self.started, 3), "requests": counts, "batching": self.batcher.stats()}
+        return {
+            "status": "ok",
+            "model": self.predictor.config.get("model", {}).get("name"),
+            "uptime_s": round(time.time() - self.started, 3),
+            "requests": counts,
+            "batching": self.batcher.stats(),
+        }
 
     def close(self) -> None:
         self.batcher.close()

@@ -5,10 +5,11 @@ the raw bytes as the body with ``Content-Type: audio/*`` or ``application/octet-
 Content-Type). A declared Content-Length over the limit is refused before the body is read; an
 undeclared (chunked) body is counted as it arrives and refused as soon as it passes the limit.
 """
+
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterator
 
 from wavetag.serve.service import PayloadTooLarge, RequestError, UnsupportedMedia
 
@@ -54,17 +55,23 @@ async def _multipart(request, limit: int, max_bytes: int) -> Upload:
     try:
         form = await parser.parse()
     except MultiPartException as exc:
-        raise RequestError(f"the multipart/form-data body cannot be read ({exc.message}); send the file in field '{FIELD}'") from None
+        raise RequestError(
+            f"the multipart/form-data body cannot be read ({exc.message}); send the file in field '{FIELD}'"
+        ) from None
     try:
         parts = form.getlist(FIELD)
         if len(parts) > 1:
-            raise RequestError(f"the multipart upload has {len(parts)} fields named '{FIELD}'; expected exactly one "
-                               f"(one file per request: send each file in its own request)")
+            raise RequestError(
+                f"the multipart upload has {len(parts)} fields named '{FIELD}'; expected exactly one "
+                f"(one file per request: send each file in its own request)"
+            )
         part = form.get(FIELD)
         if part is None:
             fields = ", ".join(repr(k) for k in form.keys()) or "none"
-            raise RequestError(f"the multipart upload has no field '{FIELD}' (fields received: {fields}); "
-                               f"send the audio file as field '{FIELD}'")
+            raise RequestError(
+                f"the multipart upload has no field '{FIELD}' (fields received: {fields}); "
+                f"send the audio file as field '{FIELD}'"
+            )
         if isinstance(part, str):
             raise RequestError(f"multipart field '{FIELD}' holds text, not a file; attach the audio file itself")
         data = await part.read()
@@ -86,5 +93,7 @@ async def _capped(stream: AsyncIterator[bytes], limit: int, max_bytes: int) -> A
 
 def _too_large(size: int, max_bytes: int, *, partial: bool = False) -> PayloadTooLarge:
     got = f"more than {size:,}" if partial else f"{size:,}"
-    return PayloadTooLarge(f"upload of {got} bytes; the limit is {max_bytes:,} bytes ({max_bytes / 2**20:g} MiB); "
-                           "send a shorter or compressed recording (FLAC, OGG), or start the server with a larger --max-upload-mb")
+    return PayloadTooLarge(
+        f"upload of {got} bytes; the limit is {max_bytes:,} bytes ({max_bytes / 2**20:g} MiB); "
+        "send a shorter or compressed recording (FLAC, OGG), or start the server with a larger --max-upload-mb"
+    )

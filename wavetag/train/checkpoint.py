@@ -8,6 +8,7 @@ A checkpoint is first written completely to ``last.tmp/``; then ``last/`` is ren
 ``last.old/``, ``last.tmp/`` to ``last/``, and ``last.old/`` is removed. A kill between the two
 renames leaves ``last.old/`` complete, and `find_checkpoint` takes it.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,14 @@ STATE_NAME = "train_state.json"
 OPTIMIZER_NAME = "optimizer.safetensors"
 
 
-def save_checkpoint(target: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any], *, extra: dict[str, Any]) -> None:
+def save_checkpoint(
+    target: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: dict[str, Any],
+    *,
+    extra: dict[str, Any],
+) -> None:
     """Write model + optimizer + ``state`` to ``target`` (e.g. ``RUN/last``) atomically."""
     tmp = target.with_name(target.name + ".tmp")
     old = target.with_name(target.name + ".old")
@@ -72,9 +80,11 @@ def find_checkpoint(run_dir: Path) -> Path:
 def load_checkpoint(path: Path, optimizer_factory) -> tuple[torch.nn.Module, torch.optim.Optimizer, dict[str, Any]]:
     """Model, optimizer (built by ``optimizer_factory(model)``, then loaded) and progress state."""
     run_dir = path.parent
-    advice = (f"the checkpoint in {path} is damaged and cannot be resumed; best/ (if there) is still a usable model. "
-              f"Start the run again with --overwrite -o {run_dir} (the old run is kept until the new one's first "
-              f"checkpoint), or train into another --out")
+    advice = (
+        f"the checkpoint in {path} is damaged and cannot be resumed; best/ (if there) is still a usable model. "
+        f"Start the run again with --overwrite -o {run_dir} (the old run is kept until the new one's first "
+        f"checkpoint), or train into another --out"
+    )
     try:
         model, _ = load_model_dir(path)
     except CheckpointError as exc:

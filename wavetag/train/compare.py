@@ -5,6 +5,7 @@ options (``cnn2d@mfcc,cnn2d@spectrogram,cnn1d``: one model on several front ends
 short probe measures each model's training speed and its epoch count is set so the whole
 schedule (warm-up + cosine) fits the budget; ``max_train_seconds`` is the hard stop.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,10 +60,14 @@ def parse_entry(entry: str | dict[str, Any], *, where: str = "--models") -> Comp
         model, _, frontend = (part.strip() for part in entry.partition("@"))
         entry = {"model": model, **({"frontend": frontend} if frontend else {})}
     if not isinstance(entry, dict) or not isinstance(entry.get("model"), str) or not entry["model"]:
-        raise ConfigError(f"{where}: entry {entry!r}; expected 'model', 'model@frontend' or a mapping with a 'model' name")
+        raise ConfigError(
+            f"{where}: entry {entry!r}; expected 'model', 'model@frontend' or a mapping with a 'model' name"
+        )
     unknown = sorted(set(entry) - {"model", "frontend", "model_args", "label"})
     if unknown:
-        raise ConfigError(f"{where}: entry for {entry['model']!r} has unknown key(s) {unknown}; expected model, frontend, model_args, label")
+        raise ConfigError(
+            f"{where}: entry for {entry['model']!r} has unknown key(s) {unknown}; expected model, frontend, model_args, label"
+        )
     model, frontend = entry["model"], entry.get("frontend")
     if model not in list_models():
         raise ConfigError(f"{where}: " + unknown_name_message("model", model, list_models()))
@@ -70,7 +75,9 @@ def parse_entry(entry: str | dict[str, Any], *, where: str = "--models") -> Comp
         frontend = {"name": frontend}
     if frontend is not None:
         if not isinstance(frontend, dict) or "name" not in frontend:
-            raise ConfigError(f"{where}: front end of {model!r} is {frontend!r}; expected a front-end name or a mapping with 'name'")
+            raise ConfigError(
+                f"{where}: front end of {model!r} is {frontend!r}; expected a front-end name or a mapping with 'name'"
+            )
         if frontend["name"] not in FRONTENDS.names():
             raise ConfigError(f"{where}: " + unknown_name_message("front end", frontend["name"], FRONTENDS.names()))
     label = entry.get("label") or (f"{model}@{frontend['name']}" if frontend else model)
@@ -85,7 +92,9 @@ def entry_config(config: TrainConfig, entry: CompareEntry) -> TrainConfig:
         frontend = config.frontend
     else:
         frontend = {**entry.frontend, **{k: v for k, v in shared.items() if k != "name"}}
-    return dataclasses.replace(config, model=entry.model, frontend=frontend, model_args={**config.model_args, **entry.model_args})
+    return dataclasses.replace(
+        config, model=entry.model, frontend=frontend, model_args={**config.model_args, **entry.model_args}
+    )
 
 
 def _frontend_of(model: str, frontend: dict[str, Any] | None) -> dict[str, Any]:
@@ -138,7 +147,9 @@ def compare(
     for entry in entries:
         cfg = entry_config(config, entry)
         if minutes is not None:
-            cfg = dataclasses.replace(cfg, epochs=epochs_for_budget(cfg, pack, minutes * 60), max_train_seconds=minutes * 60 * 1.1)
+            cfg = dataclasses.replace(
+                cfg, epochs=epochs_for_budget(cfg, pack, minutes * 60), max_train_seconds=minutes * 60 * 1.1
+            )
         run = out / run_dir_name(entry.label)
         t0 = time.perf_counter()
         result = train(pack, cfg, run, overwrite=True, progress=progress)
@@ -146,20 +157,22 @@ def compare(
         ev = evaluate(run, pack, split=split)
         model = _load(run / "best")
         m = ev.metrics
-        rows.append({
-            "model": entry.label,
-            "family": model_info(entry.model)["family"],
-            "input_kind": model.input_kind,
-            "frontend": frontend_short(_frontend_of(entry.model, cfg.frontend)),
-            "metric": m["task_metric"]["value"],
-            "macro_f1": m["overall"].get("macro_f1"),
-            "params": model.num_params(),
-            "macs": model.macs(model.clip_seconds),
-            "train_time_s": round(seconds, 1),
-            "latency_ms": round(single_clip_latency_ms(model), 3),
-            "epochs": result.epochs_done,
-            "report": str(ev.report.report_html),
-        })
+        rows.append(
+            {
+                "model": entry.label,
+                "family": model_info(entry.model)["family"],
+                "input_kind": model.input_kind,
+                "frontend": frontend_short(_frontend_of(entry.model, cfg.frontend)),
+                "metric": m["task_metric"]["value"],
+                "macro_f1": m["overall"].get("macro_f1"),
+                "params": model.num_params(),
+                "macs": model.macs(model.clip_seconds),
+                "train_time_s": round(seconds, 1),
+                "latency_ms": round(single_clip_latency_ms(model), 3),
+                "epochs": result.epochs_done,
+                "report": str(ev.report.report_html),
+            }
+        )
     board = write_leaderboard(out, rows, metric_name=f"{split} {m['task_metric']['name']}")
     rows.sort(key=lambda r: -(r["metric"] if r["metric"] is not None else -math.inf))
     return CompareResult(rows, board, out)
@@ -176,7 +189,9 @@ def epochs_for_budget(config: TrainConfig, pack: Pack, seconds: float) -> int:
     rng = np.random.default_rng(config.seed)
     timings = []
     for _ in range(PROBE_STEPS):
-        batch = make_batch(pack, rng.choice(train_idx, min(config.batch_size, len(train_idx))), num_samples=num_samples, generator=rng)
+        batch = make_batch(
+            pack, rng.choice(train_idx, min(config.batch_size, len(train_idx))), num_samples=num_samples, generator=rng
+        )
         t0 = time.perf_counter()
         loss = model.loss(model(batch.wav), batch.target)
         optimizer.zero_grad()

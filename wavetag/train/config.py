@@ -3,6 +3,7 @@
 Precedence: these defaults < ``--config run.yaml`` < CLI flags. The fully resolved config is
 written to ``RUN/config.yaml`` and read back by ``--resume``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -15,8 +16,17 @@ from wavetag.errors import ConfigError
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
 # "val_loss" is minimised, the others maximised; names are `compute_metrics` "overall" keys.
-MONITORS = ("val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_f1", "val_top1_accuracy",
-            "val_mAP", "val_lwlrap", "val_map_at_3", "val_roc_auc")
+MONITORS = (
+    "val_loss",
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_macro_f1",
+    "val_top1_accuracy",
+    "val_mAP",
+    "val_lwlrap",
+    "val_map_at_3",
+    "val_roc_auc",
+)
 
 
 @dataclass

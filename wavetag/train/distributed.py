@@ -4,6 +4,7 @@ torchrun sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the rendezvous addres
 on CPU and nccl on GPU. Each rank trains on its own shard of every epoch's permutation; rank 0
 validates, logs and writes checkpoints, and broadcasts its decisions (stop or go on).
 """
+
 from __future__ import annotations
 
 import os
@@ -29,7 +30,7 @@ class DistContext:
         return self.rank == 0
 
     @classmethod
-    def from_env(cls) -> "DistContext":
+    def from_env(cls) -> DistContext:
         """Join the process group when launched by torchrun; a plain run is rank 0 of 1."""
         world = int(os.environ.get("WORLD_SIZE", "1"))
         if world <= 1:

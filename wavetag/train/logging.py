@@ -3,6 +3,7 @@
 Only rank 0 logs. On resume, ``history.csv`` rows past the checkpoint are dropped and
 TensorBoard events after it are purged (``purge_step``), so curves have no doubled stretch.
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,7 +18,16 @@ HISTORY_FILE = "history.csv"
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, *, enabled: bool, tensorboard: bool, purge_step: int | None, progress: bool, verbose: bool = True) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        enabled: bool,
+        tensorboard: bool,
+        purge_step: int | None,
+        progress: bool,
+        verbose: bool = True,
+    ) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.console = Console(stderr=True)
@@ -42,21 +52,30 @@ class RunLogger:
         if not self.show_progress:
             return None
         self._progress = Progress(
-            TextColumn(f"epoch {epoch}/{epochs}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=self.console, transient=False,
+            TextColumn(f"epoch {epoch}/{epochs}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
         )
         self._progress.start()
         return self._progress.add_task("train", total=steps, completed=start, stats="")
 
-    def step(self, bar, global_step: int, *, loss: float, acc: float, lr: float, clips_per_s: float, log_every: int) -> None:
+    def step(
+        self, bar, global_step: int, *, loss: float, acc: float, lr: float, clips_per_s: float, log_every: int
+    ) -> None:
         if not self.enabled:
             return
         if self._writer is not None and global_step % max(1, log_every) == 0:
             self._writer.add_scalar("train/loss_step", loss, global_step)
             self._writer.add_scalar("train/lr", lr, global_step)
         if bar is not None and self._progress is not None:
-            self._progress.update(bar, advance=1, stats=f"loss {loss:.3f} acc {acc:.3f} lr {lr:.2g} {clips_per_s:,.0f} clips/s")
+            self._progress.update(
+                bar, advance=1, stats=f"loss {loss:.3f} acc {acc:.3f} lr {lr:.2g} {clips_per_s:,.0f} clips/s"
+            )
 
     def close_bar(self, bar) -> None:
         if self._progress is not None:
@@ -70,7 +89,12 @@ class RunLogger:
         step = int(row["step"])
         if self._writer is not None:
             for key, value in row.items():
-                if key in ("epoch", "step") or value is None or not isinstance(value, (int, float)) or math.isnan(value):
+                if (
+                    key in ("epoch", "step")
+                    or value is None
+                    or not isinstance(value, (int, float))
+                    or math.isnan(value)
+                ):
                     continue
                 group = "train" if key.startswith("train_") else "val" if key.startswith("val_") else "opt"
                 self._writer.add_scalar(f"{group}/{key.split('_', 1)[-1]}", value, step)
@@ -78,7 +102,9 @@ class RunLogger:
                 self._writer.add_figure("val/confusion_matrix", _confusion_figure(val.confusion, labels), step)
         if self.verbose:
             shown = {k: v for k, v in row.items() if k.startswith(("train_", "val_")) and isinstance(v, float)}
-            self.console.print(f"epoch {row['epoch']} step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items()))
+            self.console.print(
+                f"epoch {row['epoch']} step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in shown.items())
+            )
 
     def history(self) -> list[dict[str, Any]]:
         return list(self._rows)

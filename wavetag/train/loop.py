@@ -5,6 +5,7 @@ Every step's randomness (batch crops, augmentation, dropout) is drawn from gener
 therefore only needs the weights, the optimizer tensors and a few counters for
 ``--resume`` to continue exactly as if the run had never stopped.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,13 @@ def build_model(config: TrainConfig, pack: Pack, *, clip_seconds: float) -> Clas
             f"drop sample_rate from the front-end config or re-prepare the pack with --sample-rate {rate}"
         )
     return create_model(
-        config.model, num_classes=pack.num_classes, task=resolve_task(config, pack),
-        frontend=frontend, sample_rate=pack.sample_rate, clip_seconds=clip_seconds, **config.model_args,
+        config.model,
+        num_classes=pack.num_classes,
+        task=resolve_task(config, pack),
+        frontend=frontend,
+        sample_rate=pack.sample_rate,
+        clip_seconds=clip_seconds,
+        **config.model_args,
     )
 
 
@@ -159,22 +165,37 @@ def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: boo
 
     pack_path = pack.path if isinstance(pack, Pack) else Path(pack)
     if restored:
-        return (f"interrupted before the first checkpoint; the previous run in {run_dir} was put back as it was. "
-                f"Start again with the same command")
+        return (
+            f"interrupted before the first checkpoint; the previous run in {run_dir} was put back as it was. "
+            f"Start again with the same command"
+        )
     try:
         last = find_checkpoint(run_dir)
         state = json.loads((last / STATE_NAME).read_text())
     except (WavetagError, OSError, ValueError):
-        return (f"interrupted before the first checkpoint, so there is nothing to resume; start again with the same "
-                f"command (the run directory {run_dir} is reused)")
+        return (
+            f"interrupted before the first checkpoint, so there is nothing to resume; start again with the same "
+            f"command (the run directory {run_dir} is reused)"
+        )
     done, part = state.get("epoch", 0), state.get("step_in_epoch", 0)
-    where = f"step {state.get('global_step')}: {done} epoch{'s' if done != 1 else ''} done" + (f" + {part} steps" if part else "")
-    return (f"interrupted; the last checkpoint is {last} ({where}). Resume with:\n"
-            f"  wavetag train {shlex.quote(str(pack_path))} --resume {shlex.quote(str(run_dir))}")
+    where = f"step {state.get('global_step')}: {done} epoch{'s' if done != 1 else ''} done" + (
+        f" + {part} steps" if part else ""
+    )
+    return (
+        f"interrupted; the last checkpoint is {last} ({where}). Resume with:\n"
+        f"  wavetag train {shlex.quote(str(pack_path))} --resume {shlex.quote(str(run_dir))}"
+    )
 
 
-def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None, run: RunDir, *, resume: bool,
-           progress: bool, verbose: bool) -> TrainResult:
+def _train(
+    pack: str | Path | Pack,
+    config: TrainConfig | dict[str, Any] | None,
+    run: RunDir,
+    *,
+    resume: bool,
+    progress: bool,
+    verbose: bool,
+) -> TrainResult:
     t_start = time.perf_counter()
     ctx = DistContext.from_env()
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
@@ -189,13 +210,23 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
     num_samples = int(round(clip_seconds * pack.sample_rate))
     train_idx = pack.split_indices("train")
     if len(train_idx) == 0:
-        raise ConfigError(f"{pack.path}: the train split is empty; re-prepare with a split rule that leaves training clips")
+        raise ConfigError(
+            f"{pack.path}: the train split is empty; re-prepare with a split rule that leaves training clips"
+        )
     steps_per_epoch = math.ceil(len(ctx.shard(np.arange(len(train_idx)))) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
 
     torch.manual_seed(config.seed)  # weight initialisation
     model = build_model(config, pack, clip_seconds=clip_seconds)
-    state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0, "best_metric": None, "best_epoch": -1, "bad_validations": 0, "stopped_early": False}
+    state = {
+        "epoch": 0,
+        "step_in_epoch": 0,
+        "global_step": 0,
+        "best_metric": None,
+        "best_epoch": -1,
+        "bad_validations": 0,
+        "stopped_early": False,
+    }
     if resume:
         model, optimizer, state = load_checkpoint(find_checkpoint(run_dir), lambda m: build_optimizer(m, config))
     else:
@@ -207,35 +238,59 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
     run.start()
     if ctx.is_main and not resume:
         save_yaml(config_to_dict(config), run_dir / CONFIG_FILE)
-    logger = RunLogger(run_dir, enabled=ctx.is_main, tensorboard=config.tensorboard, purge_step=state["global_step"] if resume else None, progress=progress, verbose=verbose)
+    logger = RunLogger(
+        run_dir,
+        enabled=ctx.is_main,
+        tensorboard=config.tensorboard,
+        purge_step=state["global_step"] if resume else None,
+        progress=progress,
+        verbose=verbose,
+    )
     for note in notes:
         logger.note(note)
     for old in run.stale_backups():
-        logger.note(f"note: {old} holds a run an earlier --overwrite kept aside and never put back (that process was "
-                    f"killed); move it back (mv {old} {run_dir}) or delete it")
+        logger.note(
+            f"note: {old} holds a run an earlier --overwrite kept aside and never put back (that process was "
+            f"killed); move it back (mv {old} {run_dir}) or delete it"
+        )
     forward = _TrainForward(model, aug.spec)
     if ctx.enabled:
         forward = torch.nn.parallel.DistributedDataParallel(forward)
     step_fn = torch.compile(forward) if config.compile else forward
     class_weights = _class_weights(pack, train_idx) if config.class_weights else None
     extra = _model_extra(pack, config, clip_seconds)
-    logger.note(f"training {config.model} ({model.num_params():,} parameters) on {len(train_idx):,} clips of {pack.path}, "
-                f"{config.epochs} epochs x {steps_per_epoch} steps, batch {config.batch_size}" + (f" x {ctx.world_size} ranks" if ctx.enabled else ""))
+    logger.note(
+        f"training {config.model} ({model.num_params():,} parameters) on {len(train_idx):,} clips of {pack.path}, "
+        f"{config.epochs} epochs x {steps_per_epoch} steps, batch {config.batch_size}"
+        + (f" x {ctx.world_size} ranks" if ctx.enabled else "")
+    )
 
     def validate_and_checkpoint(epoch: int, step_in_epoch: int, global_step: int, train_stats: dict) -> bool:
         """Validate (rank 0), log, keep best/last; returns True when early stopping says stop."""
         ctx.sync_buffers(model)
         stop = False
         if ctx.is_main:
-            val = evaluate_split(model, pack, "validation", clip_seconds=clip_seconds, batch_size=config.eval_batch_size)
-            row = {"epoch": epoch + 1, "step": global_step, "lr": optimizer.param_groups[0]["lr"], **train_stats, **val.scalars}
+            val = evaluate_split(
+                model, pack, "validation", clip_seconds=clip_seconds, batch_size=config.eval_batch_size
+            )
+            row = {
+                "epoch": epoch + 1,
+                "step": global_step,
+                "lr": optimizer.param_groups[0]["lr"],
+                **train_stats,
+                **val.scalars,
+            }
             logger.log_validation(row, val, pack.labels, confusion=config.confusion_image)
             if config.tb_histograms_every_steps is None:
                 logger.histograms(model, global_step)
             metric = row.get(config.keep_best_by)
             if metric is not None and is_better(config.keep_best_by, metric, state["best_metric"]):
                 state["best_metric"], state["best_epoch"] = metric, epoch + 1
-                save_model_copy(run_dir / "best", model, extra={**extra, "best": {config.keep_best_by: metric, "epoch": epoch + 1, "step": global_step}})
+                save_model_copy(
+                    run_dir / "best",
+                    model,
+                    extra={**extra, "best": {config.keep_best_by: metric, "epoch": epoch + 1, "step": global_step}},
+                )
             monitored = row.get(config.monitor)
             if config.monitor == config.keep_best_by:
                 improved = state["best_epoch"] == epoch + 1
@@ -244,7 +299,10 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
                 if improved:
                     state["best_monitor"] = monitored
             state["bad_validations"] = 0 if improved else state["bad_validations"] + 1
-            stop = config.early_stopping_patience is not None and state["bad_validations"] >= config.early_stopping_patience
+            stop = (
+                config.early_stopping_patience is not None
+                and state["bad_validations"] >= config.early_stopping_patience
+            )
             state["stopped_early"] = stop
         return ctx.broadcast_flag(stop)
 
@@ -265,16 +323,30 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
         shard = ctx.shard(order)
         sums = {"loss": 0.0, "correct": 0.0, "count": 0}
         t_epoch, clips = time.perf_counter(), 0
-        bar = logger.epoch_bar(epoch + 1, config.epochs, steps_per_epoch, start=start_step if epoch == start_epoch else 0)
+        bar = logger.epoch_bar(
+            epoch + 1, config.epochs, steps_per_epoch, start=start_step if epoch == start_epoch else 0
+        )
         for step_in_epoch in range(start_step if epoch == start_epoch else 0, steps_per_epoch):
             global_step = epoch * steps_per_epoch + step_in_epoch
             rows = shard[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
-            batch = make_batch(pack, rows, num_samples=num_samples, crop="random", generator=np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 0)))
+            batch = make_batch(
+                pack,
+                rows,
+                num_samples=num_samples,
+                crop="random",
+                generator=np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 0)),
+            )
             aug_gen = torch.Generator().manual_seed(step_seed(config.seed, epoch, step_in_epoch, 1))
             torch.manual_seed(step_seed(config.seed, epoch, step_in_epoch, 2))
             wav = aug.wave(batch.wav, aug_gen)
             wav, target = aug.mixup.mix(wav, batch.target, generator=aug_gen, num_classes=pack.num_classes)
-            lr = lr_at(global_step, total_steps=total_steps, steps_per_epoch=steps_per_epoch, peak_lr=config.optimizer.lr, config=config.schedule)
+            lr = lr_at(
+                global_step,
+                total_steps=total_steps,
+                steps_per_epoch=steps_per_epoch,
+                peak_lr=config.optimizer.lr,
+                config=config.schedule,
+            )
             for group in optimizer.param_groups:
                 group["lr"] = lr
             model.train()
@@ -299,17 +371,35 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
             sums["count"] += len(rows)
             clips += len(rows) * ctx.world_size
             rate = clips / max(1e-9, time.perf_counter() - t_epoch)
-            logger.step(bar, global_step, loss=loss.item(), acc=sums["correct"] / max(1, sums["count"]), lr=lr, clips_per_s=rate, log_every=config.log_every_steps)
+            logger.step(
+                bar,
+                global_step,
+                loss=loss.item(),
+                acc=sums["correct"] / max(1, sums["count"]),
+                lr=lr,
+                clips_per_s=rate,
+                log_every=config.log_every_steps,
+            )
             done_in_epoch = step_in_epoch + 1 == steps_per_epoch
             if config.eval_every_steps and (global_step + 1) % config.eval_every_steps == 0 and not done_in_epoch:
                 stop = validate_and_checkpoint(epoch, step_in_epoch + 1, global_step + 1, _train_stats(sums, ctx))
                 checkpoint(epoch, step_in_epoch + 1, global_step + 1)
                 if stop:
                     break
-            elif config.checkpoint_every_steps and (global_step + 1) % config.checkpoint_every_steps == 0 and not done_in_epoch:
+            elif (
+                config.checkpoint_every_steps
+                and (global_step + 1) % config.checkpoint_every_steps == 0
+                and not done_in_epoch
+            ):
                 checkpoint(epoch, step_in_epoch + 1, global_step + 1)
-            if config.max_train_seconds and not done_in_epoch and ctx.broadcast_flag(time.perf_counter() - t_start > config.max_train_seconds):
-                logger.note(f"time budget of {config.max_train_seconds:.0f} s spent at step {global_step + 1}; stopping")
+            if (
+                config.max_train_seconds
+                and not done_in_epoch
+                and ctx.broadcast_flag(time.perf_counter() - t_start > config.max_train_seconds)
+            ):
+                logger.note(
+                    f"time budget of {config.max_train_seconds:.0f} s spent at step {global_step + 1}; stopping"
+                )
                 validate_and_checkpoint(epoch, step_in_epoch + 1, global_step + 1, _train_stats(sums, ctx))
                 state["stopped_early"] = stop = True
                 checkpoint(epoch, step_in_epoch + 1, global_step + 1)
@@ -326,15 +416,23 @@ def _train(pack: str | Path | Pack, config: TrainConfig | dict[str, Any] | None,
         from wavetag.inference.thresholds import tune_model_dir
 
         detection = tune_model_dir(run_dir / "best", pack, target_fa_per_hour=config.detection_target_fa_per_hour)
-        logger.note(f"detection thresholds tuned on the validation stream for {config.detection_target_fa_per_hour:g} false accepts/hour"
-                    + (f" (fallback: {detection['fallback']})" if detection.get("fallback") else "") + f"; stored in {run_dir / 'best' / 'config.json'}")
+        logger.note(
+            f"detection thresholds tuned on the validation stream for {config.detection_target_fa_per_hour:g} false accepts/hour"
+            + (f" (fallback: {detection['fallback']})" if detection.get("fallback") else "")
+            + f"; stored in {run_dir / 'best' / 'config.json'}"
+        )
     ctx.barrier()
     return TrainResult(
-        run_dir=run_dir, best_dir=run_dir / "best", last_dir=run_dir / "last",
-        epochs_done=state["epoch"], global_step=state["global_step"],
+        run_dir=run_dir,
+        best_dir=run_dir / "best",
+        last_dir=run_dir / "last",
+        epochs_done=state["epoch"],
+        global_step=state["global_step"],
         best_metric=state["best_metric"] if state["best_metric"] is not None else float("nan"),
-        best_epoch=state["best_epoch"], stopped_early=bool(state["stopped_early"]),
-        seconds=time.perf_counter() - t_start, history=logger.history(),
+        best_epoch=state["best_epoch"],
+        stopped_early=bool(state["stopped_early"]),
+        seconds=time.perf_counter() - t_start,
+        history=logger.history(),
     )
 
 
@@ -343,7 +441,9 @@ def _resolve_config(run_dir: Path, config: TrainConfig | None, *, resume: bool) 
     path = run_dir / CONFIG_FILE
     if resume:
         if not path.is_file():
-            raise CheckpointError(f"{run_dir}: not a run directory (no {CONFIG_FILE}); check the path, or start a new run without --resume")
+            raise CheckpointError(
+                f"{run_dir}: not a run directory (no {CONFIG_FILE}); check the path, or start a new run without --resume"
+            )
         try:
             return config_from_dict(TrainConfig, load_yaml(path), where="")
         except ConfigError as exc:
@@ -355,13 +455,17 @@ def _build_augment(config: TrainConfig, pack: Pack, *, note):
     """The run's augmenters; background noise is turned off (with a note) when the pack has no bank."""
     augment, bank = config.augment, pack.noise_bank()
     if augment.background_noise.p > 0 and bank.size == 0:
-        note(f"note: {pack.path} has no background-noise bank, so background-noise augmentation is off "
-                    "(prepare the pack with --noise-dir, or a speech-commands source with _background_noise_)")
+        note(
+            f"note: {pack.path} has no background-noise bank, so background-noise augmentation is off "
+            "(prepare the pack with --noise-dir, or a speech-commands source with _background_noise_)"
+        )
         augment = dataclasses.replace(augment, background_noise=dataclasses.replace(augment.background_noise, p=0.0))
     return build_augment(augment, sample_rate=pack.sample_rate, noise_bank=bank, noise_segments=pack.noise_files())
 
 
-def _fit_normalization(model: Classifier, pack: Pack, train_idx: np.ndarray, config: TrainConfig, num_samples: int) -> None:
+def _fit_normalization(
+    model: Classifier, pack: Pack, train_idx: np.ndarray, config: TrainConfig, num_samples: int
+) -> None:
     """Fit dataset mean/std of the front end (if it asks for them) on training batches."""
     norm = getattr(model.frontend, "norm", None)
     if norm is None or norm.mode != "dataset":
@@ -369,8 +473,12 @@ def _fit_normalization(model: Classifier, pack: Pack, train_idx: np.ndarray, con
     rng = np.random.default_rng(config.seed)
     picks = rng.permutation(train_idx)[: config.fit_normalization_batches * config.batch_size]
     with torch.no_grad():
-        norm.fit(model.frontend.raw_features(make_batch(pack, chunk, num_samples=num_samples, crop="random", generator=rng).wav)
-                 for chunk in np.array_split(picks, max(1, math.ceil(len(picks) / config.batch_size))))
+        norm.fit(
+            model.frontend.raw_features(
+                make_batch(pack, chunk, num_samples=num_samples, crop="random", generator=rng).wav
+            )
+            for chunk in np.array_split(picks, max(1, math.ceil(len(picks) / config.batch_size)))
+        )
 
 
 def _epoch_order(pack: Pack, train_idx: np.ndarray, config: TrainConfig, epoch: int) -> np.ndarray:
@@ -396,7 +504,13 @@ def _class_weights(pack: Pack, train_idx: np.ndarray) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _loss(model: Classifier, logits: torch.Tensor, target: torch.Tensor, config: TrainConfig, class_weights: torch.Tensor | None) -> torch.Tensor:
+def _loss(
+    model: Classifier,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    config: TrainConfig,
+    class_weights: torch.Tensor | None,
+) -> torch.Tensor:
     import torch.nn.functional as F
 
     if model.task == "multiclass":  # target: class ids [B], or probabilities [B, K] after mixup

@@ -2,6 +2,7 @@
 
 ``wavetag train PACK --recipe kws`` = defaults < recipe < ``--config`` < flags.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -34,10 +35,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "kws": {
         "model": "ensemble",
         "frontend": {"name": "waveform"},
-        "model_args": {"train_apart": True, "members": [
-            {"name": "ds_cnn_m", "frontend": {"name": "logmel", "normalize": "utterance"}},
-            {"name": "emb_conv", "frontend": {"name": "speech_embedding", "pad_s": 0.25}},
-        ]},
+        "model_args": {
+            "train_apart": True,
+            "members": [
+                {"name": "ds_cnn_m", "frontend": {"name": "logmel", "normalize": "utterance"}},
+                {"name": "emb_conv", "frontend": {"name": "speech_embedding", "pad_s": 0.25}},
+            ],
+        },
         "epochs": 15,
         **_KWS_TRAINING,
         # rooms and microphones: on reverberant test clips of unseen rooms (RT60 0.3-0.9 s) the
@@ -54,7 +58,9 @@ RECIPES: dict[str, dict[str, Any]] = {
         "frontend": {"normalize": "utterance"},
         "epochs": 30,
         **_KWS_TRAINING,
-        "augment": {"spec_augment": {"p": 0.5, "time_masks": 1, "time_mask_width": 10, "freq_masks": 1, "freq_mask_width": 4}},
+        "augment": {
+            "spec_augment": {"p": 0.5, "time_masks": 1, "time_mask_width": 10, "freq_masks": 1, "freq_mask_width": 4}
+        },
     },
     # A small head on the frozen speech_embedding front end (Google's speech embedding, trained
     # on real speech; see wavetag.frontends.speech_embedding): only the head trains.

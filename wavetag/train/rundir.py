@@ -11,6 +11,7 @@ it calls `RunDir.start`; only then is anything in the run directory touched:
   the new run fails (or is interrupted) before that, `RunDir.failed` puts the old run back as it
   was, byte for byte.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,11 @@ def has_checkpoint(run_dir: Path) -> bool:
 
 def restartable(run_dir: Path) -> bool:
     """A run directory whose start stopped before its first checkpoint: only leftovers in it."""
-    return (run_dir / "config.yaml").is_file() and not has_checkpoint(run_dir) and all(
-        p.name in LEFTOVERS for p in run_dir.iterdir())
+    return (
+        (run_dir / "config.yaml").is_file()
+        and not has_checkpoint(run_dir)
+        and all(p.name in LEFTOVERS for p in run_dir.iterdir())
+    )
 
 
 class RunDir:

@@ -1,4 +1,5 @@
 """Learning-rate schedules as a pure function of the step (so resume needs no scheduler state)."""
+
 from __future__ import annotations
 
 import math

@@ -1,7 +1,9 @@
 """Validation during training: sliding-window logits over a split, loss and the task metrics."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import numpy as np
 import torch
 
@@ -29,7 +31,16 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
 
 
 @torch.no_grad()
-def split_logits(model: Classifier, pack: Pack, indices: np.ndarray, *, clip_seconds: float, hop_s: float | None = None, batch_size: int = 128, pool: str = "mean") -> torch.Tensor:
+def split_logits(
+    model: Classifier,
+    pack: Pack,
+    indices: np.ndarray,
+    *,
+    clip_seconds: float,
+    hop_s: float | None = None,
+    batch_size: int = 128,
+    pool: str = "mean",
+) -> torch.Tensor:
     """Logits ``[N, K]`` of clips ``indices``: windows of ``clip_seconds`` every ``hop_s``
     (default half a window) over each clip, pooled. Runs the model in eval mode."""
     was_training = model.training
@@ -38,8 +49,14 @@ def split_logits(model: Classifier, pack: Pack, indices: np.ndarray, *, clip_sec
         window = int(round(clip_seconds * pack.sample_rate))
         hop = int(round((hop_s or clip_seconds / 2) * pack.sample_rate))
         return predict_windows(
-            model, pack.audio, pack.index.offset[indices], pack.index.length[indices],
-            window=window, hop=hop, batch_size=batch_size, pool=pool,
+            model,
+            pack.audio,
+            pack.index.offset[indices],
+            pack.index.length[indices],
+            window=window,
+            hop=hop,
+            batch_size=batch_size,
+            pool=pool,
         )
     finally:
         model.train(was_training)
@@ -51,7 +68,9 @@ def split_targets(pack: Pack, indices: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pack.index.label[indices].astype(np.int64))
 
 
-def evaluate_split(model: Classifier, pack: Pack, split: str, *, clip_seconds: float, batch_size: int = 128) -> SplitResult:
+def evaluate_split(
+    model: Classifier, pack: Pack, split: str, *, clip_seconds: float, batch_size: int = 128
+) -> SplitResult:
     """Loss and the ``overall`` metrics of `compute_metrics` on ``split`` of ``pack``, prefixed
     ``val_`` (``val_loss``, ``val_accuracy``, ``val_macro_f1``, ``val_mAP``, ...)."""
     from wavetag.evaluate import compute_metrics
@@ -66,4 +85,3 @@ def evaluate_split(model: Classifier, pack: Pack, split: str, *, clip_seconds: f
     scalars = {f"val_{k}": float(v) for k, v in metrics["overall"].items() if isinstance(v, (int, float))}
     confusion = np.asarray(metrics["confusion_matrix"]["counts"]) if metrics.get("confusion_matrix") else None
     return SplitResult(logits, targets, {"val_loss": loss, **scalars}, confusion)
-

@@ -4,6 +4,7 @@
 speakers (espeak-ng from the espeakng-loader wheel; Debian flite and festival voices when
 installed), with `which_set` splits and a ``_background_noise_`` folder.
 """
+
 from wavetag.data.synth.speech_commands import (
     AUXILIARY_WORDS,
     COMMAND_WORDS,

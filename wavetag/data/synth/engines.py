@@ -12,10 +12,10 @@ A `Speaker` is fully described by (engine, voice, variant, pitch, pitch range, r
 hash (8 hex digits of the SHA-1 of that description) names its files. Engines only speak; placing,
 warping and levelling the words is `speech_commands`' job.
 """
+
 from __future__ import annotations
 
 import abc
-
 import functools
 import hashlib
 import os
@@ -57,8 +57,10 @@ class Speaker:
 
     def describe(self) -> str:
         variant = f"+{self.variant}" if self.variant else ""
-        return (f"{self.engine}/{self.voice}{variant} pitch={self.pitch:g} "
-                f"range={self.pitch_range:g} rate={self.rate:g} warp={self.warp:.3f}")
+        return (
+            f"{self.engine}/{self.voice}{variant} pitch={self.pitch:g} "
+            f"range={self.pitch_range:g} rate={self.rate:g} warp={self.warp:.3f}"
+        )
 
     @property
     def hash(self) -> str:
@@ -113,7 +115,7 @@ class Engine(abc.ABC):
 ENGINES: Registry[type[Engine]] = Registry("synthesis engine")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def get_engine(name: str) -> Engine:
     """The engine called ``name`` (one instance per process)."""
     return ENGINES.get(name)()
@@ -146,12 +148,43 @@ ESPEAK_RATE_WPM = (100, 185)
 # Coarse phoneme classes for comparing espeak's IPA of one word across languages: a foreign voice
 # says an English word "recognisably" when its reading, folded to these classes, is within a
 # small edit distance of some English accent's reading (`_close_enough`).
-_IPA_FOLD = [("tʃ", "C"), ("dʒ", "J"), ("t͡s", "ts"), ("əʊ", "o"), ("oʊ", "o"), ("eɪ", "e"),
-             ("ɛɪ", "e"), ("iə", "i"), ("ɪə", "i"), ("ʊə", "u"), ("aɪ", "I"), ("ɑɪ", "I"),
-             ("aʊ", "U"), ("ɑʊ", "U"), ("ɔɪ", "Y")]
-_IPA_CLASSES = {"a": "aɐɑæʌ", "e": "eɛəɜœøɘ", "i": "iɪyɨʏ", "o": "oɔɒ", "u": "uʊʉɯɵ",
-                "r": "rɾɹʁʀɽɻ", "g": "gɡɣ", "h": "hxχħ", "k": "kcq", "v": "vʋβ", "S": "ʃʂɕ",
-                "Z": "ʒʐ", "T": "θ", "D": "ð", "l": "lɫɭʎ", "n": "nɲŋ", "d": "dɖ", "t": "tʈ"}
+_IPA_FOLD = [
+    ("tʃ", "C"),
+    ("dʒ", "J"),
+    ("t͡s", "ts"),
+    ("əʊ", "o"),
+    ("oʊ", "o"),
+    ("eɪ", "e"),
+    ("ɛɪ", "e"),
+    ("iə", "i"),
+    ("ɪə", "i"),
+    ("ʊə", "u"),
+    ("aɪ", "I"),
+    ("ɑɪ", "I"),
+    ("aʊ", "U"),
+    ("ɑʊ", "U"),
+    ("ɔɪ", "Y"),
+]
+_IPA_CLASSES = {
+    "a": "aɐɑæʌ",
+    "e": "eɛəɜœøɘ",
+    "i": "iɪyɨʏ",
+    "o": "oɔɒ",
+    "u": "uʊʉɯɵ",
+    "r": "rɾɹʁʀɽɻ",
+    "g": "gɡɣ",
+    "h": "hxχħ",
+    "k": "kcq",
+    "v": "vʋβ",
+    "S": "ʃʂɕ",
+    "Z": "ʒʐ",
+    "T": "θ",
+    "D": "ð",
+    "l": "lɫɭʎ",
+    "n": "nɲŋ",
+    "d": "dɖ",
+    "t": "tʈ",
+}
 _IPA_TABLE = {ch: cls for cls, chars in _IPA_CLASSES.items() for ch in chars}
 _IPA_DROP = set("ˈˌːˑʰʲ̩̪͡ʔ‿-`?0123456789")
 
@@ -197,9 +230,11 @@ class EspeakEngine(Engine):
     def _table(self) -> dict[str, str]:
         if self._voices is None:
             es = get_espeak()
-            self._voices = {v.language: v.identifier for v in es.voices()
-                            if v.language not in ESPEAK_LEFT_OUT
-                            and _has_dictionary(es.data_path, v.identifier, v.language)}
+            self._voices = {
+                v.language: v.identifier
+                for v in es.voices()
+                if v.language not in ESPEAK_LEFT_OUT and _has_dictionary(es.data_path, v.identifier, v.language)
+            }
         return self._voices
 
     def voices(self) -> list[str]:
@@ -224,21 +259,30 @@ class EspeakEngine(Engine):
         return [w for w in words if w in _foreign_readable(self.identifier(voice), tuple(words))]
 
     def draw(self, voice: str, rng: np.random.Generator) -> tuple[float, float, float]:
-        return (int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
-                int(rng.integers(ESPEAK_PITCH_RANGE[0], ESPEAK_PITCH_RANGE[1] + 1)),
-                int(rng.integers(ESPEAK_RATE_WPM[0], ESPEAK_RATE_WPM[1] + 1)))
+        return (
+            int(rng.integers(ESPEAK_PITCH[0], ESPEAK_PITCH[1] + 1)),
+            int(rng.integers(ESPEAK_PITCH_RANGE[0], ESPEAK_PITCH_RANGE[1] + 1)),
+            int(rng.integers(ESPEAK_RATE_WPM[0], ESPEAK_RATE_WPM[1] + 1)),
+        )
 
     def synthesize(self, speaker: Speaker, utterances: list[Utterance]) -> list[tuple[np.ndarray, int]]:
         voice = self.identifier(speaker.voice) + (f"+{speaker.variant}" if speaker.variant else "")
 
         def speak(es: Espeak) -> list[np.ndarray]:
             es.seed_random(int(speaker.hash, 16))
-            return [es.synth(u.text, voice=voice, rate_wpm=int(round(u.rate)),
-                             pitch=int(round(u.pitch)), pitch_range=int(round(u.pitch_range)))
-                    for u in utterances]
+            return [
+                es.synth(
+                    u.text,
+                    voice=voice,
+                    rate_wpm=int(round(u.rate)),
+                    pitch=int(round(u.pitch)),
+                    pitch_range=int(round(u.pitch_range)),
+                )
+                for u in utterances
+            ]
 
         wavs = _speak_from_template(speak) if _TEMPLATE is not None else speak(get_espeak())
-        for wav, utt in zip(wavs, utterances):
+        for wav, utt in zip(wavs, utterances, strict=False):
             if wav.size == 0:
                 raise EngineError(f"espeak voice {voice!r} produced no audio for {utt.text!r}")
         rate = (_TEMPLATE or get_espeak()).sample_rate
@@ -257,15 +301,14 @@ def _has_dictionary(data_path: str, identifier: str, language: str) -> bool:
     return (Path(data_path) / f"{name}_dict").is_file()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _english_readings(words: tuple[str, ...]) -> dict[str, set[str]]:
     engine: EspeakEngine = get_engine("espeak")  # type: ignore[assignment]
     es = get_espeak()
-    return {w: {fold_ipa(es.phonemes(w, voice=engine.identifier(a))) for a in engine.accents()}
-            for w in words}
+    return {w: {fold_ipa(es.phonemes(w, voice=engine.identifier(a))) for a in engine.accents()} for w in words}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _foreign_readable(identifier: str, words: tuple[str, ...]) -> frozenset[str]:
     """Words a non-English espeak voice reads close to some English accent's reading.
 
@@ -329,8 +372,10 @@ def _speak_from_template(speak) -> list[np.ndarray]:
         wavs.append(np.frombuffer(data, dtype="<i2", count=n, offset=pos).astype(np.int16))
         pos += 2 * n
     if status != 0 or pos != len(data):
-        raise EspeakError(f"the espeak-ng child process died (wait status {status}) after "
-                          f"{len(wavs)} words; rerun, and report it if it happens again")
+        raise EspeakError(
+            f"the espeak-ng child process died (wait status {status}) after "
+            f"{len(wavs)} words; rerun, and report it if it happens again"
+        )
     return wavs
 
 
@@ -341,10 +386,9 @@ def _speak_from_template(speak) -> list[np.ndarray]:
 # left out. Median F0 of each voice's own "seven house marvin" (librosa pyin): kal16 98 Hz,
 # awb 136, rms 104, slt 168. Setting int_f0_target_mean moves kal16 and slt; awb and rms
 # ignore it, so their speakers get their pitch from the warp alone.
-FLITE_VOICES = {"kal16": (98.0, True), "awb": (136.0, False), "rms": (104.0, False),
-                "slt": (168.0, True)}
-PITCH_FACTOR = (0.8, 1.3)        # target F0 = voice's own x this
-PITCH_STD_HZ = (6.0, 30.0)       # F0 standard deviation (intonation range)
+FLITE_VOICES = {"kal16": (98.0, True), "awb": (136.0, False), "rms": (104.0, False), "slt": (168.0, True)}
+PITCH_FACTOR = (0.8, 1.3)  # target F0 = voice's own x this
+PITCH_STD_HZ = (6.0, 30.0)  # F0 standard deviation (intonation range)
 DURATION_STRETCH = (0.95, 1.45)  # flite/festival rate: > 1 is slower
 
 
@@ -352,8 +396,7 @@ def _draw_f0(base_hz: float, has_pitch: bool, rng: np.random.Generator):
     stretch = round(float(rng.uniform(*DURATION_STRETCH)), 3)
     if not has_pitch:
         return 0, 0, stretch
-    return (round(base_hz * float(rng.uniform(*PITCH_FACTOR)), 1),
-            round(float(rng.uniform(*PITCH_STD_HZ)), 1), stretch)
+    return (round(base_hz * float(rng.uniform(*PITCH_FACTOR)), 1), round(float(rng.uniform(*PITCH_STD_HZ)), 1), stretch)
 
 
 def _run(cmd: list[str], engine: str, voice: str) -> subprocess.CompletedProcess:
@@ -362,8 +405,9 @@ def _run(cmd: list[str], engine: str, voice: str) -> subprocess.CompletedProcess
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise EngineError(f"{engine} voice {voice!r}: {' '.join(cmd[:3])} ... failed ({exc})") from exc
     if proc.returncode != 0:
-        raise EngineError(f"{engine} voice {voice!r} exited with {proc.returncode}: "
-                          f"{(proc.stderr or proc.stdout).strip()[-300:]}")
+        raise EngineError(
+            f"{engine} voice {voice!r} exited with {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"
+        )
     return proc
 
 
@@ -409,15 +453,23 @@ class FliteEngine(Engine):
                 path = Path(tmp) / f"{i}.wav"
                 cmd = ["flite", "-voice", speaker.voice, "--setf", f"duration_stretch={utt.rate:g}"]
                 if utt.pitch > 0:
-                    cmd += ["--setf", f"int_f0_target_mean={utt.pitch:g}",
-                            "--setf", f"int_f0_target_stddev={utt.pitch_range:g}"]
+                    cmd += [
+                        "--setf",
+                        f"int_f0_target_mean={utt.pitch:g}",
+                        "--setf",
+                        f"int_f0_target_stddev={utt.pitch_range:g}",
+                    ]
                 _run(cmd + ["-t", utt.text, "-o", str(path)], self.name, speaker.voice)
                 out.append(_read_int16(path, self.name, speaker.voice, utt.text))
         return out
 
 
 # festival voices: name -> own mean F0 in Hz (kal_diphone's int_lr_params target_f0_mean).
-FESTIVAL_VOICES = {"kal_diphone": 105.0, "ked_diphone": 105.0, "cmu_us_slt_arctic_hts": 170.0}  # voice: its mean F0 in Hz
+FESTIVAL_VOICES = {
+    "kal_diphone": 105.0,
+    "ked_diphone": 105.0,
+    "cmu_us_slt_arctic_hts": 170.0,
+}  # voice: its mean F0 in Hz
 # festival's default heap (10M cells) costs ~0.8 s of page faults per start; 1M is plenty for
 # single words and starts in ~0.05 s.
 FESTIVAL_HEAP = "1000000"
@@ -435,8 +487,9 @@ class FestivalEngine(Engine):
             return []
         found = []
         for voice in FESTIVAL_VOICES:
-            proc = subprocess.run(["festival", "--heap", FESTIVAL_HEAP, "--batch",
-                                   f"(voice_{voice})"], capture_output=True, timeout=60)
+            proc = subprocess.run(
+                ["festival", "--heap", FESTIVAL_HEAP, "--batch", f"(voice_{voice})"], capture_output=True, timeout=60
+            )
             if proc.returncode == 0:
                 found.append(voice)
         return found
@@ -463,7 +516,7 @@ class FestivalEngine(Engine):
                 ]
             script = Path(tmp) / "speak.scm"
             script.write_text("\n".join(lines) + "\n")
-            _run(["festival", "--heap", FESTIVAL_HEAP, "--batch", str(script)], self.name,
-                 speaker.voice)
-            return [_read_int16(Path(tmp) / f"{i}.wav", self.name, speaker.voice, u.text)
-                    for i, u in enumerate(utterances)]
+            _run(["festival", "--heap", FESTIVAL_HEAP, "--batch", str(script)], self.name, speaker.voice)
+            return [
+                _read_int16(Path(tmp) / f"{i}.wav", self.name, speaker.voice, u.text) for i, u in enumerate(utterances)
+            ]

@@ -8,6 +8,7 @@ initialised `Espeak` per process (`get_espeak`); parallel synthesis uses several
 >>> es = get_espeak()
 >>> wav = es.synth("yes", voice="en-us+f3", rate_wpm=160, pitch=60)   # int16 at 22,050 Hz
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -40,9 +41,7 @@ EE_OK = 0
 RATE_WPM_RANGE = (80, 450)
 PITCH_RANGE = (0, 100)
 
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
-    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
-)
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
 
 
 class EspeakError(AudioError):
@@ -122,15 +121,19 @@ class Espeak:
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         lib.espeak_Synth.argtypes = [
-            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-            ctypes.c_uint, ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p,
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.POINTER(ctypes.c_uint),
+            ctypes.c_void_p,
         ]
         lib.espeak_Synchronize.argtypes = []
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_Voice))
-        lib.espeak_TextToPhonemes.argtypes = [
-            ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int
-        ]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         if hasattr(lib, "espeak_ng_SetRandSeed"):  # espeak-ng >= 1.52
             lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
@@ -178,13 +181,16 @@ class Espeak:
         _check_int("pitch_range", pitch_range, PITCH_RANGE)
         with self._lock:
             self._set_voice(voice)
-            for param, value in ((ESPEAK_RATE, rate_wpm), (ESPEAK_PITCH, pitch),
-                                 (ESPEAK_RANGE, pitch_range), (ESPEAK_VOLUME, 100)):
+            for param, value in (
+                (ESPEAK_RATE, rate_wpm),
+                (ESPEAK_PITCH, pitch),
+                (ESPEAK_RANGE, pitch_range),
+                (ESPEAK_VOLUME, 100),
+            ):
                 self._check(self._lib.espeak_SetParameter(param, int(value), 0), "SetParameter")
             self._chunks = []
             data = text.encode() + b"\0"
-            err = self._lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8,
-                                         None, None)
+            err = self._lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, ESPEAK_CHARS_UTF8, None, None)
             self._check(err, f"Synth({text!r})")
             self._check(self._lib.espeak_Synchronize(), "Synchronize")
             chunks, self._chunks = self._chunks, []

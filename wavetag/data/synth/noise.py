@@ -9,12 +9,12 @@ plausible backgrounds for augmentation, not recordings, and should be described 
 All functions return float32 ``(n_samples,)`` arrays and take a numpy ``Generator``; the same
 generator state gives the same samples.
 """
+
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Callable
-
 import wave
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from scipy import signal
@@ -89,8 +89,7 @@ def fan_hum(n_samples: int, *, rng: np.random.Generator, sample_rate: int = SAMP
     """A fan near a mains transformer: low rumble, blade-pass tone, 50/60 Hz hum with harmonics."""
     t = np.arange(n_samples) / sample_rate
     mains_hz = float(rng.choice([50.0, 60.0]))
-    hum = sum(np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 2 * np.pi)) / k**1.2
-              for k in range(1, 8))
+    hum = sum(np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 2 * np.pi)) / k**1.2 for k in range(1, 8))
     sos = signal.butter(2, 1200, btype="low", fs=sample_rate, output="sos")
     air = signal.sosfilt(sos, coloured_noise(n_samples, exponent=-1.0, rng=rng))
     blade_hz = rng.uniform(20, 40) * int(rng.integers(3, 6))
@@ -110,8 +109,11 @@ def doing_the_dishes(n_samples: int, *, rng: np.random.Generator, sample_rate: i
         base_hz = rng.uniform(800, 3500)
         partials = [(1.0, 1.0), (2.76, 0.6), (5.4, 0.4), (8.9, 0.25)]  # free-plate ratios
         decay_s = rng.uniform(0.02, 0.12)
-        clink = sum(a * np.sin(2 * np.pi * base_hz * r * t) * np.exp(-t * r**0.5 / decay_s)
-                    for r, a in partials if base_hz * r < 0.45 * sample_rate)
+        clink = sum(
+            a * np.sin(2 * np.pi * base_hz * r * t) * np.exp(-t * r**0.5 / decay_s)
+            for r, a in partials
+            if base_hz * r < 0.45 * sample_rate
+        )
         out[start : start + len(t)] += rng.uniform(1.0, 6.0) * clink
     return _to_unit_rms(out)
 

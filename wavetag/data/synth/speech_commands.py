@@ -16,6 +16,7 @@ Same arguments -> byte-identical files, whatever ``jobs`` is.
 Synthetic speech is not real speech: a model trained on this set alone scores far lower on human
 voices than on its own test split (see docs); quote in-domain accuracy as exactly that.
 """
+
 from __future__ import annotations
 
 import concurrent.futures as cf
@@ -27,25 +28,44 @@ import multiprocessing
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import soxr
 
+from wavetag.data.splits import which_set
 from wavetag.data.synth import engines as eng
 from wavetag.data.synth.engines import Speaker, Utterance
-from wavetag.data.splits import which_set
 from wavetag.data.synth.noise import noise_of_colour, write_background_noises, write_wav
 from wavetag.data.synth.wordlist import other_words, word_split
 from wavetag.errors import ConfigError, DataError
 from wavetag.registry import unknown_name_message
 
 COMMAND_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
-AUXILIARY_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree",
-                   "wow", "zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
-                   "nine")
+AUXILIARY_WORDS = (
+    "bed",
+    "bird",
+    "cat",
+    "dog",
+    "happy",
+    "house",
+    "marvin",
+    "sheila",
+    "tree",
+    "wow",
+    "zero",
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+)
 V2_EXTRA_WORDS = ("backward", "follow", "forward", "learn", "visual")  # on request only
 DEFAULT_WORDS = COMMAND_WORDS + AUXILIARY_WORDS
 KNOWN_WORDS = DEFAULT_WORDS + V2_EXTRA_WORDS
@@ -104,8 +124,7 @@ class SynthSummary:
         others = [c for w, c in self.counts.items() if w not in KNOWN_WORDS]
         if others:
             named[f"[{len(others)} other words]"] = {s: sum(c.get(s, 0) for c in others) for s in SPLITS}
-        for name, by_split in [*named.items(), *(
-                (f"[{e}]", c) for e, c in self.clips_by_engine.items())]:
+        for name, by_split in [*named.items(), *((f"[{e}]", c) for e, c in self.clips_by_engine.items())]:
             rows.append(f"{name:12s}" + "".join(f"{by_split.get(s, 0):12d}" for s in SPLITS))
         speakers = ", ".join(f"{e} {sum(c.values())}" for e, c in self.speakers_by_engine.items())
         how = "reused (arguments unchanged)" if self.reused else f"built in {self.seconds:.1f} s"
@@ -139,16 +158,19 @@ def resolve_engines(engines: str | Sequence[str] | None) -> list[str]:
     for name in names:
         engine = eng.ENGINES.get(name)  # unknown -> ConfigError with choices
         if not eng.get_engine(name).available():
-            raise ConfigError(f"synthesis engine {name!r} is not installed on this machine; "
-                              f"install it with '{engine.install_hint}' or leave it out of engines")
+            raise ConfigError(
+                f"synthesis engine {name!r} is not installed on this machine; "
+                f"install it with '{engine.install_hint}' or leave it out of engines"
+            )
     return list(dict.fromkeys(names))
 
 
 def _voice_pool(engine_name: str, words: tuple[str, ...], patterns) -> dict[str, list[str]]:
     """Voices of one engine that pass ``patterns``, by group ("accent" / "foreign")."""
     engine = eng.get_engine(engine_name)
-    chosen = [v for v in engine.voices()
-              if patterns is None or any(fnmatch.fnmatch(v.lower(), p.lower()) for p in patterns)]
+    chosen = [
+        v for v in engine.voices() if patterns is None or any(fnmatch.fnmatch(v.lower(), p.lower()) for p in patterns)
+    ]
     if engine_name != "espeak":
         return {"accent": chosen} if chosen else {}
     accents = set(engine.accents())  # type: ignore[attr-defined]
@@ -233,15 +255,18 @@ def plan_speakers(
         for n in names:
             shown = eng.get_engine(n).accents() if n == "espeak" else eng.list_voices(n)
             more = len(eng.list_voices(n)) - len(shown)
-            choices.append(f"{n}: {', '.join(shown)}" + (f" and {more} other-language voices "
-                                                        "(de, es, pl ...)" if more else ""))
-        raise ConfigError(f"voices={patterns} matches no voice that can say any of the words "
-                          f"(voices are shell patterns over names; {'; '.join(choices)})")
+            choices.append(
+                f"{n}: {', '.join(shown)}" + (f" and {more} other-language voices (de, es, pl ...)" if more else "")
+            )
+        raise ConfigError(
+            f"voices={patterns} matches no voice that can say any of the words "
+            f"(voices are shell patterns over names; {'; '.join(choices)})"
+        )
     rng = np.random.default_rng(seed)
     weights = [math.sqrt(sum(len(v) for v in pool.values())) for pool in pools.values()]
     plan: list[PlannedSpeaker] = []
     seen: set[str] = set()
-    for name, n_engine in zip(pools, _largest_remainder(n_speakers, weights, minimum=1)):
+    for name, n_engine in zip(pools, _largest_remainder(n_speakers, weights, minimum=1), strict=False):
         plan += _plan_engine(name, pools[name], n_engine, words, rng, seen)
     if unknown_words:
         plan = _add_other_words(plan, other_words(unknown_words, KNOWN_WORDS), unknown_per_speaker, seed)
@@ -267,10 +292,13 @@ def _add_other_words(plan: list[PlannedSpeaker], pool: tuple[str, ...], per_spea
 def _plan_engine(name, pool, n_engine, words, rng, seen) -> list[PlannedSpeaker]:
     engine = eng.get_engine(name)
     groups = list(pool)
-    group_weights = [1 - ESPEAK_FOREIGN_SHARE if g == "accent" else ESPEAK_FOREIGN_SHARE
-                     for g in groups] if len(groups) > 1 else [1.0]
+    group_weights = (
+        [1 - ESPEAK_FOREIGN_SHARE if g == "accent" else ESPEAK_FOREIGN_SHARE for g in groups]
+        if len(groups) > 1
+        else [1.0]
+    )
     slots = []
-    for group, n_group in zip(groups, _largest_remainder(n_engine, group_weights)):
+    for group, n_group in zip(groups, _largest_remainder(n_engine, group_weights), strict=False):
         voices = list(rng.permutation(pool[group]))
         slots += [voices[i % len(voices)] for i in range(n_group)]
     variants = engine.variants()
@@ -283,8 +311,7 @@ def _plan_engine(name, pool, n_engine, words, rng, seen) -> list[PlannedSpeaker]
             pitch, pitch_range, rate = engine.draw(voice, rng)
             warp = round(float(rng.uniform(*WARP_RANGE)), 3)
             speaker = Speaker(name, str(voice), variant, pitch, pitch_range, rate, warp)
-            split = which_set(f"{speaker.hash}_nohash_0.wav", VALIDATION_PERCENTAGE,
-                              TESTING_PERCENTAGE)
+            split = which_set(f"{speaker.hash}_nohash_0.wav", VALIDATION_PERCENTAGE, TESTING_PERCENTAGE)
             if speaker.hash not in seen and (not wanted or split == wanted[i]):
                 break
         seen.add(speaker.hash)
@@ -351,8 +378,7 @@ def _utterances(planned: PlannedSpeaker, repeats: int, seed: int) -> list[tuple[
             pitch, pitch_range, rate = s.pitch, s.pitch_range, s.rate
             if repeat > 0:  # a person never says a word the same way twice
                 jitter = np.random.default_rng([seed, int(s.hash, 16), _key(word), repeat, 1])
-                pitch, rate = (v * (1 + jitter.uniform(-REPEAT_JITTER, REPEAT_JITTER))
-                               for v in (pitch, rate))
+                pitch, rate = (v * (1 + jitter.uniform(-REPEAT_JITTER, REPEAT_JITTER)) for v in (pitch, rate))
             out.append((word, repeat, Utterance(word, pitch, pitch_range, rate)))
     return out
 
@@ -363,7 +389,7 @@ def _render_speaker(planned: PlannedSpeaker, repeats: int, seed: int, out_dir: s
     engine = eng.get_engine(planned.speaker.engine)
     spoken = engine.synthesize(planned.speaker, [u for _, _, u in todo])
     written = []
-    for (word, repeat, _), (wav, sample_rate) in zip(todo, spoken):
+    for (word, repeat, _), (wav, sample_rate) in zip(todo, spoken, strict=False):
         rng = clip_rng(seed, planned.speaker.hash, word, repeat)
         clip = render_clip(wav, sample_rate, warp=planned.speaker.warp, rng=rng)
         name = clip_name(planned.speaker.hash, word, repeat)
@@ -404,19 +430,32 @@ def synth_speech_commands(
     if jobs < 1 or repeats < 1:
         raise ConfigError(f"jobs={jobs} and repeats={repeats} must both be >= 1")
     if unknown_words < 0 or not 1 <= unknown_per_speaker <= 1000:
-        raise ConfigError(f"unknown_words={unknown_words} must be >= 0 and unknown_per_speaker="
-                          f"{unknown_per_speaker} between 1 and 1000")
+        raise ConfigError(
+            f"unknown_words={unknown_words} must be >= 0 and unknown_per_speaker="
+            f"{unknown_per_speaker} between 1 and 1000"
+        )
     out_dir = Path(out_dir)
-    args = {"speakers": speakers, "words": list(check_words(words)), "seed": seed,
-            "engines": resolve_engines(engines),
-            "voices": None if voices is None else [voices] if isinstance(voices, str) else list(voices),
-            "repeats": repeats, "noise_seconds": noise_seconds}
+    args = {
+        "speakers": speakers,
+        "words": list(check_words(words)),
+        "seed": seed,
+        "engines": resolve_engines(engines),
+        "voices": None if voices is None else [voices] if isinstance(voices, str) else list(voices),
+        "repeats": repeats,
+        "noise_seconds": noise_seconds,
+    }
     if unknown_words:  # only when used, so sets made before these options still match
         args.update(unknown_words=unknown_words, unknown_per_speaker=unknown_per_speaker)
     # The plan checks voices and words: before an earlier set is cleared (issue 17).
-    plan = plan_speakers(speakers, words=args["words"], engines=args["engines"],
-                         voices=args["voices"], seed=seed, unknown_words=unknown_words,
-                         unknown_per_speaker=unknown_per_speaker)
+    plan = plan_speakers(
+        speakers,
+        words=args["words"],
+        engines=args["engines"],
+        voices=args["voices"],
+        seed=seed,
+        unknown_words=unknown_words,
+        unknown_per_speaker=unknown_per_speaker,
+    )
     reused = _reuse(out_dir, args, overwrite)
     if reused is not None:
         return reused
@@ -426,8 +465,7 @@ def synth_speech_commands(
     _render_all(plan, repeats=repeats, seed=seed, out_dir=out_dir, jobs=jobs, progress=progress)
     noise = write_background_noises(out_dir / BACKGROUND_DIR, seconds=noise_seconds, seed=seed)
     _write_lists(out_dir, plan, repeats)
-    summary = _summarise(out_dir, plan, repeats, time.perf_counter() - start,
-                         [p.name for p in noise])
+    summary = _summarise(out_dir, plan, repeats, time.perf_counter() - start, [p.name for p in noise])
     _write_manifest(out_dir, args, plan, complete=True, summary=summary)
     return summary
 
@@ -435,8 +473,7 @@ def synth_speech_commands(
 def _render_all(plan, *, repeats, seed, out_dir, jobs, progress) -> None:
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     context = multiprocessing.get_context(method)
-    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context,
-                                initializer=eng.prepare_worker) as pool:
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=eng.prepare_worker) as pool:
         # All tasks go in before the progress bar starts its thread (workers fork on submit).
         futures = [pool.submit(_render_speaker, p, repeats, seed, str(out_dir)) for p in plan]
         try:
@@ -493,10 +530,16 @@ def _summarise(out_dir, plan, repeats, seconds, noise_files) -> SynthSummary:
         by_engine.setdefault(e, dict.fromkeys(SPLITS, 0))[p.split] += len(p.words) * repeats
         for w in p.words:
             counts[w][p.split] += repeats
-    return SynthSummary(out_dir=out_dir, counts=counts, clips_by_engine=by_engine,
-                        speakers_by_engine=speakers, n_speakers=len(plan),
-                        n_clips=sum(len(p.words) for p in plan) * repeats, seconds=seconds,
-                        noise_files=noise_files)
+    return SynthSummary(
+        out_dir=out_dir,
+        counts=counts,
+        clips_by_engine=by_engine,
+        speakers_by_engine=speakers,
+        n_speakers=len(plan),
+        n_clips=sum(len(p.words) for p in plan) * repeats,
+        seconds=seconds,
+        noise_files=noise_files,
+    )
 
 
 def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
@@ -508,17 +551,32 @@ def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
         espeak_version = None
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
-        "format": MANIFEST_FORMAT, "kind": "speech-commands", "complete": complete, "args": args,
-        "sample_rate": SAMPLE_RATE, "versions": {"espeakng-loader": espeak_version},
-        "speakers": [{"hash": p.speaker.hash, "description": p.speaker.describe(),
-                      "engine": p.speaker.engine, "voice": p.speaker.voice, "split": p.split,
-                      "words": list(p.words)}
-                     for p in plan],
+        "format": MANIFEST_FORMAT,
+        "kind": "speech-commands",
+        "complete": complete,
+        "args": args,
+        "sample_rate": SAMPLE_RATE,
+        "versions": {"espeakng-loader": espeak_version},
+        "speakers": [
+            {
+                "hash": p.speaker.hash,
+                "description": p.speaker.describe(),
+                "engine": p.speaker.engine,
+                "voice": p.speaker.voice,
+                "split": p.split,
+                "words": list(p.words),
+            }
+            for p in plan
+        ],
     }
     if summary is not None:
-        manifest["summary"] = {"counts": summary.counts, "clips_by_engine": summary.clips_by_engine,
-                               "speakers_by_engine": summary.speakers_by_engine,
-                               "n_clips": summary.n_clips, "noise_files": summary.noise_files}
+        manifest["summary"] = {
+            "counts": summary.counts,
+            "clips_by_engine": summary.clips_by_engine,
+            "speakers_by_engine": summary.speakers_by_engine,
+            "n_clips": summary.n_clips,
+            "noise_files": summary.noise_files,
+        }
     tmp = out_dir / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
     tmp.replace(out_dir / MANIFEST)
@@ -532,8 +590,10 @@ def _reuse(out_dir: Path, args: dict, overwrite: bool) -> SynthSummary | None:
     if not out_dir.exists() or not any(out_dir.iterdir()):
         return None
     if not manifest_path.is_file():
-        raise DataError(f"{out_dir}: folder is not empty and has no {MANIFEST}, so it was not made "
-                        "by 'wavetag synth'; choose a new or empty folder")
+        raise DataError(
+            f"{out_dir}: folder is not empty and has no {MANIFEST}, so it was not made "
+            "by 'wavetag synth'; choose a new or empty folder"
+        )
     try:
         old = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as exc:
@@ -542,24 +602,31 @@ def _reuse(out_dir: Path, args: dict, overwrite: bool) -> SynthSummary | None:
         s = old["summary"]
         missing = [n for n in _expected_files(old) if not (out_dir / n).is_file()]
         if not missing:
-            return SynthSummary(out_dir=out_dir, counts=s["counts"],
-                                clips_by_engine=s["clips_by_engine"],
-                                speakers_by_engine=s["speakers_by_engine"],
-                                n_speakers=len(old["speakers"]), n_clips=s["n_clips"],
-                                seconds=0.0, reused=True, noise_files=s["noise_files"])
+            return SynthSummary(
+                out_dir=out_dir,
+                counts=s["counts"],
+                clips_by_engine=s["clips_by_engine"],
+                speakers_by_engine=s["speakers_by_engine"],
+                n_speakers=len(old["speakers"]),
+                n_clips=s["n_clips"],
+                seconds=0.0,
+                reused=True,
+                noise_files=s["noise_files"],
+            )
     elif old.get("args") != args and not overwrite:
         changed = sorted(k for k in args if old.get("args", {}).get(k) != args[k])
-        raise DataError(f"{out_dir}: already holds a set made with other arguments "
-                        f"(differs in {', '.join(changed)}); choose another folder or overwrite "
-                        "(--overwrite) to replace it")
+        raise DataError(
+            f"{out_dir}: already holds a set made with other arguments "
+            f"(differs in {', '.join(changed)}); choose another folder or overwrite "
+            "(--overwrite) to replace it"
+        )
     _clear(out_dir, old)
     return None
 
 
 def _expected_files(manifest: dict) -> list[str]:
     repeats = manifest["args"]["repeats"]
-    names = [clip_name(s["hash"], w, r) for s in manifest["speakers"] for w in s["words"]
-             for r in range(repeats)]
+    names = [clip_name(s["hash"], w, r) for s in manifest["speakers"] for w in s["words"] for r in range(repeats)]
     noise = [f"{BACKGROUND_DIR}/{n}" for n in manifest.get("summary", {}).get("noise_files", [])]
     return names + noise + ["validation_list.txt", "testing_list.txt"]
 

@@ -11,6 +11,7 @@ Each word gets a fixed split by the Speech Commands hash rule applied to the wor
 test speakers are then never heard in training, so the test split measures how often a model
 calls a *new* word a keyword.
 """
+
 from __future__ import annotations
 
 import functools
@@ -46,7 +47,7 @@ def other_words(n: int, exclude: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _readings(words: tuple[str, ...]) -> frozenset[str]:
     from wavetag.data.synth.engines import fold_ipa
     from wavetag.data.synth.espeak import get_espeak

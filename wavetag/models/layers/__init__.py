@@ -1,4 +1,5 @@
 """Blocks shared by several model families."""
+
 from wavetag.models.layers.conv import CausalConv1d, Conv2dSame, conv_bn_act, same_pad_amounts
 from wavetag.models.layers.inception import Inception1d
 from wavetag.models.layers.norm import SubSpectralNorm

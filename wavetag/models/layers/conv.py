@@ -1,4 +1,5 @@
 """Convolution blocks shared by the families: causal 1-D, TF-"SAME" 2-D, conv + norm + act."""
+
 from __future__ import annotations
 
 import math
@@ -12,7 +13,9 @@ class CausalConv1d(nn.Conv1d):
     """``Conv1d`` that only sees the past: ``(kernel_size - 1) * dilation`` zeros on the left,
     so ``[B, C_in, T] -> [B, C_out, T]`` and output ``t`` depends on inputs ``<= t``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1, bias: bool = True) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int, *, dilation: int = 1, bias: bool = True
+    ) -> None:
         super().__init__(in_channels, out_channels, kernel_size, dilation=dilation, bias=bias)
         self.left_pad = (kernel_size - 1) * dilation
 
@@ -52,8 +55,15 @@ class Conv2dSame(nn.Conv2d):
 
 
 def conv_bn_act(
-    in_channels: int, out_channels: int, kernel_size: int | tuple, *, stride: int | tuple = 1,
-    padding: int | tuple | None = None, groups: int = 1, dims: int = 2, act: type[nn.Module] | None = nn.ReLU,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int | tuple,
+    *,
+    stride: int | tuple = 1,
+    padding: int | tuple | None = None,
+    groups: int = 1,
+    dims: int = 2,
+    act: type[nn.Module] | None = nn.ReLU,
 ) -> nn.Sequential:
     """Conv (no bias) → BatchNorm → activation; ``padding=None`` keeps the size ("same", odd kernels)."""
     conv_cls, bn_cls = (nn.Conv1d, nn.BatchNorm1d) if dims == 1 else (nn.Conv2d, nn.BatchNorm2d)

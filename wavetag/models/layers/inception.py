@@ -4,6 +4,7 @@ Eight parallel branches on ``[B, C, T]``, each ending in BatchNorm + ReLU, conca
 1×1; 1×1 → 3; 1×1 → 5; 1×1 → 7; maxpool 3 → 1×1; maxpool 5 → 1×1; avgpool 3 → 1×1;
 avgpool 5 → 1×1 (pools with stride 1 and "same" padding). Output ``[B, 8 * width, T]``.
 """
+
 from __future__ import annotations
 
 import torch
@@ -22,8 +23,12 @@ class Inception1d(nn.Module):
         self.conv7 = nn.Sequential(conv_bn_act(in_channels, width, 1, dims=1), conv_bn_act(width, width, 7, dims=1))
         self.max3 = nn.Sequential(nn.MaxPool1d(3, 1, 1), conv_bn_act(in_channels, width, 1, dims=1))
         self.max5 = nn.Sequential(nn.MaxPool1d(5, 1, 2), conv_bn_act(in_channels, width, 1, dims=1))
-        self.avg3 = nn.Sequential(nn.AvgPool1d(3, 1, 1, count_include_pad=False), conv_bn_act(in_channels, width, 1, dims=1))
-        self.avg5 = nn.Sequential(nn.AvgPool1d(5, 1, 2, count_include_pad=False), conv_bn_act(in_channels, width, 1, dims=1))
+        self.avg3 = nn.Sequential(
+            nn.AvgPool1d(3, 1, 1, count_include_pad=False), conv_bn_act(in_channels, width, 1, dims=1)
+        )
+        self.avg5 = nn.Sequential(
+            nn.AvgPool1d(5, 1, 2, count_include_pad=False), conv_bn_act(in_channels, width, 1, dims=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         branches = (self.conv1, self.conv3, self.conv5, self.conv7, self.max3, self.max5, self.avg3, self.avg5)

@@ -4,6 +4,7 @@ Chang et al., "Subspectral Normalization for Neural Audio Data Processing", ICAS
 arXiv 2103.13620; as used in BC-ResNet (Qualcomm-AI-research/bcresnet ``SubSpectralNorm``,
 ``affine="Sub"``: one affine pair per channel and sub-band).
 """
+
 from __future__ import annotations
 
 import torch

@@ -4,6 +4,7 @@ The legacy ONNX exporter only handles adaptive pooling when the output size is 1
 input size; torchvision's AlexNet/VGG pool spectrogram feature maps (e.g. 4 × 3) up to 6 × 6 /
 7 × 7. Eager mode uses ``F.adaptive_avg_pool2d``; export uses the equivalent ``P_h @ x @ P_wᵀ``.
 """
+
 from __future__ import annotations
 
 import torch

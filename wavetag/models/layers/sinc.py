@@ -5,6 +5,7 @@ arXiv 1808.00158; reference code mravanelli/SincNet ``SincConv_fast``. Each filt
 difference of two windowed sinc low-passes, parametrised by its low cut-off and bandwidth in Hz
 (learned), Hamming-windowed, initialised mel-spaced between 30 Hz and Nyquist.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,14 @@ class SincConv1d(nn.Module):
     """
 
     def __init__(
-        self, out_channels: int, kernel_size: int, *, sample_rate: int, stride: int = 1,
-        min_low_hz: float = 50.0, min_band_hz: float = 50.0,
+        self,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        sample_rate: int,
+        stride: int = 1,
+        min_low_hz: float = 50.0,
+        min_band_hz: float = 50.0,
     ) -> None:
         super().__init__()
         if kernel_size % 2 == 0:
@@ -46,7 +53,9 @@ class SincConv1d(nn.Module):
         half = kernel_size // 2
         n_lin = torch.linspace(0, kernel_size / 2 - 1, steps=half)
         self.register_buffer("window_", 0.54 - 0.46 * torch.cos(2 * math.pi * n_lin / kernel_size), persistent=False)
-        self.register_buffer("n_", 2 * math.pi * torch.arange(-half, 0).view(1, -1).float() / sample_rate, persistent=False)
+        self.register_buffer(
+            "n_", 2 * math.pi * torch.arange(-half, 0).view(1, -1).float() / sample_rate, persistent=False
+        )
 
     def filters(self) -> torch.Tensor:
         """The current filter bank, ``[out_channels, 1, kernel_size]``."""
@@ -66,4 +75,6 @@ class SincConv1d(nn.Module):
         return output.numel() * self.kernel_size
 
     def extra_repr(self) -> str:
-        return f"{self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, sample_rate={self.sample_rate}"
+        return (
+            f"{self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, sample_rate={self.sample_rate}"
+        )

@@ -4,6 +4,7 @@
 Attention counts its two matmuls (QKᵀ and AV: 2 · N² · D per clip) in `count_macs`; the Linear
 layers are counted by the usual hooks.
 """
+
 from __future__ import annotations
 
 import torch
@@ -14,7 +15,9 @@ from torch import nn
 class Attention(nn.Module):
     """Multi-head self-attention, ``[B, N, D] -> [B, N, D]``."""
 
-    def __init__(self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+    def __init__(
+        self, dim: int, num_heads: int, *, qkv_bias: bool = True, attn_drop: float = 0.0, proj_drop: float = 0.0
+    ) -> None:
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
@@ -67,8 +70,16 @@ class Block(nn.Module):
     then ``norm2(x + mlp(x))``."""
 
     def __init__(
-        self, dim: int, num_heads: int, mlp_dim: int, *, qkv_bias: bool = True, drop: float = 0.0,
-        attn_drop: float = 0.0, pre_norm: bool = True, eps: float = 1e-6,
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_dim: int,
+        *,
+        qkv_bias: bool = True,
+        drop: float = 0.0,
+        attn_drop: float = 0.0,
+        pre_norm: bool = True,
+        eps: float = 1e-6,
     ) -> None:
         super().__init__()
         self.pre_norm = pre_norm
