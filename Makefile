@@ -24,7 +24,10 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	if bash scripts/install-debian-deps.sh --check; then touch $@; fi
 
+# Lint and format check first (ruff, configured in pyproject.toml), then the tests.
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 demo: setup

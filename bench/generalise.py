@@ -95,7 +95,8 @@ def main() -> None:
         f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; {time.perf_counter() - started:.0f} s"
     )
     print(
-        f"{'fold (test speakers)':24s} {'accuracy':>9s} {'target':>8s} {'unseen-word FA':>15s} {'target':>7s} {'train s':>8s}"
+        f"{'fold (test speakers)':24s} {'accuracy':>9s} {'target':>8s} {'unseen-word FA':>15s} {'target':>7s} "
+        f"{'train s':>8s}"
     )
     for r in rows:
         target = TARGET_IN_DOMAIN if r["fold"] == "in-domain" else TARGET_FOLD

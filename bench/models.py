@@ -107,7 +107,8 @@ def main() -> None:
     names = args.models or list_models()
     num_samples = SAMPLE_RATE
     print(
-        f"torch {torch.__version__}, 1 thread, 1-s clips at {SAMPLE_RATE} Hz, {NUM_CLASSES} classes, load {os.getloadavg()}"
+        f"torch {torch.__version__}, 1 thread, 1-s clips at {SAMPLE_RATE} Hz, {NUM_CLASSES} classes, load "
+        f"{os.getloadavg()}"
     )
     print(
         f"{'model':20s} {'params':>7s} {'MACs':>6s} | {'eager ms':>15s} | {'onnxrt ms':>15s} | {'train clips/s':>15s}"

@@ -29,8 +29,8 @@ Each is scored on the clean test split (accuracy and MAP@3, sliding windows as `
 share of wrong labels among the training labels it used (known here, never in real data).
 Targets, on test MAP@3 (the FSDKaggle2018 metric; accuracy is checked too): (e) beats (a) and
 (b); each ensemble beats its best member (each ensemble's note gives its members' error overlap
-on validation: 1 = the same mistakes). The oracle row (every train label right) shows the ceiling. Not a test: the figures move a little
-with the seed, and the wall time with the load of the shared cores (printed).
+on validation: 1 = the same mistakes). The oracle row (every train label right) shows the ceiling.
+Not a test: the figures move a little with the seed, and the wall time with the load of the shared cores (printed).
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py               # ~4-5 min on 2 shared cores
     OMP_NUM_THREADS=1 .venv/bin/python bench/noisy_labels.py --wrong 0.5 --keep runs/noisy
@@ -408,7 +408,8 @@ def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
         used_s = "-" if used is None else str(used)
         wrong_s = "-" if wrong is None else f"{100 * wrong:.1f} %"
         print(
-            f"| {name:<28} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | {r.get('note', '')}"
+            f"| {name:<28} | {used_s:>10} | {wrong_s:>17} | {r['accuracy']:>13.3f} | {r['map_at_3']:>10.3f} | "
+            f"{r.get('note', '')}"
         )
     print()
     for metric in ("map_at_3", "accuracy"):
@@ -432,7 +433,8 @@ def report(rows: dict[str, dict], load_before, seconds: float, args) -> None:
     after = os.getloadavg()
     print(
         f"wall time {seconds:.0f} s on {os.cpu_count()} cores; load average (1/5/15 min) before "
-        f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after {after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}"
+        f"{load_before[0]:.2f}/{load_before[1]:.2f}/{load_before[2]:.2f}, after "
+        f"{after[0]:.2f}/{after[1]:.2f}/{after[2]:.2f}"
     )
 
 

@@ -9,9 +9,9 @@ Targets (bc_resnet_1, 2 cores, 16 clients, 1,000 requests of 1-s clips at 16 kHz
 p99 latency < 100 ms. Then a bounded abuse phase (``--abuse-requests``, default 200): the same good
 load runs while 4 more clients send garbage, 12-MB uploads, oversized chunked bodies, malformed
 multipart, empty bodies, wrong Content-Types and stalled slow uploads. Targets: 0 answers of 5xx
-to the abuse, 0 errors among the good requests. The server is `wavetag serve` in its own process (the command a user runs),
-once per backend; the clients are threads of this process, each on its own keep-alive connection
-(the standard library's http.client, so the load generator leaves the cores to the server),
+to the abuse, 0 errors among the good requests. The server is `wavetag serve` in its own process
+(the command a user runs), once per backend; the clients are threads of this process, each on its
+own keep-alive connection (the standard library's http.client, so the load generator leaves the cores to the server),
 sending 1-s 16-bit WAV files as the raw body. Each request names itself (``?filename=``) and the
 answer must name the same request: answers mixed up between batched requests count as errors.
 """

@@ -291,10 +291,14 @@ def test_spec_augment_masks_exactly_the_sampled_bands():
         zero_rows = set(torch.nonzero((out[b, 0] == 0).all(dim=1)).flatten().tolist())
         zero_cols = set(torch.nonzero((out[b, 0] == 0).all(dim=0)).flatten().tolist())
         want_rows = {
-            f for s, w in zip(bands["freq_start"][b].tolist(), bands["freq_width"][b].tolist(), strict=False) for f in range(s, s + w)
+            f
+            for s, w in zip(bands["freq_start"][b].tolist(), bands["freq_width"][b].tolist(), strict=True)
+            for f in range(s, s + w)
         }
         want_cols = {
-            t for s, w in zip(bands["time_start"][b].tolist(), bands["time_width"][b].tolist(), strict=False) for t in range(s, s + w)
+            t
+            for s, w in zip(bands["time_start"][b].tolist(), bands["time_width"][b].tolist(), strict=True)
+            for t in range(s, s + w)
         }
         assert zero_rows == want_rows and zero_cols == want_cols
         assert int((out[b, 0] == 0).sum()) == len(want_rows) * 101 + len(want_cols) * 40 - len(want_rows) * len(

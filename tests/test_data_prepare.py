@@ -197,7 +197,7 @@ def test_speech_commands_lists_unknown_and_silence(tmp_path, sc):
         )
         assert summary.counts[split]["_unknown_"] == min(pool, math.ceil(0.1 * n_target))
         assert summary.counts[split]["_silence_"] == math.ceil(0.1 * n_target)
-    for rel, (samples, label, split) in back.items():
+    for rel, (samples, label, _split) in back.items():
         if label == "_unknown_":
             assert rel.split("/")[0] in ("bed", "cat")
             np.testing.assert_array_equal(samples, written[rel])

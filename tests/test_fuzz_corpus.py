@@ -64,7 +64,8 @@ def test_corpus_is_large_and_seeded(tmp_path):
     first = make_corpus(tmp_path / "a", seed=3)
     second = make_corpus(tmp_path / "b", seed=3)
     assert len(first) >= 40 and len(set(NAMES)) == len(NAMES)
-    fixed = [(a, b) for a, b in zip(first, second, strict=False) if a.suffix != ".ogg"]  # libvorbis draws a random stream serial
+    # libvorbis draws a random stream serial
+    fixed = [(a, b) for a, b in zip(first, second, strict=False) if a.suffix != ".ogg"]
     assert all(a.read_bytes() == b.read_bytes() for a, b in fixed) and len(fixed) >= 40
     assert {p.suffix for p in first} >= set(audio.AUDIO_EXTENSIONS)
 

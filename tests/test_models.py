@@ -203,7 +203,8 @@ def test_frontend_as_name_and_instance():
 def test_frontend_kind_mismatch_names_both():
     with pytest.raises(
         ConfigError,
-        match=r"model 'sincnet' takes waveform input but front end 'logmel' gives image features; use --frontend waveform",
+        match=r"model 'sincnet' takes waveform input but front end 'logmel' gives image features; "
+        r"use --frontend waveform",
     ):
         create_model("sincnet", num_classes=3, frontend="logmel")
 

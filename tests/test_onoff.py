@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -134,7 +135,7 @@ def test_wavenet_on_off_detector_end_to_end(tmp_path, capsys):
     )
     segments = json.loads(capsys.readouterr().out)
     assert segments[0]["start_s"] == 0.0 and segments[-1]["end_s"] == pytest.approx(9.0)
-    assert all(a["end_s"] == b["start_s"] and a["label"] != b["label"] for a, b in zip(segments, segments[1:], strict=False))
+    assert all(a["end_s"] == b["start_s"] and a["label"] != b["label"] for a, b in itertools.pairwise(segments))
     on = [(s["start_s"], s["end_s"]) for s in segments if s["label"] == "on"]
     assert len(on) == 2, segments
     assert on[0][0] < 2.5 and on[0][1] > 2.0 and on[1][0] < 7.0 and on[1][1] > 6.5  # each overlaps its burst

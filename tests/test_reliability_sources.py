@@ -304,10 +304,8 @@ def test_walk_terminates_on_random_trees_and_finds_every_real_clip(tmp_path_fact
     dirs, clips = [root], set()
     for n, (kind, a, b) in enumerate(ops):
         parent, other = dirs[a % len(dirs)], dirs[b % len(dirs)]
-        path = (
-            parent
-            / f"{kind}{n}{'.wav' if kind in ('clip', 'link_missing', 'link_self', 'link_clip', 'fifo', 'dir_wav') else ''}"
-        )
+        suffix = ".wav" if kind in ("clip", "link_missing", "link_self", "link_clip", "fifo", "dir_wav") else ""
+        path = parent / f"{kind}{n}{suffix}"
         if kind == "dir":
             path.mkdir()
             dirs.append(path)

@@ -230,7 +230,8 @@ def test_two_process_ddp_shards_differ_and_weights_agree(tone_pack, tmp_path):
         loop._TrainForward = Keep
         train({str(tone_pack)!r}, tiny_config(epochs=1), {str(tmp_path / "run")!r}, progress=False)
         rank = int(os.environ["RANK"])
-        save_file({{k: v.contiguous() for k, v in captured["model"].state_dict().items()}}, {str(tmp_path)!r} + f"/rank{{rank}}.safetensors")
+        state = {{k: v.contiguous() for k, v in captured["model"].state_dict().items()}}
+        save_file(state, {str(tmp_path)!r} + f"/rank{{rank}}.safetensors")
         json.dump(seen, open({str(tmp_path)!r} + f"/seen{{rank}}.json", "w"))
     """)
     )

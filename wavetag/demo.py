@@ -129,5 +129,6 @@ def _first_test_clip(data: Path) -> Path:
         if line.split("/")[0] in words:
             return data / line
     raise DataError(
-        f"{data / 'testing_list.txt'}: lists no command-word clip; the synthesised set is incomplete, delete {data} and run the demo again"
+        f"{data / 'testing_list.txt'}: lists no command-word clip; the synthesised set is incomplete, delete {data} "
+        "and run the demo again"
     )

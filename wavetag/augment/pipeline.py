@@ -105,8 +105,9 @@ class AugmentConfig:
 
 class WaveAugment:
     """The waveform augmentations in a fixed order (`WAVE_ORDER`): shift → speed → gain → reverb →
-    background noise → coloured noise → microphone filter → codec. ``wave(wav [B, C, T], generator) -> [B, C, T]``; stages that are off are
-    skipped and draw nothing, so the random stream depends only on the config."""
+    background noise → coloured noise → microphone filter → codec.
+    ``wave(wav [B, C, T], generator) -> [B, C, T]``; stages that are off are skipped and draw
+    nothing, so the random stream depends only on the config."""
 
     def __init__(self, stages: Sequence[Augmentation]) -> None:
         self.stages = [s for s in stages if s.active]

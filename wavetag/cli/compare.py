@@ -16,12 +16,14 @@ def compare_command(
     models: str | None = typer.Option(
         None,
         "--models",
-        help="Comma-separated entries MODEL or MODEL@FRONTEND (see 'wavetag models', 'wavetag frontends'), e.g. cnn1d,cnn2d@mfcc,cnn2d@spectrogram: one model may run on several front ends.",
+        help="Comma-separated entries MODEL or MODEL@FRONTEND (see 'wavetag models', 'wavetag frontends'), e.g. "
+        "cnn1d,cnn2d@mfcc,cnn2d@spectrogram: one model may run on several front ends.",
     ),
     models_file: Path | None = typer.Option(
         None,
         "--models-file",
-        help="YAML file with 'models:', a list of entries, instead of --models: 'cnn1d', 'cnn2d@mfcc', or mappings {model, frontend (name or mapping), model_args, label}.",
+        help="YAML file with 'models:', a list of entries, instead of --models: 'cnn1d', 'cnn2d@mfcc', or mappings "
+        "{model, frontend (name or mapping), model_args, label}.",
     ),
     out: Path = typer.Option(
         Path("runs/compare"), "--out", "-o", help="Directory for one run per model and the leaderboard."
@@ -86,7 +88,8 @@ def compare_command(
         )
     console.print(table)
     console.print(
-        f"leaderboard: {result.leaderboard.markdown}\n             {result.leaderboard.csv}\n             {result.leaderboard.chart}"
+        f"leaderboard: {result.leaderboard.markdown}\n             {result.leaderboard.csv}\n             "
+        f"{result.leaderboard.chart}"
     )
 
 

@@ -24,7 +24,9 @@ def demo_command(
     hold_out: str | None = typer.Option(
         None,
         "--hold-out",
-        help="Test on one engine's (or voice's) speakers only and train on the rest, e.g. engine=flite: accuracy on voices the model never heard. [default: speakers split by the Speech Commands hash, every engine in every split]",
+        help="Test on one engine's (or voice's) speakers only and train on the rest, e.g. engine=flite: accuracy on "
+        "voices the model never heard. [default: speakers split by the Speech Commands hash, every engine in every "
+        "split]",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthesis and of training."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for synthesis and decoding."),

@@ -27,12 +27,14 @@ def detect_command(
     evaluate: Path | None = typer.Option(
         None,
         "--evaluate",
-        help="Instead of AUDIO: a streams folder from 'wavetag streams'; reports false accepts per hour, miss rate, latency and a DET curve.",
+        help="Instead of AUDIO: a streams folder from 'wavetag streams'; reports false accepts per hour, miss rate, "
+        "latency and a DET curve.",
     ),
     tune: Path | None = typer.Option(
         None,
         "--tune",
-        help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and stores them in MODEL/config.json.",
+        help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and "
+        "stores them in MODEL/config.json.",
     ),
     hop_s: float | None = typer.Option(
         None,
@@ -47,7 +49,8 @@ def detect_command(
     threshold: list[str] = typer.Option(
         [],
         "--threshold",
-        help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: tuned per class, else 0.5]",
+        help="LABEL=VALUE (repeatable) or VALUE for every class; posterior in (0, 1] at which a class fires. [default: "
+        "tuned per class, else 0.5]",
     ),
     refractory_s: float | None = typer.Option(
         None,
@@ -60,7 +63,8 @@ def detect_command(
     timeline: bool = typer.Option(
         False,
         "--timeline",
-        help="Binary models: print the whole recording as alternating segments, the positive class where it is detected and the negative class in between (e.g. on/off), instead of the events.",
+        help="Binary models: print the whole recording as alternating segments, the positive class where it is "
+        "detected and the negative class in between (e.g. on/off), instead of the events.",
     ),
     fmt: str = typer.Option("table", "--format", help="Events output: table, json or csv."),
     out: Path | None = typer.Option(
@@ -152,7 +156,8 @@ def parse_thresholds(items: list[str], targets: list[str]) -> dict[str, float] |
             number = float(value)
         except ValueError:
             raise ConfigError(
-                f"--threshold {item!r}: {value!r} is not a number; expected LABEL=VALUE or VALUE, e.g. --threshold yes=0.8"
+                f"--threshold {item!r}: {value!r} is not a number; expected LABEL=VALUE or VALUE, e.g. --threshold "
+                "yes=0.8"
             ) from None
         if sep:
             out[label.strip()] = number
@@ -203,7 +208,8 @@ def _evaluate(predictor, streams: Path, out: Path, settings: dict, batch_size: i
     print(f"  {'class':<16} {'thresh':>6} {'clips':>6} {'miss':>7} {'FA/h':>8} {'latency':>8}")
     for label, c in result["per_class"].items():
         print(
-            f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} {_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}"
+            f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} "
+            f"{_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}"
         )
     print(f"report: {result['json']}\nDET curve: {result['det_plot']}")
 
@@ -215,8 +221,8 @@ def _tune(model: Path, pack: Path, target: float, **settings) -> None:
     detection = tune_model_dir(model, pack, target_fa_per_hour=target, **kwargs)
     measured = detection["measured"]
     print(
-        f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} min "
-        f"of {measured['split']} streams:"
+        f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} "
+        f"min of {measured['split']} streams:"
     )
     for label, value in detection["thresholds"].items():
         m = measured.get("per_class", {}).get(label, {})

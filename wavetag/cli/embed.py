@@ -13,7 +13,8 @@ from wavetag.cli.app import app, console
 def embed_command(
     model: Path = typer.Argument(
         ...,
-        help="Model or run directory ('wavetag train': forward_features), or an autoencoder directory ('wavetag train-autoencoder': its bottleneck).",
+        help="Model or run directory ('wavetag train': forward_features), or an autoencoder directory ('wavetag "
+        "train-autoencoder': its bottleneck).",
     ),
     pack: Path = typer.Argument(..., help="Pack directory made by 'wavetag prepare', at the model's sample rate."),
     out: Path = typer.Option(

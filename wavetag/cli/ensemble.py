@@ -20,7 +20,8 @@ def ensemble_command(
     method: str = typer.Option(
         "mean",
         "--method",
-        help="mean (arithmetic mean of probabilities), geometric (normalised geometric mean) or weighted (weights searched on the validation split of --pack). [default: mean]",
+        help="mean (arithmetic mean of probabilities), geometric (normalised geometric mean) or weighted (weights "
+        "searched on the validation split of --pack). [default: mean]",
         show_default=False,
     ),
     pack: Path | None = typer.Option(
@@ -47,7 +48,8 @@ def ensemble_command(
     path = build_ensemble(models, out, method=method, pack=pack, weights=fixed)
     info = read_config(path)["ensemble"]
     console.print(
-        f"ensemble of {len(models)} models ({method}), weights {', '.join(f'{w:.3f}' for w in info['weights'])}: {path}",
+        f"ensemble of {len(models)} models ({method}), weights {', '.join(f'{w:.3f}' for w in info['weights'])}: "
+        f"{path}",
         markup=False,
     )
     val = info.get("validation")

@@ -22,14 +22,16 @@ def predict_command(
     ),
     inputs: list[Path] = typer.Argument(
         ...,
-        help="Audio files and folders (searched recursively for .wav/.flac/.ogg/.mp3/.aiff/...); any sample rate or channel count.",
+        help="Audio files and folders (searched recursively for .wav/.flac/.ogg/.mp3/.aiff/...); any sample rate or "
+        "channel count.",
     ),
     top_k: int = typer.Option(3, "--top-k", help="Classes listed per file, best first."),
     fmt: str = typer.Option("table", "--format", help="Output: table, json or csv."),
     windows: bool = typer.Option(
         False,
         "--windows",
-        help="Also report every window of files longer than the model's window, with its start and end time in seconds.",
+        help="Also report every window of files longer than the model's window, with its start and end time in "
+        "seconds.",
     ),
     hop_s: float | None = typer.Option(
         None, "--hop-s", help="Hop between windows on long files, in seconds. [default: half the model's window]"

@@ -46,13 +46,16 @@ def relabel_command(
     label_noise: str = typer.Option(
         "auto",
         "--label-noise",
-        help="Share of wrong unverified labels: the given label counts as evidence right with probability 1 - this; auto = estimated from held-out verified clips; none = ignore the given labels (plain spreading). [default: auto]",
+        help="Share of wrong unverified labels: the given label counts as evidence right with probability 1 - this; "
+        "auto = estimated from held-out verified clips; none = ignore the given labels (plain spreading). [default: "
+        "auto]",
         show_default=False,
     ),
     groups: str | None = typer.Option(
         None,
         "--groups",
-        help="Spread only within groups of classes: NAME=label,label;NAME=... (classes in no group form one more). [default: one group]",
+        help="Spread only within groups of classes: NAME=label,label;NAME=... (classes in no group form one more). "
+        "[default: one group]",
     ),
     tsne_points: int = typer.Option(
         2000,
@@ -82,7 +85,8 @@ def relabel_command(
     written = write_relabelled(result, out, tsne_points=tsne_points)
     c = result.counts()
     console.print(
-        f"{c['verified']} verified clips spread their labels to {c['confirmed'] + c['changed'] + c['uncertain']} unverified: "
+        f"{c['verified']} verified clips spread their labels to {c['confirmed'] + c['changed'] + c['uncertain']} "
+        "unverified: "
         f"{c['confirmed']} confirmed, {c['changed']} changed, {c['uncertain']} uncertain"
     )
     console.print(

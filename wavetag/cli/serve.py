@@ -23,7 +23,8 @@ def serve_command(
     backend: str = typer.Option(
         "onnx",
         "--backend",
-        help="onnx (ONNX Runtime; exported once to MODEL/.cache/ unless --onnx is given; about a quarter less CPU per request than torch for bc_resnet_1, see bench/serve.py) or torch.",
+        help="onnx (ONNX Runtime; exported once to MODEL/.cache/ unless --onnx is given; about a quarter less CPU per "
+        "request than torch for bc_resnet_1, see bench/serve.py) or torch.",
     ),
     onnx: Path | None = typer.Option(
         None,

@@ -23,7 +23,10 @@ def train_command(
     recipe_name: str | None = typer.Option(
         None,
         "--recipe",
-        help="Start from a named recipe: kws (the recommended keyword spotter: a log-mel DS-CNN and a head on the pretrained speech_embedding, averaged), kws_cnn (the DS-CNN alone), kws_embed (the embedding head alone), bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set params=wavenet_params.json). Precedence: defaults < recipe < --config < flags.",
+        help="Start from a named recipe: kws (the recommended keyword spotter: a log-mel DS-CNN and a head on the "
+        "pretrained speech_embedding, averaged), kws_cnn (the DS-CNN alone), kws_embed (the embedding head alone), "
+        "bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set "
+        "params=wavenet_params.json). Precedence: defaults < recipe < --config < flags.",
     ),
     config_file: Path | None = typer.Option(
         None,
@@ -37,7 +40,8 @@ def train_command(
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
-        help="Start again in a run directory that already holds a run; the old run is kept aside until the new run's first checkpoint and put back if the new run fails or is interrupted before it.",
+        help="Start again in a run directory that already holds a run; the old run is kept aside until the new run's "
+        "first checkpoint and put back if the new run fails or is interrupted before it.",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="Passes over the train split. [default: 20]"),
     batch_size: int | None = typer.Option(
@@ -69,9 +73,7 @@ def train_command(
     balanced: bool | None = typer.Option(
         None, "--balanced/--no-balanced", help="Draw class-balanced batches. [default: off]"
     ),
-    mixup_alpha: float | None = typer.Option(
-        None, "--mixup", help="Mixup Beta(alpha, alpha); 0 = off. [default: 0]"
-    ),
+    mixup_alpha: float | None = typer.Option(None, "--mixup", help="Mixup Beta(alpha, alpha); 0 = off. [default: 0]"),
     no_augment: bool = typer.Option(False, "--no-augment", help="Turn every augmentation off."),
     eval_every_steps: int | None = typer.Option(
         None, "--eval-every-steps", help="Also validate (and checkpoint) every N steps. [default: each epoch only]"
@@ -82,7 +84,8 @@ def train_command(
     keep_best_by: str | None = typer.Option(
         None,
         "--keep-best-by",
-        help="Metric that picks best/: val_loss (min) or val_accuracy, val_balanced_accuracy, val_macro_f1, val_mAP, val_lwlrap, val_map_at_3, val_roc_auc (max). [default: val_loss]",
+        help="Metric that picks best/: val_loss (min) or val_accuracy, val_balanced_accuracy, val_macro_f1, val_mAP, "
+        "val_lwlrap, val_map_at_3, val_roc_auc (max). [default: val_loss]",
     ),
     monitor: str | None = typer.Option(None, "--monitor", help="Metric early stopping watches. [default: val_loss]"),
     patience: int | None = typer.Option(
@@ -100,7 +103,9 @@ def train_command(
     pretrained: Path | None = typer.Option(
         None,
         "--pretrained",
-        help="Local pretrained weights (file or directory) to start from, with a fresh head: torchvision ImageNet files for the image networks, official or Hugging Face AST / wav2vec2 / HuBERT checkpoints (models marked * in 'wavetag models'). Same as --model-set pretrained=PATH.",
+        help="Local pretrained weights (file or directory) to start from, with a fresh head: torchvision ImageNet "
+        "files for the image networks, official or Hugging Face AST / wav2vec2 / HuBERT checkpoints (models marked * "
+        "in 'wavetag models'). Same as --model-set pretrained=PATH.",
     ),
     bf16: bool | None = typer.Option(
         None, "--bf16/--no-bf16", help="bfloat16 autocast for the forward pass. [default: off]"
@@ -115,13 +120,16 @@ def train_command(
     tb_histograms_every: int | None = typer.Option(
         None,
         "--tb-histograms-every",
-        help="TensorBoard histograms of every weight, bias and gradient every N steps; 0 = never. [default: at each validation]",
+        help="TensorBoard histograms of every weight, bias and gradient every N steps; 0 = never. [default: at each "
+        "validation]",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show the progress bar."),
     semi: bool = typer.Option(
         False,
         "--semi",
-        help="Pseudo-labelling in rounds: round 0 trains on the verified train clips; each later round adds the unverified/unlabelled ones whose predicted probability lies in [lower, upper], with the predicted label (OUT/round_<r>/, OUT/semi_history.csv, OUT/best/).",
+        help="Pseudo-labelling in rounds: round 0 trains on the verified train clips; each later round adds the "
+        "unverified/unlabelled ones whose predicted probability lies in [lower, upper], with the predicted label "
+        "(OUT/round_<r>/, OUT/semi_history.csv, OUT/best/).",
     ),
     rounds: int = typer.Option(
         3, "--rounds", help="--semi: training rounds, round 0 included. [default: 3]", show_default=False
@@ -129,7 +137,8 @@ def train_command(
     semi_lower: str = typer.Option(
         "0.35,0.65",
         "--semi-lower",
-        help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: 0.35,0.65]",
+        help="--semi: lower probability bound START,END, linear over rounds 1.. (one number: constant). [default: "
+        "0.35,0.65]",
         show_default=False,
     ),
     semi_upper: float = typer.Option(
@@ -141,7 +150,9 @@ def train_command(
     semi_label_noise: str = typer.Option(
         "auto",
         "--semi-label-noise",
-        help="--semi: share of wrong unverified labels; a clip's given label counts as evidence right with probability 1 - this; auto = estimated each round; none = ignore given labels (the model's prediction alone). [default: auto]",
+        help="--semi: share of wrong unverified labels; a clip's given label counts as evidence right with probability "
+        "1 - this; auto = estimated each round; none = ignore given labels (the model's prediction alone). [default: "
+        "auto]",
         show_default=False,
     ),
 ) -> None:
@@ -186,7 +197,8 @@ def train_command(
     if pretrained is not None:
         if not pretrained.exists():
             raise ConfigError(
-                f"--pretrained {pretrained}: no such file or directory; give a local weights file or checkpoint directory"
+                f"--pretrained {pretrained}: no such file or directory; give a local weights file or checkpoint "
+                "directory"
             )
         flags.setdefault("model_args", {})["pretrained"] = str(pretrained.resolve())
     if frontend or frontend_set:

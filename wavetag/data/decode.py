@@ -18,7 +18,6 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
@@ -52,7 +51,7 @@ class Decoded:
     orig_rate: int
 
 
-Result = Union[Decoded, Rejected]
+Result = Decoded | Rejected
 
 
 def to_int16(x: np.ndarray) -> np.ndarray:
@@ -188,9 +187,9 @@ def decode_isolated(refs: Sequence[ClipRef], opts: DecodeOptions) -> list[Result
                         ref.rel_path,
                         "decoder crashed",
                         (
-                            f"{ref.rel_path}: the decoding process died on this file (a crash inside the decoder, or killed "
-                            "for memory); it is left out and the run goes on; convert it (e.g. ffmpeg -i IN -ar 16000 "
-                            "OUT.wav) or remove it"
+                            f"{ref.rel_path}: the decoding process died on this file (a crash inside the decoder, or "
+                            "killed for memory); it is left out and the run goes on; convert it "
+                            "(e.g. ffmpeg -i IN -ar 16000 OUT.wav) or remove it"
                         ),
                     )
                 )

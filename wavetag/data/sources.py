@@ -246,7 +246,8 @@ def _walk_entry(
                     rel,
                     "not a file",
                     (
-                        f"{rel}: a folder with an audio file's name, holding no audio (expected a file); rename or remove it"
+                        f"{rel}: a folder with an audio file's name, holding no audio (expected a file); rename or "
+                        "remove it"
                     ),
                 )
             )
@@ -273,8 +274,8 @@ def _walk_entry(
                 printable(rel),
                 "bad file name",
                 (
-                    f"{printable(rel)}: the name is not valid UTF-8 (undecodable bytes shown as \\x..), so it cannot be "
-                    "written to the pack's index; rename it, e.g. with 'convmv -f latin1 -t utf8 --notest'"
+                    f"{printable(rel)}: the name is not valid UTF-8 (undecodable bytes shown as \\x..), so it cannot "
+                    "be written to the pack's index; rename it, e.g. with 'convmv -f latin1 -t utf8 --notest'"
                 ),
             )
         )
@@ -588,7 +589,8 @@ def _csv_row(row: dict, row_no: int, csv_path: Path, audio_root: Path, listing: 
                 rel,
                 "missing file",
                 (
-                    f"{where}: {name} not found under {audio_root}; fix the name, pass the right --audio-root, or delete the row"
+                    f"{where}: {name} not found under {audio_root}; fix the name, pass the right --audio-root, or "
+                    "delete the row"
                 ),
                 row_no,
             )

@@ -46,10 +46,10 @@ def write_leaderboard(
     """Write ``leaderboard.md``, ``leaderboard.csv`` and ``leaderboard.png`` into ``out_dir``.
 
     ``rows``: one dict per model with ``model`` (name) and ``metric`` (the task metric; None if
-    it could not be measured), and optionally ``family``, ``input_kind``, ``frontend`` (text), ``macro_f1``, ``params`` (count), ``macs``
-    (multiply-accumulates per clip), ``train_time_s`` and ``latency_ms`` (single clip); missing
-    values are left blank. Rows are sorted by the metric, best first (``higher_is_better``
-    False for e.g. EER); rows without a metric go last.
+    it could not be measured), and optionally ``family``, ``input_kind``, ``frontend`` (text),
+    ``macro_f1``, ``params`` (count), ``macs`` (multiply-accumulates per clip), ``train_time_s``
+    and ``latency_ms`` (single clip); missing values are left blank. Rows are sorted by the
+    metric, best first (``higher_is_better`` False for e.g. EER); rows without a metric go last.
     """
     if not rows:
         raise DataError("the leaderboard has no rows; expected one dict per model compared")

@@ -308,7 +308,8 @@ class _Page:
             r = ex.record
             link = f"[wav]({ex.audio}) · [spectrogram]({ex.spectrogram})" if ex.audio else ""
             out.append(
-                f"| {ex.number} | {md_escape(r['path'])} | {md_escape(_joined(r['true']))} | {md_escape(_joined(r['predicted']))} "
+                f"| {ex.number} | {md_escape(r['path'])} | {md_escape(_joined(r['true']))} | "
+                f"{md_escape(_joined(r['predicted']))} "
                 f"| {float(r['score']):.3f} | {md_escape(_top3_text(r['top3'], '; '))} | {link} |"
             )
         return out + [""]

@@ -63,7 +63,8 @@ def check_model_fits_pack(model: Classifier, config: dict[str, Any], pack: Pack,
             else "same labels in another order"
         )
         raise DataError(
-            f"{where} and the pack {pack.path} have different label sets ({detail}); evaluate on a pack prepared with the same classes"
+            f"{where} and the pack {pack.path} have different label sets ({detail}); evaluate on a pack prepared with "
+            "the same classes"
         )
 
 

@@ -15,6 +15,7 @@ flagged); and speakers/groups found in more than one split.
 
 from wavetag.explore.duplicates import DuplicatePair
 from wavetag.explore.leakage import Leak, LeakCheck
-from wavetag.explore.run import ExplorePaths, ExploreResult, Outlier, explore
+from wavetag.explore.report import ExplorePaths
+from wavetag.explore.run import ExploreResult, Outlier, explore
 
 __all__ = ["DuplicatePair", "ExplorePaths", "ExploreResult", "Leak", "LeakCheck", "Outlier", "explore"]

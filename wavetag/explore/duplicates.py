@@ -154,3 +154,11 @@ def clip_label(pack, i: int) -> str:
         return ";".join(pack.labels[k] for k in np.flatnonzero(pack.index.labels[i]))
     label = int(pack.index.label[i])
     return pack.labels[label] if label >= 0 else ""
+
+
+def clip_labels(pack) -> np.ndarray:
+    """The label of every clip as a string ``[N]`` (multi-label: tags joined with ``;``)."""
+    if pack.index.labels is None:
+        names = np.array(list(pack.labels) + [""], dtype=str)
+        return names[np.where(pack.index.label >= 0, pack.index.label, len(pack.labels))]
+    return np.array([clip_label(pack, i) for i in range(len(pack))], dtype=str)

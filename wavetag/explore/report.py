@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from wavetag.data.splits import SPLITS
 from wavetag.evaluate.compute import to_json_ready
 from wavetag.evaluate.report import HTML_TEMPLATE, html_escape, html_table, md_escape
 from wavetag.explore import plots
+from wavetag.explore.duplicates import clip_labels
 from wavetag.explore.stats import (
     FRAME_S,
     SILENCE_BELOW_LOUDEST_DB,
@@ -56,6 +57,20 @@ class Media:
     path: str
 
 
+@dataclass
+class ExplorePaths:
+    """What `explore` wrote, all inside ``out_dir``."""
+
+    out_dir: Path
+    report_md: Path
+    report_html: Path
+    explore_json: Path
+    clips_csv: Path
+    spectra_npz: Path
+    plots: dict[str, Path] = field(default_factory=dict)
+    audio: list[Path] = field(default_factory=list)
+
+
 def write_report(
     out_dir: Path,
     *,
@@ -71,8 +86,6 @@ def write_report(
     leak_check,
 ) -> ExplorePaths:
     """Write every file of the report into ``out_dir`` and return their paths."""
-    from wavetag.explore.run import ExplorePaths
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = ExplorePaths(
@@ -185,6 +198,10 @@ def _silence_rule() -> str:
     )
 
 
+def _median(x: np.ndarray) -> float | None:
+    return float(np.median(x)) if len(x) else None
+
+
 def _per_class(pack, stats: ClipStats) -> list[dict[str, Any]]:
     from wavetag.explore.stats import membership
 
@@ -192,17 +209,16 @@ def _per_class(pack, stats: ClipStats) -> list[dict[str, Any]]:
     rows = []
     for k, name in enumerate(pack.labels):
         m = y[:, k]
-        med = lambda x: float(np.median(x)) if m.any() else None  # noqa: E731
         rows.append(
             {
                 "label": name,
                 **{s: counts[s].get(name, 0) for s in SPLITS},
                 "total": sum(counts[s].get(name, 0) for s in SPLITS),
                 "analysed": int(m.sum()),
-                "median_duration_s": med(stats.duration_s[m]),
-                "median_rms_dbfs": med(stats.rms_dbfs[m]),
-                "median_silence_share": med(stats.silence_share[m]),
-                "median_band_db": [med(stats.band_db[m, b]) for b in range(stats.band_db.shape[1])],
+                "median_duration_s": _median(stats.duration_s[m]),
+                "median_rms_dbfs": _median(stats.rms_dbfs[m]),
+                "median_silence_share": _median(stats.silence_share[m]),
+                "median_band_db": [_median(stats.band_db[m, b]) for b in range(stats.band_db.shape[1])],
             }
         )
     return rows
@@ -289,8 +305,6 @@ def _outlier_audio(audio_dir: Path, pack, outliers: list) -> list[Path]:
 
 def _write_clips_csv(path: Path, pack, stats: ClipStats, projection, class_of) -> None:
     """One row per analysed clip: where it is, what it is, and every number measured on it."""
-    from wavetag.explore.run import clip_labels
-
     names, bands = clip_labels(pack), [f"band_db_{lo:g}_{hi:g}_hz" for lo, hi in stats.analysis.bands_hz]
     idx = stats.indices
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -511,7 +525,8 @@ def _duplicate_blocks(data: dict, duplicates: list) -> list[tuple]:
 
 def _leak_blocks(leak_check) -> list[tuple]:
     text = (
-        "Groups (speakers: the SPEAKER_nohash_ file-name prefix, or a speaker/group column) found in more than one split. "
+        "Groups (speakers: the SPEAKER_nohash_ file-name prefix, or a speaker/group column) found in more than one "
+        "split. "
         "A speaker heard in training makes the validation and test scores optimistic; re-split with "
         "'wavetag prepare --split hash' or '--split group:speaker'."
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,16 @@ import numpy as np
 
 from wavetag.config import check_range
 from wavetag.errors import ConfigError
-from wavetag.explore.duplicates import DuplicatePair, describe, exact_duplicates, near_duplicates, ordered
+from wavetag.explore.duplicates import (
+    DuplicatePair,
+    clip_labels,
+    describe,
+    exact_duplicates,
+    near_duplicates,
+    ordered,
+)
 from wavetag.explore.leakage import NOISE_GROUP_PREFIX, Leak, LeakCheck, find_leaks
+from wavetag.explore.report import ExplorePaths, write_report
 
 PACK_DIR = "pack"  # where a source folder is prepared, inside the report folder
 
@@ -42,20 +50,6 @@ class Outlier:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
-
-
-@dataclass
-class ExplorePaths:
-    """What `explore` wrote, all inside ``out_dir``."""
-
-    out_dir: Path
-    report_md: Path
-    report_html: Path
-    explore_json: Path
-    clips_csv: Path
-    spectra_npz: Path
-    plots: dict[str, Path] = field(default_factory=dict)
-    audio: list[Path] = field(default_factory=list)
 
 
 @dataclass
@@ -139,7 +133,6 @@ def explore(
             "leakage cover every clip"
         )
     findings = _analyse(pack, indices, bands_hz, near_duplicate_threshold, outliers, seed, progress)
-    from wavetag.explore.report import write_report
 
     notes += findings.pop("notes")
     context = {
@@ -284,16 +277,6 @@ def _outliers(pack, stats, scores: np.ndarray, order: np.ndarray) -> list[Outlie
             )
         )
     return out
-
-
-def clip_labels(pack) -> np.ndarray:
-    """The label of every clip as a string ``[N]`` (multi-label: tags joined with ``;``)."""
-    if pack.index.labels is None:
-        names = np.array(list(pack.labels) + [""], dtype=str)
-        return names[np.where(pack.index.label >= 0, pack.index.label, len(pack.labels))]
-    from wavetag.explore.duplicates import clip_label
-
-    return np.array([clip_label(pack, i) for i in range(len(pack))], dtype=str)
 
 
 def _progress(enabled: bool, total: int, what: str):

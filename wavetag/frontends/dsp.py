@@ -131,7 +131,8 @@ def mel_matrix(
     f_max = sample_rate / 2 if f_max_hz is None else f_max_hz
     if not 0 <= f_min_hz < f_max <= sample_rate / 2:
         raise ConfigError(
-            f"f_min_hz = {f_min_hz}, f_max_hz = {f_max}; expected 0 <= f_min_hz < f_max_hz <= {sample_rate / 2:g} (Nyquist)"
+            f"f_min_hz = {f_min_hz}, f_max_hz = {f_max}; expected 0 <= f_min_hz < f_max_hz <= {sample_rate / 2:g} "
+            "(Nyquist)"
         )
     fb = librosa.filters.mel(
         sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min_hz, fmax=f_max, htk=htk, norm="slaney"

@@ -16,8 +16,9 @@ Every decision uses only the past (the smoothing is causal), so the same rules r
 
 Background classes (names starting with "_", and a binary model's negative class) are never
 reported. For a binary detector, `on_off_segments` turns its events into a timeline of
-alternating positive / negative segments covering the whole recording (``detect --timeline``). Settings left ``None`` come from the ``detection`` block of the model's config.json
-(written by `wavetag.inference.thresholds.save_detection`), else the defaults below.
+alternating positive / negative segments covering the whole recording (``detect --timeline``).
+Settings left ``None`` come from the ``detection`` block of the model's config.json (written by
+`wavetag.inference.thresholds.save_detection`), else the defaults below.
 """
 
 from __future__ import annotations
@@ -222,7 +223,8 @@ def _check_length(source: str, total: int, predictor) -> None:
     if total < predictor.window:
         raise AudioError(
             f"{source}: {total / predictor.sample_rate:.3f} s long, shorter than the model's window of "
-            f"{predictor.window_s:g} s; detection needs at least one full window (use 'wavetag predict' for short clips)"
+            f"{predictor.window_s:g} s; detection needs at least one full window (use 'wavetag predict' for short "
+            "clips)"
         )
 
 

@@ -14,7 +14,6 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 
@@ -25,7 +24,7 @@ MAX_CHANNELS = 32  # a 2-D array with more rows than this and few columns is tak
 HEADER_READ_BYTES = 1 << 16  # where a WAV's fmt and data chunk headers are looked for
 TRUNCATED_RATIO = 0.99  # decoded audio under this share of what the header declares: truncated
 
-AudioInput = Union[str, os.PathLike, bytes, np.ndarray, tuple]  # tuple = (array, sample_rate)
+AudioInput = str | os.PathLike | bytes | np.ndarray | tuple  # tuple = (array, sample_rate)
 
 
 @dataclass

@@ -229,7 +229,8 @@ class Predictor:
         wav = np.ascontiguousarray(wav, dtype=np.float32)
         if wav.ndim != 2 or wav.shape[1] != self.window:
             raise ConfigError(
-                f"logits: wav of shape {wav.shape}; expected [batch, {self.window}] (one window at {self.sample_rate} Hz)"
+                f"logits: wav of shape {wav.shape}; expected [batch, {self.window}] (one window at {self.sample_rate} "
+                "Hz)"
             )
         return self._forward(wav)
 

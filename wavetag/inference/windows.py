@@ -61,7 +61,9 @@ def predict_windows(
     """
     starts = [window_starts(int(n), window, hop) for n in lengths]
     owner = np.repeat(np.arange(len(lengths)), [len(s) for s in starts])
-    absolute = np.concatenate([o + s for o, s in zip(offsets, starts, strict=False)]) if starts else np.zeros(0, np.int64)
+    absolute = np.zeros(0, np.int64)
+    if starts:
+        absolute = np.concatenate([o + s for o, s in zip(offsets, starts, strict=True)])
     ends = np.repeat(np.asarray(offsets) + np.asarray(lengths), [len(s) for s in starts])
     outputs = []
     for first in range(0, len(absolute), batch_size):

@@ -24,7 +24,10 @@ from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.registry import register_model
 
-SOURCE = "Kaggle TensorFlow Speech Recognition Challenge raw-waveform Conv1D kernels (2017); cf. Dai et al., arXiv 1610.00087"
+SOURCE = (
+    "Kaggle TensorFlow Speech Recognition Challenge raw-waveform Conv1D kernels (2017); "
+    "cf. Dai et al., arXiv 1610.00087"
+)
 DEFAULT_FRONTEND = {"name": "waveform"}
 STAGES = ((32, 32), (64, 64), (128, 128, 128), (256, 256, 256))
 

@@ -146,7 +146,9 @@ class Ensemble(nn.Module):
         """Concatenated embeddings ``[B, sum D_i]`` → ensemble logits ``[B, K]``."""
         parts = emb.split(self.backbone.splits, dim=-1)
         if pre_logits:
-            return torch.cat([m.forward_head(p, pre_logits=True) for m, p in zip(self.members, parts, strict=False)], dim=-1)
+            return torch.cat(
+                [m.forward_head(p, pre_logits=True) for m, p in zip(self.members, parts, strict=True)], dim=-1
+            )
         logits = torch.stack([m.forward_head(p) for m, p in zip(self.members, parts, strict=False)])  # (M, B, K)
         self._member_logits = logits if (self.training and self.train_apart) else None
         return combine_logits(logits, self.weights, task=self.task, method=self.method)
@@ -226,7 +228,8 @@ def _check_members(members: list) -> None:
         ):
             if a != b:
                 raise ConfigError(
-                    f"ensemble members differ in {what}: member 0 ({first.name}) has {a!r}, member {i} ({m.name}) {b!r}; "
+                    f"ensemble members differ in {what}: member 0 ({first.name}) has {a!r}, member {i} ({m.name}) "
+                    f"{b!r}; "
                     "members must share task, classes, sample rate and window"
                 )
 

@@ -85,13 +85,15 @@ def load_into(module: nn.Module, state: dict[str, torch.Tensor], *, where: Path,
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
         raise CheckpointError(
-            f"{where}: not {what} weights for this configuration (missing: {_few(missing)}; unexpected: {_few(unexpected)})"
+            f"{where}: not {what} weights for this configuration (missing: {_few(missing)}; unexpected: "
+            f"{_few(unexpected)})"
         )
     for key in own:  # the model's order, so the first mismatch reported is the earliest layer
         value = state[key]
         if tuple(value.shape) != tuple(own[key].shape):
             raise CheckpointError(
-                f"{where}: {key} has shape {tuple(value.shape)}, the {what} built here expects {tuple(own[key].shape)}; "
+                f"{where}: {key} has shape {tuple(value.shape)}, the {what} built here expects "
+                f"{tuple(own[key].shape)}; "
                 "build the model with the checkpoint's configuration"
             )
     module.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})

@@ -19,7 +19,10 @@ from wavetag.models.factory import InputSpec, build_classifier, probe_shape
 from wavetag.models.layers import SincConv1d
 from wavetag.models.registry import register_model
 
-SOURCE = "Ravanelli & Bengio, Speaker Recognition from Raw Waveform with SincNet, SLT 2018 (arXiv 1808.00158); mravanelli/SincNet"
+SOURCE = (
+    "Ravanelli & Bengio, Speaker Recognition from Raw Waveform with SincNet, SLT 2018 (arXiv 1808.00158); "
+    "mravanelli/SincNet"
+)
 DEFAULT_FRONTEND = {"name": "waveform"}
 
 

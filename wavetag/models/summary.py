@@ -90,8 +90,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     right = {4, 5}
 
     def line(cells: tuple) -> str:
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=False))
-        ).rstrip()
+        pairs = enumerate(zip(cells, widths, strict=False))
+        return "  ".join(str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in pairs).rstrip()
 
     return "\n".join([line(header), line(tuple("-" * w for w in widths)), *map(line, body)])

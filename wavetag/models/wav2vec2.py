@@ -11,9 +11,9 @@ Defaults are wav2vec2-base (95M parameters).
 
 ``pretrained=PATH`` (a directory with ``model.safetensors`` or ``pytorch_model.bin`` and
 optionally HF ``config.json``, or a weights file) loads base ``Wav2Vec2Model`` or ``HubertModel``
-weights with a fresh head (a ``wav2vec2.`` / ``hubert.`` prefix from ``*For*`` models is stripped; the quantizer, ``project_*``,
-``masked_spec_embed``, adapters and heads are skipped); the config sets the architecture. The
-position conv's weight norm is stored as ``weight_g``/``weight_v`` (old HF names; the newer
+weights with a fresh head (a ``wav2vec2.`` / ``hubert.`` prefix from ``*For*`` models is stripped;
+the quantizer, ``project_*``, ``masked_spec_embed``, adapters and heads are skipped); the config
+sets the architecture. The position conv's weight norm is stored as ``weight_g``/``weight_v`` (old HF names; the newer
 ``parametrizations.weight.original0/1`` are mapped). HF base models expect zero-mean
 unit-variance input (``do_normalize``).
 """

@@ -20,7 +20,10 @@ from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.layers import Inception1d
 from wavetag.models.registry import register_model
 
-SOURCE = "WavCeption V1: a 1-D Inception approach (Kaggle TF Speech Recognition Challenge kernel, 2017); Szegedy et al. arXiv 1409.4842"
+SOURCE = (
+    "WavCeption V1: a 1-D Inception approach (Kaggle TF Speech Recognition Challenge kernel, 2017); "
+    "Szegedy et al. arXiv 1409.4842"
+)
 DEFAULT_FRONTEND = {"name": "waveform"}
 WIDTHS = (4, 8, 8, 16, 16, 32, 32, 32)  # per-branch width of each module; output 8 × width
 

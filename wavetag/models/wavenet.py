@@ -160,7 +160,8 @@ def _create_wavenet(
     file_rate = file.pop("sample_rate", None)
     if file_rate is not None and sample_rate is not None and file_rate != sample_rate:
         raise ConfigError(
-            f"{params}: sample_rate {file_rate} but the model is built for {sample_rate} Hz; resample the data or edit the file"
+            f"{params}: sample_rate {file_rate} but the model is built for {sample_rate} Hz; resample the data or edit "
+            "the file"
         )
     options = {**arch, **file, **kwargs}  # keyword arguments > params file > defaults
     scalar = bool(options.get("scalar_input", False))

@@ -207,7 +207,8 @@ def train_autoencoder(
         history.append(row)
         if progress:
             log(
-                f"epoch {epoch + 1}/{config.epochs}: train MSE {row['train_mse']:.4f}, validation MSE {row['val_mse']:.4f}"
+                f"epoch {epoch + 1}/{config.epochs}: train MSE {row['train_mse']:.4f}, validation MSE "
+                f"{row['val_mse']:.4f}"
             )
     out = save_autoencoder(
         model,

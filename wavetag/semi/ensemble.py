@@ -263,7 +263,8 @@ def ensemble_note(validation: dict[str, Any]) -> str | None:
     overlap = "n/a" if div["error_overlap"] is None else f"{div['error_overlap']:.2f}"
     return (
         f"the ensemble does not beat its best member on validation (accuracy {mine:.4f} vs {best:.4f}); the members' "
-        f"errors overlap {overlap} (1 = the same mistakes) and they disagree on {div['disagreement']:.1%} of the clips. "
+        f"errors overlap {overlap} (1 = the same mistakes) and they disagree on {div['disagreement']:.1%} of the "
+        "clips. "
         "Averaging helps when members err differently: train them on other label views (given, relabelled, "
         "verified only) or from other families and front ends (a spectrogram CNN and a waveform model)"
     )

@@ -460,7 +460,8 @@ def report_markdown(result: RelabelResult, pack_dir: Path, tsne: Path | None) ->
     rows = result.table()
     for r in rows:
         lines.append(
-            f"| {r['label']} | {r['verified']} | {r['unverified']} | {r['confirmed']} | {r['changed']} | {r['uncertain']} | {r['gained']} |"
+            f"| {r['label']} | {r['verified']} | {r['unverified']} | {r['confirmed']} | {r['changed']} | "
+            f"{r['uncertain']} | {r['gained']} |"
         )
     total = {
         k: sum(r[k] for r in rows) for k in ("verified", "unverified", "confirmed", "changed", "uncertain", "gained")

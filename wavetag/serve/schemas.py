@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-Label = Union[str, list[str]]  # multi-label models answer with the list of labels present
+Label = str | list[str]  # multi-label models answer with the list of labels present
 
 # The request body of /v1/classify and /v1/detect, for the OpenAPI page (the routes read it raw).
 AUDIO_BODY: dict[str, Any] = {

@@ -66,7 +66,8 @@ def parse_entry(entry: str | dict[str, Any], *, where: str = "--models") -> Comp
     unknown = sorted(set(entry) - {"model", "frontend", "model_args", "label"})
     if unknown:
         raise ConfigError(
-            f"{where}: entry for {entry['model']!r} has unknown key(s) {unknown}; expected model, frontend, model_args, label"
+            f"{where}: entry for {entry['model']!r} has unknown key(s) {unknown}; expected model, frontend, "
+            "model_args, label"
         )
     model, frontend = entry["model"], entry.get("frontend")
     if model not in list_models():
