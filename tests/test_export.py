@@ -62,19 +62,59 @@ def test_dynamic_batch_and_length(exported, tone_model_dir):
     assert session.run(["logits"], {"wav": longer})[0].shape == (5, 3)
 
 
-def test_int8_is_smaller_and_measured(exported):
+def test_int8_is_static_qdq_measured_and_judged(exported, tmp_path):
+    import onnxruntime as ort
+
     float_stats, int8_stats = exported.variants
     assert exported.int8_path == exported.onnx_path.with_name("tones.int8.onnx")
     assert int8_stats.size_bytes < float_stats.size_bytes
-    assert float_stats.accuracy == 1.0 and int8_stats.accuracy is not None and int8_stats.accuracy >= 0.8
+    assert float_stats.accuracy == 1.0 and int8_stats.accuracy is not None and int8_stats.accuracy >= 0.9
+    assert float_stats.accuracy_metric == "test accuracy"
     assert int8_stats.latency_ms > 0 and float_stats.latency_ms > 0
-    assert int8_stats.top1_agreement >= 0.8 and int8_stats.max_abs_diff_vs_float is not None
-    assert "int8 dynamic" in read_metadata(exported.int8_path)["quantization"]
-    assert any("quantised" in note for note in exported.notes)
+    assert int8_stats.top1_agreement >= 0.9 and int8_stats.max_abs_diff_vs_float is not None
+    meta = read_metadata(exported.int8_path)
+    assert "int8 static QDQ" in meta["quantization"] and "calibrated on 72 training clips" in meta["quantization"]
+    assert meta["int8_verdict"] == exported.int8_verdict and isinstance(exported.int8_pays, bool)
+    assert exported.int8_verdict.startswith("int8 pays:" if exported.int8_pays else "this model does not gain")
+    assert any("static QDQ" in note and "72 train clips" in note for note in exported.notes)
     onnx.checker.check_model(str(exported.int8_path))
-    ops = [(n.name, n.op_type) for n in onnx.load(str(exported.int8_path)).graph.node]
-    integer = [name for name, op in ops if op in ("ConvInteger", "MatMulInteger")]
-    assert integer and not any(name.startswith(("/frontend/", "/head/")) for name in integer)  # head: 192 weights
+    nodes = onnx.load(str(exported.int8_path)).graph.node
+    dequantised = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    frontend = [n for n in nodes if n.name.startswith("/frontend/")]
+    assert frontend and not any(set(n.input) & dequantised for n in frontend)  # the front end runs in float
+    assert any(n.name.startswith("/backbone/") and set(n.input) & dequantised for n in nodes)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+    ort.InferenceSession(str(exported.int8_path), options, providers=["CPUExecutionProvider"])
+    loaded = [n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node]
+    assert "QLinearConv" in loaded  # ONNX Runtime runs integer convolutions
+
+
+def test_int8_verdict_says_when_int8_does_not_pay():
+    from wavetag.export.onnx import VariantStats
+    from wavetag.export.quantize import int8_verdict
+
+    def pair(float_ms, int8_ms, float_acc, int8_acc):
+        return VariantStats("float", "f", 2000, float_ms, float_acc), VariantStats("int8", "i", 1000, int8_ms, int8_acc)
+
+    assert int8_verdict(*pair(1.0, 0.5, 0.95, 0.945)) == (
+        True,
+        "int8 pays: 2.00x faster, -0.5 points of accuracy, 2.00x smaller",
+    )
+    pays, text = int8_verdict(*pair(1.0, 1.2, 0.95, 0.93))
+    assert not pays and text == (
+        "this model does not gain from int8: it is slower (1.200 ms vs 1.000 ms per clip) and it loses 2.0 points "
+        "of accuracy (allowed: 1); deploy the float file"
+    )
+    assert int8_verdict(*pair(1.0, 0.9, None, None))[1].endswith("accuracy not measured, 2.00x smaller")
+
+
+def test_int8_without_a_pack_is_refused_before_writing(tmp_path):
+    model = create_model("ds_cnn_s", num_classes=2, sample_rate=SR, clip_seconds=0.25)
+    model_dir = save_model_dir(model, tmp_path / "model", extra={"labels": ["no", "yes"]})
+    with pytest.raises(DataError, match="int8 needs calibration clips from the model's training pack.*pass --pack"):
+        export(model_dir, int8=True, check_clips=4)
+    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "model.safetensors"]
 
 
 def test_predictor_runs_the_exported_file(exported, tone_model_dir):
@@ -134,6 +174,9 @@ def test_cli_prints_the_comparison(tone_model_dir, tmp_path, capsys):
     assert "onnx.checker: passed" in text and "parity vs PyTorch: max |diff| =" in text
     rows = {line.split()[0]: line.split() for line in text.splitlines() if line.startswith(("float ", "int8 "))}
     assert rows["float"][1] == "1.0000" and rows["int8"][3] == "kB"  # name, accuracy, size, unit, ...
+    assert "test accuracy" in text and "median of 3 runs" in text
+    verdict = [line for line in text.splitlines() if line.startswith("verdict: ")]
+    assert len(verdict) == 1 and ("int8 pays: " in verdict[0] or "does not gain from int8" in verdict[0])
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(tone_model_dir), "--format", "tflite"])
     assert exit_info.value.code == 1 and "unknown --format 'tflite'" in capsys.readouterr().err

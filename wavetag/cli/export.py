@@ -23,18 +23,21 @@ def export_command(
     int8: bool = typer.Option(
         False,
         "--int8",
-        help="Also write OUT stem + .int8.onnx (dynamic int8 weights, front end in float) and compare it with the float file: test accuracy, file size, single-clip latency.",
+        help="Also write OUT stem + .int8.onnx (dynamic int8 weights, front end in float) and compare it with the "
+        "float file: test accuracy, file size, single-clip latency.",
     ),
     pack: Path | None = typer.Option(
         None,
         "--pack",
-        help="Pack for the parity clips and the test accuracy. [default: the pack in the model's config.json; seeded noise if it is gone]",
+        help="Pack for the parity clips and the test accuracy. [default: the pack in the model's config.json; seeded "
+        "noise if it is gone]",
     ),
     out: Path | None = typer.Option(None, "--out", "-o", help="ONNX file to write. [default: MODEL/model.onnx]"),
     check_clips: int = typer.Option(
         64,
         "--check-clips",
-        help="Test clips run through both PyTorch and ONNX Runtime for the parity check (max |logit difference| must be <= 1e-4).",
+        help="Test clips run through both PyTorch and ONNX Runtime for the parity check (max |logit difference| must "
+        "be <= 1e-4).",
     ),
     latency_runs: int = typer.Option(
         50, "--latency-runs", help="Runs of one clip on one thread whose median is the latency (with --int8)."
@@ -60,26 +63,29 @@ def render(report, *, latency_runs: int = 50) -> str:
     """The export summary as plain text: file, shapes, parity, notes, float vs int8 table."""
     length = "dynamic" if report.dynamic_length else str(report.num_samples)
     lines = [
-        f"wrote {report.onnx_path}  ({report.model_name}: wav [batch, 1, {length}] at {report.sample_rate} Hz -> logits)",
+        f"wrote {report.onnx_path}  ({report.model_name}: wav [batch, 1, {length}] at {report.sample_rate} Hz -> "
+        "logits)",
         "onnx.checker: passed",
-        f"parity vs PyTorch: max |diff| = {report.max_abs_diff:.2e} on {report.parity_clips} clips ({report.parity_source}); "
+        f"parity vs PyTorch: max |diff| = {report.max_abs_diff:.2e} on {report.parity_clips} clips "
+        f"({report.parity_source}); "
         f"target <= {report.atol:g}: ok",
     ]
     lines += [f"note: {n}" for n in report.notes]
     if report.variants:
+        metric = next((v.accuracy_metric for v in report.variants if v.accuracy is not None), "accuracy")
         lines.append("")
-        lines.append(
-            f"{'':8}{'test accuracy':>14}{'file size':>11}{'latency':>11}{'|diff| vs float':>17}{'same top-1':>12}"
-        )
+        lines.append(f"{'':8}{metric:>20}{'file size':>11}{'latency':>11}{'|diff| vs float':>17}{'same top-1':>12}")
         for v in report.variants:
             acc = f"{v.accuracy:.4f}" if v.accuracy is not None else "n/a"
             diff = f"{v.max_abs_diff_vs_float:.3g}" if v.max_abs_diff_vs_float is not None else "-"
             agree = f"{v.top1_agreement:.3f}" if v.top1_agreement is not None else "-"
-            lines.append(f"{v.name:8}{acc:>14}{_size(v.size_bytes):>11}{v.latency_ms:>8.3f} ms{diff:>17}{agree:>12}")
+            lines.append(f"{v.name:8}{acc:>20}{_size(v.size_bytes):>11}{v.latency_ms:>8.3f} ms{diff:>17}{agree:>12}")
         lines.append(
-            f"latency: one clip, one thread, median of {latency_runs} runs in ONNX Runtime; |diff|: max logit "
-            f"difference on the parity clips; int8 file: {report.int8_path}"
+            f"latency: one clip, one thread, median of {latency_runs} runs in ONNX Runtime (float and int8 in turn); "
+            f"|diff|: max logit difference on the parity clips; int8 file: {report.int8_path}"
         )
+        if report.int8_verdict:
+            lines.append(f"verdict: {report.int8_verdict}")
     return "\n".join(lines)
 
 

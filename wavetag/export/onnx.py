@@ -4,7 +4,8 @@
       --> model.onnx  wav float32 [batch, 1, samples] at the model's rate -> logits [batch, K]
       --onnx.checker--> --ONNX Runtime vs PyTorch on test clips of the pack: max |diff| <= 1e-4
       --labels, sample rate, window, task written into metadata_props (the file describes itself)
-      [--int8: `wavetag.export.quantize` --> model.int8.onnx, float vs int8 compared]
+      [--int8: `wavetag.export.quantize` (static QDQ calibrated on training clips of the pack)
+        --> model.int8.onnx, float vs int8 compared, with a verdict: does int8 pay?]
       --> ExportReport
 
 Clips for the parity check come from the test split of the pack (the ``--pack`` argument, else
@@ -78,6 +79,8 @@ class ExportReport:
     parity_source: str  # "test split of PACK" | "seeded noise"
     atol: float = PARITY_ATOL
     int8_path: Path | None = None
+    int8_pays: bool | None = None  # int8 no slower than float and within one point of its accuracy
+    int8_verdict: str | None = None  # the sentence the table ends with
     variants: list[VariantStats] = field(default_factory=list)  # float (and int8) measured
     notes: list[str] = field(default_factory=list)
 
@@ -94,6 +97,8 @@ class ExportReport:
             "parity_clips": self.parity_clips,
             "parity_source": self.parity_source,
             "int8_path": str(self.int8_path) if self.int8_path else None,
+            "int8_pays": self.int8_pays,
+            "int8_verdict": self.int8_verdict,
             "variants": [v.to_dict() for v in self.variants],
             "notes": list(self.notes),
         }
@@ -129,6 +134,11 @@ def export(
     the_pack, pack_note = open_pack(pack, config, model, model_dir)
     if pack_note:
         notes.append(pack_note)
+    calibration = None
+    if int8:  # checked before anything is written: int8 scales need the pack's own audio
+        from wavetag.export.quantize import calibration_clips
+
+        calibration = calibration_clips(the_pack, window)
 
     # Everything is written beside ``out`` first and moved over the old files only when every
     # check has passed: a failed export leaves an earlier model.onnx (and .int8.onnx) untouched.
@@ -151,35 +161,33 @@ def export(
             model_dir, out, model.name, window, model.sample_rate, dynamic, diff, len(clips), source, notes=notes
         )
         if int8:
-            from wavetag.export.quantize import MIN_WEIGHTS, compare_variants, quantize_int8
-
-            report.int8_path = int8_path(out)
-            count, total = quantize_int8(stage, int8_path(stage))
-            notes.append(
-                f"int8: weights of {count} of {total} Conv/MatMul/Gemm layers quantised (dynamic, per tensor); "
-                f"the front end and layers under {MIN_WEIGHTS:,} weights stay float"
-                + (
-                    "; none qualifies, so the int8 file is the float graph (optimised) and brings nothing"
-                    if count == 0
-                    else ""
-                )
-            )
-            report.variants = compare_variants(
-                [("float", stage), ("int8", int8_path(stage))],
-                model=model,
-                pack=the_pack,
-                window=window,
-                clips=clips,
-                runs=latency_runs,
-            )
-            for variant, final in zip(report.variants, (out, report.int8_path), strict=False):
-                variant.path = final
-            os.replace(int8_path(stage), report.int8_path)
+            _add_int8(report, model, stage, calibration, the_pack, window, clips, latency_runs)
         os.replace(stage, out)
     finally:
         stage.unlink(missing_ok=True)
         int8_path(stage).unlink(missing_ok=True)
     return report
+
+
+def _add_int8(report: ExportReport, model, stage: Path, calibration, pack, window: int, clips, runs: int) -> None:
+    """Quantise the staged float graph, measure both files and move the int8 one into place."""
+    from wavetag.export.quantize import compare_variants, int8_verdict, quantize_int8
+
+    clips_used, split = calibration
+    report.int8_path = int8_path(report.onnx_path)
+    count, total = quantize_int8(stage, int8_path(stage), clips_used)
+    report.notes.append(
+        f"int8: static QDQ, {count} of {total} Conv/MatMul/Gemm layers after the front end with int8 weights "
+        f"(per channel) and uint8 activations calibrated on {len(clips_used)} {split} clips; front end in float"
+    )
+    report.variants = compare_variants(
+        [("float", stage), ("int8", int8_path(stage))], model=model, pack=pack, window=window, clips=clips, runs=runs
+    )
+    report.int8_pays, report.int8_verdict = int8_verdict(*report.variants)
+    write_metadata(int8_path(stage), {"wavetag.int8_verdict": report.int8_verdict})
+    for variant, final in zip(report.variants, (report.onnx_path, report.int8_path), strict=True):
+        variant.path = final
+    os.replace(int8_path(stage), report.int8_path)
 
 
 def int8_path(float_path: Path) -> Path:
@@ -204,7 +212,8 @@ def open_pack(pack: Any, config: dict[str, Any], model, model_dir: Path):
     if not recorded:
         return (
             None,
-            f"{model_dir / 'config.json'} names no pack: parity checked on seeded noise, accuracy not measured (pass --pack)",
+            f"{model_dir / 'config.json'} names no pack: parity checked on seeded noise, accuracy not measured (pass "
+            "--pack)",
         )
     try:
         found = Pack.open(recorded)
@@ -212,7 +221,8 @@ def open_pack(pack: Any, config: dict[str, Any], model, model_dir: Path):
     except WavetagError as exc:
         return (
             None,
-            f"the training pack {recorded} cannot be used ({exc}): parity checked on seeded noise, accuracy not measured (pass --pack)",
+            f"the training pack {recorded} cannot be used ({exc}): parity checked on seeded noise, accuracy not "
+            "measured (pass --pack)",
         )
     return found, None
 

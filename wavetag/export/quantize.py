@@ -1,13 +1,22 @@
-"""int8 ONNX by dynamic quantisation, and float vs int8 measured on the same clips.
+"""int8 ONNX by static QDQ quantisation, and float vs int8 measured on the same clips.
 
     model.onnx --ORT pre-processing (constant folding, shape inference)
-      --quantize_dynamic: int8 weights of Conv/MatMul/Gemm layers outside the front end with at
-        least MIN_WEIGHTS weights (activations quantised on the fly, per batch)--> model.int8.onnx
+      --quantize_static, QDQ format: int8 weights per output channel, uint8 activations whose
+        ranges were calibrated (min/max) on up to CALIBRATION_CLIPS training clips of the pack;
+        the front end's nodes excluded--> model.int8.onnx
 
-The front end (nodes named ``/frontend/...``: STFT, mel projection, log) stays float: its powers
-span many decades before the log, where 8-bit rounding would cost the most. Small layers
-(depthwise convolutions, tiny 1x1s) stay float too: the quantise / dequantise nodes around them
-add more to the file and to the run time than their int8 weights save.
+ONNX Runtime fuses each QuantizeLinear → DequantizeLinear pair around a Conv/Gemm into an integer
+kernel (QLinearConv, QGemm) when it loads the file, so the network after the front end runs in
+8 bits end to end, with fixed scales and no per-batch range search. Dynamic quantisation (the
+earlier scheme) measures activation ranges on every run and was several times slower than float.
+
+The front end (every node whose name holds ``/frontend/``: STFT, mel projection, log, a frozen
+speech embedding; members of an ensemble included) stays float: its powers span many decades
+before the log, where 8-bit rounding would cost the most, and its graph has no integer kernels.
+
+`int8_verdict` says whether the int8 file pays: no slower than float and within
+`MAX_ACCURACY_DROP` of its accuracy. The int8 file is written either way (the table and its
+metadata say which); a user who asked for it can judge, or delete it.
 """
 
 from __future__ import annotations
@@ -19,37 +28,45 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.errors import WavetagError
+from wavetag.errors import DataError, WavetagError
 from wavetag.export.onnx import INPUT_NAME, OUTPUT_NAME, VariantStats, check_graph, write_metadata
 
-QUANTISED_OPS = ("Conv", "MatMul", "Gemm")
-FRONTEND_SCOPE = "/frontend/"  # node-name prefix the exporter gives the front end's ops
-MIN_WEIGHTS = 1024  # smaller weight tensors stay float
+FRONTEND_SCOPE = "/frontend/"  # the exporter names the front end's ops /frontend/... (/backbone/members.i/frontend/...)
+CALIBRATION_CLIPS = 256  # training clips whose activation ranges set the int8 scales
+CALIBRATION_BATCH = 16
+CALIBRATION_SEED = 0
+CALIBRATION_SPLITS = ("train", "validation")  # the first with clips is used; never the test split
+ACCURACY_SPLITS = ("test", "validation")  # float and int8 are compared on the first with clips
+MAX_ACCURACY_DROP = 0.01  # int8 "pays" when it loses at most one point of accuracy ...
+MAX_SLOWDOWN = 1.0  # ... and is no slower than float
 WARMUP_RUNS = 3
 
 
-def quantize_int8(src: Path, dst: Path) -> tuple[int, int]:
-    """Write the int8 version of ``src`` to ``dst`` (metadata copied, ``wavetag.quantization``
-    added). Returns ``(layers quantised, Conv/MatMul/Gemm layers in all)``."""
+def quantize_int8(src: Path, dst: Path, calibration: np.ndarray) -> tuple[int, int]:
+    """Write the static QDQ int8 version of ``src`` to ``dst``, activation ranges calibrated on
+    ``calibration`` ``[N, T]`` float32 clips (metadata copied, ``wavetag.quantization`` added).
+    Returns ``(layers quantised, Conv/MatMul/Gemm layers outside the front end)``."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
+    if calibration.ndim != 2 or len(calibration) == 0:
+        raise DataError(f"int8 calibration clips: shape {calibration.shape}; expected [N >= 1, samples]")
     tmp = dst.with_name(f".{dst.name}.pre-{os.getpid()}")
     try:
         quant_pre_process(str(src), str(tmp), skip_symbolic_shape=True)  # symbolic inference cannot read STFT
         graph = onnx.load(str(tmp))
-        layers = [n for n in graph.graph.node if n.op_type in QUANTISED_OPS]
-        sizes = {t.name: int(np.prod(t.dims)) for t in graph.graph.initializer}
-        keep_float = {n.name for n in graph.graph.node if _keep_float(n, sizes)}
-        # quantize_dynamic turns each Gemm into MatMul + Add first, naming the MatMul "<gemm>_MatMul"
-        keep_float |= {f"{n.name}_MatMul" for n in graph.graph.node if n.op_type == "Gemm" and n.name in keep_float}
-        quantize_dynamic(
+        frontend = sorted(n.name for n in graph.graph.node if FRONTEND_SCOPE in n.name)
+        quantize_static(
             str(tmp),
             str(dst),
+            _Calibration(calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
-            op_types_to_quantize=list(QUANTISED_OPS),
-            nodes_to_exclude=sorted(keep_float),
+            calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=frontend,
         )
     except WavetagError:
         raise
@@ -57,24 +74,88 @@ def quantize_int8(src: Path, dst: Path) -> tuple[int, int]:
         raise WavetagError(f"{src}: int8 quantisation with ONNX Runtime failed ({type(exc).__name__}: {exc})") from exc
     finally:
         tmp.unlink(missing_ok=True)
-    quantised = sum(n.name not in keep_float for n in layers)
+    quantised, total = _count_layers(onnx.load(str(dst)))
     props = {p.key: p.value for p in onnx.load(str(src)).metadata_props}
     props["wavetag.quantization"] = (
-        f"int8 dynamic: weights of {quantised} of {len(layers)} Conv/MatMul/Gemm layers; "
-        f"front end and layers under {MIN_WEIGHTS} weights in float32"
+        f"int8 static QDQ: {quantised} of {total} Conv/MatMul/Gemm layers after the front end with int8 weights "
+        f"(per channel) and uint8 activations calibrated on {len(calibration)} training clips; front end in float32"
     )
     write_metadata(dst, props)
     check_graph(dst)
-    return quantised, len(layers)
+    return quantised, total
 
 
-def _keep_float(node, sizes: dict[str, int]) -> bool:
-    if node.name.startswith(FRONTEND_SCOPE):
-        return True
-    if node.op_type not in QUANTISED_OPS:
-        return False
-    weight = node.input[1] if len(node.input) > 1 else ""
-    return sizes.get(weight, 0) < MIN_WEIGHTS
+class _Calibration:
+    """`onnxruntime.quantization.CalibrationDataReader` over clips ``[N, T]``, a batch at a time."""
+
+    def __init__(self, clips: np.ndarray) -> None:
+        self.clips, self.at = clips, 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self.at >= len(self.clips):
+            return None
+        batch = self.clips[self.at : self.at + CALIBRATION_BATCH, None, :]
+        self.at += CALIBRATION_BATCH
+        return {INPUT_NAME: np.ascontiguousarray(batch, dtype=np.float32)}
+
+    def rewind(self) -> None:
+        self.at = 0
+
+
+def _count_layers(graph) -> tuple[int, int]:
+    """``(layers whose weight goes through DequantizeLinear, Conv/MatMul/Gemm layers)`` outside the front end."""
+    dequantised = {n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
+    layers = [n for n in graph.graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and FRONTEND_SCOPE not in n.name]
+    return sum(len(n.input) > 1 and n.input[1] in dequantised for n in layers), len(layers)
+
+
+def calibration_clips(pack, window: int, *, count: int = CALIBRATION_CLIPS, seed: int = CALIBRATION_SEED):
+    """``(clips [N, window] float32, split name)``: up to ``count`` clips drawn (seeded) from the
+    first of `CALIBRATION_SPLITS` that has any, each its first window (zero-padded). `DataError`
+    when there is no pack or it has neither split: int8 scales need real audio."""
+    if pack is None:
+        raise DataError(
+            "int8 needs calibration clips from the model's training pack, and none was found: pass --pack PACK "
+            "(the pack the model was trained on, or one with the same labels and sample rate)"
+        )
+    for split in CALIBRATION_SPLITS:
+        indices = pack.split_indices(split)
+        if len(indices):
+            break
+    else:
+        raise DataError(
+            f"{pack.path}: no {' or '.join(CALIBRATION_SPLITS)} clips to calibrate int8 on; pass --pack with "
+            "the pack the model was trained on"
+        )
+    chosen = np.sort(np.random.default_rng(seed).permutation(indices)[:count])
+    clips = np.zeros((len(chosen), window), np.float32)
+    for row, i in enumerate(chosen.tolist()):
+        x = pack.waveform(i)[:window]
+        clips[row, : len(x)] = x
+    return clips, split
+
+
+def int8_verdict(float_stats: VariantStats, int8_stats: VariantStats) -> tuple[bool, str]:
+    """``(pays, sentence)``: int8 pays when it is no slower than float and loses at most
+    `MAX_ACCURACY_DROP` of accuracy (latency alone when accuracy was not measured)."""
+    speed = float_stats.latency_ms / int8_stats.latency_ms if int8_stats.latency_ms > 0 else float("inf")
+    faster = f"{speed:.2f}x the speed of float" if speed < 1 else f"{speed:.2f}x faster"
+    reasons = []
+    if int8_stats.latency_ms > MAX_SLOWDOWN * float_stats.latency_ms:
+        reasons.append(f"it is slower ({int8_stats.latency_ms:.3f} ms vs {float_stats.latency_ms:.3f} ms per clip)")
+    drop = None
+    if float_stats.accuracy is not None and int8_stats.accuracy is not None:
+        drop = float_stats.accuracy - int8_stats.accuracy
+        if drop > MAX_ACCURACY_DROP + 1e-9:
+            reasons.append(f"it loses {100 * drop:.1f} points of {int8_stats.accuracy_metric} (allowed: 1)")
+    if reasons:
+        return False, "this model does not gain from int8: " + " and ".join(reasons) + "; deploy the float file"
+    accuracy = (
+        "accuracy not measured"
+        if drop is None
+        else f"{round(-100 * drop, 1) + 0.0:+.1f} points of {int8_stats.accuracy_metric}"
+    )
+    return True, f"int8 pays: {faster}, {accuracy}, {float_stats.size_bytes / int8_stats.size_bytes:.2f}x smaller"
 
 
 # ---------------------------------------------------------------------------- comparison
@@ -83,20 +164,20 @@ def _keep_float(node, sizes: dict[str, int]) -> bool:
 def compare_variants(
     variants: list[tuple[str, Path]], *, model, pack, window: int, clips: np.ndarray, runs: int = 50
 ) -> list[VariantStats]:
-    """Measure each ``(name, path)``: size, single-clip latency (median of ``runs``, 1 thread),
-    accuracy on the pack's test split (sliding windows over long clips; None without a pack), and
-    against the first variant: max |logit diff| and top-1 agreement on ``clips [N, window]``."""
+    """Measure each ``(name, path)``: size, single-clip latency (median of ``runs``, 1 thread; the
+    variants' runs interleaved, so a busy machine slows them alike), accuracy on the pack's test
+    split (sliding windows over long clips; None without a pack), and against the first variant:
+    max |logit diff| and top-1 agreement on ``clips [N, window]``."""
     from wavetag.models.onnx_check import onnx_session
 
+    sessions = [onnx_session(path, threads=1) for _, path in variants]
+    latencies = latency_ms_interleaved(sessions, clips[:1], runs=runs)
     out: list[VariantStats] = []
     reference = None
-    for name, path in variants:
-        session = onnx_session(path, threads=1)
+    for (name, path), session, latency in zip(variants, sessions, latencies, strict=True):
         logits = _run(session, clips)
         accuracy, metric = split_accuracy(session, model=model, pack=pack, window=window)
-        stats = VariantStats(
-            name, Path(path), os.path.getsize(path), latency_ms(session, clips[:1], runs=runs), accuracy, metric
-        )
+        stats = VariantStats(name, Path(path), os.path.getsize(path), latency, accuracy, metric)
         if reference is None:
             reference = logits
         else:
@@ -104,6 +185,22 @@ def compare_variants(
             stats.top1_agreement = float(np.mean(logits.argmax(axis=1) == reference.argmax(axis=1)))
         out.append(stats)
     return out
+
+
+def latency_ms_interleaved(sessions: list, clip: np.ndarray, *, runs: int) -> list[float]:
+    """Median wall time (ms) of one ``session.run`` on ``clip [1, T]`` for each session, one run
+    of each in turn ``runs`` times."""
+    feed = {INPUT_NAME: np.ascontiguousarray(clip[:, None, :], dtype=np.float32)}
+    for session in sessions:
+        for _ in range(WARMUP_RUNS):
+            session.run([OUTPUT_NAME], feed)
+    times: list[list[float]] = [[] for _ in sessions]
+    for _ in range(runs):
+        for session, spent in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run([OUTPUT_NAME], feed)
+            spent.append(time.perf_counter() - start)
+    return [1e3 * statistics.median(t) for t in times]
 
 
 def _run(session, clips: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -117,21 +214,14 @@ def _run(session, clips: np.ndarray, batch: int = 64) -> np.ndarray:
 
 def latency_ms(session, clip: np.ndarray, *, runs: int) -> float:
     """Median wall time of one ``session.run`` on ``clip [1, T]``, in milliseconds."""
-    feed = {INPUT_NAME: np.ascontiguousarray(clip[:, None, :], dtype=np.float32)}
-    for _ in range(WARMUP_RUNS):
-        session.run([OUTPUT_NAME], feed)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        session.run([OUTPUT_NAME], feed)
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+    return latency_ms_interleaved([session], clip, runs=runs)[0]
 
 
 def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, str]:
-    """The headline accuracy of ``session`` on the test split (``accuracy``; ``top1_accuracy``
-    for multi-label), clips longer than a window classified by mean-pooled half-overlapping
-    windows as in ``evaluate``. ``(None, "accuracy")`` without a pack or test clips."""
+    """The headline accuracy of ``session`` on the test split (the validation split when the pack
+    has no test clips): ``accuracy``, or ``top1_accuracy`` for multi-label; clips longer than a
+    window classified by mean-pooled half-overlapping windows as in ``evaluate``. Returns
+    ``(accuracy, "<split> <metric>")``; ``(None, metric)`` without a pack or clips."""
     import torch
 
     from wavetag.evaluate.compute import compute_metrics
@@ -139,9 +229,10 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
     from wavetag.train.validate import split_targets
 
     metric = "top1_accuracy" if model.task == "multilabel" else "accuracy"
-    if pack is None or len(pack.split_indices("test")) == 0:
+    split = next((s for s in ACCURACY_SPLITS if pack is not None and len(pack.split_indices(s))), None)
+    if split is None:
         return None, metric
-    indices = pack.split_indices("test")
+    indices = pack.split_indices(split)
 
     def forward(wav: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: wav.numpy()})[0])
@@ -157,4 +248,4 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
     )
     probs = model.probabilities(logits).numpy()
     metrics = compute_metrics(probs, split_targets(pack, indices).numpy(), task=model.task, labels=pack.labels)
-    return float(metrics["overall"][metric]), metric
+    return float(metrics["overall"][metric]), f"{split} {metric}"
