@@ -189,13 +189,37 @@ def test_evaluate_streams_reports_and_plots(predictor, streams, tmp_path):
     result = evaluate_streams(predictor, streams, out_dir=tmp_path / "eval")
     o = result["overall"]
     assert o["clips"] == 30 and o["miss_rate"] <= 0.05
-    assert 0.0 < o["latency_median_s"] < CLIP_S + 0.2 and o["fa_per_hour"] >= 0
+    # latency counts from the keyword's end: a 0.5-s window fires within a window of it
+    assert -CLIP_S < o["latency_median_s"] <= o["latency_p90_s"] < CLIP_S + 0.2 and o["fa_per_hour"] >= 0
     assert set(result["per_class"]) == {"low", "mid", "high"}
+    assert o["fa_resolution_per_hour"] == pytest.approx(1 / result["hours"])
+    for c in result["per_class"].values():
+        assert list(c["miss_at_fa_per_hour"]) == ["0.5", "1", "2"]
+        at = c["miss_at_fa_per_hour"]["1"]
+        assert at is None or (at["fa_per_hour"] <= 1.0 and 0 <= at["miss_rate"] <= 1 and 0 < at["threshold"] < 1)
     assert (tmp_path / "eval" / "det_curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = list(csv.DictReader(open(tmp_path / "eval" / "det_curve.csv")))
+    assert list(rows[0]) == ["class", "threshold", "miss_rate", "fa_per_hour", "missed", "false_accepts"]
+    grid = len(result["det"]["thresholds"])
+    assert [r["class"] for r in rows] == ["high"] * grid + ["low"] * grid + ["mid"] * grid + ["_all_"] * grid
+    assert int(rows[0]["false_accepts"]) == result["det"]["per_class"]["high"]["false_accepts"][0]
     saved = json.loads((tmp_path / "eval" / "stream_eval.json").read_text())
     assert saved["overall"] == o and len(saved["det"]["overall"]["miss_rate"]) == len(saved["det"]["thresholds"])
     curve = saved["det"]["per_class"]["low"]["false_accepts"]
     assert curve[0] >= curve[-1]  # fewer false accepts as the threshold rises
+
+
+def test_miss_at_fa_picks_the_lowest_miss_within_each_rate():
+    from wavetag.inference.stream_eval import THRESHOLD_GRID, miss_at_fa
+
+    n = len(THRESHOLD_GRID)  # false accepts fall and misses rise as the threshold rises
+    fa = np.linspace(10.0, 0.0, n)
+    miss = np.linspace(0.0, 0.5, n)
+    at = miss_at_fa({"miss_rate": list(miss), "fa_per_hour": list(fa)})
+    for point in ("0.5", "1", "2"):
+        i = int(np.flatnonzero(fa <= float(point))[0])
+        assert at[point] == {"miss_rate": miss[i], "fa_per_hour": fa[i], "threshold": float(THRESHOLD_GRID[i])}
+    assert miss_at_fa({"miss_rate": [0.1] * n, "fa_per_hour": [3.0] * n}) == {"0.5": None, "1": None, "2": None}
 
 
 def test_tune_thresholds_meets_the_target(predictor, tone_model, tmp_path):

@@ -197,21 +197,37 @@ def _render_rows(items: list, fmt: str, columns: list[tuple[str, str, str, str |
 
 
 def _evaluate(predictor, streams: Path, out: Path, settings: dict, batch_size: int) -> None:
-    from wavetag.inference.stream_eval import evaluate_streams
+    from wavetag.inference.stream_eval import FA_PER_HOUR_POINTS, evaluate_streams
 
     result = evaluate_streams(predictor, streams, out_dir=out, batch_size=batch_size, **settings)
     o = result["overall"]
     print(f"{result['files']} streams, {result['hours'] * 60:.1f} min, {o['clips']} keyword clips:")
     print(f"  miss rate        {_pct(o['miss_rate'])}  ({o['missed']} missed)")
     print(f"  false accepts/h  {_num(o['fa_per_hour'])}  ({o['false_accepts']} in all)")
-    print(f"  latency          mean {_num(o['latency_mean_s'])} s, median {_num(o['latency_median_s'])} s")
-    print(f"  {'class':<16} {'thresh':>6} {'clips':>6} {'miss':>7} {'FA/h':>8} {'latency':>8}")
-    for label, c in result["per_class"].items():
+    print(
+        f"  latency          median {_num(o['latency_median_s'])} s, 90th percentile {_num(o['latency_p90_s'])} s "
+        "after the keyword's end"
+    )
+    points = [f"{p:g}" for p in FA_PER_HOUR_POINTS]
+    at = "".join(f"{'miss@' + p:>10}" for p in points)
+    print(f"  {'class':<16} {'thresh':>6} {'clips':>6} {'miss':>7} {'FA/h':>8}{at} {'lat.med':>8} {'lat.p90':>8}")
+    rows = list(result["per_class"].items()) + [("all classes", {**o, "threshold": None})]
+    for label, c in rows:
+        at = "".join(f"{_at(c['miss_at_fa_per_hour'][p]):>10}" for p in points)
+        thresh = "-" if c["threshold"] is None else f"{c['threshold']:.3f}"
         print(
-            f"  {label:<16} {c['threshold']:6.3f} {c['clips']:6d} {_pct(c['miss_rate']):>7} "
-            f"{_num(c['fa_per_hour']):>8} {_num(c['latency_median_s']):>8}"
+            f"  {label:<16} {thresh:>6} {c['clips']:6d} {_pct(c['miss_rate']):>7} {_num(c['fa_per_hour']):>8}{at} "
+            f"{_num(c['latency_median_s']):>8} {_num(c['latency_p90_s']):>8}"
         )
-    print(f"report: {result['json']}\nDET curve: {result['det_plot']}")
+    print(
+        f"  miss@N: lowest miss rate on the class's DET curve with <= N false accepts per hour (one threshold per "
+        f"class; 'all': one threshold shared); 1 false accept in these streams = {_num(o['fa_resolution_per_hour'])}/h"
+    )
+    print(f"report: {result['json']}\nDET curve: {result['det_plot']}, {result['det_csv']}")
+
+
+def _at(point) -> str:
+    return "n/a" if point is None else _pct(point["miss_rate"])
 
 
 def _tune(model: Path, pack: Path, target: float, **settings) -> None:

@@ -10,9 +10,15 @@ scored as one hit. Reported:
 
 - ``miss_rate``: clips of the class with no hit / clips of the class;
 - ``fa_per_hour``: false accepts per hour of stream (all streams together);
-- latency: ``fired_s - clip start`` of the hits (mean, median), the time a live detector needs;
-- a DET curve: miss rate against false accepts per hour as one threshold, shared by every
-  class, sweeps `THRESHOLD_GRID`; the operating point of the actual thresholds is marked.
+- latency: ``fired_s`` minus the keyword's end time, over the hits (mean, median, 90th
+  percentile): how long after the word a live detector speaks up (negative: before it ended);
+- DET curves: per class, miss rate against that class's false accepts per hour as its threshold
+  sweeps `THRESHOLD_GRID`, and for all classes with one shared threshold; written as
+  ``det_curve.csv`` and ``det_curve.png`` (the operating point of the actual thresholds marked);
+- ``miss_at_fa_per_hour``: per class, the lowest miss rate on its DET curve with at most 0.5 / 1
+  / 2 false accepts per hour (`FA_PER_HOUR_POINTS`), and the threshold that gives it; None when
+  no threshold gets that low. A stream of H hours resolves 1/H false accepts per hour: below that,
+  the figure is the miss rate with no false accept at all (``fa_resolution_per_hour`` says it).
 
 Posteriors are computed once per stream; the sweep only re-runs the cheap event rules.
 """
@@ -44,6 +50,9 @@ THRESHOLD_GRID = np.unique(
 DEFAULT_COLLAR_S = 0.25  # slack around a clip's span when matching detections to it
 RESULT_FILE = "stream_eval.json"
 DET_PLOT_FILE = "det_curve.png"
+DET_CSV_FILE = "det_curve.csv"
+FA_PER_HOUR_POINTS = (0.5, 1.0, 2.0)  # operating points reported per class
+LATENCY_PERCENTILE = 90
 
 
 @dataclass
@@ -83,6 +92,7 @@ class ClassCounts:
             "fa_per_hour": self.false_accepts / hours if hours > 0 else None,
             "latency_mean_s": float(np.mean(lat)) if lat else None,
             "latency_median_s": float(np.median(lat)) if lat else None,
+            f"latency_p{LATENCY_PERCENTILE}_s": float(np.percentile(lat, LATENCY_PERCENTILE)) if lat else None,
         }
 
 
@@ -116,7 +126,8 @@ def count_class(
     refractory_s: float,
     collar_s: float = DEFAULT_COLLAR_S,
 ) -> ClassCounts:
-    """Hits, false accepts and latencies of class ``label`` (column ``k``) at ``threshold``."""
+    """Hits, false accepts and latencies (``fired_s`` minus the clip's end) of class ``label``
+    (column ``k``) at ``threshold``."""
     total = ClassCounts(latencies=[])
     for s in streams:
         events = class_events(
@@ -141,7 +152,7 @@ def count_class(
             if len(free):
                 hit[free[0]] = True
                 counts.hits += 1
-                counts.latencies.append(e.fired_s - truth[free[0]].start_s)
+                counts.latencies.append(e.fired_s - truth[free[0]].end_s)
                 counts.false_accepts += int(outside // unit)
             else:
                 counts.false_accepts += max(1, int(outside // unit))
@@ -175,7 +186,7 @@ def evaluate_streams(
 ) -> dict[str, Any]:
     """Detect on every stream of ``streams_dir`` (made by `wavetag.inference.streams.build_streams`)
     and score against its labels.csv. With ``out_dir``, writes ``stream_eval.json`` and
-    ``det_curve.png`` there. ``progress(n)`` is called after each stream."""
+    ``det_curve.csv`` and ``det_curve.png`` there. ``progress(n)`` is called after each stream."""
     settings = resolve_settings(
         predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s
     )
@@ -201,6 +212,7 @@ def evaluate_streams(
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         result["det_plot"] = str(plot_det(result, out / DET_PLOT_FILE))
+        result["det_csv"] = str(write_det_csv(result, out / DET_CSV_FILE))
         result["json"] = str(out / RESULT_FILE)
         (out / RESULT_FILE).write_text(json.dumps(result, indent=2, allow_nan=False) + "\n")
     return result
@@ -239,13 +251,70 @@ def summarize(predictor, scored: list[ScoredStream], settings: DetectionSettings
         fas = sum(det["per_class"][label]["false_accepts"][i] for _, label in targets)
         det["overall"]["miss_rate"].append(missed / clips if clips else None)
         det["overall"]["fa_per_hour"].append(fas / hours if hours > 0 else None)
+    for _, label in targets:
+        per_class[label]["miss_at_fa_per_hour"] = miss_at_fa(det["per_class"][label])
+    overall_summary = overall.summary(hours)
+    overall_summary["miss_at_fa_per_hour"] = miss_at_fa(det["overall"])
+    overall_summary["fa_resolution_per_hour"] = 1.0 / hours if hours > 0 else None
     return {
         "settings": settings.to_dict(),
         "collar_s": collar_s,
-        "overall": overall.summary(hours),
+        "overall": overall_summary,
         "per_class": per_class,
         "det": det,
     }
+
+
+def miss_at_fa(curve: dict[str, list], points: tuple[float, ...] = FA_PER_HOUR_POINTS) -> dict[str, Any]:
+    """``{"0.5": {"miss_rate", "fa_per_hour", "threshold"} | None, "1": ..., "2": ...}``: for each
+    point, the lowest miss rate of a DET ``curve`` (lists over `THRESHOLD_GRID`) among thresholds
+    with at most that many false accepts per hour (the lowest such threshold on ties)."""
+    miss = np.array([np.inf if m is None else m for m in curve["miss_rate"]])
+    fa = np.array([np.inf if f is None else f for f in curve["fa_per_hour"]])
+    out: dict[str, Any] = {}
+    for point in points:
+        ok = np.flatnonzero((fa <= point + 1e-9) & np.isfinite(miss))
+        if not len(ok):
+            out[f"{point:g}"] = None
+            continue
+        i = int(ok[np.argmin(miss[ok])])
+        out[f"{point:g}"] = {
+            "miss_rate": float(miss[i]),
+            "fa_per_hour": float(fa[i]),
+            "threshold": float(THRESHOLD_GRID[i]),
+        }
+    return out
+
+
+def write_det_csv(result: dict[str, Any], path: str | Path) -> Path:
+    """The DET sweep of `summarize`'s result as CSV: one row per (class, threshold), the class
+    ``_all_`` being every class with one shared threshold."""
+    import csv
+
+    det = result["det"]
+    path = Path(path)
+    with open(path, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["class", "threshold", "miss_rate", "fa_per_hour", "missed", "false_accepts"])
+        for label, curve in det["per_class"].items():
+            for i, t in enumerate(det["thresholds"]):
+                miss = curve["miss_rate"][i]
+                writer.writerow(
+                    [
+                        label,
+                        f"{t:.4f}",
+                        "" if miss is None else f"{miss:.4f}",
+                        f"{curve['fa_per_hour'][i]:.3f}",
+                        curve["missed"][i],
+                        curve["false_accepts"][i],
+                    ]
+                )
+        for i, t in enumerate(det["thresholds"]):
+            miss, fa = det["overall"]["miss_rate"][i], det["overall"]["fa_per_hour"][i]
+            writer.writerow(
+                ["_all_", f"{t:.4f}", "" if miss is None else f"{miss:.4f}", "" if fa is None else f"{fa:.3f}", "", ""]
+            )
+    return path
 
 
 def _curve(counts: list[ClassCounts], hours: float) -> dict[str, list]:
@@ -297,6 +366,8 @@ def plot_det(result: dict[str, Any], path: str | Path) -> Path:
             ms=8,
             label="operating point (per-class thresholds)",
         )
+    for point in FA_PER_HOUR_POINTS:
+        ax.axvline(point, color="grey", ls=":", lw=0.8)
     ax.set_xscale("symlog", linthresh=max(1.0 / hours, 0.1))
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("miss rate (%)")
