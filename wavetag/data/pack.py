@@ -8,7 +8,6 @@ where it is unpickled, so it can go to spawned worker processes cheaply.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,9 +16,11 @@ import numpy as np
 from wavetag.data.pack_writer import AUDIO_FILE, META_PREFIX, NOISE_FILE, PACK_FORMAT, PACK_FORMAT_VERSION, SAMPLE_DTYPE
 from wavetag.data.splits import SPLIT_CODES, SPLITS
 from wavetag.errors import DataError
+from wavetag.jsonfile import read_json
 
 INT16_SCALE = 32768.0
 EXCLUDED_SPLIT = 255  # split code of the clips a label view leaves out of every split (`Pack.with_labels`)
+REBUILD = "rebuild the pack with 'wavetag prepare ... --force'"
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Pack:
         """Open and check a pack written by ``wavetag prepare``."""
         path = Path(path).expanduser()
         manifest = _read_manifest(path)
-        labels = json.loads((path / "labels.json").read_text())
+        labels = read_json(path / "labels.json", error=DataError, advice=REBUILD, expect_object=False)
         with np.load(path / "index.npz", allow_pickle=False) as z:
             arrays = {k: z[k] for k in ("offset", "length", "label", "split", "group", "path", "verified")}
             meta = {k[len(META_PREFIX) :]: z[k] for k in z.files if k.startswith(META_PREFIX)}
@@ -138,7 +139,7 @@ class Pack:
     def noise_files(self) -> list[dict]:
         """``[{"path", "offset", "length"}]`` of the recordings in `noise_bank` (samples)."""
         path = self.path / "noise.json"
-        return json.loads(path.read_text())["files"] if path.is_file() else []
+        return read_json(path, error=DataError, advice=REBUILD)["files"] if path.is_file() else []
 
     # ------------------------------------------------------------ label views (issue 7)
 
@@ -237,12 +238,7 @@ def _read_manifest(path: Path) -> dict:
     manifest_path = path / "pack.json"
     if not manifest_path.is_file():
         raise DataError(f"{path}: not a wavetag pack (no pack.json); create one with 'wavetag prepare SRC -o {path}'")
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise DataError(
-            f"{manifest_path}: not valid JSON ({exc}); rebuild the pack with 'wavetag prepare ... --force'"
-        ) from None
+    manifest = read_json(manifest_path, error=DataError, advice=REBUILD)
     if manifest.get("format") != PACK_FORMAT or manifest.get("format_version") != PACK_FORMAT_VERSION:
         raise DataError(
             f"{manifest_path}: pack format {manifest.get('format')!r} version {manifest.get('format_version')!r}, "

@@ -27,6 +27,7 @@ import numpy as np
 from wavetag import audio as audio_io
 from wavetag.config import check_range
 from wavetag.errors import ConfigError, DataError
+from wavetag.jsonfile import read_json
 
 SILENCE = "_silence_"
 LABELS_FILE = "labels.csv"
@@ -190,12 +191,7 @@ def read_streams(streams_dir: str | Path) -> tuple[dict[str, Any], dict[str, lis
             raise DataError(
                 f"{path}: missing; {root} is not a streams folder (make one with 'wavetag streams PACK -o {root}')"
             )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except ValueError as exc:
-        raise DataError(
-            f"{manifest_path}: not valid JSON ({exc}); rebuild the streams with 'wavetag streams'"
-        ) from None
+    manifest = read_json(manifest_path, error=DataError, advice="rebuild the streams with 'wavetag streams'")
     truth: dict[str, list[Placement]] = {f["file"]: [] for f in manifest.get("files", [])}
     with open(labels_path, newline="") as fh:
         reader = csv.DictReader(fh)

@@ -20,7 +20,6 @@ with dataset statistics; use a front end with ``normalize="dataset"`` when fine-
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import re
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wavetag.errors import CheckpointError, ConfigError
+from wavetag.jsonfile import read_json_beside
 from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.layers import Block
@@ -187,13 +187,7 @@ def _old_grid(n: int, ours: tuple[int, int], hf: dict[str, Any]) -> tuple[int, i
 
 
 def _hf_config(path: Path) -> dict[str, Any]:
-    file = (path if path.is_dir() else path.parent) / "config.json"
-    if not file.is_file():
-        return {}
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{file}: not valid JSON ({exc})") from None
+    return read_json_beside(path, error=CheckpointError)
 
 
 def load_ast_pretrained(model: Classifier, path: Path) -> None:

@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from wavetag.errors import CheckpointError, WavetagError
+from wavetag.jsonfile import read_json
 from wavetag.models.base import Classifier
 
 CONFIG_NAME = "config.json"
@@ -97,12 +98,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{file}: missing; a model directory holds {CONFIG_NAME} and {WEIGHTS_NAME} (see save_model_dir)"
         )
-    try:
-        config = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{file}: not valid JSON ({exc}); the file is truncated or was edited") from None
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{file}: expected a JSON object, found {type(config).__name__}")
+    config = read_json(file, error=CheckpointError, advice="the file is truncated or was edited")
     if config.get("format") != FORMAT:
         raise CheckpointError(
             f"{file}: field 'format' is {config.get('format')!r}, expected {FORMAT!r}; not a wavetag model directory"

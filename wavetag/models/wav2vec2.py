@@ -21,7 +21,6 @@ unit-variance input (``do_normalize``).
 from __future__ import annotations
 
 import inspect
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wavetag.errors import CheckpointError, ConfigError
+from wavetag.jsonfile import read_json_beside
 from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.layers import attention
@@ -313,13 +313,7 @@ def convert_wav2vec2_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Te
 
 
 def _hf_arch(path: Path) -> dict[str, Any]:
-    file = (path if path.is_dir() else path.parent) / "config.json"
-    if not file.is_file():
-        return {}
-    try:
-        config = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{file}: not valid JSON ({exc})") from None
+    config = read_json_beside(path, error=CheckpointError)
     return {k: config[k] for k in HF_ARCH_KEYS if k in config}
 
 

@@ -17,7 +17,6 @@ embedding, ``skip_channels`` wide) → dropout → dense head with L2 (``l2``, r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ import torch
 from torch import nn
 
 from wavetag.errors import ConfigError
+from wavetag.jsonfile import read_json
 from wavetag.models.base import Classifier
 from wavetag.models.factory import InputSpec, build_classifier
 from wavetag.models.layers import CausalConv1d
@@ -127,14 +127,9 @@ class WaveNet(nn.Module):
 def read_params(path: str | Path) -> dict[str, Any]:
     """The fields of a classic ``wavenet_params.json`` (unknown keys refused)."""
     path = Path(path)
-    try:
-        params = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: WaveNet params file not found") from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(params, dict):
-        raise ConfigError(f"{path}: expected a JSON object of WaveNet parameters")
+    if not path.is_file():
+        raise ConfigError(f"{path}: WaveNet params file not found")
+    params = read_json(path, error=ConfigError, advice="expected the fields of a classic wavenet_params.json")
     unknown = sorted(set(params) - set(PARAMS_KEYS))
     if unknown:
         raise ConfigError(

@@ -32,6 +32,7 @@ from wavetag.data.dataset import make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, DataError
 from wavetag.frontends import FrontEnd, frontend_from_dict
+from wavetag.jsonfile import read_json
 
 FORMAT = "wavetag-autoencoder"
 FORMAT_VERSION = 1
@@ -275,10 +276,7 @@ def load_autoencoder(path: str | Path) -> tuple[ConvAutoencoder, dict[str, Any]]
 
     path = Path(path)
     file = path / "config.json"
-    try:
-        config = json.loads(file.read_text())
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{file}: cannot read the autoencoder config ({exc})") from None
+    config = read_json(file, error=CheckpointError, advice="train it again with 'wavetag train-autoencoder'")
     if config.get("format") != FORMAT:
         raise CheckpointError(f"{file}: field 'format' is {config.get('format')!r}, expected {FORMAT!r}")
     try:

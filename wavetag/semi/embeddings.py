@@ -21,6 +21,7 @@ import torch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, DataError
 from wavetag.inference.windows import predict_windows
+from wavetag.jsonfile import read_json
 
 SIDECAR_SUFFIX = ".json"
 
@@ -37,10 +38,7 @@ def load_embedder(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any
             f"{path}: no config.json; give a model or run directory ('wavetag train') or an "
             "autoencoder directory ('wavetag train-autoencoder')"
         )
-    try:
-        kind = json.loads(config_file.read_text()).get("format")
-    except ValueError as exc:
-        raise CheckpointError(f"{config_file}: not valid JSON ({exc})") from None
+    kind = read_json(config_file, error=CheckpointError).get("format")
     if kind == "wavetag-autoencoder":
         from wavetag.semi.autoencoder import load_autoencoder
 
@@ -143,7 +141,7 @@ def check_embeddings_fit(emb: np.ndarray, pack: Pack, *, path: Path | None = Non
         )
     meta_file = sidecar(Path(path)) if path is not None else None
     if meta_file is not None and meta_file.is_file():
-        meta = json.loads(meta_file.read_text())
+        meta = read_json(meta_file, error=DataError, advice="make the embeddings again with 'wavetag embed'")
         theirs, ours = meta.get("audio_crc32"), pack.info.get("audio_crc32")
         if theirs and ours and theirs != ours:
             raise DataError(
