@@ -264,6 +264,21 @@ def test_output_shape_and_finite_on_silence(name, kwargs):
     assert len(out.shape) == {"waveform": 3, "sequence": 3, "image": 4}[fe.output_kind]
 
 
+@pytest.mark.parametrize("name,kwargs", VARIANTS, ids=ids(VARIANTS))
+def test_features_stay_float32_inside_a_bf16_autocast(name, kwargs):
+    """`train --bf16` autocasts the model; the front end must give the float32 features that
+    predict and the ONNX export compute."""
+    fe = build(name, kwargs)
+    wav = batch_of(2, 16000, 0.5)
+    with torch.no_grad():
+        plain = fe(wav)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            cast = fe(wav.bfloat16())
+    assert cast.dtype == torch.float32
+    torch.testing.assert_close(cast, fe(wav.bfloat16().float()), rtol=0, atol=0)
+    assert plain.shape == cast.shape
+
+
 @pytest.mark.parametrize("name,kwargs", DIFFERENTIABLE, ids=ids(DIFFERENTIABLE))
 def test_gradient_reaches_the_waveform(name, kwargs):
     """The in-place steps inside the front ends must not break autograd."""

@@ -55,6 +55,15 @@ class FrontEnd(nn.Module, abc.ABC):
     def sample_rate(self) -> int:
         return self.config.sample_rate
 
+    def __call__(self, wav: torch.Tensor) -> torch.Tensor:
+        # Features are always computed in float32, also inside a bfloat16 autocast (`train
+        # --bf16`): log-mels and the frozen speech embedding lose precision in bfloat16, and
+        # predict, serve and the ONNX export compute them in float32, so training must too.
+        if torch.is_autocast_enabled(wav.device.type):
+            with torch.autocast(device_type=wav.device.type, enabled=False):
+                return super().__call__(wav.float())
+        return super().__call__(wav)
+
     @abc.abstractmethod
     def output_shape(self, num_samples: int) -> tuple[int, ...]:
         """Per-clip output shape (no batch axis) for ``num_samples`` input samples."""
