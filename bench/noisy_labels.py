@@ -198,13 +198,13 @@ def config_for(n_clips: int, seed: int, quick: bool) -> TrainConfig:
 
 def score(model_dir: Path, pack: Pack) -> dict[str, float]:
     from wavetag.evaluate import compute_metrics
+    from wavetag.inference.windows import split_logits
     from wavetag.models import load_model_dir
-    from wavetag.train.validate import split_logits, split_targets
 
     model, _ = load_model_dir(model_dir)
     idx = pack.split_indices("test")
     probs = model.probabilities(split_logits(model, pack, idx, clip_seconds=model.clip_seconds)).numpy()
-    m = compute_metrics(probs, split_targets(pack, idx).numpy(), task=model.task, labels=pack.labels)["overall"]
+    m = compute_metrics(probs, pack.targets(idx), task=model.task, labels=pack.labels)["overall"]
     return {"accuracy": m["accuracy"], "map_at_3": m["map_at_3"]}
 
 

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from wavetag.errors import ConfigError, DataError
-from wavetag.evaluate import compute_metrics, pool_window_logits
+from wavetag.evaluate import compute_metrics
 from wavetag.evaluate import metrics as M
+from wavetag.inference.windows import pool_window_logits
 
 COMMON_KEYS = {
     "task",

@@ -84,10 +84,7 @@ def make_batch(
             buf[row, n:] = 0.0
     buf *= np.float32(1.0 / INT16_SCALE)
     wav = torch.from_numpy(buf).unsqueeze(1)
-    if pack.multi_label:
-        target = torch.from_numpy(pack.index.labels[idx].astype(np.float32))
-    else:
-        target = torch.from_numpy(pack.index.label[idx].astype(np.int64))
+    target = torch.from_numpy(pack.targets(idx))
     return Batch(wav, target, torch.from_numpy(idx), torch.from_numpy(valid.astype(np.int64)))
 
 
@@ -155,9 +152,8 @@ class PackDataset(torch.utils.data.Dataset):
 
     @property
     def targets(self) -> np.ndarray:
-        """Class ids int32 [N_split] (single-label) or multi-hot uint8 [N_split, C]."""
-        index = self.pack.index
-        return index.labels[self.indices] if self.pack.multi_label else index.label[self.indices]
+        """Class ids int64 [N_split] (single-label) or multi-hot float32 [N_split, C]."""
+        return self.pack.targets(self.indices)
 
     def loader(
         self,

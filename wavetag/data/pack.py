@@ -122,9 +122,12 @@ class Pack:
         """Clip ``i`` as float32 ``[T]`` in [-1, 1)."""
         return self.clip(i).astype(np.float32) / np.float32(INT16_SCALE)
 
-    def target(self, i: int) -> int | np.ndarray:
-        """Class id (single-label) or multi-hot uint8 ``[C]`` (multi-label) of clip ``i``."""
-        return self.index.labels[i] if self.multi_label else int(self.index.label[i])
+    def targets(self, indices: np.ndarray) -> np.ndarray:
+        """What a model learns for clips ``indices``: class ids int64 ``[N]`` (single-label) or
+        multi-hot float32 ``[N, C]`` (multi-label). The one place a target is read from the index."""
+        if self.multi_label:
+            return self.index.labels[indices].astype(np.float32)
+        return self.index.label[indices].astype(np.int64)
 
     def noise_bank(self) -> np.ndarray:
         """The background-noise recordings, concatenated: float32 ``[N_noise]`` (empty if none).

@@ -10,7 +10,6 @@ matplotlib and torch are imported only inside the plotting functions.
 
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
-from wavetag.evaluate.pooling import pool_window_logits
 from wavetag.evaluate.report import ReportPaths, write_report
 from wavetag.lazy import lazy_getattr
 
@@ -24,4 +23,11 @@ __all__ = [
 ]
 
 # `evaluate` itself needs torch and the models; it is imported on first use.
-__getattr__ = lazy_getattr(__name__, {"evaluate": "wavetag.evaluate.run", "EvalResult": "wavetag.evaluate.run"})
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "evaluate": "wavetag.evaluate.run",
+        "EvalResult": "wavetag.evaluate.run",
+        "pool_window_logits": "wavetag.inference.windows",
+    },
+)

@@ -11,15 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, DataError
 from wavetag.evaluate.breakdown import breakdown
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.evaluate.report import ReportPaths, write_report
+from wavetag.inference.windows import split_logits
 from wavetag.models import Classifier, load_model_dir
 from wavetag.outputs import rebase_paths, replaced_dir
-from wavetag.train.validate import split_logits, split_targets
 
 
 @dataclass
@@ -97,9 +98,9 @@ def evaluate(
         net, pack, indices, clip_seconds=net.clip_seconds, hop_s=hop_s, batch_size=batch_size, pool=pool
     )
     probs = net.probabilities(logits).numpy()
-    targets = split_targets(pack, indices).numpy()
+    targets = pack.targets(indices)
     metrics = compute_metrics(probs, targets, task=net.task, labels=pack.labels, task_metric=task_metric)
-    loss = float(net.loss(logits, split_targets(pack, indices)))  # the training loss on the pooled logits
+    loss = float(net.loss(logits, torch.from_numpy(targets)))  # the training loss on the pooled logits
     metrics["overall"] = {"loss": loss, **metrics["overall"]}
     metrics["model"] = {"dir": str(model_dir), "name": net.name, "params": net.num_params()}
     # What prepare warned about the pack (e.g. a class with no clip in this split) belongs in the report too.

@@ -226,7 +226,6 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
 
     from wavetag.evaluate.compute import compute_metrics
     from wavetag.inference.windows import predict_windows
-    from wavetag.train.validate import split_targets
 
     metric = "top1_accuracy" if model.task == "multilabel" else "accuracy"
     split = next((s for s in ACCURACY_SPLITS if pack is not None and len(pack.split_indices(s))), None)
@@ -247,5 +246,5 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
         batch_size=64,
     )
     probs = model.probabilities(logits).numpy()
-    metrics = compute_metrics(probs, split_targets(pack, indices).numpy(), task=model.task, labels=pack.labels)
+    metrics = compute_metrics(probs, pack.targets(indices), task=model.task, labels=pack.labels)
     return float(metrics["overall"][metric]), f"{split} {metric}"

@@ -27,7 +27,7 @@ import numpy as np
 from wavetag.config import check_choice, check_range
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.inference.inputs import AudioInput, Waveform, to_waveform
-from wavetag.inference.windows import window_starts
+from wavetag.inference.windows import pool_window_logits, window_starts
 
 BACKENDS = ("torch", "onnx")
 DEFAULT_HOP_FRACTION = 0.5  # hop between windows of a long clip, as a fraction of the window
@@ -373,7 +373,7 @@ class Predictor:
 
     def _finish(self, p: _Pending, *, top_k: int, windows: bool) -> Prediction:
         logits = np.stack(p.logits)  # (W, K)
-        probs = self.probabilities(logits.mean(axis=0))
+        probs = self.probabilities(pool_window_logits(logits))
         label, score = self._decide(probs)
         order = np.argsort(-probs, kind="stable")[:top_k]
         per_window = None

@@ -2,18 +2,23 @@
 
 A clip of ``L`` samples gives ``1 + ceil(max(0, L - W) / H)`` windows of ``W`` samples every
 ``H`` (the last one zero-padded); a clip shorter than a window is one zero-padded window.
+Validation, ``evaluate``, ``export`` (test accuracy), embeddings, the semi-supervised tools and
+`Predictor` all cut and pool windows here: `split_logits` (clips of a pack), `predict_windows`
+(clips back to back in one array), `pool_window_logits` (one clip's windows).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
 
 from wavetag.config import check_choice
-from wavetag.errors import ConfigError
+from wavetag.data.pack import Pack
+from wavetag.errors import ConfigError, DataError
 
 POOLINGS = ("mean", "max")
 
@@ -26,8 +31,21 @@ def window_starts(length: int, window: int, hop: int) -> np.ndarray:
     return np.arange(count, dtype=np.int64) * hop
 
 
+def pool_window_logits(logits: Any, method: str = "mean") -> Any:
+    """``logits [..., W, C]`` (W windows of one clip) → ``[..., C]``; numpy in, numpy out, torch
+    in, torch out. ``"mean"`` averages the windows' logits (a clip-level class, e.g. a keyword or
+    a scene); ``"max"`` keeps each class's highest window (a short event anywhere in a long clip)."""
+    check_choice("pool method", method, POOLINGS)
+    if logits.ndim < 2 or logits.shape[-2] == 0:
+        raise DataError(f"window logits have shape {tuple(logits.shape)}; expected [..., windows >= 1, classes]")
+    if isinstance(logits, np.ndarray):
+        return logits.mean(axis=-2) if method == "mean" else logits.max(axis=-2)
+    return logits.mean(dim=-2) if method == "mean" else logits.amax(dim=-2)
+
+
 def pool_logits(logits: torch.Tensor, owner: torch.Tensor, num_clips: int, *, pool: str = "mean") -> torch.Tensor:
-    """Pool window logits ``[W, K]`` into clip logits ``[N, K]``; ``owner [W]`` = clip of each window."""
+    """Pool window logits ``[W, K]`` of many clips into clip logits ``[N, K]``; ``owner [W]`` =
+    clip of each window (`pool_window_logits` per clip, in one scatter)."""
     check_choice("pool", pool, POOLINGS)
     k = logits.shape[1]
     if pool == "max":
@@ -78,3 +96,35 @@ def predict_windows(
     if not outputs:
         raise ConfigError("no clips to predict")
     return pool_logits(torch.cat(outputs), torch.from_numpy(owner), len(lengths), pool=pool)
+
+
+@torch.no_grad()
+def split_logits(
+    model: torch.nn.Module,
+    pack: Pack,
+    indices: np.ndarray,
+    *,
+    clip_seconds: float,
+    hop_s: float | None = None,
+    batch_size: int = 128,
+    pool: str = "mean",
+) -> torch.Tensor:
+    """Logits ``[N, K]`` of clips ``indices`` of ``pack``: windows of ``clip_seconds`` every
+    ``hop_s`` (default half a window) over each clip, pooled. Runs the model in eval mode."""
+    was_training = model.training
+    model.eval()
+    try:
+        window = int(round(clip_seconds * pack.sample_rate))
+        hop = int(round((hop_s or clip_seconds / 2) * pack.sample_rate))
+        return predict_windows(
+            model,
+            pack.audio,
+            pack.index.offset[indices],
+            pack.index.length[indices],
+            window=window,
+            hop=hop,
+            batch_size=batch_size,
+            pool=pool,
+        )
+    finally:
+        model.train(was_training)

@@ -195,7 +195,7 @@ def check_compatible(dirs: Sequence[Path], loaded: Sequence[tuple[Any, dict]]) -
 def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndarray, np.ndarray]:
     """Each member's probabilities on the validation split ``[M, N, K]`` (verified clips when it
     has any) and the targets ``[N]`` (or ``[N, C]``)."""
-    from wavetag.train.validate import split_logits, split_targets
+    from wavetag.inference.windows import split_logits
 
     indices = pack.split_indices("validation")
     verified = indices[pack.index.verified[indices].astype(bool)]
@@ -203,7 +203,7 @@ def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndar
     if len(indices) == 0:
         raise DataError(f"{pack.path}: the validation split is empty; the ensemble weights are searched on it")
     probs = [m.probabilities(split_logits(m, pack, indices, clip_seconds=m.clip_seconds)).numpy() for m in members]
-    return np.stack(probs), split_targets(pack, indices).numpy()
+    return np.stack(probs), pack.targets(indices)
 
 
 def _validation_scores(probs, targets, weights, *, method: str, task: str, dirs) -> dict[str, Any]:

@@ -315,7 +315,7 @@ def _pseudo_labels(
 
 def _class_probs(model, pack: Pack, rows: np.ndarray) -> np.ndarray:
     """Class probabilities ``[n, K]`` of clips ``rows`` (binary: ``[P(negative), P(positive)]``)."""
-    from wavetag.train.validate import split_logits
+    from wavetag.inference.windows import split_logits
 
     probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
     return np.concatenate([1.0 - probs, probs], axis=1) if probs.shape[1] == 1 else probs

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from wavetag.data.pack import Pack
-from wavetag.inference.windows import predict_windows
+from wavetag.evaluate.compute import compute_metrics
+from wavetag.inference.windows import split_logits
 from wavetag.models import Classifier
 
 LOWER_IS_BETTER = ("val_loss",)
@@ -30,56 +31,16 @@ def is_better(metric: str, new: float, old: float | None) -> bool:
     return new < old if metric in LOWER_IS_BETTER else new > old
 
 
-@torch.no_grad()
-def split_logits(
-    model: Classifier,
-    pack: Pack,
-    indices: np.ndarray,
-    *,
-    clip_seconds: float,
-    hop_s: float | None = None,
-    batch_size: int = 128,
-    pool: str = "mean",
-) -> torch.Tensor:
-    """Logits ``[N, K]`` of clips ``indices``: windows of ``clip_seconds`` every ``hop_s``
-    (default half a window) over each clip, pooled. Runs the model in eval mode."""
-    was_training = model.training
-    model.eval()
-    try:
-        window = int(round(clip_seconds * pack.sample_rate))
-        hop = int(round((hop_s or clip_seconds / 2) * pack.sample_rate))
-        return predict_windows(
-            model,
-            pack.audio,
-            pack.index.offset[indices],
-            pack.index.length[indices],
-            window=window,
-            hop=hop,
-            batch_size=batch_size,
-            pool=pool,
-        )
-    finally:
-        model.train(was_training)
-
-
-def split_targets(pack: Pack, indices: np.ndarray) -> torch.Tensor:
-    if pack.multi_label:
-        return torch.from_numpy(pack.index.labels[indices].astype(np.float32))
-    return torch.from_numpy(pack.index.label[indices].astype(np.int64))
-
-
 def evaluate_split(
     model: Classifier, pack: Pack, split: str, *, clip_seconds: float, batch_size: int = 128
 ) -> SplitResult:
     """Loss and the ``overall`` metrics of `compute_metrics` on ``split`` of ``pack``, prefixed
     ``val_`` (``val_loss``, ``val_accuracy``, ``val_macro_f1``, ``val_mAP``, ...)."""
-    from wavetag.evaluate import compute_metrics
-
     indices = pack.split_indices(split)
     if len(indices) == 0:
         return SplitResult(torch.zeros(0, 1), torch.zeros(0), {})
     logits = split_logits(model, pack, indices, clip_seconds=clip_seconds, batch_size=batch_size)
-    targets = split_targets(pack, indices)
+    targets = torch.from_numpy(pack.targets(indices))
     loss = float(model.loss(logits, targets))
     metrics = compute_metrics(model.probabilities(logits).numpy(), targets.numpy(), task=model.task, labels=pack.labels)
     scalars = {f"val_{k}": float(v) for k, v in metrics["overall"].items() if isinstance(v, (int, float))}
