@@ -3,6 +3,9 @@ events as offline ``detect`` whatever the chunk sizes."""
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,7 @@ from wavetag.errors import ConfigError
 from wavetag.inference.detector import detect
 from wavetag.inference.incremental import Engine
 from wavetag.inference.predictor import Predictor
-from wavetag.inference.streaming import StreamingDetector
+from wavetag.inference.streaming import StreamingDetector, detect_file
 from wavetag.models import create_model
 
 LABELS = ["_silence_", "a", "b", "c"]
@@ -148,3 +151,32 @@ def test_short_stream_gives_no_events_and_a_flushed_stream_refuses_audio():
     assert det.push(np.zeros(100, np.float32)) == [] and det.flush() == []
     with pytest.raises(ConfigError, match="flushed; start a new StreamingDetector"):
         det.push(np.zeros(10, np.float32))
+
+
+@pytest.mark.parametrize("file_rate", [SR, 16000])
+def test_detect_file_streams_blocks_with_the_offline_events(tone_predictor, tmp_path, file_rate):
+    import soundfile as sf
+    import soxr
+
+    audio = noisy_tones(9.0, seed=3)
+    path = tmp_path / "long.wav"
+    sf.write(path, audio if file_rate == SR else soxr.resample(audio, SR, file_rate), file_rate, subtype="PCM_16")
+    offline = tone_predictor.detect(path, thresholds=0.4)
+    live, det = detect_file(tone_predictor, path, block_s=2.3, thresholds=0.4)  # blocks cut windows anywhere
+    assert len(offline) >= 5 and same_events(offline, live)
+    assert det.windows == 1 + math.ceil((len(audio) - tone_predictor.window) / det.hop)
+
+
+def test_detect_command_prints_the_real_time_factor(tone_predictor, tmp_path):
+    import soundfile as sf
+    from typer.testing import CliRunner
+
+    from wavetag.cli import _load_commands
+
+    path = tmp_path / "long.wav"
+    sf.write(path, noisy_tones(4.0), SR, subtype="PCM_16")
+    result = CliRunner().invoke(
+        _load_commands(), ["detect", str(tone_predictor.model_dir), str(path), "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert re.search(r"events in .*long\.wav; real-time factor \d+\.\d{4} \(CPU .* incremental STFT\)", result.stderr)

@@ -28,6 +28,7 @@ COMMANDS = [
     "ensemble",
     "predict",
     "detect",
+    "listen",
     "streams",
     "export",
     "serve",

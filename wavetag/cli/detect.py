@@ -83,7 +83,9 @@ def detect_command(
 ) -> None:
     """Streaming keyword/event detection: a window every hop, smoothed posteriors, per-class
     thresholds (tuned at training for a target false-accept rate, or --threshold) and a refractory
-    time. Prints events with label, start, end and score. Background classes (_silence_,
+    time. Prints events with label, start, end and score. The recording is streamed through the
+    live detector (each window computed once, STFT frames shared between windows) and the
+    real-time factor (CPU time / audio duration) is printed. Background classes (_silence_,
     _unknown_) are never reported. A binary model's events can be printed as an on/off timeline
     (--timeline)."""
     from wavetag.config import check_choice
@@ -107,8 +109,14 @@ def detect_command(
             f"--timeline needs a binary model (two classes, one logit); {model} is {predictor.task} over "
             f"{len(predictor.labels)} classes: drop --timeline to list its events"
         )
-    events = predictor.detect(str(audio), batch_size=batch_size, **settings)
     from wavetag.inference.inputs import file_truncation_warning
+    from wavetag.inference.streaming import detect_file
+
+    events, detector = detect_file(predictor, audio, batch_size=batch_size, **settings)  # = predictor.detect's events
+    speed = (
+        f"real-time factor {detector.real_time_factor:.4f} (CPU {detector.cpu_s:.2f} s for {detector.audio_s:.1f} s "
+        f"of audio; windows: {detector.engine.describe()})"
+    )
 
     warning = file_truncation_warning(audio)  # a truncated file: events past the cut are simply missing
     if warning:
@@ -122,13 +130,19 @@ def detect_command(
         _write(render_segments(segments, fmt), out)
         err_console.print(
             f"{sum(s.label == positive for s in segments)} {positive!r} segments in {audio}"
-            + (f"; written to {out}" if out else ""),
+            + (f"; written to {out}" if out else "")
+            + f"; {speed}",
             markup=False,
+            soft_wrap=True,
         )
         return
     text = render(events, fmt)
     _write(text, out)
-    err_console.print(f"{len(events)} events in {audio}" + (f"; written to {out}" if out else ""), markup=False)
+    err_console.print(
+        f"{len(events)} events in {audio}" + (f"; written to {out}" if out else "") + f"; {speed}",
+        markup=False,
+        soft_wrap=True,
+    )
 
 
 def _write(text: str, out: Path | None) -> None:

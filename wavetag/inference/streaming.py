@@ -21,14 +21,16 @@ extend it), so it arrives at most ``refractory_s`` + the run's length after ``fi
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
+from wavetag import audio as audio_io
 from wavetag.errors import ConfigError
-from wavetag.inference.detector import DetectionSettings, Event, resolve_settings
+from wavetag.inference.detector import BLOCK_S, DetectionSettings, Event, _check_length, resolve_settings
 from wavetag.inference.incremental import Engine
 
 
@@ -80,6 +82,7 @@ class StreamingDetector:
         self.frames = self.settings.smooth_frames()
         self.batch_size = max(1, int(batch_size))
         self.engine = Engine(predictor, hop=self.hop, incremental=incremental)
+        predictor.logits(np.zeros((1, self.window), np.float32))  # warm-up (first calls are slow), not timed
         self.classes = [
             (k, _ClassState(label, self.settings.thresholds[label]))
             for k, label in enumerate(predictor.labels)
@@ -225,3 +228,28 @@ class StreamingDetector:
                     out.append(c.pending)
                     c.pending = None
         return out
+
+
+def detect_file(
+    predictor,
+    path: str | os.PathLike,
+    *,
+    block_s: float = BLOCK_S,
+    batch_size: int = 64,
+    **settings,
+) -> tuple[list[Event], StreamingDetector]:
+    """`detect` on a file through a `StreamingDetector`, fed ``block_s`` of decoded audio at a time
+    (decoded and resampled as offline ``detect`` decodes it). Returns the events sorted by start, as
+    `detect` does, and the detector (its ``real_time_factor``, ``engine``). Raises `AudioError`
+    for a recording shorter than one window, as `detect` does."""
+    rate = predictor.sample_rate
+    total = int(round(audio_io.info(path).duration_s * rate))
+    _check_length(str(path), total, predictor)
+    detector = StreamingDetector(predictor, batch_size=batch_size, **settings)
+    block = max(1, int(round(block_s * rate)))
+    events: list[Event] = []
+    for first in range(0, total, block):
+        x, _ = audio_io.load(path, sample_rate=rate, start_s=first / rate, duration_s=min(block, total - first) / rate)
+        events += detector.push(x[: total - first])
+    events += detector.flush()
+    return sorted(events, key=lambda e: (e.start_s, e.label)), detector
