@@ -26,7 +26,8 @@ import wavetag.cli.predict  # noqa: F401
 from wavetag import audio
 from wavetag.cli.app import app
 from wavetag.data import prepare
-from wavetag.data.sources import SourceOptions, get_source, walk_audio
+from wavetag.data.clips import SourceOptions, walk_audio
+from wavetag.data.sources import get_source
 from wavetag.errors import AudioError
 from wavetag.inference.inputs import expand_inputs
 

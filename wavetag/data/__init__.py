@@ -25,17 +25,17 @@ _EXPORTS = {
     "make_batch": "wavetag.data.dataset",
     "ClassBalancedSampler": "wavetag.data.dataset",
     "ShuffledBatchSampler": "wavetag.data.dataset",
-    "ClipRef": "wavetag.data.sources",
+    "ClipRef": "wavetag.data.clips",
     "which_set": "wavetag.data.splits",
 }
 
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
+    from wavetag.data.clips import ClipRef
     from wavetag.data.dataset import Batch, ClassBalancedSampler, PackDataset, ShuffledBatchSampler, make_batch
     from wavetag.data.pack import Pack, PackIndex
     from wavetag.data.prepare_pack import PrepareSummary, prepare
-    from wavetag.data.sources import ClipRef
     from wavetag.data.splits import which_set
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wavetag import audio
-from wavetag.data.sources import ClipRef, Rejected
+from wavetag.data.clips import ClipRef, Rejected
 from wavetag.errors import AudioError
 
 INT16_SCALE = 32768.0  # float sample 1.0 <-> int16 32768 (clipped to 32767)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.data.sources import ClipRef, Rejected
+from wavetag.data.clips import ClipRef, Rejected
 from wavetag.data.splits import SPLIT_CODES, SPLITS
 from wavetag.errors import DataError
 

@@ -28,6 +28,7 @@ import numpy as np
 from wavetag import __version__, audio
 from wavetag.config import check_range
 from wavetag.data.checks import check_two_classes, split_warnings
+from wavetag.data.clips import ClipRef, Listing, Rejected, SourceOptions, list_noise
 from wavetag.data.decode import (
     MIN_CLIP_S,
     Decoded,
@@ -38,18 +39,7 @@ from wavetag.data.decode import (
     to_int16,
 )
 from wavetag.data.pack_writer import AUDIO_FILE, PackWriter, check_target, commit_pack, remove_stale_temporaries
-from wavetag.data.sources import (
-    ClipRef,
-    Listing,
-    Rejected,
-    SourceOptions,
-    check_label_case,
-    check_root,
-    detect_source,
-    get_source,
-    list_noise,
-    source_names,
-)
+from wavetag.data.sources import check_label_case, check_root, detect_source, get_source, source_names
 from wavetag.data.splits import check_fractions, group_splits, hash_splits, stratified_splits
 from wavetag.errors import ConfigError, DataError
 

@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from wavetag.data.sources import (
+from wavetag.data.clips import (
     NOISE_DIR,
     SILENCE,
-    SOURCES,
     UNKNOWN,
     ClipRef,
     Listing,
@@ -70,7 +69,6 @@ def parse_words(words: str | list[str] | tuple[str, ...] | None, available: list
     return chosen
 
 
-@SOURCES.register("speech-commands", help="Google Speech Commands v0.01/v0.02: <word>/<speaker>_nohash_<n>.wav + lists")
 def read_speech_commands(root: Path, opts: SourceOptions) -> Listing:
     """List every word's clips; splits from the list files where present (else `which_set`)."""
     if not root.is_dir():

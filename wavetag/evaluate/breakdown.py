@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from wavetag.data.clips import SILENCE, UNKNOWN
 from wavetag.data.pack import Pack
-from wavetag.data.sources import SILENCE, UNKNOWN
 
 GROUP_KEYS = ("engine", "voice")
 

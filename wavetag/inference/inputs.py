@@ -184,7 +184,7 @@ def expand_inputs(paths: Iterable[str | os.PathLike], *, skipped: list | None = 
     folder holds that cannot be used (broken links, link loops, unreadable folders, non-UTF-8
     names, a folder named ``x.wav``) is left out and appended to ``skipped`` (`Rejected` rows).
     """
-    from wavetag.data.sources import walk_audio
+    from wavetag.data.clips import walk_audio
 
     out: list[Path] = []
     for item in paths:
