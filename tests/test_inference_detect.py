@@ -13,6 +13,7 @@ import soundfile as sf
 from test_inference_predictor import CLIP_S, SR, build_tone_model, pink, tone
 from typer.testing import CliRunner
 
+from wavetag.data.pack import Pack
 from wavetag.errors import AudioError, ConfigError
 from wavetag.inference.detector import class_events, resolve_settings, smooth_posteriors
 from wavetag.inference.predictor import Predictor
@@ -283,7 +284,7 @@ def test_cli_streams_detect_and_evaluate(tone_model, planted_stream, tmp_path, c
     assert "miss rate" in result.stdout and (tmp_path / "s" / "eval" / "det_curve.png").is_file()
     for args, message in (
         (["--threshold", "low=high", str(planted_stream)], "--threshold 'low=high': 'high' is not a number"),
-        ([], "give exactly one of AUDIO (a recording to scan), --evaluate STREAMS or --tune PACK"),
+        ([], "give exactly one of AUDIO (a recording to scan), --evaluate STREAMS, --tune PACK or --tune-on STREAMS"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             main(["detect", str(tone_model), *args])
@@ -304,3 +305,121 @@ def test_cli_tune_stores_thresholds_in_the_model(tone_model, tmp_path):
     assert set(stored["thresholds"]) == {"low", "mid", "high"} and stored["target_fa_per_hour"] == 40.0
     assert resolve_settings(Predictor.load(model)).thresholds == stored["thresholds"]
     assert "stored in the model's config.json" in result.stdout
+
+
+# ---------------------------------------------------------------------------- long validation streams, tuning on them
+
+
+@pytest.fixture(scope="module")
+def talk_pack(tmp_path_factory) -> Path:
+    """The tone classes plus ``_unknown_`` "words" (other tones), 8 speakers split by speaker."""
+    from wavetag.data import prepare
+
+    root = tmp_path_factory.mktemp("talk")
+    rng = np.random.default_rng(3)
+    for label, freq in {"low": 300, "mid": 900, "high": 2500, "_unknown_": None}.items():
+        (root / "src" / label).mkdir(parents=True)
+        for i in range(24):
+            hz = freq or rng.choice([500, 1400, 1900])
+            x = tone(hz * rng.uniform(0.95, 1.05), rng.uniform(0.25, 0.5))
+            sf.write(root / "src" / label / f"spk{i % 8}_nohash_{i}.wav", x, SR, subtype="PCM_16")
+    prepare(
+        root / "src",
+        root / "pack",
+        source="folder",
+        sample_rate=SR,
+        clip_seconds=CLIP_S,
+        split="group:speaker",
+        fractions=(0.5, 0.25, 0.25),
+        jobs=1,
+        progress=False,
+    )
+    return root / "pack"
+
+
+def test_negative_streams_hold_background_and_talk_of_held_out_speakers(talk_pack, tmp_path):
+    plain = build_streams(talk_pack, tmp_path / "plain", split="validation", minutes=0.5, seed=1)
+    summary = build_streams(talk_pack, tmp_path / "s", split="validation", minutes=0.5, seed=1, negative_minutes=3)
+    manifest, truth = read_streams(tmp_path / "s")
+    negatives = [name for name in truth if name.startswith("neg_")]
+    assert negatives and summary.negative_hours == pytest.approx(3 / 60, abs=1e-3)
+    assert manifest["negative_hours"] == summary.negative_hours and manifest["negative_minutes"] == 3
+    for name in plain.files:  # the keyword streams do not change when negatives are added
+        assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "s" / name).read_bytes()
+    words = [p for name in negatives for p in truth[name]]
+    assert words and {p.label for p in words} == {"_unknown_"}
+    starts = np.array([p.start_s for p in words])
+    ends = np.array([p.end_s for p in words])
+    gaps = starts[1:] - ends[:-1]
+    assert np.any(gaps < 0.3) and np.any(gaps >= 5.0)  # words said in phrases, and long stretches of background
+    assert summary.speakers >= 1 and summary.speakers_in_train == 0  # validation speakers only
+    pack = Pack.open(talk_pack)
+    train_sources = set(pack.index.path[pack.split_indices("train")].astype(str).tolist())
+    assert not {p.source for p in words} & train_sources
+
+
+def test_tune_on_streams_picks_thresholds_and_smoothing(predictor, talk_pack, tmp_path):
+    from wavetag.inference.thresholds import SMOOTH_GRID_S, tune_on_streams
+
+    streams = tmp_path / "val"
+    build_streams(talk_pack, streams, split="validation", minutes=1, negative_minutes=2)
+    target = 40.0  # ~3 min of streams: one false accept is ~20 per hour
+    detection = tune_on_streams(predictor, streams, target_fa_per_hour=target, min_clips_per_class=3)
+    measured = detection["measured"]
+    assert set(detection["thresholds"]) == {"low", "mid", "high"} and detection["fallback"] is None
+    assert detection["smooth_s"] in SMOOTH_GRID_S and list(measured["smooth_s_tried"]) == [
+        f"{x:g}" for x in SMOOTH_GRID_S
+    ]
+    assert measured["split"] == "validation" and measured["negative_hours"] > 0 and "note" not in measured
+    for label, m in measured["per_class"].items():
+        assert m["tuned"] and m["threshold"] == detection["thresholds"][label]
+        assert not m["met_target"] or m["fa_per_hour"] <= target
+    check = evaluate_streams(  # the stored settings give what tuning measured on the same streams
+        predictor,
+        streams,
+        thresholds=detection["thresholds"],
+        smooth_s=detection["smooth_s"],
+        hop_s=detection["hop_s"],
+        refractory_s=detection["refractory_s"],
+    )
+    for label, c in check["per_class"].items():
+        assert c["miss_rate"] == measured["per_class"][label]["miss_rate"]
+        assert c["false_accepts"] == measured["per_class"][label]["false_accepts"]
+    fixed = tune_on_streams(predictor, streams, target_fa_per_hour=1, smooth_s=0.2, min_clips_per_class=3)
+    assert fixed["smooth_s"] == 0.2 and list(fixed["measured"]["smooth_s_tried"]) == ["0.2"]
+    assert "coarser than the target 1; build at least 1 h" in fixed["measured"]["note"]
+
+
+def test_tune_on_streams_refuses_training_speakers(predictor, talk_pack, tmp_path):
+    from wavetag.inference.thresholds import tune_on_streams
+
+    build_streams(talk_pack, tmp_path / "train", split="train", minutes=0.2)
+    with pytest.raises(ConfigError, match=r"streams of the training split; tune on streams of the validation split"):
+        tune_on_streams(predictor, tmp_path / "train")
+    build_streams(talk_pack, tmp_path / "val", split="validation", minutes=0.2)
+    manifest = json.loads((tmp_path / "val" / "streams.json").read_text())
+    manifest["speakers_in_train"] = 1
+    (tmp_path / "val" / "streams.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError, match=r"1 of the streams' \d+ speakers also speak in the training split"):
+        tune_on_streams(predictor, tmp_path / "val")
+
+
+def test_cli_streams_negatives_and_tune_on(tone_model, talk_pack, tmp_path):
+    import shutil
+
+    from wavetag.cli import _load_commands
+
+    app, runner = _load_commands(), CliRunner()
+    streams = tmp_path / "val"
+    args = ["streams", str(talk_pack), "-o", str(streams), "--split", "validation", "--minutes", "1"]
+    result = runner.invoke(app, [*args, "--negative-minutes", "1"])
+    assert result.exit_code == 0, result.output
+    assert "min without keywords" in result.stdout and "from the validation split" in result.stdout
+    model = tmp_path / "model"
+    shutil.copytree(tone_model / "best", model)
+    result = runner.invoke(app, ["detect", str(model), "--tune-on", str(streams), "--target-fa-per-hour", "60"])
+    assert result.exit_code == 0, result.output
+    stored = json.loads((model / "config.json").read_text())["detection"]
+    assert stored["measured"]["streams"] == str(streams) and stored["target_fa_per_hour"] == 60.0
+    assert resolve_settings(Predictor.load(model)).smooth_s == stored["smooth_s"]
+    assert "posteriors smoothed over" in result.stdout and "stored in the model's config.json" in result.stdout

@@ -1,5 +1,6 @@
 """``wavetag detect MODEL LONG.wav``: timestamped events; ``--evaluate STREAMS``: false accepts per
-hour, miss rate, latency and a DET curve; ``--tune PACK``: tune and store the thresholds."""
+hour, miss rate, latency and a DET curve; ``--tune PACK`` / ``--tune-on STREAMS``: tune and store the
+thresholds."""
 
 from __future__ import annotations
 
@@ -36,6 +37,13 @@ def detect_command(
         help="Instead of AUDIO: a pack; tunes the thresholds on its validation split for --target-fa-per-hour and "
         "stores them in MODEL/config.json.",
     ),
+    tune_on: Path | None = typer.Option(
+        None,
+        "--tune-on",
+        help="Instead of AUDIO: a streams folder of the validation split ('wavetag streams PACK --split validation "
+        "--negative-minutes 60'); tunes per-class thresholds and the posterior smoothing (unless --smooth-s is given) "
+        "for --target-fa-per-hour and stores them in MODEL/config.json.",
+    ),
     hop_s: float | None = typer.Option(
         None,
         "--hop-s",
@@ -58,7 +66,7 @@ def detect_command(
         help="After a class fires it cannot fire again for this many seconds. [default: tuned, else one model window]",
     ),
     target_fa_per_hour: float = typer.Option(
-        1.0, "--target-fa-per-hour", help="--tune: false accepts per hour allowed per class."
+        1.0, "--target-fa-per-hour", help="--tune, --tune-on: false accepts per hour allowed per class."
     ),
     timeline: bool = typer.Option(
         False,
@@ -93,10 +101,12 @@ def detect_command(
     from wavetag.inference.predictor import Predictor
 
     check_choice("--format", fmt, FORMATS)
-    if sum(x is not None for x in (audio, evaluate, tune)) != 1:
-        raise ConfigError("give exactly one of AUDIO (a recording to scan), --evaluate STREAMS or --tune PACK")
-    if tune is not None:
-        _tune(model, tune, target_fa_per_hour, hop_s=hop_s, smooth_s=smooth_s, refractory_s=refractory_s)
+    if sum(x is not None for x in (audio, evaluate, tune, tune_on)) != 1:
+        raise ConfigError(
+            "give exactly one of AUDIO (a recording to scan), --evaluate STREAMS, --tune PACK or --tune-on STREAMS"
+        )
+    if tune is not None or tune_on is not None:
+        _tune(model, tune, tune_on, target_fa_per_hour, hop_s=hop_s, smooth_s=smooth_s, refractory_s=refractory_s)
         return
     predictor = Predictor.load(model, backend=backend, threads=threads)
     thresholds = parse_thresholds(threshold, [x for x in predictor.labels if x not in predictor.background_labels])
@@ -244,24 +254,34 @@ def _at(point) -> str:
     return "n/a" if point is None else _pct(point["miss_rate"])
 
 
-def _tune(model: Path, pack: Path, target: float, **settings) -> None:
-    from wavetag.inference.thresholds import tune_model_dir
+def _tune(model: Path, pack: Path | None, streams: Path | None, target: float, **settings) -> None:
+    from wavetag.inference.predictor import resolve_model_dir
+    from wavetag.inference.thresholds import save_detection, tune_model_dir, tune_on_streams
 
     kwargs = {k: v for k, v in settings.items() if v is not None}
-    detection = tune_model_dir(model, pack, target_fa_per_hour=target, **kwargs)
+    if streams is not None:
+        model_dir = resolve_model_dir(model)
+        detection = tune_on_streams(str(model_dir), streams, target_fa_per_hour=target, **kwargs)
+        save_detection(model_dir, detection)
+        where = f"{streams} ({detection['measured']['split']} split)"
+    else:
+        detection = tune_model_dir(model, pack, target_fa_per_hour=target, **kwargs)
+        where = f"{detection['measured']['split']} streams"
     measured = detection["measured"]
     print(
         f"thresholds for <= {target:g} false accepts per hour per class, on {measured.get('stream_hours', 0) * 60:.1f} "
-        f"min of {measured['split']} streams:"
+        f"min of {where}, posteriors smoothed over {detection['smooth_s']:g} s:"
     )
     for label, value in detection["thresholds"].items():
         m = measured.get("per_class", {}).get(label, {})
-        extra = (
-            f"  miss {_pct(m.get('miss_rate'))}, FA/h {_num(m.get('fa_per_hour'))}" if m.get("tuned") else "  (default)"
-        )
+        extra = "  (default)"
+        if m.get("tuned"):
+            extra = f"  miss {_pct(m.get('miss_rate'))}, FA/h {_num(m.get('fa_per_hour'))}"
+            extra += "" if m.get("met_target") else "  (target not met: the fewest false accepts)"
         print(f"  {label:<16} {value:.3f}{extra}")
-    if detection.get("fallback"):
-        print(f"note: {detection['fallback']}")
+    for note in (detection.get("fallback"), measured.get("note")):
+        if note:
+            print(f"note: {note}")
     print("stored in the model's config.json (detection)")
 
 

@@ -110,7 +110,11 @@ def score_stream(
     post = stream_posteriors(
         predictor, audio, sample_rate=sample_rate, hop_s=settings.hop_s, batch_size=batch_size, name=name
     )
-    frames = settings.smooth_frames()
+    return smoothed(post, truth, settings.smooth_frames(), name=name)
+
+
+def smoothed(post, truth: list[Placement], frames: int, *, name: str) -> ScoredStream:
+    """``post`` (`wavetag.inference.detector.Posteriors`) smoothed over ``frames`` posteriors."""
     value_s, fired_s = frame_times(post, frames)
     return ScoredStream(
         name, smooth_posteriors(post.probs, frames), value_s, fired_s, post.hop_s, post.duration_s, truth
@@ -191,7 +195,7 @@ def evaluate_streams(
         predictor, hop_s=hop_s, smooth_s=smooth_s, thresholds=thresholds, refractory_s=refractory_s
     )
     manifest, truth = read_streams(streams_dir)
-    _check_labels(predictor, truth, Path(streams_dir))
+    check_stream_labels(predictor, truth, Path(streams_dir))
     scored = []
     for name, placements in truth.items():
         scored.append(
@@ -326,7 +330,7 @@ def _curve(counts: list[ClassCounts], hours: float) -> dict[str, list]:
     }
 
 
-def _check_labels(predictor, truth: dict[str, list[Placement]], root: Path) -> None:
+def check_stream_labels(predictor, truth: dict[str, list[Placement]], root: Path) -> None:
     found = {p.label for placements in truth.values() for p in placements}
     unknown = sorted(x for x in found if x not in predictor.labels and not x.startswith("_"))
     if unknown:

@@ -11,6 +11,16 @@ that the median clip sits ``snr_db`` above it. Every clip is used at most once: 
 upper bound, and the summary says how long the streams came out. Clips of background classes
 other than ``_silence_`` (e.g. ``_unknown_`` words) are placed too, as distractors: they are in
 labels.csv, and a detection on them is a false accept.
+
+Keyword clips run out quickly, and measuring one false accept per hour takes hours of audio. So
+``negative_minutes`` adds negative streams (``neg_000.wav`` ...) made cheaply from the same
+split: long stretches of background noise alternating with stretches of talk, phrases of
+`PHRASE_WORDS` non-keyword words (the split's ``_unknown_`` clips, drawn with replacement) said
+one after another. Every clip comes from ``split``: with the validation or test split of a pack
+split by speaker, no training speaker is heard (``streams.json`` counts the speakers and how many
+of them are also in the training split).
+
+    negatives: [background BACKGROUND_S][talk TALK_S: phrase, pause, phrase ...][background] ...
 """
 
 from __future__ import annotations
@@ -38,6 +48,12 @@ ACTIVE_RANGE_DB = 20.0  # a clip's level = RMS of its 20-ms frames within this o
 FADE_S = 0.005  # ramps on each noise piece, so joins between recordings do not click
 NOISE_PIECE_S = 30.0  # longest stretch taken from one noise recording before switching
 PEAK_LIMIT = 0.99  # a stream whose peak exceeds this is scaled down as a whole
+BACKGROUND_S = (5.0, 40.0)  # negative streams: a stretch of background noise alone
+TALK_S = (5.0, 30.0)  # ... then a stretch of non-keyword phrases
+PHRASE_WORDS = (3, 8)  # words in a phrase
+WORD_GAP_S = (0.03, 0.25)  # between the words of a phrase
+PHRASE_GAP_S = (0.4, 1.5)  # between phrases
+LEVEL_CLIPS = 200  # clips whose median level sets a negative stream's noise bed
 
 
 @dataclass
@@ -69,6 +85,9 @@ class StreamsSummary:
     hours: float
     clips: dict[str, int]  # label -> clips placed
     noise: str
+    negative_hours: float = 0.0  # of ``hours``, in negative streams (no keyword)
+    speakers: int | None = None  # None: the pack names no speakers
+    speakers_in_train: int | None = None
 
     @property
     def labels_csv(self) -> Path:
@@ -84,10 +103,14 @@ def make_streams(
     gap_s: tuple[float, float] = (1.5, 4.0),
     snr_db: float = 10.0,
     file_minutes: float = 5.0,
+    negative_minutes: float = 0.0,
 ) -> Iterator[Stream]:
     """Yield streams of at most ``file_minutes`` each, ``minutes`` in all (fewer if the split's
-    clips run out), built from ``split`` of ``pack`` (a `wavetag.data.Pack`)."""
+    clips run out), built from ``split`` of ``pack`` (a `wavetag.data.Pack`); then
+    ``negative_minutes`` of negative streams (background and non-keyword talk, `negative_stream`).
+    The keyword streams do not depend on ``negative_minutes``."""
     check_range("minutes", minutes, 1.0 / 60, 100000.0)
+    check_range("negative_minutes", negative_minutes, 0.0, 100000.0)
     check_range("file_minutes", file_minutes, 0.1, 1440.0)
     check_range("snr_db", snr_db, -30.0, 100.0)
     gap_lo, gap_hi = (float(g) for g in gap_s)
@@ -119,6 +142,66 @@ def make_streams(
         budget -= stream.duration_s
         n += 1
         yield stream
+    yield from negative_streams(
+        pack, split=split, minutes=negative_minutes, seed=seed, snr_db=snr_db, file_minutes=file_minutes
+    )
+
+
+def negative_streams(
+    pack, *, split: str, minutes: float, seed: int = 0, snr_db: float = 10.0, file_minutes: float = 5.0
+) -> Iterator[Stream]:
+    """``minutes`` of streams with no keyword: stretches of background noise (`BACKGROUND_S`)
+    alternating with talk (`TALK_S`): phrases of `PHRASE_WORDS` words drawn with replacement from
+    the ``split``'s non-keyword clips (labels starting with "_", not ``_silence_``). Without such
+    clips the streams are background alone. The noise bed sits ``snr_db`` below the median level
+    of the split's clips, as in the keyword streams."""
+    rng = np.random.default_rng([seed, 1])  # apart from the keyword streams' generator
+    rate = pack.sample_rate
+    indices = pack.split_indices(split)
+    names = [pack.labels[pack.index.label[i]] for i in indices.tolist()]
+    words = [int(i) for i, x in zip(indices.tolist(), names, strict=True) if x.startswith("_") and x != SILENCE]
+    others = [int(i) for i, x in zip(indices.tolist(), names, strict=True) if x != SILENCE]
+    if not others:
+        return
+    sample = rng.permutation(others)[:LEVEL_CLIPS]
+    level = float(np.median([_active_rms(_trimmed(pack.waveform(int(i)), rate)) for i in sample]))
+    bank, segments = pack.noise_bank(), _segments(pack)
+    budget, n = minutes * 60.0, 0
+    while budget >= 1.0:
+        length_s = min(file_minutes * 60.0, budget)
+        stream = _negative_fill(f"neg_{n:03d}", pack, words, length_s, rng)
+        noise = _noise_bed(len(stream.samples), rate, rng, bank, segments)
+        stream.samples += noise * np.float32(level / 10 ** (snr_db / 20))
+        peak = float(np.max(np.abs(stream.samples)))
+        if peak > PEAK_LIMIT:
+            stream.samples *= np.float32(PEAK_LIMIT / peak)
+        budget -= stream.duration_s
+        n += 1
+        yield stream
+
+
+def _negative_fill(name: str, pack, words: list[int], length_s: float, rng: np.random.Generator) -> Stream:
+    """``length_s`` seconds of silence and phrases of ``words`` (pack indices), before the noise bed."""
+    rate = pack.sample_rate
+    samples = np.zeros(int(round(length_s * rate)), np.float32)
+    placements: list[Placement] = []
+    t = rng.uniform(*BACKGROUND_S)
+    while words and t < length_s:
+        talk_end = min(length_s, t + rng.uniform(*TALK_S))
+        while t < talk_end:
+            for _ in range(int(rng.integers(PHRASE_WORDS[0], PHRASE_WORDS[1] + 1))):
+                i = words[int(rng.integers(len(words)))]
+                x = _trimmed(pack.waveform(i), rate)
+                start = int(round(t * rate))
+                if start + len(x) > len(samples):
+                    break
+                samples[start : start + len(x)] += x
+                label = pack.labels[pack.index.label[i]]
+                placements.append(Placement(label, start / rate, (start + len(x)) / rate, str(pack.index.path[i])))
+                t = (start + len(x)) / rate + rng.uniform(*WORD_GAP_S)
+            t += rng.uniform(*PHRASE_GAP_S)
+        t += rng.uniform(*BACKGROUND_S)
+    return Stream(name, samples, rate, placements)
 
 
 def build_streams(
@@ -131,9 +214,11 @@ def build_streams(
     gap_s: tuple[float, float] = (1.5, 4.0),
     snr_db: float = 10.0,
     file_minutes: float = 5.0,
+    negative_minutes: float = 0.0,
 ) -> StreamsSummary:
     """Write streams from ``split`` of ``pack`` (a path or `Pack`) to ``out_dir``: WAVs (16-bit,
-    the pack's rate), ``labels.csv`` (file, label, start_s, end_s, source) and ``streams.json``."""
+    the pack's rate), ``labels.csv`` (file, label, start_s, end_s, source) and ``streams.json``;
+    ``negative_minutes`` adds negative streams (`negative_streams`)."""
     from wavetag.data.pack import Pack
 
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
@@ -142,8 +227,16 @@ def build_streams(
     rows: list[list[Any]] = []
     files: list[dict[str, Any]] = []
     clips: dict[str, int] = {}
+    sources: set[str] = set()
     for stream in make_streams(
-        pack, split=split, minutes=minutes, seed=seed, gap_s=gap_s, snr_db=snr_db, file_minutes=file_minutes
+        pack,
+        split=split,
+        minutes=minutes,
+        seed=seed,
+        gap_s=gap_s,
+        snr_db=snr_db,
+        file_minutes=file_minutes,
+        negative_minutes=negative_minutes,
     ):
         name = f"{stream.name}.wav"
         audio_io.save(out / name, stream.samples, stream.sample_rate)
@@ -151,6 +244,7 @@ def build_streams(
         for p in stream.placements:
             rows.append([name, p.label, f"{p.start_s:.4f}", f"{p.end_s:.4f}", p.source])
             clips[p.label] = clips.get(p.label, 0) + 1
+            sources.add(p.source)
     with open(out / LABELS_FILE, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "start_s", "end_s", "source"])
@@ -173,13 +267,37 @@ def build_streams(
         "hours": round(hours, 6),
         "gap_s": list(gap_s),
         "snr_db": snr_db,
+        "negative_minutes": negative_minutes,
+        "negative_hours": round(sum(f["duration_s"] for f in files if f["file"].startswith("neg_")) / 3600.0, 6),
+        **speaker_counts(pack, sources),
         "noise": noise,
         "labels": list(pack.labels),
         "clips": clips,
         "files": files,
     }
     (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
-    return StreamsSummary(out, [f["file"] for f in files], hours, clips, noise)
+    return StreamsSummary(
+        out,
+        [f["file"] for f in files],
+        hours,
+        clips,
+        noise,
+        manifest["negative_hours"],
+        manifest["speakers"],
+        manifest["speakers_in_train"],
+    )
+
+
+def speaker_counts(pack, sources: set[str]) -> dict[str, int | None]:
+    """``{"speakers": distinct speakers (groups) among the clips whose path is in ``sources``,
+    "speakers_in_train": how many of them also speak in the training split}``; both None when
+    the pack names no speaker for these clips."""
+    path, group = pack.index.path.astype(str), pack.index.group.astype(str)
+    heard = {g for p, g in zip(path.tolist(), group.tolist(), strict=True) if p in sources and g}
+    if not heard:
+        return {"speakers": None, "speakers_in_train": None}
+    train = set(group[pack.split_indices("train")].tolist())
+    return {"speakers": len(heard), "speakers_in_train": len(heard & train)}
 
 
 def read_streams(streams_dir: str | Path) -> tuple[dict[str, Any], dict[str, list[Placement]]]:

@@ -5,6 +5,11 @@
       keep the thresholds whose false accepts per hour (that class's) are <= the target, and among
       them those with the fewest misses; take the middle one of those (a margin both ways)
 
+`tune_on_streams` tunes on a streams folder instead (`wavetag streams --split validation
+--negative-minutes 60`: an hour or more of background and non-keyword talk from speakers never
+heard in training, so that one false accept per hour can be measured), and picks the posterior
+smoothing too.
+
 The result is a plain dict for the ``detection`` block of the model's config.json (see
 `save_detection`); `Predictor.detect` reads it. Classes with fewer than ``min_clips_per_class``
 validation clips keep `DEFAULT_THRESHOLD`, and the dict says so under ``fallback``, as it does when
@@ -21,12 +26,13 @@ from typing import Any
 import numpy as np
 
 from wavetag.config import check_range
-from wavetag.errors import DataError
+from wavetag.errors import ConfigError, DataError
 from wavetag.inference.detector import DEFAULT_HOP_S, DEFAULT_SMOOTH_S, DEFAULT_THRESHOLD, DetectionSettings
 from wavetag.inference.stream_eval import DEFAULT_COLLAR_S, THRESHOLD_GRID, count_class, score_stream
 from wavetag.inference.streams import make_streams
 
 MIN_CLIPS_PER_CLASS = 5
+SMOOTH_GRID_S = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)  # posterior smoothings tried by `tune_on_streams`
 
 
 def tune_thresholds(
@@ -101,29 +107,10 @@ def tune_thresholds(
         ]
     except DataError as exc:
         return {**out, "fallback": f"not tuned: {exc}; default thresholds"}
+    thresholds, per_class, fallback = _tune_classes(
+        predictor, scored, settings.refractory_s, target_fa_per_hour, min_clips_per_class, collar_s, split
+    )
     hours = sum(s.duration_s for s in scored) / 3600.0
-    per_class, thresholds, few = {}, {}, []
-    for k, label in enumerate(predictor.labels):
-        if label not in targets:
-            continue
-        curve = [
-            count_class(scored, k, label, threshold=float(t), refractory_s=settings.refractory_s, collar_s=collar_s)
-            for t in THRESHOLD_GRID
-        ]
-        if curve[0].clips < min_clips_per_class:
-            few.append(f"{label} ({curve[0].clips})")
-            thresholds[label] = DEFAULT_THRESHOLD
-            per_class[label] = {"threshold": DEFAULT_THRESHOLD, "clips": curve[0].clips, "tuned": False}
-            continue
-        i, met = _pick(curve, hours, target_fa_per_hour)
-        thresholds[label] = float(THRESHOLD_GRID[i])
-        per_class[label] = {"threshold": thresholds[label], "tuned": True, "met_target": met, **curve[i].summary(hours)}
-    fallback = None
-    if few:
-        fallback = (
-            f"fewer than {min_clips_per_class} {split} clips for {', '.join(few)}: "
-            f"default threshold {DEFAULT_THRESHOLD} for these"
-        )
     out["measured"].update(
         stream_hours=hours,
         streams=len(scored),
@@ -131,6 +118,131 @@ def tune_thresholds(
         per_class=per_class,
     )
     return {**out, "thresholds": thresholds, "fallback": fallback}
+
+
+def _tune_classes(
+    predictor, scored: list, refractory_s: float, target: float, min_clips: int, collar_s: float, where: str
+) -> tuple[dict[str, float], dict[str, Any], str | None]:
+    """Per reported class of ``predictor``: the `_pick`ed threshold on ``scored`` streams, what it
+    measured there, and a fallback note naming the classes with fewer than ``min_clips`` clips."""
+    hours = sum(s.duration_s for s in scored) / 3600.0
+    per_class, thresholds, few = {}, {}, []
+    for k, label in enumerate(predictor.labels):
+        if label in predictor.background_labels:
+            continue
+        curve = [
+            count_class(scored, k, label, threshold=float(t), refractory_s=refractory_s, collar_s=collar_s)
+            for t in THRESHOLD_GRID
+        ]
+        if curve[0].clips < min_clips:
+            few.append(f"{label} ({curve[0].clips})")
+            thresholds[label] = DEFAULT_THRESHOLD
+            per_class[label] = {"threshold": DEFAULT_THRESHOLD, "clips": curve[0].clips, "tuned": False}
+            continue
+        i, met = _pick(curve, hours, target)
+        thresholds[label] = float(THRESHOLD_GRID[i])
+        per_class[label] = {"threshold": thresholds[label], "tuned": True, "met_target": met, **curve[i].summary(hours)}
+    fallback = None
+    if few:
+        fallback = (
+            f"fewer than {min_clips} {where} clips for {', '.join(few)}: "
+            f"default threshold {DEFAULT_THRESHOLD} for these"
+        )
+    return thresholds, per_class, fallback
+
+
+def tune_on_streams(
+    model,
+    streams_dir: str | Path,
+    *,
+    target_fa_per_hour: float = 1.0,
+    hop_s: float = DEFAULT_HOP_S,
+    smooth_s: float | None = None,
+    refractory_s: float | None = None,
+    min_clips_per_class: int = MIN_CLIPS_PER_CLASS,
+    collar_s: float = DEFAULT_COLLAR_S,
+    batch_size: int = 64,
+) -> dict[str, Any]:
+    """Per-class thresholds and the posterior smoothing tuned on a streams folder (`build_streams`
+    of the validation split, with an hour or more of ``negative_minutes``).
+
+    Posteriors are computed once per stream; for each smoothing of `SMOOTH_GRID_S` (or ``smooth_s``
+    alone when given) every class gets the threshold with the fewest misses among those meeting
+    ``target_fa_per_hour`` (that class's false accepts), and the smoothing that leaves the fewest
+    classes off target, then the fewest misses, wins. Streams of the training split, or with
+    speakers heard in training, are refused: thresholds tuned on them would be too confident.
+
+    Returns the dict of `tune_thresholds` (for `save_detection`); ``measured`` also holds
+    ``streams``, ``negative_hours``, the smoothings tried, and a ``note`` when the streams are too
+    short to resolve the target (one false accept in H hours is 1/H per hour).
+    """
+    from wavetag.inference.detector import stream_posteriors
+    from wavetag.inference.stream_eval import check_stream_labels, smoothed
+    from wavetag.inference.streams import read_streams
+
+    check_range("target_fa_per_hour", target_fa_per_hour, 0.0, 1e6)
+    root = Path(streams_dir)
+    manifest, truth = read_streams(root)
+    _check_tuning_streams(manifest, root)
+    predictor = _as_predictor(model, manifest.get("labels"))
+    check_stream_labels(predictor, truth, root)
+    refractory = predictor.window_s if refractory_s is None else refractory_s
+    posts = {
+        name: stream_posteriors(predictor, root / name, hop_s=hop_s, batch_size=batch_size, name=name) for name in truth
+    }
+    tried, best = {}, None
+    for smooth in SMOOTH_GRID_S if smooth_s is None else (smooth_s,):
+        frames = max(1, int(round(smooth / hop_s)))
+        scored = [smoothed(posts[name], truth[name], frames, name=name) for name in truth]
+        found = _tune_classes(
+            predictor, scored, refractory, target_fa_per_hour, min_clips_per_class, collar_s, "stream"
+        )
+        tuned = [m for m in found[1].values() if m.get("tuned")]
+        key = (sum(not m["met_target"] for m in tuned), sum(m["missed"] for m in tuned))
+        tried[f"{smooth:g}"] = {"classes_off_target": key[0], "missed": key[1]}
+        if best is None or key < best[0]:
+            best = (key, smooth, found)
+    _, smooth, (thresholds, per_class, fallback) = best
+    hours = sum(p.duration_s for p in posts.values()) / 3600.0
+    measured = {
+        "streams": str(root),
+        "split": manifest.get("split"),
+        "stream_hours": hours,
+        "negative_hours": manifest.get("negative_hours", 0.0),
+        "speakers": manifest.get("speakers"),
+        "fa_resolution_per_hour": 1.0 / hours if hours > 0 else None,
+        "smooth_s_tried": tried,
+        "per_class": per_class,
+    }
+    if hours > 0 and 1.0 / hours > target_fa_per_hour:
+        measured["note"] = (
+            f"the streams hold {hours:.2f} h: one false accept is {1.0 / hours:.2g} per hour, coarser than the target "
+            f"{target_fa_per_hour:g}; build at least {1.0 / max(target_fa_per_hour, 1e-9):.2g} h "
+            "(wavetag streams --negative-minutes)"
+        )
+    settings = DetectionSettings(hop_s, smooth, refractory, thresholds)
+    return {
+        **settings.to_dict(),
+        "target_fa_per_hour": target_fa_per_hour,
+        "collar_s": collar_s,
+        "fallback": fallback,
+        "measured": measured,
+    }
+
+
+def _check_tuning_streams(manifest: dict[str, Any], root: Path) -> None:
+    if manifest.get("split") == "train":
+        raise ConfigError(
+            f"{root}: streams of the training split; tune on streams of the validation split "
+            f"('wavetag streams PACK --split validation --negative-minutes 60 -o DIR'): the model has heard "
+            "these speakers, so thresholds tuned on them would be too confident"
+        )
+    if manifest.get("speakers_in_train"):
+        raise ConfigError(
+            f"{root}: {manifest['speakers_in_train']} of the streams' {manifest.get('speakers')} speakers also speak "
+            "in the training split; tune on streams whose speakers the model has never heard (a pack split by "
+            "speaker, e.g. 'wavetag prepare' of a speech-commands folder)"
+        )
 
 
 def _pick(curve: list, hours: float, target: float) -> tuple[int, bool]:
@@ -146,14 +258,16 @@ def _pick(curve: list, hours: float, target: float) -> tuple[int, bool]:
     return int(tied[len(tied) // 2]), True
 
 
-def _as_predictor(model, pack):
+def _as_predictor(model, labels):
+    """A `Predictor` from a `Predictor`, a model directory, or a `Classifier` with ``labels``
+    (a list, or a `Pack` whose labels are taken)."""
     from wavetag.inference.predictor import Predictor
 
     if isinstance(model, Predictor):
         return model
     if isinstance(model, (str, os.PathLike)):
         return Predictor.load(model)
-    return Predictor.from_model(model, labels=pack.labels)
+    return Predictor.from_model(model, labels=list(getattr(labels, "labels", labels)))
 
 
 def save_detection(model_dir: str | Path, detection: dict[str, Any]) -> Path:
