@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,42 +25,21 @@ from typing import Any
 import numpy as np
 
 from wavetag.errors import CheckpointError, WavetagError
+from wavetag.export.quantize import VariantStats, calibration_clips, compare_variants, int8_verdict, quantize_int8
+from wavetag.models.onnx_check import (
+    PARITY_ATOL,
+    check_graph,
+    export_onnx,
+    noise_clips,
+    onnx_session,
+    parity,
+    write_metadata,
+)
 
-OPSET = 17
-PARITY_ATOL = 1e-4  # max |logit difference| allowed between ONNX Runtime and PyTorch (float32)
 DEFAULT_CHECK_CLIPS = 64
 LENGTH_PROBE_WINDOWS = 2  # dynamic length is verified at one window and at this many windows
-PARITY_BATCH = 16  # ONNX Runtime runs the parity clips this many at a time (checks the batch axis)
 NOISE_SEED = 0
 NOISE_RMS = 0.1
-INPUT_NAME, OUTPUT_NAME = "wav", "logits"
-
-
-@dataclass
-class VariantStats:
-    """One exported file measured on the same clips: ``accuracy`` on the pack's test split
-    (None without a pack), ``size_bytes``, ``latency_ms`` (median, one clip, one thread)."""
-
-    name: str
-    path: Path
-    size_bytes: int
-    latency_ms: float
-    accuracy: float | None = None
-    accuracy_metric: str = "accuracy"
-    max_abs_diff_vs_float: float | None = None
-    top1_agreement: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": str(self.path),
-            "size_bytes": self.size_bytes,
-            "latency_ms": round(self.latency_ms, 4),
-            "accuracy": self.accuracy,
-            "accuracy_metric": self.accuracy_metric,
-            "max_abs_diff_vs_float": self.max_abs_diff_vs_float,
-            "top1_agreement": self.top1_agreement,
-        }
 
 
 @dataclass
@@ -136,8 +114,6 @@ def export(
         notes.append(pack_note)
     calibration = None
     if int8:  # checked before anything is written: int8 scales need the pack's own audio
-        from wavetag.export.quantize import calibration_clips
-
         calibration = calibration_clips(the_pack, window)
 
     # Everything is written beside ``out`` first and moved over the old files only when every
@@ -149,7 +125,7 @@ def export(
             notes.append(length_note)
         check_graph(stage)
         clips, source = parity_clips(the_pack, window, check_clips)
-        diff = parity(model, stage, clips)
+        diff = parity(model, stage, clips[:, None, :])
         if not diff <= PARITY_ATOL:
             raise WavetagError(
                 f"{out}: ONNX Runtime differs from PyTorch by up to {diff:.3g} on {len(clips)} clips ({source}); "
@@ -171,8 +147,6 @@ def export(
 
 def _add_int8(report: ExportReport, model, stage: Path, calibration, pack, window: int, clips, runs: int) -> None:
     """Quantise the staged float graph, measure both files and move the int8 one into place."""
-    from wavetag.export.quantize import compare_variants, int8_verdict, quantize_int8
-
     clips_used, split = calibration
     report.int8_path = int8_path(report.onnx_path)
     count, total = quantize_int8(stage, int8_path(stage), clips_used)
@@ -238,8 +212,7 @@ def parity_clips(pack, window: int, count: int) -> tuple[np.ndarray, str]:
                 x = pack.waveform(i)[:window]
                 clips[row, : len(x)] = x
             return clips, f"test split of {pack.path}"
-    rng = np.random.default_rng(NOISE_SEED)
-    return (NOISE_RMS * rng.standard_normal((count, window))).astype(np.float32), "seeded noise"
+    return noise_clips(count, window, seed=NOISE_SEED, rms=NOISE_RMS), "seeded noise"
 
 
 # ---------------------------------------------------------------------------- the graph
@@ -254,37 +227,16 @@ def write_graph(model, path: Path, *, num_samples: int) -> tuple[bool, str | Non
     try:
         reason = _length_reason(model, num_samples)
         if reason is None:
-            _torch_export(model, tmp, num_samples=num_samples, dynamic_length=True)
+            export_onnx(model, tmp, num_samples=num_samples, dynamic_length=True)
             reason = _dynamic_mismatch(model, tmp, num_samples)
         if reason is not None:
-            _torch_export(model, tmp, num_samples=num_samples, dynamic_length=False)
+            export_onnx(model, tmp, num_samples=num_samples, dynamic_length=False)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
     if reason is None:
         return True, None
     return False, f"fixed length {num_samples} samples ({num_samples / model.sample_rate:g} s): {reason}"
-
-
-def _torch_export(model, path: Path, *, num_samples: int, dynamic_length: bool) -> None:
-    import torch
-
-    axes = {INPUT_NAME: {0: "batch", 2: "samples"} if dynamic_length else {0: "batch"}, OUTPUT_NAME: {0: "batch"}}
-    try:
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")  # tracer warnings of the legacy exporter
-            torch.onnx.export(
-                model.eval(),
-                (torch.zeros(1, 1, num_samples),),
-                str(path),
-                dynamo=False,
-                opset_version=OPSET,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes=axes,
-            )
-    except Exception as exc:  # noqa: BLE001 - the exporter raises many types; name the model
-        raise WavetagError(f"ONNX export of {model.name} failed ({type(exc).__name__}: {exc})") from exc
 
 
 def _length_reason(model, num_samples: int) -> str | None:
@@ -304,56 +256,17 @@ def _length_reason(model, num_samples: int) -> str | None:
 
 def _dynamic_mismatch(model, path: Path, num_samples: int) -> str | None:
     """Run the dynamic-length graph at two lengths against PyTorch; a reason if they differ."""
-    import torch
-
-    from wavetag.models.onnx_check import onnx_session
-
     rng = np.random.default_rng(NOISE_SEED)
     session = onnx_session(path)
     for length in (num_samples, num_samples * LENGTH_PROBE_WINDOWS):
         wav = (NOISE_RMS * rng.standard_normal((2, 1, length))).astype(np.float32)
-        with torch.no_grad():
-            expected = model(torch.from_numpy(wav)).numpy()
         try:
-            got = session.run([OUTPUT_NAME], {INPUT_NAME: wav})[0]
+            diff = parity(model, session, wav)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types
             return f"ONNX Runtime cannot run the dynamic-length graph on {length} samples ({type(exc).__name__})"
-        diff = float(np.max(np.abs(got - expected))) if got.shape == expected.shape else float("inf")
         if not diff <= PARITY_ATOL:
             return f"the dynamic-length graph differs from PyTorch by {diff:.3g} at {length} samples"
     return None
-
-
-def check_graph(path: Path) -> None:
-    """`onnx.checker.check_model` (with shape inference); `WavetagError` naming the file."""
-    import onnx
-
-    try:
-        onnx.checker.check_model(str(path), full_check=True)
-    except Exception as exc:  # noqa: BLE001 - checker errors come in several types
-        raise WavetagError(f"{path}: onnx.checker rejects the exported graph ({exc})") from exc
-
-
-def parity(model, path: Path, clips: np.ndarray) -> float:
-    """Max |logit difference| between PyTorch and ONNX Runtime on ``clips [N, T]``, the ONNX side
-    run `PARITY_BATCH` clips at a time."""
-    import torch
-
-    from wavetag.models.onnx_check import onnx_session
-
-    wav = clips[:, None, :]
-    with torch.inference_mode():
-        expected = model.eval()(torch.from_numpy(wav)).numpy()
-    session = onnx_session(path)
-    got = np.concatenate(
-        [
-            session.run([OUTPUT_NAME], {INPUT_NAME: wav[i : i + PARITY_BATCH]})[0]
-            for i in range(0, len(wav), PARITY_BATCH)
-        ]
-    )
-    if got.shape != expected.shape:
-        raise WavetagError(f"{path}: ONNX Runtime gives logits of shape {got.shape}, PyTorch {expected.shape}")
-    return float(np.max(np.abs(got - expected)))
 
 
 # ---------------------------------------------------------------------------- metadata
@@ -388,25 +301,6 @@ def _output_rule(task: str) -> str:
     if task == "multilabel":
         return "sigmoid per label"
     return "sigmoid = P(labels[1])"
-
-
-def write_metadata(path: Path, props: dict[str, str]) -> None:
-    """Set ``metadata_props`` (replacing keys already there) and rewrite the file atomically."""
-    import onnx
-
-    graph = onnx.load(str(path))
-    kept = [p for p in graph.metadata_props if p.key not in props]
-    del graph.metadata_props[:]
-    graph.metadata_props.extend(kept)
-    for key, value in props.items():
-        graph.metadata_props.add(key=key, value=value)
-    graph.producer_name = "wavetag"
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        onnx.save(graph, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

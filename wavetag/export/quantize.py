@@ -24,12 +24,14 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from wavetag.errors import DataError, WavetagError
-from wavetag.export.onnx import INPUT_NAME, OUTPUT_NAME, VariantStats, check_graph, write_metadata
+from wavetag.models.onnx_check import INPUT_NAME, OUTPUT_NAME, check_graph, onnx_logits, onnx_session, write_metadata
 
 FRONTEND_SCOPE = "/frontend/"  # the exporter names the front end's ops /frontend/... (/backbone/members.i/frontend/...)
 CALIBRATION_CLIPS = 256  # training clips whose activation ranges set the int8 scales
@@ -40,6 +42,33 @@ ACCURACY_SPLITS = ("test", "validation")  # float and int8 are compared on the f
 MAX_ACCURACY_DROP = 0.01  # int8 "pays" when it loses at most one point of accuracy ...
 MAX_SLOWDOWN = 1.0  # ... and is no slower than float
 WARMUP_RUNS = 3
+
+
+@dataclass
+class VariantStats:
+    """One exported file measured on the same clips: ``accuracy`` on the pack's test split
+    (None without a pack), ``size_bytes``, ``latency_ms`` (median, one clip, one thread)."""
+
+    name: str
+    path: Path
+    size_bytes: int
+    latency_ms: float
+    accuracy: float | None = None
+    accuracy_metric: str = "accuracy"
+    max_abs_diff_vs_float: float | None = None
+    top1_agreement: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "size_bytes": self.size_bytes,
+            "latency_ms": round(self.latency_ms, 4),
+            "accuracy": self.accuracy,
+            "accuracy_metric": self.accuracy_metric,
+            "max_abs_diff_vs_float": self.max_abs_diff_vs_float,
+            "top1_agreement": self.top1_agreement,
+        }
 
 
 def quantize_int8(src: Path, dst: Path, calibration: np.ndarray) -> tuple[int, int]:
@@ -168,14 +197,12 @@ def compare_variants(
     variants' runs interleaved, so a busy machine slows them alike), accuracy on the pack's test
     split (sliding windows over long clips; None without a pack), and against the first variant:
     max |logit diff| and top-1 agreement on ``clips [N, window]``."""
-    from wavetag.models.onnx_check import onnx_session
-
     sessions = [onnx_session(path, threads=1) for _, path in variants]
     latencies = latency_ms_interleaved(sessions, clips[:1], runs=runs)
     out: list[VariantStats] = []
     reference = None
     for (name, path), session, latency in zip(variants, sessions, latencies, strict=True):
-        logits = _run(session, clips)
+        logits = onnx_logits(session, clips[:, None, :], batch_size=64)
         accuracy, metric = split_accuracy(session, model=model, pack=pack, window=window)
         stats = VariantStats(name, Path(path), os.path.getsize(path), latency, accuracy, metric)
         if reference is None:
@@ -201,15 +228,6 @@ def latency_ms_interleaved(sessions: list, clip: np.ndarray, *, runs: int) -> li
             session.run([OUTPUT_NAME], feed)
             spent.append(time.perf_counter() - start)
     return [1e3 * statistics.median(t) for t in times]
-
-
-def _run(session, clips: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.concatenate(
-        [
-            session.run([OUTPUT_NAME], {INPUT_NAME: clips[i : i + batch, None, :]})[0]
-            for i in range(0, len(clips), batch)
-        ]
-    )
 
 
 def latency_ms(session, clip: np.ndarray, *, runs: int) -> float:
