@@ -47,11 +47,16 @@ def serve_command(
         help="How long a forward pass waits for windows of other requests in flight, in ms (0: no waiting).",
     ),
     max_batch: int = typer.Option(32, "--max-batch", help="Most windows in one forward pass."),
+    stream_idle_s: float = typer.Option(
+        10.0, "--stream-idle-s", help="/v1/stream: a WebSocket silent this many seconds is closed (code 1008)."
+    ),
+    max_streams: int = typer.Option(32, "--max-streams", help="/v1/stream: WebSockets open at once (more get 1013)."),
     access_log: bool = typer.Option(True, "--access-log/--no-access-log", help="Log one line per request."),
 ) -> None:
     """Serve a trained model over HTTP: POST /v1/classify (audio file -> top-k), POST /v1/detect
-    (long recording -> events), GET /v1/model, GET /health, the OpenAPI page at /docs, and a web
-    page at / to upload a file or record from the microphone. Concurrent requests are batched."""
+    (long recording -> events), the WebSocket /v1/stream (live PCM in, events out as JSON), GET
+    /v1/model, GET /health, the OpenAPI page at /docs, and a web page at / to upload a file, record
+    from the microphone or listen live. Concurrent requests are batched."""
     from wavetag.config import check_range
     from wavetag.serve import create_app, run
 
@@ -67,6 +72,8 @@ def serve_command(
         max_detect_s=max_detect_s,
         batch_window_ms=batch_window_ms,
         max_batch=max_batch,
+        idle_timeout_s=stream_idle_s,
+        max_streams=max_streams,
     )
     info = application.state.service.model_info()
     shown = "localhost" if host in ("127.0.0.1", "::1") else host

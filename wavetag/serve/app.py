@@ -5,6 +5,7 @@
     GET  /v1/model      labels, sample rate, window, task, model name, parameters, limits
     POST /v1/classify   an audio file -> top-k             (?top_k=3&windows=false)
     POST /v1/detect     a long recording -> events         (?hop_s=&smooth_s=&threshold=&refractory_s=)
+    WS   /v1/stream     live PCM in, events out as JSON    (protocol: `wavetag.serve.stream`)
     GET  /docs          OpenAPI page (FastAPI's)
 
 The model is loaded once, when the app is created; routes only read the upload and hand it to
@@ -30,6 +31,7 @@ from starlette.requests import ClientDisconnect
 
 from wavetag.errors import AudioError, ConfigError, WavetagError
 from wavetag.serve.service import MAX_CLASSIFY_S, MAX_DETECT_S, MAX_UPLOAD_BYTES, Limits, RequestError, Service
+from wavetag.serve.stream import IDLE_TIMEOUT_S, MAX_FRAME_BYTES, MAX_STREAMS, StreamLimits, add_stream_route
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("wavetag.serve")
@@ -46,13 +48,18 @@ def create_app(
     backend: str = "torch",
     onnx_path: str | Path | None = None,
     threads: int | None = None,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+    idle_timeout_s: float = IDLE_TIMEOUT_S,
+    max_streams: int = MAX_STREAMS,
 ):
     """A FastAPI app serving ``model``: a model or run directory, or a loaded `Predictor`.
 
     ``max_upload_bytes``: largest upload; ``max_classify_s`` / ``max_detect_s``: longest audio per
     route (seconds); ``batch_window_ms``: how long a forward pass waits for other active requests'
     windows; ``max_batch``: windows per pass; ``backend``/``onnx_path``/``threads``: as
-    `Predictor.load`. Raises `WavetagError` (e.g. `CheckpointError`) before any port is bound.
+    `Predictor.load`; ``max_frame_bytes`` / ``idle_timeout_s`` / ``max_streams``: limits of the
+    ``/v1/stream`` WebSocket (largest binary frame, longest silence, streams open at once). Raises
+    `WavetagError` (e.g. `CheckpointError`) before any port is bound.
     """
     from wavetag.config import check_range
     from wavetag.inference.predictor import Predictor
@@ -60,6 +67,9 @@ def create_app(
     check_range("max_upload_bytes", max_upload_bytes, 1, 1 << 34)
     check_range("max_classify_s", max_classify_s, 0.01, 86400)
     check_range("max_detect_s", max_detect_s, 0.01, 86400)
+    check_range("max_frame_bytes", max_frame_bytes, 16, 1 << 26)
+    check_range("idle_timeout_s", idle_timeout_s, 0.01, 86400)
+    check_range("max_streams", max_streams, 1, 4096)
     predictor = (
         model
         if isinstance(model, Predictor)
@@ -90,6 +100,10 @@ def create_app(
     app.state.service = service
     _add_error_handlers(app, service)
     _add_routes(app, service)
+    service.stream_limits = StreamLimits(
+        max_frame_bytes=int(max_frame_bytes), idle_timeout_s=float(idle_timeout_s), max_streams=int(max_streams)
+    )
+    add_stream_route(app, service, service.stream_limits)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

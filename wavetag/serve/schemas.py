@@ -116,4 +116,7 @@ class Health(BaseModel):
     model: str | None
     uptime_s: float
     requests: dict[str, int] = Field(description="Requests answered per route, and rejected (4xx/5xx).")
+    streams: dict[str, int] = Field(
+        default_factory=dict, description="/v1/stream WebSockets: open now, done, rejected (closed on bad input)."
+    )
     batching: dict[str, int | float] = Field(description="Forward passes, calls and rows batched since start.")

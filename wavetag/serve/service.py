@@ -86,6 +86,7 @@ class Service:
         self.started = time.time()
         self._lock = threading.Lock()
         self.counts = {"classify": 0, "detect": 0, "rejected": 0}
+        self.stream_limits = None  # the /v1/stream limits and counts, set by the app
 
     # ------------------------------------------------------------------ routes' work
 
@@ -209,6 +210,7 @@ class Service:
             "model": self.predictor.config.get("model", {}).get("name"),
             "uptime_s": round(time.time() - self.started, 3),
             "requests": counts,
+            "streams": dict(self.stream_limits.counts) if self.stream_limits is not None else {},
             "batching": self.batcher.stats(),
         }
 
