@@ -1,6 +1,6 @@
 "use strict";
 // wavetag page: a file (or a microphone recording, sent as 16-bit WAV) -> POST /v1/classify ->
-// top-k bars. The waveform and the spectrogram are drawn here from the audio the browser decodes,
+// top-k bars; or live: the microphone -> WebSocket /v1/stream -> events as they are detected. The waveform and the spectrogram are drawn here from the audio the browser decodes,
 // resampled to the model's rate, so they show what the model hears. No libraries, no build step.
 
 const $ = (id) => document.getElementById(id);
@@ -8,7 +8,7 @@ const DB_RANGE = 80; // spectrogram colours span this many dB below the loudest 
 const MAX_RECORD_S = 10;
 const COLOURS = [[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164]];
 
-const state = { model: null, topK: 5, recorder: null };
+const state = { model: null, topK: 5, recorder: null, live: null };
 
 // ------------------------------------------------------------------ model description
 
@@ -79,6 +79,143 @@ function setRecording(on) {
   $("record").setAttribute("aria-pressed", String(on));
   $("record-text").textContent = on ? `Stop recording (at most ${MAX_RECORD_S} s)` : "Record from the microphone";
   setStatus(on ? "Recording… press the button again to stop." : "");
+}
+
+// ------------------------------------------------------------------ live: the microphone over /v1/stream
+// The microphone's samples (AudioWorklet, static/capture.js) are resampled here to the model's rate
+// and sent as float32 frames over the WebSocket; the server pushes each event as it becomes final.
+
+const SEND_S = 0.1; // audio per WebSocket frame
+
+$("listen").addEventListener("click", async () => {
+  if (state.live) {
+    stopLive("Stopped.");
+    return;
+  }
+  if (!navigator.mediaDevices || !window.AudioWorkletNode || !window.WebSocket) {
+    showError("This browser cannot listen live here (no AudioWorklet or WebSocket, or the page is not on localhost/https).");
+    return;
+  }
+  clearError();
+  const rate = state.model ? state.model.sample_rate : 16000;
+  let stream, context;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
+    context = new AudioContext();
+    await context.audioWorklet.addModule("/static/capture.js");
+  } catch (err) {
+    if (stream) stream.getTracks().forEach((track) => track.stop());
+    showError(`The microphone is not available (${err.message}).`);
+    return;
+  }
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const socket = new WebSocket(`${scheme}://${location.host}/v1/stream`);
+  socket.binaryType = "arraybuffer";
+  const live = { stream, context, socket, resampler: new Resampler(context.sampleRate, rate), pending: [], queued: 0 };
+  state.live = live;
+  $("live").hidden = false;
+  $("live-events").replaceChildren();
+  setListening(true, `Connecting (microphone at ${context.sampleRate} Hz, sent at ${rate} Hz)…`);
+  socket.onopen = () => socket.send(JSON.stringify({ sample_rate: rate, format: "f32le", channels: 1 }));
+  socket.onmessage = (message) => onLiveMessage(JSON.parse(message.data));
+  socket.onclose = (event) => {
+    if (state.live === live) stopLive(event.code === 1000 ? "Stopped." : `The server closed the stream (code ${event.code}).`);
+  };
+  const source = context.createMediaStreamSource(stream);
+  const capture = new AudioWorkletNode(context, "wavetag-capture");
+  capture.port.onmessage = (message) => sendLive(live, live.resampler.process(message.data), rate);
+  source.connect(capture);
+  capture.connect(context.destination); // pulls the graph; the node outputs silence
+});
+
+function sendLive(live, samples, rate) {
+  live.pending.push(samples);
+  live.queued += samples.length;
+  if (live.queued < SEND_S * rate || live.socket.readyState !== WebSocket.OPEN || !live.ready) return;
+  const frame = new Float32Array(live.queued);
+  let offset = 0;
+  for (const part of live.pending) { frame.set(part, offset); offset += part.length; }
+  live.pending = [];
+  live.queued = 0;
+  live.socket.send(frame.buffer); // little-endian float32 on every platform browsers run on
+}
+
+function onLiveMessage(message) {
+  const live = state.live;
+  if (message.type === "ready") {
+    if (live) live.ready = true;
+    setLiveStatus(`Listening: ${message.windows}; events show below as they are detected.`);
+  } else if (message.type === "event") {
+    const item = document.createElement("li");
+    const name = document.createElement("span");
+    name.className = "name";
+    name.textContent = message.label;
+    const when = document.createElement("span");
+    when.className = "when";
+    when.textContent = `${message.start_s.toFixed(2)}–${message.end_s.toFixed(2)} s, score ${(100 * message.score).toFixed(1)} %`;
+    item.append(name, when);
+    item.dataset.label = message.label;
+    $("live-events").prepend(item);
+  } else if (message.type === "error") {
+    showError(`The live stream stopped: ${message.detail}`);
+  } else if (message.type === "end") {
+    setLiveStatus(`Stopped after ${message.audio_s.toFixed(1)} s of audio.`);
+  }
+}
+
+function stopLive(text) {
+  const live = state.live;
+  if (!live) return;
+  state.live = null;
+  live.stream.getTracks().forEach((track) => track.stop());
+  live.context.close();
+  if (live.socket.readyState === WebSocket.OPEN) live.socket.send(JSON.stringify({ type: "end" })); // the server closes
+  setListening(false, text);
+}
+
+function setListening(on, text) {
+  $("listen").setAttribute("aria-pressed", String(on));
+  $("listen-text").textContent = on ? "Stop listening" : "Listen live";
+  setLiveStatus(text);
+}
+
+function setLiveStatus(text) { $("live-status").textContent = text; }
+
+class Resampler {
+  // Streaming windowed-sinc resampler: low-pass at 95 % of the lower Nyquist, Hann window of
+  // HALF_TAPS zero crossings each side; state carried between blocks.
+  constructor(inRate, outRate) {
+    const HALF_TAPS = 16;
+    this.step = inRate / outRate; // input samples per output sample
+    this.cutoff = 0.95 * Math.min(1, outRate / inRate); // of the input Nyquist
+    this.half = Math.ceil(HALF_TAPS / this.cutoff);
+    this.buffer = new Float32Array(this.half); // zeros before the first sample
+    this.pos = this.half; // input index (in buffer) of the next output sample
+  }
+
+  process(block) {
+    const joined = new Float32Array(this.buffer.length + block.length);
+    joined.set(this.buffer);
+    joined.set(block, this.buffer.length);
+    const out = [];
+    while (this.pos + this.half < joined.length) {
+      const centre = this.pos;
+      let sum = 0;
+      for (let k = Math.ceil(centre - this.half); k <= Math.floor(centre + this.half); k++) {
+        const t = centre - k;
+        const x = Math.PI * this.cutoff * t;
+        const sinc = t === 0 ? 1 : Math.sin(x) / x;
+        const window = 0.5 + 0.5 * Math.cos((Math.PI * t) / (this.half + 1));
+        sum += joined[k] * this.cutoff * sinc * window;
+      }
+      out.push(sum);
+      this.pos += this.step;
+    }
+    const keep = Math.floor(this.pos - this.half);
+    this.buffer = joined.slice(keep);
+    this.pos -= keep;
+    return Float32Array.from(out);
+  }
 }
 
 // ------------------------------------------------------------------ classify
