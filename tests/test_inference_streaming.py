@@ -180,3 +180,17 @@ def test_detect_command_prints_the_real_time_factor(tone_predictor, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert re.search(r"events in .*long\.wav; real-time factor \d+\.\d{4} \(CPU .* incremental STFT\)", result.stderr)
+
+
+def test_firings_come_at_once_and_match_the_final_events(tone_predictor):
+    audio = noisy_tones(12.0)
+    det = StreamingDetector(tone_predictor, thresholds=0.4, refractory_s=0.5)
+    fired, final = [], []
+    for pos in range(0, len(audio), 400):
+        final += det.push(audio[pos : pos + 400])
+        fired += [(e, (pos + 400) / SR) for e in det.take_fired()]
+    final += det.flush()
+    fired += [(e, len(audio) / SR) for e in det.take_fired()]
+    assert sorted((e.fired_s, e.label) for e, _ in fired) == sorted((e.fired_s, e.label) for e in final)
+    for e, known_s in fired:  # handed out with the chunk that completed the window it fired on
+        assert e.fired_s <= known_s + 1e-9 and known_s - e.fired_s < 400 / SR + 1e-9

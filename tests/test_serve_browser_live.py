@@ -65,7 +65,8 @@ def test_live_mode_shows_the_keyword_from_the_microphone(browser, server):
     page.wait_for_selector("#live-events li[data-label='low']")  # the tone the fake microphone plays
     assert page.get_attribute("#listen", "aria-pressed") == "true"
     assert "incremental STFT" in page.inner_text("#live-status")
-    first = page.locator("#live-events li[data-label='low']").first.inner_text()
+    page.wait_for_selector("#live-events li[data-label='low'][data-state='final']")  # then its final span
+    first = page.locator("#live-events li[data-label='low'][data-state='final']").first.inner_text()
     assert "low" in first and "score" in first
     page.click("#listen")
     page.wait_for_function("document.querySelector('#live-status').textContent.startsWith('Stopped')")

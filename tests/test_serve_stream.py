@@ -50,12 +50,17 @@ def run_stream(ws, data: bytes, chunk_bytes: int) -> tuple[dict, list[dict], dic
     for i in range(0, len(data), chunk_bytes):
         ws.send_bytes(data[i : i + chunk_bytes])
     ws.send_text(json.dumps({"type": "end"}))
-    events = []
+    events, fired = [], []
     while True:
         message = ws.receive_json()
-        if message["type"] != "event":
+        if message["type"] == "fire":
+            fired.append(message)
+        elif message["type"] == "event":
+            assert (message["label"], message["fired_s"]) in [(f["label"], f["fired_s"]) for f in fired]
+            events.append(message)
+        else:
+            assert len(fired) == len(events)  # every event fired first
             return ready, events, message
-        events.append(message)
 
 
 def closed_with(ws) -> tuple[dict, int]:

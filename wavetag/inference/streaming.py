@@ -15,7 +15,8 @@ float64 running sum), the run/refractory rules and the times are the same; the p
 the offline ones up to float rounding. An event is handed out when nothing later can change it:
 its run has ended and ``refractory_s`` has passed since it fired (a run starting sooner would
 extend it), so it arrives at most ``refractory_s`` + the run's length after ``fired_s``.
-``fired_s`` itself is when the live detector knew.
+``fired_s`` itself is when the live detector knew; `StreamingDetector.take_fired` hands out each
+event at that moment, before it is final.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class StreamingDetector:
         self.cpu_s = 0.0  # process CPU time spent in push/flush
         self.closed = False
         self._duration_s: float | None = None  # set by flush
+        self._fired: list[Event] = []
 
     # ------------------------------------------------------------------ input
 
@@ -149,6 +151,13 @@ class StreamingDetector:
         self.cpu_s += time.process_time() - t0
         return events
 
+    def take_fired(self) -> list[Event]:
+        """Events that *fired* since the last call, at once (not yet final: ``end_s`` and ``score``
+        are as known at ``fired_s``; the final event follows from `push`/`flush`). For live
+        displays that cannot wait ``refractory_s``."""
+        out, self._fired = self._fired, []
+        return out
+
     @property
     def audio_s(self) -> float:
         return self.total / self.rate
@@ -193,6 +202,8 @@ class StreamingDetector:
                     out.append(c.pending)
                     c.pending = None
                 c.run = _Run(value_s, fired_s, v, merges)
+                if not merges:
+                    self._fired.append(Event(c.label, max(0.0, value_s - self.hop_s / 2), value_s, v, fired_s))
             else:
                 c.run.score = max(c.run.score, v)
             c.last_value_s = value_s

@@ -8,7 +8,9 @@ Protocol (every server message is a JSON text frame with a ``type``)::
     server: {"type": "ready", "sample_rate": 16000, "labels": [...], "input": {...}, "settings": {...}}
     client: binary frames of little-endian PCM: s16le (int16) or f32le (float32), interleaved
             channels, any size up to max_frame_bytes (a sample may be split between frames)
+    server: {"type": "fire", "label", "fired_s", "score", ...}    the moment a class fires (not final)
     server: {"type": "event", "label", "start_s", "end_s", "score", "fired_s"}  as each becomes final
+            (its run has ended and refractory_s has passed: about a second after "fire")
     client: {"type": "end"}                                     (or just close the socket)
     server: the last events, then {"type": "end", "audio_s", "frames", "bytes", "real_time_factor"};
             closes with 1000
@@ -154,8 +156,8 @@ async def _serve_stream(ws: WebSocket, service, limits: StreamLimits) -> None:
             if end.get("type") != "end":
                 raise StreamError(CLOSE_UNSUPPORTED, f'expected binary PCM frames or {{"type": "end"}}, got {end!r}')
             events = await run_in_threadpool(_finish, service, detector, decoder)
-        for event in events:
-            await ws.send_json({"type": "event", **event.to_dict()})
+        for kind, event in events:
+            await ws.send_json({"type": kind, **event.to_dict()})
         if data is None:
             summary = {"audio_s": round(detector.audio_s, 4), "frames": frames, "bytes": received}
             await ws.send_json({"type": "end", **summary, "real_time_factor": round(detector.real_time_factor, 5)})
@@ -232,12 +234,14 @@ def _push(service, detector, decoder, data: bytes) -> list:
             samples = decoder.feed(data)
         except WavetagError as exc:
             raise StreamError(CLOSE_INVALID, str(exc)) from None
-        return detector.push(samples)
+        final = detector.push(samples)
+        return [("fire", e) for e in detector.take_fired()] + [("event", e) for e in final]
 
 
 def _finish(service, detector, decoder) -> list:
     with service.batcher.active():
-        return detector.push(decoder.flush()) + detector.flush()
+        final = detector.push(decoder.flush()) + detector.flush()
+        return [("fire", e) for e in detector.take_fired()] + [("event", e) for e in final]
 
 
 async def _fail(ws: WebSocket, exc: StreamError, *, error: str | None = None) -> None:

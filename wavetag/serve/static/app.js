@@ -145,17 +145,26 @@ function onLiveMessage(message) {
   if (message.type === "ready") {
     if (live) live.ready = true;
     setLiveStatus(`Listening: ${message.windows}; events show below as they are detected.`);
-  } else if (message.type === "event") {
+  } else if (message.type === "fire") { // shown at once; the final event fills in its span and score
     const item = document.createElement("li");
     const name = document.createElement("span");
     name.className = "name";
     name.textContent = message.label;
     const when = document.createElement("span");
     when.className = "when";
-    when.textContent = `${message.start_s.toFixed(2)}–${message.end_s.toFixed(2)} s, score ${(100 * message.score).toFixed(1)} %`;
+    when.textContent = `fired at ${message.fired_s.toFixed(2)} s…`;
     item.append(name, when);
     item.dataset.label = message.label;
+    item.dataset.fired = message.fired_s;
     $("live-events").prepend(item);
+  } else if (message.type === "event") {
+    const item = [...$("live-events").children].find(
+      (li) => li.dataset.label === message.label && Number(li.dataset.fired) === message.fired_s);
+    if (item) {
+      item.dataset.state = "final";
+      item.querySelector(".when").textContent =
+        `${message.start_s.toFixed(2)}–${message.end_s.toFixed(2)} s, score ${(100 * message.score).toFixed(1)} %`;
+    }
   } else if (message.type === "error") {
     showError(`The live stream stopped: ${message.detail}`);
   } else if (message.type === "end") {
