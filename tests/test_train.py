@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from wavetag.config import config_from_dict, merge_dicts
 from wavetag.data import prepare
 from wavetag.errors import CheckpointError, ConfigError
-from wavetag.models import load_model_dir
+from wavetag.models import Classifier, load_model_dir
 from wavetag.train import TrainConfig, TrainingError, train
 from wavetag.train import checkpoint as ckpt_module
 from wavetag.train import loop as loop_module
@@ -142,7 +142,7 @@ def test_failed_checkpoint_write_keeps_previous(tone_pack, tmp_path, monkeypatch
 
 
 def test_nan_loss_names_step_and_lr(tone_pack, tmp_path, monkeypatch):
-    real = loop_module._loss
+    real = Classifier.loss
     calls = {"n": 0}
 
     def nan_loss(*args, **kwargs):
@@ -150,7 +150,7 @@ def test_nan_loss_names_step_and_lr(tone_pack, tmp_path, monkeypatch):
         loss = real(*args, **kwargs)
         return loss * float("nan") if calls["n"] == 3 else loss
 
-    monkeypatch.setattr(loop_module, "_loss", nan_loss)
+    monkeypatch.setattr(Classifier, "loss", nan_loss)
     with pytest.raises(TrainingError, match=r"loss became nan at epoch 1, step 2 \(learning rate .*\)"):
         train(tone_pack, tiny_config(), tmp_path / "run", progress=False, verbose=False)
 

@@ -27,8 +27,8 @@ import numpy as np
 from wavetag.config import check_choice, check_range
 from wavetag.errors import DataError
 from wavetag.evaluate import metrics as M
+from wavetag.tasks import TASK_NAMES
 
-TASKS = ("multiclass", "multilabel", "binary")
 DEFAULT_TASK_METRIC = {"multiclass": "accuracy", "multilabel": "lwlrap", "binary": "roc_auc"}
 TOP_K = (3, 5)
 MAX_CURVE_POINTS = 501  # the ROC curve stored in metrics.json (enough for a plot)
@@ -56,7 +56,7 @@ def compute_metrics(
     ``overall`` key reported as the headline number (default: accuracy / lwlrap / roc_auc;
     ``"map_at_3"`` for FSDKaggle2018).
     """
-    check_choice("task", task, TASKS)
+    check_choice("task", task, TASK_NAMES)
     check_range("threshold", threshold, 0.0, 1.0)
     labels = [str(x) for x in labels]
     probs = _check_probs(probs, task, len(labels))

@@ -127,7 +127,7 @@ def evaluate(
 def prediction_records(pack: Pack, indices: np.ndarray, probs: np.ndarray, task: str) -> list[dict[str, Any]]:
     """One record per clip for `write_report`: index, path, true, predicted, score, top3."""
     labels = np.asarray(pack.labels, dtype=object)
-    if task == "binary":
+    if probs.shape[1] != len(labels):  # binary: P(positive) [N, 1] → [1 - p, p]
         p = probs.reshape(-1)
         probs = np.stack([1 - p, p], axis=1)
     top = np.argsort(-probs, axis=1, kind="stable")[:, :3]

@@ -35,6 +35,7 @@ from wavetag.models.onnx_check import (
     parity,
     write_metadata,
 )
+from wavetag.tasks import get_task
 
 DEFAULT_CHECK_CLIPS = 64
 LENGTH_PROBE_WINDOWS = 2  # dynamic length is verified at one window and at this many windows
@@ -290,17 +291,9 @@ def describe(model, config: dict[str, Any], *, dynamic: bool) -> dict[str, str]:
             f"wav: float32 [batch, 1, {'samples' if dynamic else window}], mono in [-1, 1] at "
             f"{model.sample_rate} Hz" + (f"; trained on windows of {window}" if dynamic else "")
         ),
-        "wavetag.output": f"logits: float32 [batch, {model.head.out_features}]; " + _output_rule(model.task),
+        "wavetag.output": f"logits: float32 [batch, {model.head.out_features}]; " + get_task(model.task).output_rule,
         "wavetag.version": __version__,
     }
-
-
-def _output_rule(task: str) -> str:
-    if task == "multiclass":
-        return "softmax over the labels"
-    if task == "multilabel":
-        return "sigmoid per label"
-    return "sigmoid = P(labels[1])"
 
 
 def read_metadata(path: str | Path) -> dict[str, Any]:

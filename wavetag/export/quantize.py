@@ -32,6 +32,7 @@ import numpy as np
 
 from wavetag.errors import DataError, WavetagError
 from wavetag.models.onnx_check import INPUT_NAME, OUTPUT_NAME, check_graph, onnx_logits, onnx_session, write_metadata
+from wavetag.tasks import get_task
 
 FRONTEND_SCOPE = "/frontend/"  # the exporter names the front end's ops /frontend/... (/backbone/members.i/frontend/...)
 CALIBRATION_CLIPS = 256  # training clips whose activation ranges set the int8 scales
@@ -245,7 +246,7 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
     from wavetag.evaluate.compute import compute_metrics
     from wavetag.inference.windows import predict_windows
 
-    metric = "top1_accuracy" if model.task == "multilabel" else "accuracy"
+    metric = get_task(model.task).accuracy_metric
     split = next((s for s in ACCURACY_SPLITS if pack is not None and len(pack.split_indices(s))), None)
     if split is None:
         return None, metric

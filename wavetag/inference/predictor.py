@@ -28,11 +28,11 @@ from wavetag.config import check_choice, check_range
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.inference.inputs import AudioInput, Waveform, to_waveform
 from wavetag.inference.windows import pool_window_logits, window_starts
+from wavetag.tasks import get_task
 
 BACKENDS = ("torch", "onnx")
 DEFAULT_HOP_FRACTION = 0.5  # hop between windows of a long clip, as a fraction of the window
 SHORT_CLIP_FRACTION = 0.25  # a clip under this share of the model's window gets a warning
-MULTILABEL_THRESHOLD = 0.5  # a multi-label/binary class is "present" at this probability
 ONNX_CACHE_DIR = ".cache"  # inside the model directory: exported graphs, named by weights digest
 
 
@@ -157,6 +157,7 @@ class Predictor:
         where = model_dir / "config.json" if model_dir else "config"
         spec = config.get("model", {})
         self.task = str(spec.get("task", "multiclass"))
+        self.task_rule = get_task(self.task)
         self.sample_rate, self.window_s, self.window = _timing(config, where)
         self.labels = _check_labels(config, self.task, where)
 
@@ -237,14 +238,7 @@ class Predictor:
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """Logits ``[..., K]`` → probabilities ``[..., len(labels)]``: softmax (multiclass),
         sigmoid (multilabel), ``[1 - p, p]`` (binary)."""
-        z = np.asarray(logits, dtype=np.float64)
-        if self.task == "multiclass":
-            e = np.exp(z - z.max(axis=-1, keepdims=True))
-            return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
-        p = 1.0 / (1.0 + np.exp(-z))
-        if self.task == "binary":
-            p = np.concatenate([1.0 - p[..., :1], p[..., :1]], axis=-1)
-        return p.astype(np.float32)
+        return self.task_rule.label_probabilities(logits)
 
     # ------------------------------------------------------------------ clips
 
@@ -404,11 +398,7 @@ class Predictor:
         )
 
     def _decide(self, probs: np.ndarray) -> tuple[str | list[str], float]:
-        if self.task == "multilabel":
-            present = [j for j in np.argsort(-probs, kind="stable") if probs[j] >= MULTILABEL_THRESHOLD]
-            return [self.labels[j] for j in present], float(probs.max())
-        j = int(np.argmax(probs))
-        return self.labels[j], float(probs[j])
+        return self.task_rule.decide(probs, self.labels)
 
     def __repr__(self) -> str:
         return (

@@ -16,28 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from wavetag.errors import ConfigError
 from wavetag.models.macs import count_macs
-
-TASKS = ("multiclass", "multilabel", "binary")
-
-
-def num_outputs(task: str, num_classes: int) -> int:
-    """Logits per clip: 1 for "binary" (``num_classes`` 1 or 2), else ``num_classes`` (>= 2)."""
-    if not isinstance(num_classes, int) or isinstance(num_classes, bool):
-        raise ConfigError(f"num_classes = {num_classes!r}; expected an integer")
-    if task == "binary":
-        if num_classes not in (1, 2):
-            raise ConfigError(f"task 'binary' takes num_classes 1 or 2 (one logit), got {num_classes}")
-        return 1
-    if num_classes < 2 and task == "multiclass":
-        raise ConfigError(f"task 'multiclass' needs num_classes >= 2, got {num_classes}; use task 'binary'")
-    if num_classes < 1:
-        raise ConfigError(f"num_classes = {num_classes}; expected at least 1")
-    return num_classes
+from wavetag.tasks import Task, get_task
 
 
 class Classifier(nn.Module):
@@ -59,8 +41,6 @@ class Classifier(nn.Module):
         spec_kwargs: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
-        if task not in TASKS:
-            raise ConfigError(f"task = {task!r}; expected one of {', '.join(TASKS)}")
         self.frontend = frontend
         self.backbone = backbone
         self.name = name
@@ -71,7 +51,7 @@ class Classifier(nn.Module):
         self.spec_kwargs = dict(spec_kwargs or {})
         self.head_l2 = float(getattr(backbone, "head_l2", 0.0))
         self.head_drop = nn.Dropout(float(getattr(backbone, "head_dropout", 0.0)))
-        self.head = nn.Linear(self.num_features, num_outputs(task, num_classes))
+        self.head = nn.Linear(self.num_features, self.task_rule.num_outputs(num_classes))
 
     # --- the interface -------------------------------------------------------------------
     @property
@@ -97,25 +77,33 @@ class Classifier(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A new, freshly initialised head for ``num_classes`` classes (same task)."""
-        out = num_outputs(self.task, num_classes)
+        out = self.task_rule.num_outputs(num_classes)
         p = self.head.weight
         self.head = nn.Linear(self.num_features, out).to(device=p.device, dtype=p.dtype)
         self.num_classes = num_classes
 
     # --- task helpers --------------------------------------------------------------------
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Softmax for "multiclass", sigmoid for "multilabel" and "binary"."""
-        return logits.softmax(-1) if self.task == "multiclass" else logits.sigmoid()
+    @property
+    def task_rule(self) -> Task:
+        """The `Task` that owns this model's probabilities, loss and decision."""
+        return get_task(self.task)
 
-    def loss(self, logits: torch.Tensor, target: torch.Tensor, *, label_smoothing: float = 0.0) -> torch.Tensor:
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Softmax for "multiclass", sigmoid for "multilabel" and "binary" (`Task.probabilities`)."""
+        return self.task_rule.probabilities(logits)
+
+    def loss(
+        self,
+        logits: torch.Tensor,
+        target: torch.Tensor,
+        *,
+        label_smoothing: float = 0.0,
+        class_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Cross-entropy for "multiclass" (``target`` class indices ``[B]`` or probabilities
         ``[B, K]``); binary cross-entropy with logits for "multilabel" (``[B, K]`` in [0, 1]) and
-        "binary" (``[B]``)."""
-        if self.task == "multiclass":
-            return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
-        if self.task == "binary":
-            target = target.reshape(-1, 1)
-        return F.binary_cross_entropy_with_logits(logits, target.to(logits.dtype))
+        "binary" (``[B]``, or mixup's ``[B, 2]``). See `Task.loss`."""
+        return self.task_rule.loss(logits, target, label_smoothing=label_smoothing, class_weights=class_weights)
 
     def training_loss(self, logits: torch.Tensor, loss_fn) -> torch.Tensor:
         """The training loss of the forward pass that gave ``logits``: ``loss_fn(logits)`` (an

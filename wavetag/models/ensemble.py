@@ -41,6 +41,7 @@ from wavetag.frontends import FrontEnd
 from wavetag.models.base import Classifier
 from wavetag.models.factory import create_model, jsonable, resolve_frontend
 from wavetag.models.registry import register_model
+from wavetag.tasks import get_task
 
 SOURCE = (
     "Fonseca et al., General-purpose Tagging of Freesound Audio with AudioSet Labels, DCASE 2018 "
@@ -56,10 +57,10 @@ def combine_logits(member_logits: torch.Tensor, weights: torch.Tensor, *, task: 
     (see the module docstring for what each ``method`` computes)."""
     w = weights.to(member_logits.dtype).view(-1, 1, 1)
     if method == "geometric":
-        z = member_logits.log_softmax(-1) if task == "multiclass" else member_logits
+        z = member_logits.log_softmax(-1) if get_task(task).exclusive else member_logits
         return (w * z).sum(0)
     log_w = w.clamp_min(LOG_WEIGHT_FLOOR).log()
-    if task == "multiclass":
+    if get_task(task).exclusive:
         return torch.logsumexp(log_w + member_logits.log_softmax(-1), dim=0)  # log sum_i w_i p_i
     log_p = torch.logsumexp(log_w + F.logsigmoid(member_logits), dim=0)
     log_q = torch.logsumexp(log_w + F.logsigmoid(-member_logits), dim=0)
@@ -170,6 +171,7 @@ class Ensemble(nn.Module):
         return torch.stack([m(wav) for m in self.members])
 
     # The task helpers only read ``self.task``: the members' own definitions apply unchanged.
+    task_rule = Classifier.task_rule
     probabilities = Classifier.probabilities
     loss = Classifier.loss
 

@@ -18,8 +18,9 @@ from torch import nn
 
 from wavetag.errors import ConfigError
 from wavetag.frontends import FrontEnd, frontend_from_dict
-from wavetag.models.base import TASKS, Classifier, num_outputs
+from wavetag.models.base import Classifier
 from wavetag.models.registry import MODELS
+from wavetag.tasks import get_task
 
 DEFAULT_SAMPLE_RATE = 16000
 
@@ -65,9 +66,7 @@ def create_model(
     """
     nested = kwargs.pop("kwargs", None) or {}
     kwargs = {k: v for k, v in {**nested, **kwargs}.items() if v is not None}
-    if task not in TASKS:
-        raise ConfigError(f"task = {task!r}; expected one of {', '.join(TASKS)}")
-    num_outputs(task, num_classes)  # validates num_classes for the task
+    get_task(task).num_outputs(num_classes)  # validates the task and num_classes for it
     if not 0.05 <= float(clip_seconds) <= 600:
         raise ConfigError(f"clip_seconds = {clip_seconds!r}; expected 0.05 to 600 seconds")
     factory = MODELS.get(name)

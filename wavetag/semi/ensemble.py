@@ -29,6 +29,7 @@ from wavetag.config import check_choice
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError, DataError
 from wavetag.models.ensemble import METHODS, Ensemble
+from wavetag.tasks import get_task
 
 EPS = 1e-7
 BOOTSTRAP_ROUNDS = 30  # resamples of the validation clips the weight search averages over
@@ -42,7 +43,7 @@ def combine_probabilities(member_probs: np.ndarray, weights: Sequence[float], *,
     if method != "geometric":
         return (w * p).sum(0)
     log_p = (w * np.log(p)).sum(0)
-    if task == "multiclass":
+    if get_task(task).exclusive:
         e = np.exp(log_p - log_p.max(-1, keepdims=True))
         return e / e.sum(-1, keepdims=True)
     log_q = (w * np.log1p(-p)).sum(0)
@@ -51,11 +52,7 @@ def combine_probabilities(member_probs: np.ndarray, weights: Sequence[float], *,
 
 def log_loss(probs: np.ndarray, targets: np.ndarray, *, task: str) -> float:
     """Mean negative log-likelihood of ``targets`` (class ids [N], or multi-hot / 0-1 for sigmoid tasks)."""
-    p = np.clip(probs, EPS, 1 - EPS)
-    if task == "multiclass":
-        return float(-np.mean(np.log(p[np.arange(len(p)), targets])))
-    t = np.asarray(targets, dtype=np.float64).reshape(p.shape)
-    return float(-np.mean(t * np.log(p) + (1 - t) * np.log1p(-p)))
+    return get_task(task).log_loss(probs, targets)
 
 
 def search_weights(
@@ -67,11 +64,7 @@ def search_weights(
     optimum puts all the weight on whichever happens to score best there; the average keeps the
     weight where it wins again and again."""
     p = np.clip(np.asarray(member_probs, dtype=np.float64), EPS, 1 - EPS)
-    if task == "multiclass":
-        right = p[:, np.arange(p.shape[1]), targets]  # (M, N): each member's probability of the true class
-    else:
-        t = np.asarray(targets, dtype=np.float64).reshape(p.shape[1:])
-        right = np.where(t > 0, p, 1 - p)  # (M, N, K): the probability each member gives each true/false tag
+    right = get_task(task).likelihood(p, targets)  # (M, N) true class, or (M, N, K) each tag's truth
     if bootstrap <= 0:
         return _best_weights(right.reshape(len(p), -1))
     rng = np.random.default_rng(seed)
@@ -222,13 +215,8 @@ def _validation_scores(probs, targets, weights, *, method: str, task: str, dirs)
 
 def member_errors(probs: np.ndarray, targets: np.ndarray, *, task: str) -> np.ndarray:
     """``[M, N]`` booleans: member m's top-1 decision on clip n is wrong (as `_scores` counts accuracy)."""
-    p = np.asarray(probs)
-    if task == "multiclass":
-        return p.argmax(-1) != np.asarray(targets)[None, :]
-    if task == "binary":
-        return (p.reshape(len(p), -1) >= 0.5) != (np.asarray(targets).reshape(1, -1) > 0)
-    t = np.asarray(targets)
-    return np.stack([t[np.arange(len(t)), q.argmax(-1)] <= 0 for q in p])
+    rule = get_task(task)
+    return np.stack([~rule.hits(q, targets) for q in np.asarray(probs)])
 
 
 def member_diversity(probs: np.ndarray, targets: np.ndarray, *, task: str) -> dict[str, Any]:
@@ -271,12 +259,7 @@ def ensemble_note(validation: dict[str, Any]) -> str | None:
 
 
 def _scores(probs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, float]:
-    if task == "multiclass":
-        accuracy = float(np.mean(probs.argmax(1) == targets))
-    elif task == "binary":
-        accuracy = float(np.mean((probs.reshape(-1) >= 0.5) == (targets.reshape(-1) > 0)))
-    else:
-        accuracy = float(np.mean(targets[np.arange(len(targets)), probs.argmax(1)] > 0))
+    accuracy = float(np.mean(get_task(task).hits(probs, targets)))
     return {"accuracy": round(accuracy, 6), "log_loss": round(log_loss(probs, targets, task=task), 6)}
 
 

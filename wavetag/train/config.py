@@ -12,6 +12,7 @@ from typing import Any
 from wavetag.augment import AugmentConfig
 from wavetag.config import check_choice, check_range, check_types
 from wavetag.errors import ConfigError
+from wavetag.tasks import TASK_NAMES
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
@@ -146,6 +147,6 @@ class TrainConfig:
             if value is not None:
                 check_range(name, value, 1, 10**9)
         if self.task is not None:
-            check_choice("task", self.task, ("multiclass", "multilabel", "binary"))
+            check_choice("task", self.task, TASK_NAMES)
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"model_args = {self.model_args!r}; expected a mapping of model options")

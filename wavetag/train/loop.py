@@ -352,7 +352,12 @@ def _train(
             model.train()
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
                 logits = step_fn(wav, aug_gen)
-            loss = model.training_loss(logits.float(), lambda z: _loss(model, z, target, config, class_weights))
+            loss = model.training_loss(
+                logits.float(),
+                lambda z, target=target: model.loss(
+                    z, target, label_smoothing=config.label_smoothing, class_weights=class_weights
+                ),
+            )
             loss = loss + model.regularization_loss()
             if not torch.isfinite(loss):
                 raise TrainingError(
@@ -367,7 +372,7 @@ def _train(
             if config.tb_histograms_every_steps and (global_step + 1) % config.tb_histograms_every_steps == 0:
                 logger.histograms(model, global_step + 1)
             sums["loss"] += loss.item() * len(rows)
-            sums["correct"] += _correct(model.task, logits.detach(), batch.target)
+            sums["correct"] += _correct(model, logits.detach(), batch.target)
             sums["count"] += len(rows)
             clips += len(rows) * ctx.world_size
             rate = clips / max(1e-9, time.perf_counter() - t_epoch)
@@ -504,34 +509,9 @@ def _class_weights(pack: Pack, train_idx: np.ndarray) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _loss(
-    model: Classifier,
-    logits: torch.Tensor,
-    target: torch.Tensor,
-    config: TrainConfig,
-    class_weights: torch.Tensor | None,
-) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    if model.task == "multiclass":  # target: class ids [B], or probabilities [B, K] after mixup
-        return F.cross_entropy(logits, target, weight=class_weights, label_smoothing=config.label_smoothing)
-    if model.task == "binary" and target.dim() == 2:  # mixup's [B, 2] → probability of the positive class
-        target = target[:, 1]
-    target = target.to(logits.dtype).reshape(logits.shape)
-    if model.task == "binary" and config.label_smoothing:
-        target = target * (1 - config.label_smoothing) + 0.5 * config.label_smoothing
-    pos_weight = class_weights if model.task == "multilabel" else None
-    return F.binary_cross_entropy_with_logits(logits, target, pos_weight=pos_weight)
-
-
-def _correct(task: str, logits: torch.Tensor, target: torch.Tensor) -> float:
-    """Clips right in this batch (multi-label: mean per-clip exact-top-1 hit)."""
-    if task == "multiclass":
-        return float((logits.argmax(-1) == target).sum())
-    if task == "binary":
-        return float(((logits.view(-1) > 0).long() == target.view(-1).long()).sum())
-    top = logits.argmax(-1)
-    return float(target.gather(1, top.view(-1, 1)).sum())
+def _correct(model: Classifier, logits: torch.Tensor, target: torch.Tensor) -> float:
+    """Clips right in this batch (multi-label: the top tag is present)."""
+    return float(model.task_rule.hits(model.probabilities(logits.float()).numpy(), target.numpy()).sum())
 
 
 def _train_stats(sums: dict, ctx: DistContext) -> dict[str, float]:
