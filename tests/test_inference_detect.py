@@ -367,9 +367,9 @@ def test_tune_on_streams_picks_thresholds_and_smoothing(predictor, talk_pack, tm
     detection = tune_on_streams(predictor, streams, target_fa_per_hour=target, min_clips_per_class=3)
     measured = detection["measured"]
     assert set(detection["thresholds"]) == {"low", "mid", "high"} and detection["fallback"] is None
-    assert detection["smooth_s"] in SMOOTH_GRID_S and list(measured["smooth_s_tried"]) == [
-        f"{x:g}" for x in SMOOTH_GRID_S
-    ]
+    assert SMOOTH_GRID_S == (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)  # at a hop of 0.1 s, 0 and 0.1 s are the same
+    assert detection["smooth_s"] in SMOOTH_GRID_S
+    assert list(measured["smooth_s_tried"]) == ["0", "0.2", "0.3", "0.5", "0.8"]
     assert measured["split"] == "validation" and measured["negative_hours"] > 0 and "note" not in measured
     for label, m in measured["per_class"].items():
         assert m["tuned"] and m["threshold"] == detection["thresholds"][label]

@@ -190,9 +190,12 @@ def tune_on_streams(
     posts = {
         name: stream_posteriors(predictor, root / name, hop_s=hop_s, batch_size=batch_size, name=name) for name in truth
     }
-    tried, best = {}, None
+    tried, best, seen = {}, None, set()
     for smooth in SMOOTH_GRID_S if smooth_s is None else (smooth_s,):
         frames = max(1, int(round(smooth / hop_s)))
+        if frames in seen:  # the same moving average at this hop
+            continue
+        seen.add(frames)
         scored = [smoothed(posts[name], truth[name], frames, name=name) for name in truth]
         found = _tune_classes(
             predictor, scored, refractory, target_fa_per_hour, min_clips_per_class, collar_s, "stream"
