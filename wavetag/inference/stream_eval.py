@@ -373,6 +373,7 @@ def plot_det(result: dict[str, Any], path: str | Path) -> Path:
     for point in FA_PER_HOUR_POINTS:
         ax.axvline(point, color="grey", ls=":", lw=0.8)
     ax.set_xscale("symlog", linthresh=max(1.0 / hours, 0.1))
+    ax.set_xlim(left=0.0)  # dotted: 0.5, 1 and 2 false accepts per hour
     ax.set_xlabel("false accepts per hour")
     ax.set_ylabel("miss rate (%)")
     ax.set_ylim(-2, 102)
