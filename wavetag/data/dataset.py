@@ -9,6 +9,7 @@ batches (no per-clip collate). Randomness comes from explicit seeds, so a run ca
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,23 +219,18 @@ class ShuffledBatchSampler:
 
 
 class ClassBalancedSampler:
-    """Batches in which every class is equally likely: a class uniformly, then one of its clips.
+    """Batches in which every class is equally frequent (`balanced_draws`, as the training loop
+    draws with ``balanced_sampler``).
 
     Clips are drawn with replacement, so rare classes repeat and common ones are subsampled.
-    Multi-label packs draw a tag, then a clip carrying it. ``num_batches`` per epoch defaults to
+    Multi-label packs draw per tag: a clip carrying it. ``num_batches`` per epoch defaults to
     ``len(dataset) // batch_size`` (one epoch sees about as many clips as the split holds).
     """
 
     def __init__(self, dataset: PackDataset, *, batch_size: int, num_batches: int | None = None, seed: int = 0) -> None:
         if batch_size < 1:
             raise ConfigError(f"batch_size = {batch_size}; expected >= 1")
-        targets = dataset.targets
-        hot = (
-            targets.astype(bool)
-            if targets.ndim == 2
-            else targets[:, None] == np.arange(dataset.pack.num_classes)[None, :]
-        )
-        self.members = [np.flatnonzero(hot[:, c]) for c in range(hot.shape[1]) if hot[:, c].any()]
+        self.members = class_members(dataset.targets, dataset.pack.num_classes)
         if not self.members:
             raise DataError(f"split {dataset.split!r} of {dataset.pack.path} has no labelled clips to balance")
         self.batch_size, self.seed, self.epoch = batch_size, seed, 0
@@ -249,8 +245,58 @@ class ClassBalancedSampler:
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng([self.seed, self.epoch])
         self.epoch += 1
-        sizes = np.array([len(m) for m in self.members])
-        for _ in range(self.num_batches):
-            classes = rng.integers(len(self.members), size=self.batch_size)
-            picks = (rng.random(self.batch_size) * sizes[classes]).astype(np.int64)
-            yield [int(self.members[c][p]) for c, p in zip(classes, picks, strict=False)]
+        order = balanced_draws(self.members, self.num_batches * self.batch_size, rng)
+        for start in range(0, len(order), self.batch_size):
+            yield order[start : start + self.batch_size].tolist()
+
+
+def class_members(targets: np.ndarray, num_classes: int) -> list[np.ndarray]:
+    """Positions in ``targets`` (class ids ``[N]`` or multi-hot ``[N, C]``) of each class that has
+    clips, in class order; a multi-hot row counts for every tag it carries."""
+    hot = targets.astype(bool) if targets.ndim == 2 else targets[:, None] == np.arange(num_classes)[None, :]
+    return [np.flatnonzero(hot[:, c]) for c in range(hot.shape[1]) if hot[:, c].any()]
+
+
+def balanced_draws(members: list[np.ndarray], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` positions in which every class is equally frequent: ``ceil(count / classes)``
+    draws with replacement from each class's ``members``, shuffled and cut to ``count``."""
+    per_class = math.ceil(count / len(members))
+    picks = np.concatenate([rng.choice(m, per_class, replace=True) for m in members])
+    return rng.permutation(picks)[:count]
+
+
+def epoch_order(pack: Pack, indices: np.ndarray, *, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
+    """Pack ``indices`` in the order of training epoch ``epoch``: a permutation seeded by ``(seed,
+    epoch)``, or, ``balanced``, as many class-balanced draws (single- and multi-label packs)."""
+    rng = np.random.default_rng([seed, epoch, 7])
+    if not balanced:
+        return rng.permutation(indices)
+    members = class_members(pack.targets(indices), pack.num_classes)
+    if not members:
+        raise DataError(f"{pack.path}: no labelled training clips to balance; train without --balanced")
+    return indices[balanced_draws(members, len(indices), rng)]
+
+
+@torch.no_grad()
+def fit_normalization(
+    frontend: torch.nn.Module,
+    pack: Pack,
+    indices: np.ndarray,
+    *,
+    num_samples: int,
+    batch_size: int,
+    batches: int,
+    seed: int,
+) -> None:
+    """Fit the dataset mean/std of ``frontend`` (when its normaliser asks for them) on ``batches``
+    random-crop batches of ``batch_size`` clips drawn from ``indices``."""
+    norm = getattr(frontend, "norm", None)
+    if norm is None or norm.mode != "dataset":
+        return
+    rng = np.random.default_rng(seed)
+    picks = rng.permutation(indices)[: batches * batch_size]
+    chunks = np.array_split(picks, max(1, math.ceil(len(picks) / batch_size)))
+    norm.fit(
+        frontend.raw_features(make_batch(pack, c, num_samples=num_samples, crop="random", generator=rng).wav)
+        for c in chunks
+    )

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from wavetag.config import check_range, check_types, config_to_dict
-from wavetag.data.dataset import make_batch
+from wavetag.data.dataset import fit_normalization, make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, DataError
 from wavetag.frontends import FrontEnd, frontend_from_dict
@@ -183,7 +183,15 @@ def train_autoencoder(
         raise DataError(f"{pack.path}: the train split is empty; the autoencoder trains on it")
     torch.manual_seed(config.seed)
     model = build_autoencoder(config, sample_rate=pack.sample_rate, clip_seconds=clip_seconds)
-    _fit_normalization(model, pack, train_idx, config, num_samples)
+    fit_normalization(
+        model.frontend,
+        pack,
+        train_idx,
+        num_samples=num_samples,
+        batch_size=config.batch_size,
+        batches=config.fit_normalization_batches,
+        seed=config.seed,
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     history, started = [], time.perf_counter()
     for epoch in range(config.epochs):
@@ -292,22 +300,6 @@ def load_autoencoder(path: str | Path) -> tuple[ConvAutoencoder, dict[str, Any]]
         ) from None
     load_state_strict(model, read_weights(path / "model.safetensors"), where=path / "model.safetensors")
     return model.eval(), config
-
-
-def _fit_normalization(
-    model: ConvAutoencoder, pack: Pack, train_idx: np.ndarray, config: AutoencoderConfig, num_samples: int
-) -> None:
-    norm = getattr(model.frontend, "norm", None)
-    if norm is None or norm.mode != "dataset":
-        return
-    rng = np.random.default_rng(config.seed)
-    picks = rng.permutation(train_idx)[: config.fit_normalization_batches * config.batch_size]
-    chunks = np.array_split(picks, max(1, math.ceil(len(picks) / config.batch_size)))
-    with torch.no_grad():
-        norm.fit(
-            model.frontend.raw_features(make_batch(pack, c, num_samples=num_samples, crop="random", generator=rng).wav)
-            for c in chunks
-        )
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:

@@ -1,9 +1,19 @@
-"""The training loop, readable top to bottom (nanoGPT ``train.py`` in spirit).
+"""Training: `train` sets up a `Trainer` and runs it; the `Trainer` reads top to bottom (minGPT's
+``trainer.py`` in spirit): a typed `TrainState`, one `Trainer.step`, one
+`Trainer.validate_and_keep`, one stop rule (`Trainer.after_step`).
+
+    pack --epoch_order (seeded permutation | class-balanced draws)--> indices [B] per step
+      --make_batch (random crop, seeded)--> wav [B, 1, T], target [B] | [B, C]
+      --augment.wave, mixup--> --_TrainForward: front end, SpecAugment, backbone, head--> logits [B, K]
+      --Task.loss (+ the model's regularisation)--> backward, optimizer step at lr_at(step)
+    every eval_every_steps and at each epoch's end: validation split --evaluate_split--> history.csv,
+      TensorBoard, best/ (keep_best_by); last/ (exact-resume checkpoint)
 
 Every step's randomness (batch crops, augmentation, dropout) is drawn from generators seeded by
 ``(seed, epoch, step)``, and the learning rate is a pure function of the step. A checkpoint
-therefore only needs the weights, the optimizer tensors and a few counters for
-``--resume`` to continue exactly as if the run had never stopped.
+therefore only needs the weights, the optimizer tensors and `TrainState` for ``--resume`` to
+continue exactly as if the run had never stopped. Detection thresholds are tuned by `train` after
+the `Trainer` is done (``tune_detection``), not by the loop.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +33,7 @@ import torch
 
 from wavetag.augment import build_augment
 from wavetag.config import config_from_dict, config_to_dict, load_yaml, save_yaml
-from wavetag.data.dataset import make_batch
+from wavetag.data.dataset import epoch_order, fit_normalization, make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.models import Classifier, create_model, model_info
@@ -54,6 +64,28 @@ class TrainResult:
     stopped_early: bool
     seconds: float
     history: list[dict[str, Any]]
+
+
+@dataclass
+class TrainState:
+    """Where a run stands; saved in ``last/train_state.json`` and all that resuming needs besides
+    the weights and the optimizer (every random draw is seeded by epoch and step)."""
+
+    epoch: int = 0  # epochs finished; the run goes on in this epoch
+    step_in_epoch: int = 0  # steps finished in that epoch
+    global_step: int = 0
+    best_metric: float | None = None  # of keep_best_by, at best/
+    best_epoch: int = -1
+    best_monitor: float | None = None  # of monitor, when it is not keep_best_by
+    bad_validations: int = 0  # validations in a row without improvement of monitor
+    stopped_early: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainState:
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 def step_seed(seed: int, epoch: int, step: int, stream: int) -> int:
@@ -138,6 +170,7 @@ def train(
     Writes ``out_dir``: ``config.yaml`` (fully resolved), ``history.csv``, TensorBoard events
     (``tb/``), ``best/`` and ``last/`` model directories (``last/`` also holds the state for
     ``resume=True``). Under torchrun the work is shared by all ranks (see `train.distributed`).
+    With ``config.tune_detection``, the detection thresholds of ``best/`` are tuned afterwards.
 
     Nothing in ``out_dir`` is touched before the whole configuration, the pack and the model
     have been checked. ``overwrite=True`` keeps the old run aside until the new one writes its
@@ -147,7 +180,8 @@ def train(
     """
     run = RunDir(Path(out_dir), overwrite=overwrite, enabled=DistContext.from_env().is_main and not resume)
     try:
-        return _train(pack, config, run, resume=resume, progress=progress, verbose=verbose)
+        trainer = Trainer(pack, config, run, resume=resume, progress=progress, verbose=verbose)
+        result = trainer.run()
     except KeyboardInterrupt:
         restored = run.failed()
         if DistContext.from_env().is_main:
@@ -156,6 +190,25 @@ def train(
     except BaseException:
         run.failed()
         raise
+    if trainer.ctx.is_main and trainer.config.tune_detection and not trainer.pack.multi_label:
+        _tune_detection(result.best_dir, trainer.pack, trainer.config, trainer.logger)
+    trainer.ctx.barrier()
+    return result
+
+
+def _tune_detection(best_dir: Path, pack: Pack, config: TrainConfig, logger: RunLogger) -> None:
+    """Tune the detection thresholds of ``best/`` on the validation stream (``tune_detection``)."""
+    from wavetag.inference.thresholds import tune_model_dir  # inference.thresholds imports train
+
+    if not best_dir.is_dir():
+        return
+    target = config.detection_target_fa_per_hour
+    detection = tune_model_dir(best_dir, pack, target_fa_per_hour=target)
+    fallback = f" (fallback: {detection['fallback']})" if detection.get("fallback") else ""
+    logger.note(
+        f"detection thresholds tuned on the validation stream for {target:g} false accepts/hour{fallback}; "
+        f"stored in {best_dir / 'config.json'}"
+    )
 
 
 def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: bool = False) -> str:
@@ -187,258 +240,255 @@ def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: boo
     )
 
 
-def _train(
-    pack: str | Path | Pack,
-    config: TrainConfig | dict[str, Any] | None,
-    run: RunDir,
-    *,
-    resume: bool,
-    progress: bool,
-    verbose: bool,
-) -> TrainResult:
-    t_start = time.perf_counter()
-    ctx = DistContext.from_env()
-    pack = pack if isinstance(pack, Pack) else Pack.open(pack)
-    run_dir = run.run_dir
-    if isinstance(config, dict):
-        config = config_from_dict(TrainConfig, config)
-    config = _resolve_config(run_dir, config, resume=resume)
-    config.validate()
-    run.check()
-    torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
-    clip_seconds = config.clip_seconds or pack.clip_seconds or 1.0
-    num_samples = int(round(clip_seconds * pack.sample_rate))
-    train_idx = pack.split_indices("train")
-    if len(train_idx) == 0:
-        raise ConfigError(
-            f"{pack.path}: the train split is empty; re-prepare with a split rule that leaves training clips"
-        )
-    steps_per_epoch = math.ceil(len(ctx.shard(np.arange(len(train_idx)))) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+class Trainer:
+    """One training run: everything is built and checked in ``__init__`` (nothing written yet),
+    then `run` goes through the epochs: `step` per batch, `after_step` at every step boundary."""
 
-    torch.manual_seed(config.seed)  # weight initialisation
-    model = build_model(config, pack, clip_seconds=clip_seconds)
-    state = {
-        "epoch": 0,
-        "step_in_epoch": 0,
-        "global_step": 0,
-        "best_metric": None,
-        "best_epoch": -1,
-        "bad_validations": 0,
-        "stopped_early": False,
-    }
-    if resume:
-        model, optimizer, state = load_checkpoint(find_checkpoint(run_dir), lambda m: build_optimizer(m, config))
-    else:
-        _fit_normalization(model, pack, train_idx, config, num_samples)
-        optimizer = build_optimizer(model, config)
-    notes: list[str] = []
-    aug = _build_augment(config, pack, note=notes.append)
-    # Everything is checked: only now is the run directory touched.
-    run.start()
-    if ctx.is_main and not resume:
-        save_yaml(config_to_dict(config), run_dir / CONFIG_FILE)
-    logger = RunLogger(
-        run_dir,
-        enabled=ctx.is_main,
-        tensorboard=config.tensorboard,
-        purge_step=state["global_step"] if resume else None,
-        progress=progress,
-        verbose=verbose,
-    )
-    for note in notes:
-        logger.note(note)
-    for old in run.stale_backups():
-        logger.note(
-            f"note: {old} holds a run an earlier --overwrite kept aside and never put back (that process was "
-            f"killed); move it back (mv {old} {run_dir}) or delete it"
-        )
-    forward = _TrainForward(model, aug.spec)
-    if ctx.enabled:
-        forward = torch.nn.parallel.DistributedDataParallel(forward)
-    step_fn = torch.compile(forward) if config.compile else forward
-    class_weights = _class_weights(pack, train_idx) if config.class_weights else None
-    extra = _model_extra(pack, config, clip_seconds)
-    logger.note(
-        f"training {config.model} ({model.num_params():,} parameters) on {len(train_idx):,} clips of {pack.path}, "
-        f"{config.epochs} epochs x {steps_per_epoch} steps, batch {config.batch_size}"
-        + (f" x {ctx.world_size} ranks" if ctx.enabled else "")
-    )
-
-    def validate_and_checkpoint(epoch: int, step_in_epoch: int, global_step: int, train_stats: dict) -> bool:
-        """Validate (rank 0), log, keep best/last; returns True when early stopping says stop."""
-        ctx.sync_buffers(model)
-        stop = False
-        if ctx.is_main:
-            val = evaluate_split(
-                model, pack, "validation", clip_seconds=clip_seconds, batch_size=config.eval_batch_size
+    def __init__(
+        self,
+        pack: str | Path | Pack,
+        config: TrainConfig | dict[str, Any] | None,
+        run: RunDir,
+        *,
+        resume: bool = False,
+        progress: bool = True,
+        verbose: bool = True,
+    ) -> None:
+        self.t_start = time.perf_counter()
+        self.ctx = ctx = DistContext.from_env()
+        self.pack = pack = pack if isinstance(pack, Pack) else Pack.open(pack)
+        self.run_dir = run.run_dir
+        self.rundir = run
+        if isinstance(config, dict):
+            config = config_from_dict(TrainConfig, config)
+        self.config = config = _resolve_config(self.run_dir, config, resume=resume)
+        config.validate()
+        run.check()
+        torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
+        self.clip_seconds = config.clip_seconds or pack.clip_seconds or 1.0
+        self.num_samples = int(round(self.clip_seconds * pack.sample_rate))
+        self.train_idx = pack.split_indices("train")
+        if len(self.train_idx) == 0:
+            raise ConfigError(
+                f"{pack.path}: the train split is empty; re-prepare with a split rule that leaves training clips"
             )
-            row = {
-                "epoch": epoch + 1,
-                "step": global_step,
-                "lr": optimizer.param_groups[0]["lr"],
-                **train_stats,
-                **val.scalars,
-            }
-            logger.log_validation(row, val, pack.labels, confusion=config.confusion_image)
-            if config.tb_histograms_every_steps is None:
-                logger.histograms(model, global_step)
-            metric = row.get(config.keep_best_by)
-            if metric is not None and is_better(config.keep_best_by, metric, state["best_metric"]):
-                state["best_metric"], state["best_epoch"] = metric, epoch + 1
-                save_model_copy(
-                    run_dir / "best",
-                    model,
-                    extra={**extra, "best": {config.keep_best_by: metric, "epoch": epoch + 1, "step": global_step}},
-                )
-            monitored = row.get(config.monitor)
-            if config.monitor == config.keep_best_by:
-                improved = state["best_epoch"] == epoch + 1
-            else:
-                improved = monitored is not None and is_better(config.monitor, monitored, state.get("best_monitor"))
-                if improved:
-                    state["best_monitor"] = monitored
-            state["bad_validations"] = 0 if improved else state["bad_validations"] + 1
-            stop = (
-                config.early_stopping_patience is not None
-                and state["bad_validations"] >= config.early_stopping_patience
+        self.steps_per_epoch = math.ceil(len(ctx.shard(np.arange(len(self.train_idx)))) / config.batch_size)
+        self.total_steps = self.steps_per_epoch * config.epochs
+
+        torch.manual_seed(config.seed)  # weight initialisation
+        self.model = build_model(config, pack, clip_seconds=self.clip_seconds)
+        self.state = TrainState()
+        if resume:
+            self.model, self.optimizer, saved = load_checkpoint(
+                find_checkpoint(self.run_dir), lambda m: build_optimizer(m, config)
             )
-            state["stopped_early"] = stop
-        return ctx.broadcast_flag(stop)
-
-    def checkpoint(epoch: int, step_in_epoch: int, global_step: int) -> None:
-        state.update(epoch=epoch, step_in_epoch=step_in_epoch, global_step=global_step)
-        if ctx.is_main:
-            save_checkpoint(run_dir / "last", model, optimizer, state, extra=extra)
-            run.committed()  # the new run has a checkpoint: a previous run kept aside is dropped
-            logger.flush()
-        ctx.barrier()
-
-    start_epoch, start_step = state["epoch"], state["step_in_epoch"]
-    stop = state["stopped_early"]
-    for epoch in range(start_epoch, config.epochs):
-        if stop:
-            break
-        order = _epoch_order(pack, train_idx, config, epoch)
-        shard = ctx.shard(order)
-        sums = {"loss": 0.0, "correct": 0.0, "count": 0}
-        t_epoch, clips = time.perf_counter(), 0
-        bar = logger.epoch_bar(
-            epoch + 1, config.epochs, steps_per_epoch, start=start_step if epoch == start_epoch else 0
-        )
-        for step_in_epoch in range(start_step if epoch == start_epoch else 0, steps_per_epoch):
-            global_step = epoch * steps_per_epoch + step_in_epoch
-            rows = shard[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
-            batch = make_batch(
+            self.state = TrainState.from_dict(saved)
+        else:
+            fit_normalization(
+                self.model.frontend,
                 pack,
-                rows,
-                num_samples=num_samples,
-                crop="random",
-                generator=np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 0)),
+                self.train_idx,
+                num_samples=self.num_samples,
+                batch_size=config.batch_size,
+                batches=config.fit_normalization_batches,
+                seed=config.seed,
             )
-            aug_gen = torch.Generator().manual_seed(step_seed(config.seed, epoch, step_in_epoch, 1))
-            torch.manual_seed(step_seed(config.seed, epoch, step_in_epoch, 2))
-            wav = aug.wave(batch.wav, aug_gen)
-            wav, target = aug.mixup.mix(wav, batch.target, generator=aug_gen, num_classes=pack.num_classes)
-            lr = lr_at(
-                global_step,
-                total_steps=total_steps,
-                steps_per_epoch=steps_per_epoch,
-                peak_lr=config.optimizer.lr,
-                config=config.schedule,
+            self.optimizer = build_optimizer(self.model, config)
+        notes: list[str] = []
+        self.aug = _build_augment(config, pack, note=notes.append)
+        # Everything is checked: only now is the run directory touched.
+        run.start()
+        if ctx.is_main and not resume:
+            save_yaml(config_to_dict(config), self.run_dir / CONFIG_FILE)
+        self.logger = RunLogger(
+            self.run_dir,
+            enabled=ctx.is_main,
+            tensorboard=config.tensorboard,
+            purge_step=self.state.global_step if resume else None,
+            progress=progress,
+            verbose=verbose,
+        )
+        for note in notes + self._stale_backup_notes():
+            self.logger.note(note)
+        forward = _TrainForward(self.model, self.aug.spec)
+        if ctx.enabled:
+            forward = torch.nn.parallel.DistributedDataParallel(forward)
+        self.step_fn = torch.compile(forward) if config.compile else forward
+        self.class_weights = _class_weights(pack, self.train_idx) if config.class_weights else None
+        self.extra = _model_extra(pack, config, self.clip_seconds)
+
+    def run(self) -> TrainResult:
+        """Train from ``state`` to the last epoch or the stop rule; returns what happened."""
+        config, state, logger = self.config, self.state, self.logger
+        logger.note(
+            f"training {config.model} ({self.model.num_params():,} parameters) on {len(self.train_idx):,} clips "
+            f"of {self.pack.path}, {config.epochs} epochs x {self.steps_per_epoch} steps, batch {config.batch_size}"
+            + (f" x {self.ctx.world_size} ranks" if self.ctx.enabled else "")
+        )
+        first_epoch, first_step = state.epoch, state.step_in_epoch
+        stop = state.stopped_early
+        for epoch in range(first_epoch, config.epochs):
+            if stop:
+                break
+            shard = self.ctx.shard(
+                epoch_order(self.pack, self.train_idx, seed=config.seed, epoch=epoch, balanced=config.balanced_sampler)
             )
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            model.train()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
-                logits = step_fn(wav, aug_gen)
-            loss = model.training_loss(
-                logits.float(),
-                lambda z, target=target: model.loss(
-                    z, target, label_smoothing=config.label_smoothing, class_weights=class_weights
-                ),
-            )
-            loss = loss + model.regularization_loss()
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"the loss became {loss.item()} at epoch {epoch + 1}, step {global_step} (learning rate {lr:.3g}); "
-                    f"lower --lr, raise warm-up, or set --grad-clip; the last good checkpoint is in {run_dir / 'last'}"
+            start = first_step if epoch == first_epoch else 0
+            sums = {"loss": 0.0, "correct": 0.0, "count": 0}
+            t_epoch, clips = time.perf_counter(), 0
+            bar = logger.epoch_bar(epoch + 1, config.epochs, self.steps_per_epoch, start=start)
+            for step_in_epoch in range(start, self.steps_per_epoch):
+                rows = shard[step_in_epoch * config.batch_size : (step_in_epoch + 1) * config.batch_size]
+                loss, correct, lr = self.step(epoch, step_in_epoch, rows)
+                sums["loss"] += loss * len(rows)
+                sums["correct"] += correct
+                sums["count"] += len(rows)
+                clips += len(rows) * self.ctx.world_size
+                logger.step(
+                    bar,
+                    epoch * self.steps_per_epoch + step_in_epoch,
+                    loss=loss,
+                    acc=sums["correct"] / max(1, sums["count"]),
+                    lr=lr,
+                    clips_per_s=clips / max(1e-9, time.perf_counter() - t_epoch),
+                    log_every=config.log_every_steps,
                 )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip_norm:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
-            optimizer.step()
-            if config.tb_histograms_every_steps and (global_step + 1) % config.tb_histograms_every_steps == 0:
-                logger.histograms(model, global_step + 1)
-            sums["loss"] += loss.item() * len(rows)
-            sums["correct"] += _correct(model, logits.detach(), batch.target)
-            sums["count"] += len(rows)
-            clips += len(rows) * ctx.world_size
-            rate = clips / max(1e-9, time.perf_counter() - t_epoch)
-            logger.step(
-                bar,
-                global_step,
-                loss=loss.item(),
-                acc=sums["correct"] / max(1, sums["count"]),
-                lr=lr,
-                clips_per_s=rate,
-                log_every=config.log_every_steps,
-            )
-            done_in_epoch = step_in_epoch + 1 == steps_per_epoch
-            if config.eval_every_steps and (global_step + 1) % config.eval_every_steps == 0 and not done_in_epoch:
-                stop = validate_and_checkpoint(epoch, step_in_epoch + 1, global_step + 1, _train_stats(sums, ctx))
-                checkpoint(epoch, step_in_epoch + 1, global_step + 1)
+                stop = self.after_step(epoch, step_in_epoch + 1, sums)
                 if stop:
                     break
-            elif (
-                config.checkpoint_every_steps
-                and (global_step + 1) % config.checkpoint_every_steps == 0
-                and not done_in_epoch
-            ):
-                checkpoint(epoch, step_in_epoch + 1, global_step + 1)
-            if (
-                config.max_train_seconds
-                and not done_in_epoch
-                and ctx.broadcast_flag(time.perf_counter() - t_start > config.max_train_seconds)
-            ):
-                logger.note(
-                    f"time budget of {config.max_train_seconds:.0f} s spent at step {global_step + 1}; stopping"
-                )
-                validate_and_checkpoint(epoch, step_in_epoch + 1, global_step + 1, _train_stats(sums, ctx))
-                state["stopped_early"] = stop = True
-                checkpoint(epoch, step_in_epoch + 1, global_step + 1)
-                break
-        logger.close_bar(bar)
-        if stop:
-            break
-        stop = validate_and_checkpoint(epoch, steps_per_epoch, (epoch + 1) * steps_per_epoch, _train_stats(sums, ctx))
-        if config.max_train_seconds and ctx.broadcast_flag(time.perf_counter() - t_start > config.max_train_seconds):
-            state["stopped_early"] = stop = True
-        checkpoint(epoch + 1, 0, (epoch + 1) * steps_per_epoch)
-    logger.close()
-    if ctx.is_main and config.tune_detection and not pack.multi_label and (run_dir / "best").is_dir():
-        from wavetag.inference.thresholds import tune_model_dir
-
-        detection = tune_model_dir(run_dir / "best", pack, target_fa_per_hour=config.detection_target_fa_per_hour)
-        logger.note(
-            f"detection thresholds tuned on the validation stream for {config.detection_target_fa_per_hour:g} false accepts/hour"
-            + (f" (fallback: {detection['fallback']})" if detection.get("fallback") else "")
-            + f"; stored in {run_dir / 'best' / 'config.json'}"
+            logger.close_bar(bar)
+        logger.close()
+        return TrainResult(
+            run_dir=self.run_dir,
+            best_dir=self.run_dir / "best",
+            last_dir=self.run_dir / "last",
+            epochs_done=state.epoch,
+            global_step=state.global_step,
+            best_metric=state.best_metric if state.best_metric is not None else float("nan"),
+            best_epoch=state.best_epoch,
+            stopped_early=bool(state.stopped_early),
+            seconds=time.perf_counter() - self.t_start,
+            history=logger.history(),
         )
-    ctx.barrier()
-    return TrainResult(
-        run_dir=run_dir,
-        best_dir=run_dir / "best",
-        last_dir=run_dir / "last",
-        epochs_done=state["epoch"],
-        global_step=state["global_step"],
-        best_metric=state["best_metric"] if state["best_metric"] is not None else float("nan"),
-        best_epoch=state["best_epoch"],
-        stopped_early=bool(state["stopped_early"]),
-        seconds=time.perf_counter() - t_start,
-        history=logger.history(),
-    )
+
+    def step(self, epoch: int, step_in_epoch: int, rows: np.ndarray) -> tuple[float, float, float]:
+        """One optimisation step on the clips ``rows``; returns ``(loss, clips right, lr)``."""
+        config, model, optimizer = self.config, self.model, self.optimizer
+        global_step = epoch * self.steps_per_epoch + step_in_epoch
+        batch = make_batch(
+            self.pack,
+            rows,
+            num_samples=self.num_samples,
+            crop="random",
+            generator=np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 0)),
+        )
+        aug_gen = torch.Generator().manual_seed(step_seed(config.seed, epoch, step_in_epoch, 1))
+        torch.manual_seed(step_seed(config.seed, epoch, step_in_epoch, 2))  # dropout
+        wav = self.aug.wave(batch.wav, aug_gen)
+        wav, target = self.aug.mixup.mix(wav, batch.target, generator=aug_gen, num_classes=self.pack.num_classes)
+        lr = lr_at(
+            global_step,
+            total_steps=self.total_steps,
+            steps_per_epoch=self.steps_per_epoch,
+            peak_lr=config.optimizer.lr,
+            config=config.schedule,
+        )
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            logits = self.step_fn(wav, aug_gen)
+
+        def loss_fn(z: torch.Tensor) -> torch.Tensor:
+            return model.loss(z, target, label_smoothing=config.label_smoothing, class_weights=self.class_weights)
+
+        loss = model.training_loss(logits.float(), loss_fn) + model.regularization_loss()
+        if not torch.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {loss.item()} at epoch {epoch + 1}, step {global_step} (learning rate {lr:.3g}); "
+                f"lower --lr, raise warm-up, or set --grad-clip; the last good checkpoint is in {self.run_dir / 'last'}"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip_norm:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip_norm)
+        optimizer.step()
+        if config.tb_histograms_every_steps and (global_step + 1) % config.tb_histograms_every_steps == 0:
+            self.logger.histograms(model, global_step + 1)
+        return loss.item(), _correct(model, logits.detach(), batch.target), lr
+
+    def after_step(self, epoch: int, done: int, sums: dict) -> bool:
+        """The one stop rule, after ``done`` steps of ``epoch``: validate at each epoch's end and
+        every ``eval_every_steps``; stop when early stopping says so or the time budget is spent
+        (validating first); checkpoint whenever it validated, stops, or ``checkpoint_every_steps``."""
+        config, end = self.config, done == self.steps_per_epoch
+        global_step = epoch * self.steps_per_epoch + done
+        validate = end or _every(global_step, config.eval_every_steps)
+        stop = self.validate_and_keep(epoch, global_step, _train_stats(sums, self.ctx)) if validate else False
+        if config.max_train_seconds and self.ctx.broadcast_flag(
+            time.perf_counter() - self.t_start > config.max_train_seconds
+        ):
+            if not end:
+                self.logger.note(
+                    f"time budget of {config.max_train_seconds:.0f} s spent at step {global_step}; stopping"
+                )
+            if not validate:
+                self.validate_and_keep(epoch, global_step, _train_stats(sums, self.ctx))
+            self.state.stopped_early = stop = True
+        if validate or stop or _every(global_step, config.checkpoint_every_steps):
+            self.checkpoint(epoch + 1 if end else epoch, 0 if end else done, global_step)
+        return stop
+
+    def validate_and_keep(self, epoch: int, global_step: int, train_stats: dict) -> bool:
+        """Validate (rank 0), log, keep ``best/``; True when early stopping says stop (all ranks)."""
+        config, state = self.config, self.state
+        self.ctx.sync_buffers(self.model)
+        stop = False
+        if self.ctx.is_main:
+            val = evaluate_split(
+                self.model, self.pack, "validation", clip_seconds=self.clip_seconds, batch_size=config.eval_batch_size
+            )
+            lr = self.optimizer.param_groups[0]["lr"]
+            row = {"epoch": epoch + 1, "step": global_step, "lr": lr, **train_stats, **val.scalars}
+            self.logger.log_validation(row, val, self.pack.labels, confusion=config.confusion_image)
+            if config.tb_histograms_every_steps is None:
+                self.logger.histograms(self.model, global_step)
+            metric = row.get(config.keep_best_by)
+            if metric is not None and is_better(config.keep_best_by, metric, state.best_metric):
+                state.best_metric, state.best_epoch = metric, epoch + 1
+                best = {config.keep_best_by: metric, "epoch": epoch + 1, "step": global_step}
+                save_model_copy(self.run_dir / "best", self.model, extra={**self.extra, "best": best})
+            if config.monitor == config.keep_best_by:
+                improved = state.best_epoch == epoch + 1
+            else:
+                monitored = row.get(config.monitor)
+                improved = monitored is not None and is_better(config.monitor, monitored, state.best_monitor)
+                if improved:
+                    state.best_monitor = monitored
+            state.bad_validations = 0 if improved else state.bad_validations + 1
+            patience = config.early_stopping_patience
+            stop = state.stopped_early = patience is not None and state.bad_validations >= patience
+        return self.ctx.broadcast_flag(stop)
+
+    def checkpoint(self, epoch: int, step_in_epoch: int, global_step: int) -> None:
+        """Write ``last/`` (weights, optimizer, `TrainState`) atomically; all ranks wait for it."""
+        self.state.epoch, self.state.step_in_epoch, self.state.global_step = epoch, step_in_epoch, global_step
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir / "last", self.model, self.optimizer, self.state.to_dict(), extra=self.extra)
+            self.rundir.committed()  # the new run has a checkpoint: a previous run kept aside is dropped
+            self.logger.flush()
+        self.ctx.barrier()
+
+    def _stale_backup_notes(self) -> list[str]:
+        return [
+            f"note: {old} holds a run an earlier --overwrite kept aside and never put back (that process was "
+            f"killed); move it back (mv {old} {self.run_dir}) or delete it"
+            for old in self.rundir.stale_backups()
+        ]
+
+
+def _every(step: int, interval: int | None) -> bool:
+    return bool(interval) and step % interval == 0
 
 
 def _resolve_config(run_dir: Path, config: TrainConfig | None, *, resume: bool) -> TrainConfig:
@@ -447,7 +497,8 @@ def _resolve_config(run_dir: Path, config: TrainConfig | None, *, resume: bool) 
     if resume:
         if not path.is_file():
             raise CheckpointError(
-                f"{run_dir}: not a run directory (no {CONFIG_FILE}); check the path, or start a new run without --resume"
+                f"{run_dir}: not a run directory (no {CONFIG_FILE}); check the path, or start a new run "
+                "without --resume"
             )
         try:
             return config_from_dict(TrainConfig, load_yaml(path), where="")
@@ -466,36 +517,6 @@ def _build_augment(config: TrainConfig, pack: Pack, *, note):
         )
         augment = dataclasses.replace(augment, background_noise=dataclasses.replace(augment.background_noise, p=0.0))
     return build_augment(augment, sample_rate=pack.sample_rate, noise_bank=bank, noise_segments=pack.noise_files())
-
-
-def _fit_normalization(
-    model: Classifier, pack: Pack, train_idx: np.ndarray, config: TrainConfig, num_samples: int
-) -> None:
-    """Fit dataset mean/std of the front end (if it asks for them) on training batches."""
-    norm = getattr(model.frontend, "norm", None)
-    if norm is None or norm.mode != "dataset":
-        return
-    rng = np.random.default_rng(config.seed)
-    picks = rng.permutation(train_idx)[: config.fit_normalization_batches * config.batch_size]
-    with torch.no_grad():
-        norm.fit(
-            model.frontend.raw_features(
-                make_batch(pack, chunk, num_samples=num_samples, crop="random", generator=rng).wav
-            )
-            for chunk in np.array_split(picks, max(1, math.ceil(len(picks) / config.batch_size)))
-        )
-
-
-def _epoch_order(pack: Pack, train_idx: np.ndarray, config: TrainConfig, epoch: int) -> np.ndarray:
-    """Pack indices in this epoch's order: a seeded permutation, or class-balanced draws."""
-    rng = np.random.default_rng([config.seed, epoch, 7])
-    if not config.balanced_sampler or pack.multi_label:
-        return rng.permutation(train_idx)
-    labels = pack.index.label[train_idx]
-    classes = np.unique(labels)
-    per_class = math.ceil(len(train_idx) / len(classes))
-    picks = np.concatenate([rng.choice(train_idx[labels == c], per_class, replace=True) for c in classes])
-    return rng.permutation(picks)[: len(train_idx)]
 
 
 def _class_weights(pack: Pack, train_idx: np.ndarray) -> torch.Tensor:
