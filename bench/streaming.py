@@ -4,6 +4,7 @@ what else runs on it, so the load average is printed beside them.
     python bench/streaming.py --model-dir runs/kws/best --pack runs/kws/pack      # a test stream of the pack
     python bench/streaming.py --model-dir runs/kws/best --audio long.wav --ws      # + 8 WebSocket streams
     python bench/streaming.py                 # the kws recipe's architecture, untrained, on synthetic audio
+    python bench/streaming.py --model-dir runs/kws/best --audio long.wav --also ds_cnn_s bc_resnet_3
 
 Part 1, cost (one thread, ``torch.set_num_threads(1)``): CPU seconds per second of 16-kHz audio
 (the real-time factor) of `StreamingDetector` fed 100-ms chunks, per way of computing the windows:
@@ -51,6 +52,12 @@ def main() -> None:
     source.add_argument("--pack", type=Path, help="Build a test stream from this pack's test split.")
     parser.add_argument("--minutes", type=float, default=3.0, help="--pack / synthetic: minutes of audio.")
     parser.add_argument("--threshold", type=float, default=None, help="One threshold for every class.")
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        help="Models to time beside it, untrained, on 40 log-mels (e.g. ds_cnn_s bc_resnet_3): what meets the target.",
+    )
     parser.add_argument("--ws", action="store_true", help="Also run the WebSocket part.")
     parser.add_argument("--ws-streams", type=int, default=8)
     parser.add_argument("--ws-seconds", type=float, default=60.0)
@@ -68,6 +75,8 @@ def main() -> None:
     threshold = args.threshold if args.threshold is not None else (None if args.model_dir else 0.2)
     print(f"model {model_dir}; audio {audio_path}; load average {os.getloadavg()[0]:.2f} (1 min)")
     events = cost(model_dir, audio_path, threshold)
+    if args.also:
+        architectures(args.also, audio_path, work)
     if args.ws:
         serve_streams(model_dir, audio_path, events, threshold, args)
     print(f"load average after: {os.getloadavg()[0]:.2f} (1 min), {os.cpu_count()} cores")
@@ -169,6 +178,33 @@ def cost(model_dir: Path, audio_path: Path, threshold: float | None) -> list:
             macs = m.macs() / 1e6
             print(f"  {m.name:<20} RTF {det.real_time_factor:.4f}  ({det.engine.describe()}; {macs:.1f} M MACs/window)")
     return offline
+
+
+def architectures(names: list[str], audio_path: Path, work: Path) -> None:
+    """RTF of untrained models on 40 log-mels with per-utterance normalisation (the kws recipes'
+    front end), streamed in 100-ms chunks: torch incremental and ONNX Runtime whole windows."""
+    from wavetag import audio as audio_io
+    from wavetag.inference.predictor import Predictor
+    from wavetag.inference.streaming import StreamingDetector
+    from wavetag.models import create_model
+    from wavetag.models.io import save_model_dir
+
+    labels = [f"class_{i}" for i in range(12)]
+    x, _ = audio_io.load(audio_path, sample_rate=16000)
+    print("\nother architectures (untrained, 12 classes, 40 log-mels, 1 thread):")
+    print(f"  {'model':<20} {'M MACs/window':>14} {'RTF torch':>10} {'RTF ONNX':>9}  target <= {TARGET_RTF}")
+    for name in names:
+        model = create_model(name, num_classes=12, frontend={"name": "logmel", "normalize": "utterance"})
+        model_dir = save_model_dir(model, work / f"also-{name}", extra={"labels": labels})
+        rtf = []
+        for backend in ("torch", "onnx"):
+            det = StreamingDetector(Predictor.load(model_dir, backend=backend, threads=1), thresholds=0.5)
+            for i in range(0, len(x), int(CHUNK_S * 16000)):
+                det.push(x[i : i + int(CHUNK_S * 16000)])
+            det.flush()
+            rtf.append(det.real_time_factor)
+        mark = "met" if min(rtf) <= TARGET_RTF else "missed"
+        print(f"  {name:<20} {model.macs() / 1e6:14.1f} {rtf[0]:10.4f} {rtf[1]:9.4f}  {mark}")
 
 
 def identical(offline: list, live: list) -> tuple[bool, str]:

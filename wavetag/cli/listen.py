@@ -45,7 +45,10 @@ def listen_command(
         None, "--refractory-s", help="A class cannot fire again within this many seconds. [default: one window]"
     ),
     backend: str = typer.Option(
-        "torch", "--backend", help="torch (STFT front ends computed incrementally) or onnx (whole windows)."
+        "onnx",
+        "--backend",
+        help="onnx (ONNX Runtime on whole windows; exported once to MODEL/.cache/; the cheapest per second in "
+        "bench/streaming.py) or torch (STFT frames shared between windows, the rest per window).",
     ),
     threads: int | None = typer.Option(1, "--threads", help="Intra-op threads of the model."),
 ) -> None:
