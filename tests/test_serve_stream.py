@@ -124,6 +124,12 @@ def test_json_config_float32_stereo_at_another_rate(client):
         ("/v1/stream?sample_rate=50", None, 1007, "sample rate 50; expected an integer in 1000..384000"),
         ("/v1/stream?sample_rate=8000&threshold=7", None, 1007, "threshold of 'high' = 7.0 is out of range"),
         ("/v1/stream?sample_rate=8000&format=f32le", b"\x00\x00\xc0\x7f" * 10, 1007, "NaN or Inf"),
+        (  # int16 sent as float32: the wrong sample format
+            "/v1/stream?sample_rate=8000&format=f32le",
+            (np.sin(np.arange(800) / 3) * 20000).astype("<i2").tobytes(),
+            1007,
+            r"float32 samples reach .*; expected values in \[-1, 1\].*is the audio int16 \(format s16le\)\?",
+        ),
         ("/v1/stream?sample_rate=8000", b"\x00" * 4001, 1009, "a frame of 4,001 bytes; frames take at most 4,000"),
         ("/v1/stream?sample_rate=8000", '{"type": "pause"}', 1003, "expected binary PCM frames or"),
     ],

@@ -24,6 +24,7 @@ SAMPLE_FORMATS = {"s16le": (2, "<i2"), "s24le": (3, None), "s32le": (4, "<i4"), 
 MAX_CHANNELS = 32
 MAX_HEADER_BYTES = 1 << 16  # chunks before "data" (LIST, fact, ...) beyond this: not a WAV stream
 UNKNOWN_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF)  # what streaming writers put in the size fields
+MAX_FLOAT_PEAK = 16.0  # float samples beyond this (24 dB over full scale) are not float audio
 WAVE_FORMAT_PCM, WAVE_FORMAT_FLOAT, WAVE_FORMAT_EXTENSIBLE = 1, 3, 0xFFFE
 
 
@@ -105,6 +106,12 @@ def decode_pcm(data: bytes, fmt: PcmFormat) -> np.ndarray:
             x = raw.astype(np.float32)
             if not np.isfinite(x).all():
                 raise AudioError("float32 samples hold NaN or Inf; expected finite values in [-1, 1]")
+            peak = float(np.abs(x).max()) if x.size else 0.0
+            if peak > MAX_FLOAT_PEAK:
+                raise AudioError(
+                    f"float32 samples reach {peak:.3g}; expected values in [-1, 1] (at most {MAX_FLOAT_PEAK:g}): "
+                    "is the audio int16 (format s16le)?"
+                )
     if fmt.channels > 1:
         x = x.reshape(-1, fmt.channels).mean(axis=1, dtype=np.float32)
     return x
