@@ -19,8 +19,9 @@ Times are seconds of the stream since its first sample. Bad input gets
 ``{"type": "error", "error": CLASS, "detail": MESSAGE}`` and a close code: 1003 (a binary frame
 before the configuration, or a text frame that is not one of the messages above), 1007 (a bad
 configuration or bad samples: NaN floats, or floats far beyond [-1, 1], i.e. int16 sent as
-float32), 1008 (no message for ``idle_timeout_s``), 1009 (a frame over ``max_frame_bytes``), 1013 (``max_streams`` already open), 1011 (a server bug). Only that
-stream ends; the model and every other stream carry on.
+float32), 1008 (no message for ``idle_timeout_s``), 1009 (a frame over ``max_frame_bytes``), 1013
+(``max_streams`` already open), 1011 (a server bug). Only that stream ends; the model and every
+other stream carry on.
 """
 
 from __future__ import annotations
