@@ -12,7 +12,7 @@ Protocol (every server message is a JSON text frame with a ``type``)::
     server: {"type": "event", "label", "start_s", "end_s", "score", "fired_s"}  as each becomes final
             (its run has ended and refractory_s has passed: about a second after "fire")
     client: {"type": "end"}                                     (or just close the socket)
-    server: the last events, then {"type": "end", "audio_s", "frames", "bytes", "real_time_factor"};
+    server: the last events, then {"type": "end", "audio_s", "frames", "bytes"};
             closes with 1000
 
 Times are seconds of the stream since its first sample. Bad input gets
@@ -161,7 +161,7 @@ async def _serve_stream(ws: WebSocket, service, limits: StreamLimits) -> None:
             await ws.send_json({"type": kind, **event.to_dict()})
         if data is None:
             summary = {"audio_s": round(detector.audio_s, 4), "frames": frames, "bytes": received}
-            await ws.send_json({"type": "end", **summary, "real_time_factor": round(detector.real_time_factor, 5)})
+            await ws.send_json({"type": "end", **summary})  # no CPU figure: streams share the process
             await ws.close(CLOSE_NORMAL)
             return
 
