@@ -155,3 +155,16 @@ def test_read_wav_header_skips_chunks_and_reads_extensible_float():
     got, size = read_wav_header(stream)
     assert (got, size) == (PcmFormat(48000, 2, "f32le"), 64)
     assert stream.read() == bytes(64)
+
+
+def test_at_fire_prints_each_event_when_it_fires(tone_model, planted):
+    final = listen(tone_model, wav_header(SR) + s16(planted))
+    early = listen(tone_model, wav_header(SR) + s16(planted), "--at-fire")
+    assert early.exit_code == 0, early.output
+    got = [json.loads(line) for line in early.stdout.splitlines()]
+    want = [json.loads(line) for line in final.stdout.splitlines()]
+    assert [set(x) for x in got] == [{"label", "fired_s", "score"}] * 3
+    assert [(x["label"], x["fired_s"]) for x in got] == [(x["label"], x["fired_s"]) for x in want]
+    table = listen(tone_model, wav_header(SR) + s16(planted), "--at-fire", "--output", "table")
+    assert table.stdout.splitlines()[0].split() == ["label", "fired_s", "score"]
+    assert [r.split()[0] for r in table.stdout.splitlines()[1:]] == ["low", "mid", "high"]

@@ -32,6 +32,12 @@ def listen_command(
         "s16le", "--sample-format", help="--raw: s16le, s24le, s32le, f32le or u8 (little-endian)."
     ),
     output: str = typer.Option("jsonl", "--output", help="jsonl (one JSON object per event and line) or table."),
+    at_fire: bool = typer.Option(
+        False,
+        "--at-fire",
+        help="Print each event the moment it fires (label, fired_s, score so far) instead of when it is final "
+        "(its run ended and --refractory-s passed, about a second later).",
+    ),
     hop_s: float | None = typer.Option(
         None, "--hop-s", help="Seconds between posteriors. [default: the model's tuned value, else 0.1]"
     ),
@@ -90,7 +96,7 @@ def listen_command(
         highlight=False,
         soft_wrap=True,
     )
-    write = _writer(output)
+    write = _writer(output, at_fire=at_fire)
     read = getattr(stdin, "read1", stdin.read)
     block = max(fmt.frame_bytes, int(READ_S * fmt.sample_rate) * fmt.frame_bytes)
     count = 0
@@ -100,9 +106,11 @@ def listen_command(
             break
         if remaining is not None:
             remaining -= len(data)
-        for event in detector.push(decoder.feed(data)):
+        final = detector.push(decoder.feed(data))
+        for event in detector.take_fired() if at_fire else final:
             count += write(event)
-    for event in detector.push(decoder.flush()) + detector.flush():
+    final = detector.push(decoder.flush()) + detector.flush()
+    for event in detector.take_fired() if at_fire else final:
         count += write(event)
     err_console.print(
         f"{count} events in {detector.audio_s:.1f} s of audio; real-time factor {detector.real_time_factor:.4f} "
@@ -112,17 +120,23 @@ def listen_command(
     )
 
 
-def _writer(output: str):
-    """A function printing one event (flushed at once) and returning 1; the table is `detect`'s."""
+def _writer(output: str, *, at_fire: bool):
+    """A function printing one event (flushed at once) and returning 1; the table is `detect`'s
+    (``at_fire``: label, fired_s and score only, the span is not known yet)."""
     from wavetag.cli.detect import render
 
     first = [True]
 
     def write(event) -> int:
         if output == "jsonl":
-            line = json.dumps(event.to_dict())
+            d = event.to_dict()
+            line = json.dumps({k: d[k] for k in ("label", "fired_s", "score")} if at_fire else d)
         else:
-            head, line = render([event], "table").splitlines()
+            if at_fire:
+                head = f"{'label':<16} {'fired_s':>9} {'score':>6}"
+                line = f"{event.label:<16} {event.fired_s:9.2f} {event.score:6.3f}"
+            else:
+                head, line = render([event], "table").splitlines()
             if first[0]:
                 line, first[0] = f"{head}\n{line}", False
         sys.stdout.write(line + "\n")
