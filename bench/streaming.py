@@ -12,8 +12,8 @@ the incremental engine (STFT front ends computed once per hop, the rest per wind
 through torch, and whole windows through ONNX Runtime; and of offline ``detect`` on the same file.
 Target: RTF <= 0.02 for the recommended model (``train --recipe kws``), with events identical to
 offline ``detect`` (same labels and times; scores within 1e-4). Without ``--model-dir`` the recipe's
-architecture is built with random weights: its cost is the trained model's, but its events mean
-nothing (a low threshold makes some, to compare).
+architecture is built with random weights: its cost is the trained model's, but it hardly ever
+fires, so the event comparison needs a trained model.
 
 Part 2, ``--ws``: ``wavetag serve`` in its own process, ``--ws-streams`` clients (default 8) each
 streaming ``--ws-seconds`` (default 60) of the audio over ``/v1/stream`` in real time, 100-ms
@@ -72,7 +72,7 @@ def main() -> None:
     audio_path = args.audio or (
         test_stream(args.pack, work / "streams", args.minutes) if args.pack else synthetic(work, args.minutes)
     )
-    threshold = args.threshold if args.threshold is not None else (None if args.model_dir else 0.2)
+    threshold = args.threshold
     print(f"model {model_dir}; audio {audio_path}; load average {os.getloadavg()[0]:.2f} (1 min)")
     events = cost(model_dir, audio_path, threshold)
     if args.also:
@@ -97,7 +97,7 @@ def untrained_kws(out: Path) -> Path:
         recipe["model"], num_classes=len(labels), frontend=recipe["frontend"], **recipe.get("model_args", {})
     )
     save_model_dir(model, out, extra={"labels": labels})
-    print("no --model-dir: the kws recipe's architecture with random weights (timing only; events are noise)")
+    print("no --model-dir: the kws recipe's architecture with random weights (timing only; it hardly ever fires)")
     return out
 
 
