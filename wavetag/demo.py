@@ -15,7 +15,15 @@ from typing import Any
 
 from rich.console import Console
 
+from wavetag.data import prepare
+from wavetag.data.synth import synth_speech_commands
 from wavetag.errors import DataError
+from wavetag.evaluate.run import evaluate
+from wavetag.explore import explore
+from wavetag.export.onnx import export
+from wavetag.inference import Predictor
+from wavetag.train import train
+from wavetag.train.recipes import train_config
 
 STEPS = ("synthesise", "prepare", "explore", "train", "evaluate", "export", "predict")
 # The built-in set: 400 speakers over every engine here; each also says 10 of the 400 most frequent
@@ -53,15 +61,6 @@ def run_demo(
     (synthesis and prepare are idempotent; training starts again). ``hold_out`` (e.g.
     ``"engine=flite"``) tests on one synthesis engine's speakers only and trains on the others
     (`prepare`'s ``hold_out``): the honest figure for voices the model never heard."""
-    from wavetag.data import prepare
-    from wavetag.data.synth import synth_speech_commands
-    from wavetag.evaluate.run import evaluate
-    from wavetag.explore import explore
-    from wavetag.export.onnx import export
-    from wavetag.inference import Predictor
-    from wavetag.train import train
-    from wavetag.train.recipes import train_config
-
     console = console or Console()
     out = Path(out_dir)
     t0 = time.perf_counter()

@@ -17,14 +17,15 @@ Targets are what `Pack.targets` gives: class ids ``[N]`` (multiclass, binary) or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
+
+if TYPE_CHECKING:  # torch is imported by the methods that take tensors: `import wavetag.evaluate`
+    import torch  # (numpy metrics, which need the task names) stays free of torch (a test checks it)
 
 PRESENT_AT = 0.5  # a sigmoid class (binary positive, multi-label tag) is "present" at this probability
 EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before a log
@@ -113,7 +114,9 @@ class Multiclass(Task):
 
     def loss(self, logits, target, *, label_smoothing=0.0, class_weights=None):
         # target: class ids [B], or probabilities [B, K] after mixup
-        return F.cross_entropy(logits, target, weight=class_weights, label_smoothing=label_smoothing)
+        from torch.nn.functional import cross_entropy
+
+        return cross_entropy(logits, target, weight=class_weights, label_smoothing=label_smoothing)
 
     def hits(self, probs, targets):
         return np.asarray(probs).argmax(-1) == np.asarray(targets)
@@ -147,7 +150,9 @@ class Binary(Task):
         target = target.to(logits.dtype).reshape(logits.shape)
         if label_smoothing:
             target = target * (1 - label_smoothing) + 0.5 * label_smoothing
-        return F.binary_cross_entropy_with_logits(logits, target)
+        from torch.nn.functional import binary_cross_entropy_with_logits
+
+        return binary_cross_entropy_with_logits(logits, target)
 
     def hits(self, probs, targets):
         return (np.asarray(probs).reshape(-1) >= PRESENT_AT) == (np.asarray(targets).reshape(-1) > 0)
@@ -161,7 +166,9 @@ class Multilabel(Task):
 
     def loss(self, logits, target, *, label_smoothing=0.0, class_weights=None):
         target = target.to(logits.dtype).reshape(logits.shape)
-        return F.binary_cross_entropy_with_logits(logits, target, pos_weight=class_weights)
+        from torch.nn.functional import binary_cross_entropy_with_logits
+
+        return binary_cross_entropy_with_logits(logits, target, pos_weight=class_weights)
 
     def hits(self, probs, targets):
         t = np.asarray(targets)

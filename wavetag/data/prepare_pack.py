@@ -40,8 +40,10 @@ from wavetag.data.decode import (
 )
 from wavetag.data.pack_writer import AUDIO_FILE, PackWriter, check_target, commit_pack, remove_stale_temporaries
 from wavetag.data.sources import check_label_case, check_root, detect_source, get_source, source_names
+from wavetag.data.speech_commands_source import finish_speech_commands
 from wavetag.data.splits import check_fractions, group_splits, hash_splits, stratified_splits
 from wavetag.errors import ConfigError, DataError
+from wavetag.registry import unknown_name_message
 
 SPLIT_RULES = ("auto", "lists", "hash", "random", "group:<column>")
 NOISE_BLOCK_S = 60.0  # noise files are decoded this many seconds at a time
@@ -194,8 +196,6 @@ def _check_options(opts: dict) -> dict:
     if opts["jobs"] is not None:
         check_range("jobs", opts["jobs"], 1, 1024)
     if opts["source"] != "auto" and opts["source"] not in source_names():
-        from wavetag.registry import unknown_name_message
-
         raise ConfigError(unknown_name_message("source", opts["source"], ["auto"] + source_names()))
     for key in ("noise_dir", "csv", "audio_root"):
         if opts[key] is not None:
@@ -250,8 +250,6 @@ def _clips_and_labels(listing: Listing, kind: str, options: dict) -> tuple[list[
     if options["hold_out"]:
         refs = hold_out_splits(refs, options["hold_out"], root=listing.root)
     if kind == "speech-commands":
-        from wavetag.data.speech_commands_source import finish_speech_commands
-
         all_words = listing.extra["words"] == listing.extra["all_words"]
         silence = options["silence_share"]
         refs, labels = finish_speech_commands(

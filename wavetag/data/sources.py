@@ -36,7 +36,7 @@ from wavetag.data.clips import (
 from wavetag.data.speech_commands_source import read_speech_commands
 from wavetag.data.splits import SPLIT_ALIASES, normalise_split_name
 from wavetag.errors import ConfigError, DataError
-from wavetag.registry import Registry
+from wavetag.registry import Registry, unknown_name_message
 
 FILE_COLUMNS = ("fname", "file_name", "filename", "file", "path")  # FSDKaggle, HF audiofolder, ...
 GROUP_COLUMNS = ("group", "speaker", "speaker_id", "client_id")
@@ -286,8 +286,6 @@ def _csv_columns(csv_path: Path, columns: list[str], opts: SourceOptions) -> tup
         )
     group_col = opts.group_column or next((c for c in GROUP_COLUMNS if c in columns), None)
     if group_col is not None and group_col not in columns:
-        from wavetag.registry import unknown_name_message
-
         raise ConfigError(unknown_name_message(f"group column of {csv_path.name}", group_col, columns))
     return file_col, label_col, group_col
 

@@ -223,7 +223,7 @@ def plot_per_class(labels: Sequence[str], values: Any, path: str | Path, *, name
 
 def plot_spectrogram(samples: Any, sample_rate: int, path: str | Path, *, title: str = "") -> Path:
     """Log-mel spectrogram (dB) of a mono clip ``samples [T]``, time in seconds."""
-    import torch
+    import torch  # here, with the front end: `import wavetag.evaluate` stays free of torch
 
     from wavetag.frontends import create_frontend
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from wavetag import audio
 from wavetag.errors import DataError
 from wavetag.evaluate import plots
 from wavetag.evaluate.breakdown import breakdown_markdown
@@ -179,8 +180,6 @@ def _write_plots(plot_dir: Path, metrics: dict[str, Any], labels: list[str], his
 
 
 def _write_examples(out: Path, examples: list[_Example], get_audio: GetAudio) -> list[Path]:
-    from wavetag import audio
-
     written = []
     for ex in examples:
         samples, sample_rate = get_audio(int(ex.record["index"]))

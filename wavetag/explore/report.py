@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from wavetag import __version__
+from wavetag import __version__, audio
 from wavetag.data.splits import SPLITS
 from wavetag.evaluate.compute import to_json_ready
 from wavetag.evaluate.report import HTML_TEMPLATE, html_escape, html_table, md_escape
@@ -30,6 +30,7 @@ from wavetag.explore.stats import (
     SPEC_SECONDS,
     SUMMARY_SEGMENTS,
     ClipStats,
+    membership,
 )
 
 MAX_ROWS = 100  # rows of the duplicate / leak tables on the page (all of them in explore.json, up to MAX_PAIRS)
@@ -203,8 +204,6 @@ def _median(x: np.ndarray) -> float | None:
 
 
 def _per_class(pack, stats: ClipStats) -> list[dict[str, Any]]:
-    from wavetag.explore.stats import membership
-
     counts, y = pack.counts(), membership(pack, stats.indices).astype(bool)
     rows = []
     for k, name in enumerate(pack.labels):
@@ -294,8 +293,6 @@ def _top_classes(class_clips: np.ndarray, limit: int) -> np.ndarray:
 
 
 def _outlier_audio(audio_dir: Path, pack, outliers: list) -> list[Path]:
-    from wavetag import audio
-
     written = []
     for o in outliers:
         samples = pack.waveform(o.index)[: int(MAX_AUDIO_S * pack.sample_rate)]

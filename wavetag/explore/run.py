@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 
 from wavetag.config import check_range
+from wavetag.data import Pack, prepare
+from wavetag.data.splits import SPLITS
 from wavetag.errors import ConfigError
 from wavetag.explore.duplicates import (
     DuplicatePair,
+    clip_label,
     clip_labels,
     describe,
     exact_duplicates,
@@ -30,7 +33,11 @@ from wavetag.explore.duplicates import (
     ordered,
 )
 from wavetag.explore.leakage import NOISE_GROUP_PREFIX, Leak, LeakCheck, find_leaks
+from wavetag.explore.outliers import main_class, project
 from wavetag.explore.report import ExplorePaths, write_report
+from wavetag.explore.stats import compute_stats, membership, parse_bands
+from wavetag.outputs import rebase_paths, replaced_dir
+from wavetag.registry import unknown_name_message
 
 PACK_DIR = "pack"  # where a source folder is prepared, inside the report folder
 
@@ -112,8 +119,6 @@ def explore(
         prepare_options: keyword arguments of `wavetag.data.prepare` for a source (its
             defaults otherwise, e.g. ``{"split": "group:speaker", "sample_rate": 8000}``).
     """
-    from wavetag.data import Pack
-
     check_range("near_duplicate_threshold", near_duplicate_threshold, 0.9, 1.0)
     check_range("outliers", outliers, 0, 10_000)
     if max_clips is not None:
@@ -122,8 +127,6 @@ def explore(
     src, out = Path(src_or_pack).expanduser().resolve(), Path(out).expanduser().resolve()
     pack_path, prepared, notes = _pack_for(src, out, prepare_options or {}, progress)
     pack = Pack.open(pack_path)
-    from wavetag.explore.stats import parse_bands
-
     bands_hz = parse_bands(bands, pack.sample_rate)
     indices = _sample(len(pack), max_clips, seed)
     if len(indices) < len(pack):
@@ -144,8 +147,6 @@ def explore(
         "seed": seed,
         "near_duplicate_threshold": near_duplicate_threshold,
     }
-    from wavetag.outputs import rebase_paths, replaced_dir
-
     with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
         paths = write_report(stage, pack=pack, context=context, notes=notes, **findings)
     paths = rebase_paths(paths, stage, Path(out))
@@ -178,8 +179,6 @@ def _pack_for(src: Path, out: Path, prepare_options: dict, progress: bool) -> tu
                 "only to a source folder, CSV or npz; drop them or give the source"
             )
         return src, False, []
-    from wavetag.data import prepare
-
     _check_prepare_options(prepare_options)
     summary = prepare(src, out / PACK_DIR, progress=progress, **prepare_options)
     given = ", ".join(f"{k}={v!r}" for k, v in sorted(prepare_options.items()))
@@ -198,9 +197,6 @@ def _pack_for(src: Path, out: Path, prepare_options: dict, progress: bool) -> tu
 def _check_prepare_options(options: dict) -> None:
     import inspect
 
-    from wavetag.data import prepare
-    from wavetag.registry import unknown_name_message
-
     allowed = [
         name
         for name, p in inspect.signature(prepare).parameters.items()
@@ -218,9 +214,6 @@ def _sample(n: int, max_clips: int | None, seed: int) -> np.ndarray:
 
 
 def _analyse(pack, indices, bands_hz, threshold, n_outliers, seed, progress) -> dict[str, Any]:
-    from wavetag.explore.outliers import main_class, project
-    from wavetag.explore.stats import compute_stats, membership
-
     notes: list[str] = []
     with _progress(progress, len(indices), "analysing") as advance:
         stats = compute_stats(pack, indices, bands_hz=bands_hz, advance=advance)
@@ -258,9 +251,6 @@ def _drop_exact(exact: list[tuple[int, int]], near: list[tuple[int, int, float]]
 
 
 def _outliers(pack, stats, scores: np.ndarray, order: np.ndarray) -> list[Outlier]:
-    from wavetag.data.splits import SPLITS
-    from wavetag.explore.duplicates import clip_label
-
     out = []
     for rank, row in enumerate(order.tolist(), start=1):
         i = int(stats.indices[row])

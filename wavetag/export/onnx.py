@@ -23,9 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from wavetag import __version__
+from wavetag.config import check_range
+from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, WavetagError
+from wavetag.evaluate.run import check_model_fits_pack
 from wavetag.export.quantize import VariantStats, calibration_clips, compare_variants, int8_verdict, quantize_int8
+from wavetag.inference.predictor import resolve_model_dir
+from wavetag.models import load_model_dir
 from wavetag.models.onnx_check import (
     PARITY_ATOL,
     check_graph,
@@ -99,10 +106,6 @@ def export(
     (default: ``config.json`` ``pack.path``). Raises `WavetagError` when the export fails, the
     checker rejects the graph, or ONNX Runtime differs from PyTorch by more than 1e-4.
     """
-    from wavetag.config import check_range
-    from wavetag.inference.predictor import resolve_model_dir
-    from wavetag.models import load_model_dir
-
     check_range("check_clips", check_clips, 1, 100_000)
     check_range("latency_runs", latency_runs, 1, 100_000)
     model_dir = resolve_model_dir(model_dir)
@@ -176,9 +179,6 @@ def int8_path(float_path: Path) -> Path:
 def open_pack(pack: Any, config: dict[str, Any], model, model_dir: Path):
     """``(Pack | None, note)``: the pack given, else the one in ``config.json``; a pack given by
     the caller must fit the model (`DataError` otherwise), a recorded one that is gone gives a note."""
-    from wavetag.data.pack import Pack
-    from wavetag.evaluate.run import check_model_fits_pack
-
     if pack is not None:
         pack = pack if isinstance(pack, Pack) else Pack.open(pack)
         check_model_fits_pack(model, config, pack, where=model_dir)
@@ -242,8 +242,6 @@ def write_graph(model, path: Path, *, num_samples: int) -> tuple[bool, str | Non
 
 def _length_reason(model, num_samples: int) -> str | None:
     """Why the model cannot take another length (its layer sizes depend on it), or None."""
-    import torch
-
     longer = num_samples * LENGTH_PROBE_WINDOWS
     try:
         with torch.no_grad():
@@ -275,8 +273,6 @@ def _dynamic_mismatch(model, path: Path, num_samples: int) -> str | None:
 
 def describe(model, config: dict[str, Any], *, dynamic: bool) -> dict[str, str]:
     """The ``metadata_props`` written into the file: enough to use it without the model directory."""
-    from wavetag import __version__
-
     window = int(round(model.clip_seconds * model.sample_rate))
     labels = list(config.get("labels") or [f"class_{i}" for i in range(model.head.out_features)])
     return {

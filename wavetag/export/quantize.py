@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from wavetag.errors import DataError, WavetagError
+from wavetag.evaluate.compute import compute_metrics
+from wavetag.inference.windows import predict_windows
 from wavetag.models.onnx_check import INPUT_NAME, OUTPUT_NAME, check_graph, onnx_logits, onnx_session, write_metadata
 from wavetag.tasks import get_task
 
@@ -241,11 +244,6 @@ def split_accuracy(session, *, model, pack, window: int) -> tuple[float | None, 
     has no test clips): ``accuracy``, or ``top1_accuracy`` for multi-label; clips longer than a
     window classified by mean-pooled half-overlapping windows as in ``evaluate``. Returns
     ``(accuracy, "<split> <metric>")``; ``(None, metric)`` without a pack or clips."""
-    import torch
-
-    from wavetag.evaluate.compute import compute_metrics
-    from wavetag.inference.windows import predict_windows
-
     metric = get_task(model.task).accuracy_metric
     split = next((s for s in ACCURACY_SPLITS if pack is not None and len(pack.split_indices(s))), None)
     if split is None:

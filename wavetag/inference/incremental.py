@@ -30,6 +30,8 @@ import numpy as np
 import torch
 
 from wavetag.frontends import dsp
+from wavetag.frontends.spectral import SpectralFrontEnd
+from wavetag.models.ensemble import Ensemble, combine_logits
 
 
 class WindowMember:
@@ -74,8 +76,6 @@ class SpectralMember:
 
     @classmethod
     def make(cls, model, *, window: int, hop: int) -> SpectralMember | None:
-        from wavetag.frontends.spectral import SpectralFrontEnd
-
         fe = getattr(model, "frontend", None)
         if not isinstance(fe, SpectralFrontEnd) or not hasattr(model, "backbone") or not hasattr(model, "head"):
             return None
@@ -144,8 +144,6 @@ class Engine:
         self.combine: Any = None
         members: list = []
         if incremental and model is not None:
-            from wavetag.models.ensemble import Ensemble
-
             if isinstance(model, Ensemble) and model.frontend.config.normalize == "none":
                 members = [_member(m, window=window, hop=hop) for m in model.members]
                 self.combine = model
@@ -162,8 +160,6 @@ class Engine:
     def logits(self, buf: np.ndarray, buf_start: int, starts: list[int]) -> np.ndarray:
         out = [m.logits(buf, buf_start, starts).float() for m in self.members]
         if self.combine is not None:
-            from wavetag.models.ensemble import combine_logits
-
             c = self.combine
             return combine_logits(torch.stack(out), c.weights, task=c.task, method=c.method).numpy()
         return out[0].numpy()

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from wavetag import audio
+from wavetag.data.clips import walk_audio
 from wavetag.errors import AudioError, ConfigError
 
 MAX_CHANNELS = 32  # a 2-D array with more rows than this and few columns is taken to be [T, C]
@@ -184,8 +185,6 @@ def expand_inputs(paths: Iterable[str | os.PathLike], *, skipped: list | None = 
     folder holds that cannot be used (broken links, link loops, unreadable folders, non-UTF-8
     names, a folder named ``x.wav``) is left out and appended to ``skipped`` (`Rejected` rows).
     """
-    from wavetag.data.clips import walk_audio
-
     out: list[Path] = []
     for item in paths:
         path = Path(item)

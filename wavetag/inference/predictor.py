@@ -23,11 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from wavetag.config import check_choice, check_range
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
+from wavetag.inference.detector import detect
 from wavetag.inference.inputs import AudioInput, Waveform, to_waveform
 from wavetag.inference.windows import pool_window_logits, window_starts
+from wavetag.models import load_model_dir
+from wavetag.models.io import read_config
+from wavetag.models.onnx_check import export_onnx, onnx_session
 from wavetag.tasks import get_task
 
 BACKENDS = ("torch", "onnx")
@@ -103,8 +108,6 @@ class _TorchBackend:
         self.model = model.eval()
 
     def __call__(self, wav: np.ndarray) -> np.ndarray:
-        import torch
-
         with torch.inference_mode():
             return self.model(torch.from_numpy(wav).unsqueeze(1)).float().numpy()  # (B, K)
 
@@ -113,8 +116,6 @@ class _OnnxBackend:
     name = "onnx"
 
     def __init__(self, path: Path, *, threads: int | None, window: int) -> None:
-        from wavetag.models.onnx_check import onnx_session
-
         try:
             self.session = onnx_session(path, threads=threads or (os.cpu_count() or 1))
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own types; name the file
@@ -185,8 +186,6 @@ class Predictor:
             check_range("threads", threads, 1, 1024)
         model_dir = resolve_model_dir(model_dir)
         if backend == "onnx" and onnx_path is not None:
-            from wavetag.models.io import read_config
-
             config = read_config(model_dir)
             window = _timing(config, model_dir / "config.json")[2]
             return cls(
@@ -195,13 +194,9 @@ class Predictor:
                 backend="onnx",
                 model_dir=model_dir,
             )
-        from wavetag.models import load_model_dir
-
         model, config = load_model_dir(model_dir)
         if backend == "torch":
             if threads is not None:
-                import torch
-
                 torch.set_num_threads(threads)
             return cls(_TorchBackend(model), config, backend="torch", model_dir=model_dir, model=model)
         window = _timing(config, model_dir / "config.json")[2]
@@ -334,8 +329,6 @@ class Predictor:
         """Events (`Event`: label, start_s, end_s, score) in a long recording; see
         `wavetag.inference.detector.detect`. Settings left ``None`` come from the model's
         ``config.json`` ``detection`` block (tuned at training), else the defaults there."""
-        from wavetag.inference.detector import detect
-
         return detect(
             self,
             audio,
@@ -472,8 +465,6 @@ def cached_onnx(model, model_dir: Path, *, num_samples: int) -> Path:
     Named by a digest of the weights and the model spec, so an edited model is exported again;
     kept in ``MODEL_DIR/.cache/`` or, if that is not writable, the system's temporary folder.
     """
-    from wavetag.models.onnx_check import export_onnx
-
     h = hashlib.sha256(json.dumps(model.spec, sort_keys=True).encode())
     weights = model_dir / "model.safetensors"
     with open(weights, "rb") as fh:

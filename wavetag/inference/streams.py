@@ -36,6 +36,8 @@ import numpy as np
 
 from wavetag import audio as audio_io
 from wavetag.config import check_range
+from wavetag.data.pack import Pack
+from wavetag.data.synth.noise import coloured_noise
 from wavetag.errors import ConfigError, DataError
 from wavetag.jsonfile import read_json
 
@@ -219,8 +221,6 @@ def build_streams(
     """Write streams from ``split`` of ``pack`` (a path or `Pack`) to ``out_dir``: WAVs (16-bit,
     the pack's rate), ``labels.csv`` (file, label, start_s, end_s, source) and ``streams.json``;
     ``negative_minutes`` adds negative streams (`negative_streams`)."""
-    from wavetag.data.pack import Pack
-
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -397,8 +397,6 @@ def _noise_bed(
 ) -> np.ndarray:
     """``n`` samples of noise at RMS 1: pieces of the bank's recordings (each scaled to RMS 1,
     with short ramps at the joins), or pink noise when the bank is empty or silent."""
-    from wavetag.data.synth.noise import coloured_noise
-
     if not segments:
         return coloured_noise(n, exponent=-1.0, rng=rng, sample_rate=rate)
     out = np.zeros(n, np.float32)

@@ -26,10 +26,26 @@ from typing import Any
 import numpy as np
 
 from wavetag.config import check_range
+from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError, DataError
-from wavetag.inference.detector import DEFAULT_HOP_S, DEFAULT_SMOOTH_S, DEFAULT_THRESHOLD, DetectionSettings
-from wavetag.inference.stream_eval import DEFAULT_COLLAR_S, THRESHOLD_GRID, count_class, score_stream
-from wavetag.inference.streams import make_streams
+from wavetag.inference.detector import (
+    DEFAULT_HOP_S,
+    DEFAULT_SMOOTH_S,
+    DEFAULT_THRESHOLD,
+    DetectionSettings,
+    stream_posteriors,
+)
+from wavetag.inference.predictor import Predictor, resolve_model_dir
+from wavetag.inference.stream_eval import (
+    DEFAULT_COLLAR_S,
+    THRESHOLD_GRID,
+    check_stream_labels,
+    count_class,
+    score_stream,
+    smoothed,
+)
+from wavetag.inference.streams import make_streams, read_streams
+from wavetag.models.io import CONFIG_NAME, read_config
 
 MIN_CLIPS_PER_CLASS = 5
 SMOOTH_GRID_S = (0.0, 0.1, 0.2, 0.3, 0.5, 0.8)  # posterior smoothings tried by `tune_on_streams`
@@ -63,8 +79,6 @@ def tune_thresholds(
         ``{"thresholds": {label: value}, "hop_s", "smooth_s", "refractory_s", "target_fa_per_hour",
         "collar_s", "fallback": None | reason, "measured": {...}}`` (JSON-able).
     """
-    from wavetag.data.pack import Pack
-
     check_range("target_fa_per_hour", target_fa_per_hour, 0.0, 1e6)
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     predictor = _as_predictor(model, pack)
@@ -176,10 +190,6 @@ def tune_on_streams(
     ``streams``, ``negative_hours``, the smoothings tried, and a ``note`` when the streams are too
     short to resolve the target (one false accept in H hours is 1/H per hour).
     """
-    from wavetag.inference.detector import stream_posteriors
-    from wavetag.inference.stream_eval import check_stream_labels, smoothed
-    from wavetag.inference.streams import read_streams
-
     check_range("target_fa_per_hour", target_fa_per_hour, 0.0, 1e6)
     root = Path(streams_dir)
     manifest, truth = read_streams(root)
@@ -264,8 +274,6 @@ def _pick(curve: list, hours: float, target: float) -> tuple[int, bool]:
 def _as_predictor(model, labels):
     """A `Predictor` from a `Predictor`, a model directory, or a `Classifier` with ``labels``
     (a list, or a `Pack` whose labels are taken)."""
-    from wavetag.inference.predictor import Predictor
-
     if isinstance(model, Predictor):
         return model
     if isinstance(model, (str, os.PathLike)):
@@ -276,8 +284,6 @@ def _as_predictor(model, labels):
 def save_detection(model_dir: str | Path, detection: dict[str, Any]) -> Path:
     """Store ``detection`` (from `tune_thresholds`) as the ``detection`` block of
     ``model_dir/config.json``, written atomically. Returns the config path."""
-    from wavetag.models.io import CONFIG_NAME, read_config
-
     model_dir = Path(model_dir)
     config = read_config(model_dir)
     config["detection"] = detection
@@ -295,8 +301,6 @@ def save_detection(model_dir: str | Path, detection: dict[str, Any]) -> Path:
 def tune_model_dir(model_dir: str | Path, pack, **kwargs) -> dict[str, Any]:
     """`tune_thresholds` on the model in ``model_dir`` and `save_detection` into it (one call for
     the end of training). Returns the stored dict."""
-    from wavetag.inference.predictor import resolve_model_dir
-
     model_dir = resolve_model_dir(model_dir)
     detection = tune_thresholds(str(model_dir), pack, **kwargs)
     save_detection(model_dir, detection)

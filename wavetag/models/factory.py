@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
+from wavetag.config import check_value
 from wavetag.errors import ConfigError
 from wavetag.frontends import FrontEnd, frontend_from_dict
 from wavetag.models.base import Classifier
@@ -185,8 +187,6 @@ def check_option_types(variant: str, backbone_cls: Callable, options: dict[str, 
     ``base_channels: 8.5`` is a `ConfigError` naming the option, the value and the type."""
     import typing
 
-    from wavetag.config import check_value
-
     try:
         hints = typing.get_type_hints(backbone_cls.__init__)
     except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against
@@ -210,8 +210,6 @@ def jsonable(obj: Any) -> Any:
 def probe_shape(module: nn.Module, shape: tuple[int, ...], *, what: str) -> tuple[int, ...]:
     """Per-clip output shape of ``module`` on a zero input of per-clip ``shape`` (eval mode, no
     grad); a `ConfigError` naming ``what`` when the input is too small for its strides/kernels."""
-    import torch
-
     was_training = module.training
     module.eval()
     try:

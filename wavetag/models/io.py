@@ -18,9 +18,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from wavetag import __version__
 from wavetag.errors import CheckpointError, WavetagError
 from wavetag.jsonfile import read_json
 from wavetag.models.base import Classifier
+from wavetag.models.factory import create_model
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -69,8 +71,6 @@ def load_model_dir(path: str | Path, *, map_location: str | torch.device = "cpu"
     Raises `CheckpointError` when ``config.json`` or ``model.safetensors`` is missing, unreadable,
     a pickle, or when the weights do not match the model that ``config.json`` describes.
     """
-    from wavetag.models.factory import create_model
-
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError(
@@ -181,6 +181,4 @@ def _atomic_write(target: Path, write) -> None:
 
 
 def _versions() -> dict[str, str]:
-    from wavetag import __version__
-
     return {"wavetag": __version__, "torch": torch.__version__.split("+")[0]}

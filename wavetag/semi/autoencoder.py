@@ -27,12 +27,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from wavetag import __version__
 from wavetag.config import check_range, check_types, config_to_dict
 from wavetag.data.dataset import fit_normalization, make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, DataError
 from wavetag.frontends import FrontEnd, frontend_from_dict
 from wavetag.jsonfile import read_json
+from wavetag.models.io import load_state_strict, read_weights
+from wavetag.semi.plots import plot_reconstructions
 
 FORMAT = "wavetag-autoencoder"
 FORMAT_VERSION = 1
@@ -258,8 +261,6 @@ def save_autoencoder(model: ConvAutoencoder, out_dir: str | Path, *, extra: dict
     """``config.json`` + ``model.safetensors`` in ``out_dir``."""
     from safetensors.torch import save_file
 
-    from wavetag import __version__
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     config = {
@@ -280,8 +281,6 @@ def save_autoencoder(model: ConvAutoencoder, out_dir: str | Path, *, extra: dict
 
 def load_autoencoder(path: str | Path) -> tuple[ConvAutoencoder, dict[str, Any]]:
     """Rebuild the autoencoder in ``path`` from ``config.json`` and load its weights (eval mode)."""
-    from wavetag.models.io import load_state_strict, read_weights
-
     path = Path(path)
     file = path / "config.json"
     config = read_json(file, error=CheckpointError, advice="train it again with 'wavetag train-autoencoder'")
@@ -311,8 +310,6 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 @torch.no_grad()
 def _plot_examples(model: ConvAutoencoder, pack: Pack, indices: np.ndarray, num_samples: int, path: Path) -> Path:
-    from wavetag.semi.plots import plot_reconstructions
-
     rows = indices[np.linspace(0, len(indices) - 1, min(RECONSTRUCTION_EXAMPLES, len(indices))).astype(int)]
     model.eval()
     x, x_hat = model(make_batch(pack, rows, num_samples=num_samples, crop="center").wav)

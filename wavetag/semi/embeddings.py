@@ -20,8 +20,11 @@ import torch
 
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, DataError
+from wavetag.inference.predictor import resolve_model_dir
 from wavetag.inference.windows import predict_windows
 from wavetag.jsonfile import read_json
+from wavetag.models import load_model_dir
+from wavetag.semi.autoencoder import load_autoencoder
 
 SIDECAR_SUFFIX = ".json"
 
@@ -29,8 +32,6 @@ SIDECAR_SUFFIX = ".json"
 def load_embedder(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any], Path]:
     """``(module with forward_features, config, directory)`` for a classifier model directory (or a
     run directory: its ``best/``) or an autoencoder directory (``wavetag train-autoencoder``)."""
-    from wavetag.inference.predictor import resolve_model_dir
-
     path = resolve_model_dir(model_dir)
     config_file = path / "config.json"
     if not config_file.is_file():
@@ -40,12 +41,8 @@ def load_embedder(model_dir: str | Path) -> tuple[torch.nn.Module, dict[str, Any
         )
     kind = read_json(config_file, error=CheckpointError).get("format")
     if kind == "wavetag-autoencoder":
-        from wavetag.semi.autoencoder import load_autoencoder
-
         model, config = load_autoencoder(path)
     else:
-        from wavetag.models import load_model_dir
-
         model, config = load_model_dir(path)
     return model.eval(), config, path
 

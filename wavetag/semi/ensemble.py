@@ -28,6 +28,10 @@ import numpy as np
 from wavetag.config import check_choice
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError, DataError
+from wavetag.evaluate.run import check_model_fits_pack
+from wavetag.inference.predictor import resolve_model_dir
+from wavetag.inference.windows import split_logits
+from wavetag.models import load_model_dir, save_model_dir
 from wavetag.models.ensemble import METHODS, Ensemble
 from wavetag.tasks import get_task
 
@@ -112,8 +116,6 @@ def build_ensemble(
     """Combine the models in ``model_dirs`` (model or run directories) into an ensemble model
     directory at ``out_dir``; returns it. ``method``: "mean", "geometric" or "weighted" (weights
     searched on the validation split of ``pack``, unless ``weights`` are given)."""
-    from wavetag.models import load_model_dir, save_model_dir
-
     check_choice("method", method, METHODS)
     if len(model_dirs) < 2:
         raise ConfigError(
@@ -127,8 +129,6 @@ def build_ensemble(
     the_pack = pack if pack is None or isinstance(pack, Pack) else Pack.open(pack)
     validation = None
     if the_pack is not None:
-        from wavetag.evaluate.run import check_model_fits_pack
-
         for d, (m, c) in zip(dirs, loaded, strict=False):
             check_model_fits_pack(m, c, the_pack, where=d)
         probs, targets = member_validation_probs(members, the_pack)
@@ -188,8 +188,6 @@ def check_compatible(dirs: Sequence[Path], loaded: Sequence[tuple[Any, dict]]) -
 def member_validation_probs(members: Sequence[Any], pack: Pack) -> tuple[np.ndarray, np.ndarray]:
     """Each member's probabilities on the validation split ``[M, N, K]`` (verified clips when it
     has any) and the targets ``[N]`` (or ``[N, C]``)."""
-    from wavetag.inference.windows import split_logits
-
     indices = pack.split_indices("validation")
     verified = indices[pack.index.verified[indices].astype(bool)]
     indices = verified if len(verified) else indices
@@ -264,6 +262,4 @@ def _scores(probs: np.ndarray, targets: np.ndarray, task: str) -> dict[str, floa
 
 
 def _resolve(path: str | Path) -> Path:
-    from wavetag.inference.predictor import resolve_model_dir
-
     return resolve_model_dir(path)

@@ -46,6 +46,9 @@ from wavetag.config import config_to_dict, save_yaml
 from wavetag.data.pack import Pack
 from wavetag.data.splits import SPLIT_CODES
 from wavetag.errors import ConfigError
+from wavetag.inference.thresholds import tune_model_dir
+from wavetag.inference.windows import split_logits
+from wavetag.models import load_model_dir
 from wavetag.semi.common import (
     check_label_noise,
     check_seed_classes,
@@ -57,7 +60,10 @@ from wavetag.semi.common import (
     temper,
     warn_label_noise,
 )
+from wavetag.train import train
 from wavetag.train.config import TrainConfig
+from wavetag.train.loop import build_model
+from wavetag.train.validate import is_better
 
 HISTORY_FILE = "semi_history.csv"
 PSEUDO_FILE = "pseudo_labels.csv"  # in OUT/round_<r>/: the clips round r added, with their pseudo labels
@@ -186,8 +192,6 @@ def train_semi(
     epochs of each round (default ``config.epochs``); ``lower``: (start, end) of the lower
     probability bound over rounds 1..; ``upper``: the upper bound; ``label_noise``: share of wrong
     given labels (a number in [0, 1), ``"auto"``, or ``None`` to ignore the given labels)."""
-    from wavetag.train import train
-
     started = time.perf_counter()
     lower = check_bounds(lower, upper, rounds)
     check_label_noise(label_noise, flag="--semi-label-noise")
@@ -202,8 +206,6 @@ def train_semi(
     seeds, candidates = seeds_and_candidates(pack, "train")
     check_seed_classes(pack, seeds, candidates)
     out = Path(out_dir)
-    from wavetag.train.loop import build_model
-
     build_model(
         config, pack, clip_seconds=config.clip_seconds or pack.clip_seconds or 1.0
     )  # model, front end: checked before --overwrite deletes anything
@@ -249,8 +251,6 @@ def train_semi(
     best = _best_round(history, config.keep_best_by)
     _copy_model(out / f"round_{best}" / "best", out / "best")
     if config.tune_detection and (out / "best").is_dir():
-        from wavetag.inference.thresholds import tune_model_dir
-
         tune_model_dir(
             out / "best", pack.with_labels(include=keep_val), target_fa_per_hour=config.detection_target_fa_per_hour
         )
@@ -284,8 +284,6 @@ def _pseudo_labels(
     probabilities, and the label noise used. The model's probabilities are calibrated and its
     accuracy measured on the verified validation clips ``val_rows`` (when the given labels count);
     a model at chance there is reported (`LabelNoiseWarning`, a line in ``notes``)."""
-    from wavetag.models import load_model_dir
-
     model, _ = load_model_dir(model_dir)
     rows = np.flatnonzero(candidates)
     if len(rows) == 0:
@@ -315,8 +313,6 @@ def _pseudo_labels(
 
 def _class_probs(model, pack: Pack, rows: np.ndarray) -> np.ndarray:
     """Class probabilities ``[n, K]`` of clips ``rows`` (binary: ``[P(negative), P(positive)]``)."""
-    from wavetag.inference.windows import split_logits
-
     probs = model.probabilities(split_logits(model, pack, rows, clip_seconds=model.clip_seconds)).numpy()
     return np.concatenate([1.0 - probs, probs], axis=1) if probs.shape[1] == 1 else probs
 
@@ -381,8 +377,6 @@ def _round_row(
 
 
 def _best_round(history: list[dict[str, Any]], metric: str) -> int:
-    from wavetag.train.validate import is_better
-
     best = None
     for row in history:
         value = row["val_value"]

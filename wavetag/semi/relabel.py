@@ -61,6 +61,8 @@ from wavetag.semi.common import (
     warn_label_noise,
 )
 from wavetag.semi.embeddings import check_embeddings_fit, load_embeddings
+from wavetag.semi.pack_copy import write_pack_copy
+from wavetag.semi.plots import plot_relabel_tsne
 
 KERNELS = ("knn", "rbf")
 NOISE_FOLDS = 5  # folds of the verified seeds that measure (and calibrate) the spreading
@@ -388,8 +390,6 @@ def write_relabelled(
 ) -> RelabelOutputs:
     """Write the relabelled pack at ``out`` and its report in ``out/relabel/`` (see the module docstring).
     ``tsne_points``: clips in the t-SNE picture (a seeded sample; 0 = no picture)."""
-    from wavetag.semi.pack_copy import write_pack_copy
-
     view, index = result.view(), result.pack.index
     extra = {
         "given_label": result.given,
@@ -420,8 +420,6 @@ def write_relabelled(
     clips_csv = _write_clips_csv(result, report / "relabel.csv")
     tsne = None
     if tsne_points > 0:
-        from wavetag.semi.plots import plot_relabel_tsne
-
         rows = np.flatnonzero(result.status != "untouched")
         tsne = plot_relabel_tsne(
             result.features[rows],

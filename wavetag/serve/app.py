@@ -29,9 +29,14 @@ from fastapi_offline import FastAPIOffline  # /docs with Swagger UI served local
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from wavetag import __version__
+from wavetag.config import check_range
 from wavetag.errors import AudioError, ConfigError, WavetagError
+from wavetag.inference.predictor import Predictor
+from wavetag.serve import schemas
 from wavetag.serve.service import MAX_CLASSIFY_S, MAX_DETECT_S, MAX_UPLOAD_BYTES, Limits, RequestError, Service
 from wavetag.serve.stream import IDLE_TIMEOUT_S, MAX_FRAME_BYTES, MAX_STREAMS, StreamLimits, add_stream_route
+from wavetag.serve.uploads import read_upload
 
 STATIC_DIR = Path(__file__).parent / "static"
 log = logging.getLogger("wavetag.serve")
@@ -61,9 +66,6 @@ def create_app(
     ``/v1/stream`` WebSocket (largest binary frame, longest silence, streams open at once). Raises
     `WavetagError` (e.g. `CheckpointError`) before any port is bound.
     """
-    from wavetag.config import check_range
-    from wavetag.inference.predictor import Predictor
-
     check_range("max_upload_bytes", max_upload_bytes, 1, 1 << 34)
     check_range("max_classify_s", max_classify_s, 0.01, 86400)
     check_range("max_detect_s", max_detect_s, 0.01, 86400)
@@ -109,9 +111,6 @@ def create_app(
 
 
 def _add_routes(app, service: Service) -> None:
-    from wavetag.serve import schemas
-    from wavetag.serve.uploads import read_upload
-
     limits = service.limits
 
     @app.get("/", include_in_schema=False)
@@ -210,6 +209,4 @@ def status_of(exc: WavetagError) -> int:
 
 
 def _version() -> str:
-    from wavetag import __version__
-
     return __version__

@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wavetag.errors import AudioError, WavetagError
+from wavetag.inference.detector import resolve_settings
 from wavetag.inference.inputs import Waveform, to_waveform
+from wavetag.inference.predictor import Predictor
 from wavetag.serve.batcher import MicroBatcher
 
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -70,8 +72,6 @@ class Service:
     def __init__(
         self, predictor, *, limits: Limits = Limits(), max_batch: int = 32, batch_window_ms: float = 5.0
     ) -> None:
-        from wavetag.inference.predictor import Predictor
-
         self.predictor = predictor
         self.limits = limits
         self.batcher = MicroBatcher(predictor.logits, max_batch=max_batch, window_ms=batch_window_ms)
@@ -112,8 +112,6 @@ class Service:
         refractory_s: float | None = None,
     ) -> dict[str, Any]:
         """Events in a long recording, with the settings used."""
-        from wavetag.inference.detector import resolve_settings
-
         with self.batcher.active(), self._counted("detect"):
             settings = resolve_settings(
                 self.batched, hop_s=hop_s, smooth_s=smooth_s, thresholds=threshold, refractory_s=refractory_s

@@ -36,6 +36,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from wavetag.errors import WavetagError
+from wavetag.inference.pcm import PcmDecoder, PcmFormat
+from wavetag.inference.streaming import StreamingDetector
 
 log = logging.getLogger("wavetag.serve")
 
@@ -111,9 +113,6 @@ def add_stream_route(app, service, limits: StreamLimits) -> None:
 
 
 async def _serve_stream(ws: WebSocket, service, limits: StreamLimits) -> None:
-    from wavetag.inference.pcm import PcmDecoder
-    from wavetag.inference.streaming import StreamingDetector
-
     config = dict(ws.query_params)
     if "sample_rate" not in config:
         message = await _receive(ws, limits)
@@ -169,8 +168,6 @@ async def _serve_stream(ws: WebSocket, service, limits: StreamLimits) -> None:
 def parse_config(config: dict[str, Any]):
     """The client's configuration (JSON message or query parameters) → `PcmFormat` and detector
     settings; `StreamError` 1007 naming the field otherwise."""
-    from wavetag.inference.pcm import PcmFormat
-
     unknown = sorted(set(config) - set(CONFIG_FIELDS))
     if unknown:
         raise StreamError(CLOSE_INVALID, f"unknown configuration field(s) {unknown}; expected {list(CONFIG_FIELDS)}")

@@ -26,7 +26,7 @@ from wavetag.errors import ConfigError
 from wavetag.evaluate.leaderboard import LeaderboardPaths, write_leaderboard
 from wavetag.evaluate.run import evaluate
 from wavetag.frontends import FRONTENDS
-from wavetag.models import list_models, model_info
+from wavetag.models import list_models, load_model_dir, model_info
 from wavetag.models.summary import frontend_short
 from wavetag.registry import unknown_name_message
 from wavetag.train.config import TrainConfig
@@ -225,6 +225,4 @@ def single_clip_latency_ms(model: torch.nn.Module, *, runs: int = 30) -> float:
 
 
 def _load(model_dir: Path):
-    from wavetag.models import load_model_dir
-
     return load_model_dir(model_dir)[0]

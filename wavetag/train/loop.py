@@ -36,6 +36,7 @@ from wavetag.config import config_from_dict, config_to_dict, load_yaml, save_yam
 from wavetag.data.dataset import epoch_order, fit_normalization, make_batch
 from wavetag.data.pack import Pack
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
+from wavetag.inference.thresholds import tune_model_dir
 from wavetag.models import Classifier, create_model, model_info
 from wavetag.train.checkpoint import STATE_NAME, find_checkpoint, load_checkpoint, save_checkpoint, save_model_copy
 from wavetag.train.config import TrainConfig
@@ -198,8 +199,6 @@ def train(
 
 def _tune_detection(best_dir: Path, pack: Pack, config: TrainConfig, logger: RunLogger) -> None:
     """Tune the detection thresholds of ``best/`` on the validation stream (``tune_detection``)."""
-    from wavetag.inference.thresholds import tune_model_dir  # inference.thresholds imports train
-
     if not best_dir.is_dir():
         return
     target = config.detection_target_fa_per_hour

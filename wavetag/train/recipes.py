@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from wavetag.config import config_from_dict, config_to_dict, merge_dicts
 from wavetag.errors import ConfigError
 from wavetag.registry import unknown_name_message
+from wavetag.train.config import TrainConfig
 
 # What the keyword-spotting recipes share: AdamW with a 1-epoch warm-up and cosine decay, light
 # label smoothing, batches of 64.
@@ -129,9 +131,6 @@ def train_config(recipe_name: str | None = None, **fields: Any):
 
     >>> cfg = train_config("kws", epochs=10, optimizer={"lr": 1e-3})
     """
-    from wavetag.config import config_from_dict, config_to_dict, merge_dicts
-    from wavetag.train.config import TrainConfig
-
     data = config_to_dict(TrainConfig())
     if recipe_name:
         data = merge_dicts(data, recipe(recipe_name, model=fields.get("model")))

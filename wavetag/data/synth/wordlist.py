@@ -18,6 +18,8 @@ import functools
 import re
 
 from wavetag.data.splits import which_set
+from wavetag.data.synth.engines import fold_ipa
+from wavetag.data.synth.espeak import get_espeak
 from wavetag.errors import ConfigError
 
 WORD_PATTERN = re.compile(r"^[a-z]{2,12}$")
@@ -49,9 +51,6 @@ def other_words(n: int, exclude: tuple[str, ...]) -> tuple[str, ...]:
 
 @functools.cache
 def _readings(words: tuple[str, ...]) -> frozenset[str]:
-    from wavetag.data.synth.engines import fold_ipa
-    from wavetag.data.synth.espeak import get_espeak
-
     es = get_espeak()
     return frozenset(fold_ipa(es.phonemes(w, voice=v)) for w in words for v in READING_VOICES)
 
