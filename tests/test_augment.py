@@ -500,3 +500,20 @@ def test_codec_error_shrinks_with_more_levels():
         return float(snr_db(clip, aug(clip, gen())).mean())
 
     assert snr(256) > snr(16) + 10 and snr(256) > 25
+
+
+def test_augment_config_and_pipeline_follow_the_registry():
+    import dataclasses
+
+    from wavetag.augment import AUGMENTATIONS, AugmentConfig, build_augment
+    from wavetag.augment.pipeline import WAVE_ORDER
+
+    fields = {f.name: f for f in dataclasses.fields(AugmentConfig)}
+    assert sorted(fields) == AUGMENTATIONS.names() == sorted([*WAVE_ORDER, "spec_augment", "mixup"])
+    for name in fields:
+        assert type(getattr(AugmentConfig(), name)) is AUGMENTATIONS.get(name).config_class
+    with pytest.warns(UserWarning, match="no noise bank"):  # background noise needs the pack's bank
+        aug = build_augment(AugmentConfig(), sample_rate=16000)
+    on = [n for n in WAVE_ORDER if getattr(AugmentConfig(), n).p > 0 and n != "background_noise"]
+    assert [s.name for s in aug.wave.stages] == on
+    assert (aug.spec.name, aug.mixup.name) == ("spec_augment", "mixup")

@@ -26,18 +26,18 @@ mixup               off (alpha 0)                               no KWS recipe us
                                                                 sound tagging (alpha 0.2–0.4)
 ==================  ==========================================  ==================================
 
-How the training loop uses it (all draws come from one ``torch.Generator`` whose state goes
-into the checkpoint, so resume replays the same augmentations)::
+How `wavetag.train.loop.Trainer.step` uses it (each step draws from a ``torch.Generator``
+seeded by ``(seed, epoch, step)``, so a resumed run replays the same augmentations)::
 
     aug = build_augment(cfg.augment, sample_rate=pack.sample_rate,
                         noise_bank=pack.noise_bank(), noise_segments=pack.noise_files())
-    g = torch.Generator(device).manual_seed(cfg.seed)
-    for batch in loader:                                    # train batches only
-        wav = aug.wave(batch.wav, g)                        # [B, 1, T]
-        wav, target = aug.mixup.mix(wav, batch.target, generator=g, num_classes=K)
-        feats = model.frontend(wav)                         # [B, C, F, frames]
-        feats = aug.spec(feats, g)                          # identity for non-image front ends
-        logits = model.forward_head(model.backbone(feats))
+    g = torch.Generator().manual_seed(step_seed(cfg.seed, epoch, step, 1))
+    batch = make_batch(pack, rows, ...)                     # train clips only
+    wav = aug.wave(batch.wav, g)                            # [B, 1, T]
+    wav, target = aug.mixup.mix(wav, batch.target, generator=g, num_classes=K)
+    feats = model.frontend(wav)                             # [B, C, F, frames]
+    feats = aug.spec(feats, g)                              # identity for non-image front ends
+    logits = model.forward_head(model.backbone(feats))
     # evaluation: no augmentation at all (or aug.eval(), which makes every call the identity)
 """
 
@@ -52,27 +52,30 @@ import numpy as np
 import torch
 
 from wavetag.augment.background_noise import BackgroundNoise, BackgroundNoiseConfig, Segments
-from wavetag.augment.base import Augmentation, check_waveform
-from wavetag.augment.codec import Codec, CodecConfig
-from wavetag.augment.colored_noise import ColoredNoise, ColoredNoiseConfig
-from wavetag.augment.gain import Gain, GainConfig
-from wavetag.augment.mic_filter import MicFilter, MicFilterConfig
+from wavetag.augment.base import AUGMENTATIONS, Augmentation, check_waveform
+from wavetag.augment.codec import CodecConfig
+from wavetag.augment.colored_noise import ColoredNoiseConfig
+from wavetag.augment.gain import GainConfig
+from wavetag.augment.mic_filter import MicFilterConfig
 from wavetag.augment.mixup import Mixup, MixupConfig
-from wavetag.augment.reverb import Reverb, ReverbConfig
+from wavetag.augment.reverb import ReverbConfig
 from wavetag.augment.spec_augment import SpecAugment, SpecAugmentConfig
-from wavetag.augment.speed import Speed, SpeedConfig
-from wavetag.augment.time_shift import TimeShift, TimeShiftConfig
+from wavetag.augment.speed import SpeedConfig
+from wavetag.augment.time_shift import TimeShiftConfig
 from wavetag.config import check_types
 from wavetag.errors import ConfigError
 
 # The order sound takes on its way to a recording: the talker (shift, speed, level), the room
-# (reverb), other sounds in it (noise), the microphone (filter) and the codec.
+# (reverb), other sounds in it (noise), the microphone (filter) and the codec. SpecAugment (on the
+# front end's features) and mixup (on wave and target) are the two stages outside this chain.
 WAVE_ORDER = ("time_shift", "speed", "gain", "reverb", "background_noise", "colored_noise", "mic_filter", "codec")
 
 
 @dataclass
 class AugmentConfig:
-    """One sub-config per augmentation; ``p = 0`` turns one off (``alpha = 0`` for mixup)."""
+    """One sub-config per augmentation; ``p = 0`` turns one off (``alpha = 0`` for mixup). Each
+    field is named after its augmentation in `AUGMENTATIONS` (``build_augment`` builds them from
+    the registry; a test checks the two agree)."""
 
     time_shift: TimeShiftConfig = field(default_factory=TimeShiftConfig)
     speed: SpeedConfig = field(default_factory=SpeedConfig)
@@ -189,18 +192,12 @@ def build_augment(
             stacklevel=2,
         )
         noise = BackgroundNoise(dataclasses.replace(config.background_noise, p=0.0), sample_rate=sample_rate)
-    stages = {
-        "time_shift": TimeShift(config.time_shift, sample_rate=sample_rate),
-        "speed": Speed(config.speed, sample_rate=sample_rate),
-        "gain": Gain(config.gain, sample_rate=sample_rate),
-        "background_noise": noise,
-        "colored_noise": ColoredNoise(config.colored_noise, sample_rate=sample_rate),
-        "reverb": Reverb(config.reverb, sample_rate=sample_rate),
-        "mic_filter": MicFilter(config.mic_filter, sample_rate=sample_rate),
-        "codec": Codec(config.codec, sample_rate=sample_rate),
-    }
+
+    def built(name: str) -> Augmentation:
+        return AUGMENTATIONS.get(name)(getattr(config, name), sample_rate=sample_rate)
+
     return Augmenters(
-        wave=WaveAugment([stages[name] for name in WAVE_ORDER]),
-        spec=SpecAugment(config.spec_augment, sample_rate=sample_rate),
-        mixup=Mixup(config.mixup, sample_rate=sample_rate),
+        wave=WaveAugment([noise if name == "background_noise" else built(name) for name in WAVE_ORDER]),
+        spec=built("spec_augment"),
+        mixup=built("mixup"),
     )

@@ -1,10 +1,16 @@
-"""Batches from a pack: `make_batch` crops/pads on the batch; samplers pick the clips.
+"""Batches from a pack: `make_batch` crops/pads on the batch; `epoch_order` picks the clips.
 
-    sampler --positions--> PackDataset.__getitems__ --pack indices--> make_batch
+Training (`wavetag.train.loop.Trainer`) uses no DataLoader::
+
+    epoch_order(pack, train indices, seed, epoch, balanced) --pack indices, one slice per step-->
+      make_batch (crop seeded by (seed, epoch, step))
       --> Batch(wav [B, 1, T] float32, target [B] int64 | [B, C] float32, index [B], length [B])
 
-`PackDataset.loader` wires these into a `torch.utils.data.DataLoader` whose workers build whole
-batches (no per-clip collate). Randomness comes from explicit seeds, so a run can be repeated.
+For other uses, `PackDataset.loader` wires the same pieces into a `torch.utils.data.DataLoader`
+whose workers build whole batches (no per-clip collate): a `ShuffledBatchSampler` or a
+`ClassBalancedSampler` (the loop's `balanced_draws`) gives positions, ``__getitems__`` the batch.
+`fit_normalization` fits a front end's dataset statistics on such batches. Randomness comes from
+explicit seeds, so a run can be repeated.
 """
 
 from __future__ import annotations
