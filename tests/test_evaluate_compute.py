@@ -12,6 +12,7 @@ from wavetag.errors import ConfigError, DataError
 from wavetag.evaluate import compute_metrics
 from wavetag.evaluate import metrics as M
 from wavetag.inference.windows import pool_window_logits
+from wavetag.metric_names import MONITORS, OVERALL_METRICS
 
 COMMON_KEYS = {
     "task",
@@ -26,11 +27,7 @@ COMMON_KEYS = {
     "calibration",
     "notes",
 }
-OVERALL_KEYS = {
-    "multiclass": {"accuracy", "balanced_accuracy", "macro_f1", "top_3_accuracy", "top_5_accuracy", "map_at_3"},
-    "multilabel": {"top1_accuracy", "macro_f1", "micro_f1", "mAP", "lwlrap", "map_at_3"},
-    "binary": {"accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "eer", "eer_threshold", "average_precision"},
-}
+OVERALL_KEYS = {task: set(names) for task, names in OVERALL_METRICS.items()}
 
 
 def _softmax(x):
@@ -139,3 +136,8 @@ def test_pool_window_logits_mean_and_max_numpy_and_torch():
         pool_window_logits(logits, method="median")
     with pytest.raises(DataError, match="expected \\[..., windows >= 1, classes\\]"):
         pool_window_logits(np.zeros((0, 3)))
+
+
+def test_every_monitor_is_a_logged_metric():
+    logged = {"val_loss"} | {f"val_{k}" for keys in OVERALL_METRICS.values() for k in keys}
+    assert set(MONITORS) <= logged and "val_top1_accuracy" in MONITORS and "val_eer" not in MONITORS

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from wavetag.cli.app import app, console
+from wavetag.metric_names import DEFAULT_TASK_METRIC, OVERALL_METRICS
 
 
 @app.command("evaluate")
@@ -28,7 +29,11 @@ def evaluate_command(
     task_metric: str | None = typer.Option(
         None,
         "--task-metric",
-        help="Headline metric, e.g. map_at_3 for FSDKaggle2018. [default: accuracy | lwlrap | roc_auc by task]",
+        help="Headline metric, e.g. map_at_3 for FSDKaggle2018: "
+        + "; ".join(f"{task}: {', '.join(names)}" for task, names in OVERALL_METRICS.items())
+        + ". [default: "
+        + ", ".join(f"{name} ({task})" for task, name in DEFAULT_TASK_METRIC.items())
+        + "]",
     ),
     batch_size: int = typer.Option(128, "--batch-size", help="Windows per forward pass."),
     max_examples: int = typer.Option(

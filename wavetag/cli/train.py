@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from wavetag.cli.app import app, console
+from wavetag.metric_names import MONITORS
 
 
 @app.command("train")
@@ -84,10 +85,12 @@ def train_command(
     keep_best_by: str | None = typer.Option(
         None,
         "--keep-best-by",
-        help="Metric that picks best/: val_loss (min) or val_accuracy, val_balanced_accuracy, val_macro_f1, val_mAP, "
-        "val_lwlrap, val_map_at_3, val_roc_auc (max). [default: val_loss]",
+        help=f"Metric that picks best/: {MONITORS[0]} (min) or {', '.join(MONITORS[1:])} (max; the ones the "
+        "pack's task logs). [default: val_loss]",
     ),
-    monitor: str | None = typer.Option(None, "--monitor", help="Metric early stopping watches. [default: val_loss]"),
+    monitor: str | None = typer.Option(
+        None, "--monitor", help="Metric early stopping watches (the same choices). [default: val_loss]"
+    ),
     patience: int | None = typer.Option(
         None, "--patience", help="Stop after this many validations without improvement. [default: never]"
     ),

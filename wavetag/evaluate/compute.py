@@ -27,9 +27,9 @@ import numpy as np
 from wavetag.config import check_choice, check_range
 from wavetag.errors import DataError
 from wavetag.evaluate import metrics as M
+from wavetag.metric_names import DEFAULT_TASK_METRIC
 from wavetag.tasks import TASK_NAMES
 
-DEFAULT_TASK_METRIC = {"multiclass": "accuracy", "multilabel": "lwlrap", "binary": "roc_auc"}
 TOP_K = (3, 5)
 MAX_CURVE_POINTS = 501  # the ROC curve stored in metrics.json (enough for a plot)
 

@@ -12,22 +12,11 @@ from typing import Any
 from wavetag.augment import AugmentConfig
 from wavetag.config import check_choice, check_range, check_types
 from wavetag.errors import ConfigError
+from wavetag.metric_names import MONITORS
 from wavetag.tasks import TASK_NAMES
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("cosine", "onecycle", "constant")
-# "val_loss" is minimised, the others maximised; names are `compute_metrics` "overall" keys.
-MONITORS = (
-    "val_loss",
-    "val_accuracy",
-    "val_balanced_accuracy",
-    "val_macro_f1",
-    "val_top1_accuracy",
-    "val_mAP",
-    "val_lwlrap",
-    "val_map_at_3",
-    "val_roc_auc",
-)
 
 
 @dataclass

@@ -10,9 +10,8 @@ import torch
 from wavetag.data.pack import Pack
 from wavetag.evaluate.compute import compute_metrics
 from wavetag.inference.windows import split_logits
+from wavetag.metric_names import LOWER_IS_BETTER
 from wavetag.models import Classifier
-
-LOWER_IS_BETTER = ("val_loss",)
 
 
 @dataclass
