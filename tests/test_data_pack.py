@@ -184,3 +184,35 @@ def test_open_errors_say_what_to_do(tmp_path, pack):
         Pack.open(broken)
     with pytest.raises(DataError, match="split 'dev'"):
         pack.split_indices("dev")
+
+
+def test_epoch_order_balances_single_and_multi_label_packs(tmp_path):
+    from wavetag.data.dataset import epoch_order
+
+    for i in range(3):
+        (tmp_path / "audio").mkdir(exist_ok=True)
+        sf.write(str(tmp_path / "audio" / f"{i}.wav"), np.full(2000, i + 1, np.int16), SR)
+    (tmp_path / "t.csv").write_text('fname,labels\n0.wav,"x,y"\n1.wav,y\n2.wav,z\n')
+    prepare(tmp_path / "t.csv", tmp_path / "pack", audio_root=tmp_path / "audio", split="random", fractions=(1, 0, 0))
+    pack = Pack.open(tmp_path / "pack")
+    train = np.repeat(pack.split_indices("train"), 100)  # 300 draws per epoch
+    plain = epoch_order(pack, train, seed=0, epoch=0)
+    assert sorted(plain.tolist()) == sorted(train.tolist())
+    drawn = epoch_order(pack, train, seed=0, epoch=0, balanced=True)
+    per_tag = pack.index.labels[drawn].sum(axis=0)  # "z" is on one clip of three, drawn a third of the time
+    assert len(drawn) == 300 and per_tag[2] == 100
+    assert np.array_equal(drawn, epoch_order(pack, train, seed=0, epoch=0, balanced=True))  # seeded
+
+
+def test_balanced_epoch_order_of_a_single_label_pack_is_the_loops_draw(pack):
+    """The draw the training loop made before the sampler moved here, kept bit for bit (resume)."""
+    from wavetag.data.dataset import epoch_order
+
+    train = pack.split_indices("train")
+    rng = np.random.default_rng([3, 2, 7])
+    labels = pack.index.label[train]
+    per_class = -(-len(train) // len(np.unique(labels)))
+    picks = np.concatenate([rng.choice(train[labels == c], per_class, replace=True) for c in np.unique(labels)])
+    assert np.array_equal(
+        epoch_order(pack, train, seed=3, epoch=2, balanced=True), rng.permutation(picks)[: len(train)]
+    )

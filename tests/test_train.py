@@ -284,3 +284,12 @@ def test_spec_augment_leaves_waveform_models_alone(tone_pack):
     wav = torch.randn(4, 1, SR // 2)
     loop_module._TrainForward(model, aug.spec)(wav, torch.Generator().manual_seed(0))
     assert torch.equal(seen["x"], model.frontend(wav))
+
+
+def test_train_state_reads_checkpoints_written_before_it_was_a_dataclass():
+    from wavetag.train.loop import TrainState
+
+    old = {"epoch": 2, "step_in_epoch": 1, "global_step": 11, "best_metric": 0.5, "best_epoch": 2}
+    state = TrainState.from_dict({**old, "bad_validations": 1, "stopped_early": False, "extra": "ignored"})
+    assert state.best_monitor is None and state.global_step == 11
+    assert TrainState.from_dict(state.to_dict()) == state
