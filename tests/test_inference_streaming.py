@@ -194,3 +194,15 @@ def test_firings_come_at_once_and_match_the_final_events(tone_predictor):
     assert sorted((e.fired_s, e.label) for e, _ in fired) == sorted((e.fired_s, e.label) for e in final)
     for e, known_s in fired:  # handed out with the chunk that completed the window it fired on
         assert e.fired_s <= known_s + 1e-9 and known_s - e.fired_s < 400 / SR + 1e-9
+
+
+def test_detect_file_stops_where_a_truncated_file_ends(tone_predictor, tmp_path):
+    import soundfile as sf
+
+    path = tmp_path / "cut.wav"
+    sf.write(path, noisy_tones(6.0, seed=4), SR, subtype="PCM_16")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])  # the header still promises 6 s
+    events, det = detect_file(tone_predictor, path, block_s=1.0, thresholds=0.4)
+    assert det.audio_s == pytest.approx(3.0, abs=0.01)  # the blocks past the cut are not asked for
+    assert all(e.end_s <= 3.0 for e in events)

@@ -260,7 +260,10 @@ def detect_file(
     block = max(1, int(round(block_s * rate)))
     events: list[Event] = []
     for first in range(0, total, block):
-        x, _ = audio_io.load(path, sample_rate=rate, start_s=first / rate, duration_s=min(block, total - first) / rate)
-        events += detector.push(x[: total - first])
+        want = min(block, total - first)
+        x, _ = audio_io.load(path, sample_rate=rate, start_s=first / rate, duration_s=want / rate)
+        events += detector.push(x[:want])
+        if len(x) < want:  # a truncated file (its header promises more): the audio ends here
+            break
     events += detector.flush()
     return sorted(events, key=lambda e: (e.start_s, e.label)), detector
