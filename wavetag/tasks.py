@@ -39,6 +39,7 @@ class Task:
     name = ""
     output_rule = ""
     exclusive = False  # one class per clip: probabilities are a softmax and sum to 1
+    negative_first = False  # labels[0] is "nothing detected" (a detector's negative class)
     accuracy_metric = "accuracy"  # the `compute_metrics` "overall" key export and ensembles report
 
     def num_outputs(self, num_classes: int) -> int:
@@ -46,6 +47,10 @@ class Task:
         _check_int(num_classes)
         if num_classes < 1:
             raise ConfigError(f"num_classes = {num_classes}; expected at least 1")
+        return num_classes
+
+    def num_labels(self, num_classes: int) -> int:
+        """Labels a model of ``num_classes`` classes names (a binary model: 2, for its one logit)."""
         return num_classes
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -133,6 +138,10 @@ class Multiclass(Task):
 class Binary(Task):
     name = "binary"
     output_rule = "sigmoid = P(labels[1])"
+    negative_first = True
+
+    def num_labels(self, num_classes: int) -> int:
+        return 2
 
     def num_outputs(self, num_classes: int) -> int:
         _check_int(num_classes)

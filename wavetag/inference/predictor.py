@@ -348,7 +348,7 @@ class Predictor:
         """Classes never reported as events: names starting with "_" (``_silence_``,
         ``_unknown_``) and, for a binary model, the negative class."""
         out = [x for x in self.labels if x.startswith("_")]
-        if self.task == "binary" and self.labels[0] not in out:
+        if self.task_rule.negative_first and self.labels[0] not in out:
             out.append(self.labels[0])
         return out
 
@@ -438,7 +438,7 @@ def _describe(item: Any) -> str:
 
 def _check_labels(config: dict[str, Any], task: str, where: Any) -> list[str]:
     spec = config.get("model", {})
-    outputs = 2 if task == "binary" else int(spec.get("num_classes", 0) or 0)
+    outputs = get_task(task).num_labels(int(spec.get("num_classes", 0) or 0))
     labels = config.get("labels")
     if labels is None:
         return [f"class_{i}" for i in range(outputs)]
