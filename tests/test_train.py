@@ -293,3 +293,44 @@ def test_train_state_reads_checkpoints_written_before_it_was_a_dataclass():
     state = TrainState.from_dict({**old, "bad_validations": 1, "stopped_early": False, "extra": "ignored"})
     assert state.best_monitor is None and state.global_step == 11
     assert TrainState.from_dict(state.to_dict()) == state
+
+
+def test_train_help_states_the_config_defaults():
+    """The defaults `wavetag train --help` states are TrainConfig's (the help cannot import it:
+    `wavetag --help` stays free of torch), so they are checked here."""
+    import re
+
+    import typer
+
+    from wavetag.cli import _load_commands
+
+    command = typer.main.get_command(_load_commands()).commands["train"]
+    fields = {
+        "--model": "model",
+        "--epochs": "epochs",
+        "--batch-size": "batch_size",
+        "--optimizer": "optimizer.name",
+        "--lr": "optimizer.lr",
+        "--weight-decay": "optimizer.weight_decay",
+        "--schedule": "schedule.name",
+        "--warmup-epochs": "schedule.warmup_epochs",
+        "--label-smoothing": "label_smoothing",
+        "--mixup": "augment.mixup.alpha",
+        "--keep-best-by": "keep_best_by",
+        "--monitor": "monitor",
+        "--seed": "seed",
+    }
+    stated = {}
+    for param in command.params:
+        found = re.search(r"\[default: ([^]]+)\]", param.help or "")
+        for opt in param.opts:
+            if opt in fields and found:
+                stated[opt] = found.group(1)
+    assert set(stated) == set(fields)
+    config = TrainConfig()
+    for opt, path in fields.items():
+        value = config
+        for part in path.split("."):
+            value = getattr(value, part)
+        text = stated[opt]
+        assert (float(text) == value) if isinstance(value, (int, float)) else (text == value), (opt, text, value)
