@@ -243,6 +243,8 @@ def test_tune_thresholds_meets_the_target(predictor, tone_model, tmp_path):
         refractory_s=detection["refractory_s"],
     )
     assert all(c["fa_per_hour"] <= target for c in check["per_class"].values())
+    longer = tune_thresholds(predictor, pack, target_fa_per_hour=target, negative_minutes=2)
+    assert longer["measured"]["stream_hours"] == pytest.approx(detection["measured"]["stream_hours"] + 2 / 60, abs=1e-3)
     few = tune_thresholds(predictor, pack, min_clips_per_class=100)
     assert "fewer than 100 validation clips for high (10), low (10), mid (10)" in few["fallback"]
     assert set(few["thresholds"].values()) == {0.5}

@@ -66,6 +66,7 @@ def tune_thresholds(
     min_clips_per_class: int = MIN_CLIPS_PER_CLASS,
     collar_s: float = DEFAULT_COLLAR_S,
     batch_size: int = 64,
+    negative_minutes: float = 0.0,
 ) -> dict[str, Any]:
     """Per-class thresholds meeting ``target_fa_per_hour`` (per class) with the fewest misses.
 
@@ -73,6 +74,8 @@ def tune_thresholds(
         model: a `Predictor`, an in-memory `Classifier` (its labels are the pack's), or a model dir.
         pack: a `wavetag.data.Pack` or its path; ``split`` gives the clips of the tuning streams.
         minutes: at most this much stream is built (each clip used once).
+        negative_minutes: this much more stream without keywords (background and non-keyword
+            talk, `wavetag.inference.streams.negative_streams`): 60 resolves 1 false accept per hour.
         refractory_s: default one model window.
 
     Returns:
@@ -117,7 +120,9 @@ def tune_thresholds(
                 sample_rate=s.sample_rate,
                 batch_size=batch_size,
             )
-            for s in make_streams(pack, split=split, minutes=minutes, seed=seed, snr_db=snr_db)
+            for s in make_streams(
+                pack, split=split, minutes=minutes, seed=seed, snr_db=snr_db, negative_minutes=negative_minutes
+            )
         ]
     except DataError as exc:
         return {**out, "fallback": f"not tuned: {exc}; default thresholds"}
