@@ -12,7 +12,7 @@ single runs (float and int8 in turn, so a busy machine slows both alike) and the
 time per run over a block of runs (what the model costs when other processes share the cores).
 The load average is printed with them. Not a test: timings depend on the machine.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/export.py                          # ~5 min: synth, train, export
+    OMP_NUM_THREADS=1 .venv/bin/python bench/export.py             # ~10 min: synth 60 speakers, train ds_cnn_m, export
     OMP_NUM_THREADS=1 .venv/bin/python bench/export.py --model-dir runs/kws/best --pack packs/kws
 """
 
@@ -67,7 +67,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-dir", type=Path, help="A trained model directory (skips synth and training).")
     parser.add_argument("--pack", type=Path, help="Its pack (default: the one in its config.json).")
-    parser.add_argument("--model", default="ds_cnn_s", help="Model to train when no --model-dir is given.")
+    parser.add_argument("--model", default="ds_cnn_m", help="Model to train when no --model-dir is given.")
     parser.add_argument("--speakers", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "wavetag-bench-export")
@@ -101,7 +101,7 @@ def main() -> None:
     speed_wall = float_stats.latency_ms / int8_stats.latency_ms
     speed_cpu = cpu["float"] / cpu["int8"]
     print(
-        f"\nint8 speed vs float: {speed_wall:.2f}x wall, {speed_cpu:.2f}x CPU  (target >= 1.00x: "
+        f"\nint8 speed vs float: {speed_wall:.3f}x wall, {speed_cpu:.3f}x CPU  (target >= 1.000x: "
         f"{'met' if min(speed_wall, speed_cpu) >= 1.0 else 'missed'})"
     )
     if drop is not None:
