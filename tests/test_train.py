@@ -255,6 +255,17 @@ def test_bf16_autocast_trains_and_saves_float32(tone_pack, tmp_path):
     assert all(t.dtype == torch.float32 for k, t in weights(tmp_path / "run" / "last").items() if t.is_floating_point())
 
 
+def test_bf16_auto_follows_the_cpu_and_other_values_are_refused(monkeypatch):
+    from wavetag.train import config as config_module
+
+    for native in (True, False):
+        monkeypatch.setattr(config_module, "native_bf16", lambda native=native: native)
+        assert TrainConfig(bf16="auto").use_bf16 is native
+        assert TrainConfig(bf16=True).use_bf16 and not TrainConfig(bf16=False).use_bf16
+    with pytest.raises(ConfigError, match="bf16"):
+        config_from_dict(TrainConfig, merge_dicts({}, {"bf16": "sometimes"})).validate()
+
+
 def test_class_weights_balanced_sampler_and_step_validation(tone_pack, tmp_path):
     config = tiny_config(
         epochs=1, class_weights=True, balanced_sampler=True, eval_every_steps=2, keep_best_by="val_accuracy"

@@ -111,7 +111,10 @@ def train_command(
         "in 'wavetag models'). Same as --model-set pretrained=PATH.",
     ),
     bf16: bool | None = typer.Option(
-        None, "--bf16/--no-bf16", help="bfloat16 autocast for the forward pass. [default: off]"
+        None,
+        "--bf16/--no-bf16",
+        help="bfloat16 autocast of the model's backbone; front ends stay float32. [default: the recipe's: kws uses "
+        "'auto', on where the CPU computes bfloat16 natively (AVX512-BF16/AMX); otherwise off]",
     ),
     compile_model: bool | None = typer.Option(
         None, "--compile/--no-compile", help="torch.compile the training step. [default: off]"

@@ -7,7 +7,7 @@ written to ``RUN/config.yaml`` and read back by ``--resume``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from wavetag.augment import AugmentConfig
 from wavetag.config import check_choice, check_range, check_types
@@ -102,7 +102,9 @@ class TrainConfig:
     max_train_seconds: float | None = None
     tune_detection: bool = True
     detection_target_fa_per_hour: float = 1.0
-    bf16: bool = False
+    # bfloat16 autocast of the backbones (front ends stay float32); "auto" = on where the CPU
+    # computes bfloat16 natively (AVX512-BF16 or AMX), where it is 1.4-1.8x faster; elsewhere off
+    bf16: bool | Literal["auto"] = False
     compile: bool = False
     seed: int = 0
     threads: int | None = None
@@ -110,6 +112,11 @@ class TrainConfig:
     tensorboard: bool = True
     tb_histograms_every_steps: int | None = None
     confusion_image: bool = True
+
+    @property
+    def use_bf16(self) -> bool:
+        """Whether training autocasts to bfloat16 on this machine (``bf16`` resolved)."""
+        return native_bf16() if self.bf16 == "auto" else bool(self.bf16)
 
     def validate(self) -> None:
         """Types of every field (strict, from the annotations), then ranges and choices."""
@@ -139,3 +146,13 @@ class TrainConfig:
             check_choice("task", self.task, TASK_NAMES)
         if not isinstance(self.model_args, dict):
             raise ConfigError(f"model_args = {self.model_args!r}; expected a mapping of model options")
+
+
+def native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX tiles). Without it PyTorch
+    emulates bfloat16 and autocast is slower than float32."""
+    import torch
+
+    cpu = torch.cpu
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(cpu, name, lambda: False)() for name in probes)

@@ -395,7 +395,7 @@ class Trainer:
         for group in optimizer.param_groups:
             group["lr"] = lr
         model.train()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.use_bf16):
             logits = self.step_fn(wav, aug_gen)
 
         def loss_fn(z: torch.Tensor) -> torch.Tensor:
