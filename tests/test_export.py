@@ -107,6 +107,21 @@ def test_int8_verdict_says_when_int8_does_not_pay():
         "of accuracy (allowed: 1); deploy the float file"
     )
     assert int8_verdict(*pair(1.0, 0.9, None, None))[1].endswith("accuracy not measured, 2.00x smaller")
+    assert int8_verdict(*pair(1.0, 0.98, 0.95, 0.95)) == (
+        False,
+        "this model does not gain from int8: it is barely faster (1.02x: 0.980 ms vs 1.000 ms per clip); "
+        "deploy the float file",
+    )
+
+
+def test_every_front_end_scope_stays_float():
+    from wavetag.export.quantize import in_frontend
+
+    # an ensemble's members' front ends are exported as /backbone/frontend/ and /backbone/frontend_1/
+    for name in ("/frontend/Conv", "/backbone/frontend/MatMul", "/backbone/frontend_1/Conv_20"):
+        assert in_frontend(name)
+    for name in ("/backbone/backbone/blocks/blocks.0/Conv", "/head/Gemm", "/backbone/frontend_x/Conv"):
+        assert not in_frontend(name)
 
 
 def test_int8_without_a_pack_is_refused_before_writing(tmp_path):

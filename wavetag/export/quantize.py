@@ -10,18 +10,21 @@ kernel (QLinearConv, QGemm) when it loads the file, so the network after the fro
 8 bits end to end, with fixed scales and no per-batch range search. Dynamic quantisation (the
 earlier scheme) measures activation ranges on every run and was several times slower than float.
 
-The front end (every node whose name holds ``/frontend/``: STFT, mel projection, log, a frozen
-speech embedding; members of an ensemble included) stays float: its powers span many decades
-before the log, where 8-bit rounding would cost the most, and its graph has no integer kernels.
+The front end (every node in a ``/frontend/`` or ``/frontend_<i>/`` scope: STFT, mel projection,
+log, a frozen speech embedding; the front ends of an ensemble's members included) stays float:
+its powers span many decades before the log, where 8-bit rounding would cost the most, and a
+frozen embedding trained on real speech loses accuracy in 8 bits (measured on the demo model:
+4 points when the speech embedding was quantised too).
 
-`int8_verdict` says whether the int8 file pays: no slower than float and within
-`MAX_ACCURACY_DROP` of its accuracy. The int8 file is written either way (the table and its
+`int8_verdict` says whether the int8 file pays: at least `MIN_SPEEDUP` times as fast as float
+and within `MAX_ACCURACY_DROP` of its accuracy. The int8 file is written either way (the table and its
 metadata say which); a user who asked for it can judge, or delete it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import time
 from dataclasses import dataclass
@@ -37,14 +40,16 @@ from wavetag.inference.windows import predict_windows
 from wavetag.models.onnx_check import INPUT_NAME, OUTPUT_NAME, check_graph, onnx_logits, onnx_session, write_metadata
 from wavetag.tasks import get_task
 
-FRONTEND_SCOPE = "/frontend/"  # the exporter names the front end's ops /frontend/... (/backbone/members.i/frontend/...)
+# The exporter names a front end's ops /frontend/...; an ensemble's members' front ends are
+# /backbone/frontend/..., /backbone/frontend_1/... (one scope per module instance).
+FRONTEND_SCOPE = re.compile(r"/frontend(_\d+)?/")
 CALIBRATION_CLIPS = 256  # training clips whose activation ranges set the int8 scales
 CALIBRATION_BATCH = 16
 CALIBRATION_SEED = 0
 CALIBRATION_SPLITS = ("train", "validation")  # the first with clips is used; never the test split
 ACCURACY_SPLITS = ("test", "validation")  # float and int8 are compared on the first with clips
 MAX_ACCURACY_DROP = 0.01  # int8 "pays" when it loses at most one point of accuracy ...
-MAX_SLOWDOWN = 1.0  # ... and is no slower than float
+MIN_SPEEDUP = 1.05  # ... and runs at least this many times as fast as float
 WARMUP_RUNS = 3
 
 
@@ -89,7 +94,7 @@ def quantize_int8(src: Path, dst: Path, calibration: np.ndarray) -> tuple[int, i
     try:
         quant_pre_process(str(src), str(tmp), skip_symbolic_shape=True)  # symbolic inference cannot read STFT
         graph = onnx.load(str(tmp))
-        frontend = sorted(n.name for n in graph.graph.node if FRONTEND_SCOPE in n.name)
+        frontend = sorted(n.name for n in graph.graph.node if in_frontend(n.name))
         quantize_static(
             str(tmp),
             str(dst),
@@ -118,6 +123,11 @@ def quantize_int8(src: Path, dst: Path, calibration: np.ndarray) -> tuple[int, i
     return quantised, total
 
 
+def in_frontend(node_name: str) -> bool:
+    """Whether an exported node belongs to a front end (`FRONTEND_SCOPE`)."""
+    return FRONTEND_SCOPE.search(node_name) is not None
+
+
 class _Calibration:
     """`onnxruntime.quantization.CalibrationDataReader` over clips ``[N, T]``, a batch at a time."""
 
@@ -138,7 +148,7 @@ class _Calibration:
 def _count_layers(graph) -> tuple[int, int]:
     """``(layers whose weight goes through DequantizeLinear, Conv/MatMul/Gemm layers)`` outside the front end."""
     dequantised = {n.output[0] for n in graph.graph.node if n.op_type == "DequantizeLinear"}
-    layers = [n for n in graph.graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and FRONTEND_SCOPE not in n.name]
+    layers = [n for n in graph.graph.node if n.op_type in ("Conv", "MatMul", "Gemm") and not in_frontend(n.name)]
     return sum(len(n.input) > 1 and n.input[1] in dequantised for n in layers), len(layers)
 
 
@@ -169,13 +179,16 @@ def calibration_clips(pack, window: int, *, count: int = CALIBRATION_CLIPS, seed
 
 
 def int8_verdict(float_stats: VariantStats, int8_stats: VariantStats) -> tuple[bool, str]:
-    """``(pays, sentence)``: int8 pays when it is no slower than float and loses at most
+    """``(pays, sentence)``: int8 pays when it is at least `MIN_SPEEDUP` times as fast as float
+    (a smaller gain is within the noise of one machine's timings) and loses at most
     `MAX_ACCURACY_DROP` of accuracy (latency alone when accuracy was not measured)."""
     speed = float_stats.latency_ms / int8_stats.latency_ms if int8_stats.latency_ms > 0 else float("inf")
-    faster = f"{speed:.2f}x the speed of float" if speed < 1 else f"{speed:.2f}x faster"
+    times = f"{int8_stats.latency_ms:.3f} ms vs {float_stats.latency_ms:.3f} ms per clip"
     reasons = []
-    if int8_stats.latency_ms > MAX_SLOWDOWN * float_stats.latency_ms:
-        reasons.append(f"it is slower ({int8_stats.latency_ms:.3f} ms vs {float_stats.latency_ms:.3f} ms per clip)")
+    if speed < 1.0:
+        reasons.append(f"it is slower ({times})")
+    elif speed < MIN_SPEEDUP:
+        reasons.append(f"it is barely faster ({speed:.2f}x: {times})")
     drop = None
     if float_stats.accuracy is not None and int8_stats.accuracy is not None:
         drop = float_stats.accuracy - int8_stats.accuracy
@@ -188,7 +201,8 @@ def int8_verdict(float_stats: VariantStats, int8_stats: VariantStats) -> tuple[b
         if drop is None
         else f"{round(-100 * drop, 1) + 0.0:+.1f} points of {int8_stats.accuracy_metric}"
     )
-    return True, f"int8 pays: {faster}, {accuracy}, {float_stats.size_bytes / int8_stats.size_bytes:.2f}x smaller"
+    size = float_stats.size_bytes / int8_stats.size_bytes
+    return True, f"int8 pays: {speed:.2f}x faster, {accuracy}, {size:.2f}x smaller"
 
 
 # ---------------------------------------------------------------------------- comparison
