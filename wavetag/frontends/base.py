@@ -23,6 +23,7 @@ from wavetag.config import check_range, check_types, config_from_dict, config_to
 from wavetag.errors import ConfigError
 from wavetag.registry import Registry
 
+AUTOCAST_DEVICES = ("cpu", "cuda")  # where autocast exists (MACs are counted on the meta device)
 FRONTENDS: Registry[type[FrontEnd]] = Registry("front end")
 OUTPUT_KINDS = ("waveform", "sequence", "image")
 
@@ -59,7 +60,7 @@ class FrontEnd(nn.Module, abc.ABC):
         # Features are always computed in float32, also inside a bfloat16 autocast (`train
         # --bf16`): log-mels and the frozen speech embedding lose precision in bfloat16, and
         # predict, serve and the ONNX export compute them in float32, so training must too.
-        if torch.is_autocast_enabled(wav.device.type):
+        if wav.device.type in AUTOCAST_DEVICES and torch.is_autocast_enabled(wav.device.type):
             with torch.autocast(device_type=wav.device.type, enabled=False):
                 return super().__call__(wav.float())
         return super().__call__(wav)
