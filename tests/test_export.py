@@ -124,6 +124,20 @@ def test_every_front_end_scope_stays_float():
         assert not in_frontend(name)
 
 
+def test_ensemble_front_end_scopes_are_recognised(tmp_path):
+    """The exporter names each member's front end /backbone/frontend[_i]/...: all of them are kept float."""
+    from wavetag.export.onnx import write_graph
+    from wavetag.export.quantize import in_frontend
+
+    members = [{"name": "ds_cnn_s", "frontend": {"name": "logmel", "n_mels": 20}}] * 2
+    model = create_model("ensemble", num_classes=2, sample_rate=SR, clip_seconds=0.25, members=members)
+    write_graph(model, tmp_path / "e.onnx", num_samples=2000)
+    names = [n.name for n in onnx.load(str(tmp_path / "e.onnx")).graph.node]
+    scopes = {name.split("/")[2] for name in names if "frontend" in name}
+    assert scopes == {"frontend", "frontend_1"}
+    assert all(in_frontend(name) for name in names if "frontend" in name)
+
+
 def test_int8_without_a_pack_is_refused_before_writing(tmp_path):
     model = create_model("ds_cnn_s", num_classes=2, sample_rate=SR, clip_seconds=0.25)
     model_dir = save_model_dir(model, tmp_path / "model", extra={"labels": ["no", "yes"]})
