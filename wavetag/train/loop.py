@@ -183,6 +183,9 @@ def train(
     try:
         trainer = Trainer(pack, config, run, resume=resume, progress=progress, verbose=verbose)
         result = trainer.run()
+        if trainer.ctx.is_main and trainer.config.tune_detection and not trainer.pack.multi_label:
+            _tune_detection(result.best_dir, trainer.pack, trainer.config, trainer.logger)
+        trainer.ctx.barrier()
     except KeyboardInterrupt:
         restored = run.failed()
         if DistContext.from_env().is_main:
@@ -191,9 +194,6 @@ def train(
     except BaseException:
         run.failed()
         raise
-    if trainer.ctx.is_main and trainer.config.tune_detection and not trainer.pack.multi_label:
-        _tune_detection(result.best_dir, trainer.pack, trainer.config, trainer.logger)
-    trainer.ctx.barrier()
     return result
 
 
