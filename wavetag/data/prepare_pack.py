@@ -18,7 +18,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -450,8 +450,6 @@ def _progress(enabled: bool, total: int):
     """A context manager giving ``advance(n)``: a rich progress bar on stderr, or nothing."""
     if not enabled:
         return nullcontext(lambda n: None)
-    from contextlib import contextmanager
-
     from rich.console import Console
     from rich.progress import (
         BarColumn,

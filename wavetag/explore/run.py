@@ -10,6 +10,7 @@ pack (or source --prepare--> OUT/pack)
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager, nullcontext
@@ -195,8 +196,6 @@ def _pack_for(src: Path, out: Path, prepare_options: dict, progress: bool) -> tu
 
 
 def _check_prepare_options(options: dict) -> None:
-    import inspect
-
     allowed = [
         name
         for name, p in inspect.signature(prepare).parameters.items()

@@ -25,6 +25,7 @@ Posteriors are computed once per stream; the sweep only re-runs the cheap event 
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -293,8 +294,6 @@ def miss_at_fa(curve: dict[str, list], points: tuple[float, ...] = FA_PER_HOUR_P
 def write_det_csv(result: dict[str, Any], path: str | Path) -> Path:
     """The DET sweep of `summarize`'s result as CSV: one row per (class, threshold), the class
     ``_all_`` being every class with one shared threshold."""
-    import csv
-
     det = result["det"]
     path = Path(path)
     with open(path, "w", newline="") as fh:

@@ -9,6 +9,7 @@ flatten and transformer position tables get their sizes from the clip length).
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,6 @@ def check_option_types(variant: str, backbone_cls: Callable, options: dict[str, 
     """Check the user's model options (``--model-set``, ``model_args``, ``config.json``
     ``kwargs``) strictly against the backbone's annotations: ``dropout: "high"`` or
     ``base_channels: 8.5`` is a `ConfigError` naming the option, the value and the type."""
-    import typing
-
     try:
         hints = typing.get_type_hints(backbone_cls.__init__)
     except Exception:  # noqa: BLE001 - unresolvable annotations: nothing to check against

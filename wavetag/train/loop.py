@@ -22,6 +22,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, fields
@@ -213,8 +214,6 @@ def _tune_detection(best_dir: Path, pack: Pack, config: TrainConfig, logger: Run
 def interrupted_message(run_dir: Path, pack: str | Path | Pack, *, restored: bool = False) -> str:
     """What to tell a user whose run was interrupted: where the last checkpoint is, and the
     exact command that resumes it (or, before the first checkpoint, that starts it again)."""
-    import shlex
-
     pack_path = pack.path if isinstance(pack, Pack) else Path(pack)
     if restored:
         return (

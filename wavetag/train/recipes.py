@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from wavetag.config import config_from_dict, config_to_dict, merge_dicts
@@ -116,8 +117,6 @@ def recipe(name: str, *, model: str | None = None) -> dict[str, Any]:
     are left out (``--recipe kws --model bc_resnet_3`` keeps the rest of the recipe)."""
     if name not in RECIPES:
         raise ConfigError(unknown_name_message("recipe", name, sorted(RECIPES)))
-    import copy
-
     out = copy.deepcopy(RECIPES[name])
     if model is not None and model != out.get("model"):
         out.pop("model_args", None)

@@ -30,6 +30,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -543,8 +544,6 @@ def _summarise(out_dir, plan, repeats, seconds, noise_files) -> SynthSummary:
 
 
 def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         espeak_version = version("espeakng-loader")
     except PackageNotFoundError:
