@@ -34,7 +34,7 @@ from wavetag import audio as audio_io
 from wavetag.config import check_range
 from wavetag.errors import AudioError, CheckpointError, ConfigError
 from wavetag.inference.inputs import AudioInput, to_waveform
-from wavetag.inference.windows import window_starts
+from wavetag.inference.windows import cut_window, window_starts
 from wavetag.registry import unknown_name_message
 
 DEFAULT_HOP_S = 0.1  # a posterior every 100 ms
@@ -201,8 +201,8 @@ def stream_posteriors(
         wav = to_waveform(item, sample_rate=None, target_rate=rate, name=name)
         source, total = wav.source, len(wav.samples)
         _check_length(source, total, predictor)
-        samples = np.pad(wav.samples, (0, window))  # the last window is zero-padded
-        windows = (samples[s : s + window] for s in window_starts(total, window, hop).tolist())
+        starts = window_starts(total, window, hop).tolist()
+        windows = (cut_window(wav.samples, s, window) for s in starts)  # the last one zero-padded
     count = len(window_starts(total, window, hop))
     probs = np.zeros((count, len(predictor.labels)), np.float32)
     done = 0

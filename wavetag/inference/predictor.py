@@ -29,7 +29,7 @@ from wavetag.config import check_choice, check_range
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.inference.detector import detect
 from wavetag.inference.inputs import AudioInput, Waveform, to_waveform
-from wavetag.inference.windows import pool_window_logits, window_starts
+from wavetag.inference.windows import cut_window, pool_window_logits, window_starts
 from wavetag.models import load_model_dir
 from wavetag.models.io import read_config
 from wavetag.models.onnx_check import export_onnx, onnx_session
@@ -304,7 +304,7 @@ class Predictor:
                 continue
             p = pending[i] = _Pending(wav, window_starts(len(wav.samples), self.window, hop))
             for start in p.starts.tolist():
-                batch.append((i, _cut(wav.samples, start, self.window)))
+                batch.append((i, cut_window(wav.samples, start, self.window)))
                 if len(batch) == batch_size:
                     run(batch)
                     batch = []
@@ -419,11 +419,6 @@ def _timing(config: dict[str, Any], where: Any) -> tuple[int, float, int]:
     if sample_rate <= 0 or window_s <= 0:
         raise CheckpointError(f"{where}: sample_rate = {sample_rate}, clip_seconds = {window_s}; expected both > 0")
     return sample_rate, window_s, int(round(window_s * sample_rate))
-
-
-def _cut(x: np.ndarray, start: int, window: int) -> np.ndarray:
-    piece = x[start : start + window]
-    return piece if len(piece) == window else np.pad(piece, (0, window - len(piece)))
 
 
 def _is_array(x: Any) -> bool:

@@ -31,6 +31,12 @@ def window_starts(length: int, window: int, hop: int) -> np.ndarray:
     return np.arange(count, dtype=np.int64) * hop
 
 
+def cut_window(samples: np.ndarray, start: int, window: int) -> np.ndarray:
+    """``samples[start : start + window]``, zero-padded at the end to ``window`` samples."""
+    piece = samples[start : start + window]
+    return piece if len(piece) == window else np.pad(piece, (0, window - len(piece)))
+
+
 def pool_window_logits(logits: Any, method: str = "mean") -> Any:
     """``logits [..., W, C]`` (W windows of one clip) → ``[..., C]``; numpy in, numpy out, torch
     in, torch out. ``"mean"`` averages the windows' logits (a clip-level class, e.g. a keyword or
