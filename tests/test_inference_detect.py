@@ -349,6 +349,7 @@ def test_negative_streams_hold_background_and_talk_of_held_out_speakers(talk_pac
     for name in plain.files:  # the keyword streams do not change when negatives are added
         assert (tmp_path / "plain" / name).read_bytes() == (tmp_path / "s" / name).read_bytes()
     words = [p for name in negatives for p in truth[name]]
+    assert manifest["negative_talk_clips"] == summary.negative_talk_clips == len({p.source for p in words})
     assert words and {p.label for p in words} == {"_unknown_"}
     starts = np.array([p.start_s for p in words])
     ends = np.array([p.end_s for p in words])
@@ -417,6 +418,7 @@ def test_cli_streams_negatives_and_tune_on(tone_model, talk_pack, tmp_path):
     result = runner.invoke(app, [*args, "--negative-minutes", "1"])
     assert result.exit_code == 0, result.output
     assert "min without keywords" in result.stdout and "from the validation split" in result.stdout
+    assert "without keywords: talk from" in result.stdout and "distinct non-keyword clips" in result.stdout
     model = tmp_path / "model"
     shutil.copytree(tone_model / "best", model)
     result = runner.invoke(app, ["detect", str(model), "--tune-on", str(streams), "--target-fa-per-hour", "60"])

@@ -66,6 +66,12 @@ def streams_command(
     counts = ", ".join(f"{k} {v}" for k, v in sorted(summary.clips.items()))
     negative = f" ({summary.negative_hours * 60:.1f} min without keywords)" if summary.negative_hours else ""
     print(f"{len(summary.files)} streams, {summary.hours * 60:.1f} min{negative}, in {summary.out_dir}")
+    if summary.negative_hours:
+        print(
+            f"  without keywords: talk from {summary.negative_talk_clips} distinct non-keyword clips of the split"
+            if summary.negative_talk_clips
+            else f"  without keywords: background only (the {split} split has no non-keyword clips such as _unknown_)"
+        )
     if summary.speakers is None:
         print(f"  speakers: not named in the pack; clips from the {split} split")
     else:

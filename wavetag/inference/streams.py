@@ -88,6 +88,7 @@ class StreamsSummary:
     clips: dict[str, int]  # label -> clips placed
     noise: str
     negative_hours: float = 0.0  # of ``hours``, in negative streams (no keyword)
+    negative_talk_clips: int = 0  # distinct non-keyword clips their talk is made of
     speakers: int | None = None  # None: the pack names no speakers
     speakers_in_train: int | None = None
 
@@ -228,6 +229,7 @@ def build_streams(
     files: list[dict[str, Any]] = []
     clips: dict[str, int] = {}
     sources: set[str] = set()
+    negative_sources: set[str] = set()
     for stream in make_streams(
         pack,
         split=split,
@@ -245,6 +247,8 @@ def build_streams(
             rows.append([name, p.label, f"{p.start_s:.4f}", f"{p.end_s:.4f}", p.source])
             clips[p.label] = clips.get(p.label, 0) + 1
             sources.add(p.source)
+            if stream.name.startswith("neg_"):
+                negative_sources.add(p.source)
     with open(out / LABELS_FILE, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["file", "label", "start_s", "end_s", "source"])
@@ -269,6 +273,7 @@ def build_streams(
         "snr_db": snr_db,
         "negative_minutes": negative_minutes,
         "negative_hours": round(sum(f["duration_s"] for f in files if f["file"].startswith("neg_")) / 3600.0, 6),
+        "negative_talk_clips": len(negative_sources),  # distinct non-keyword clips the negative talk repeats
         **speaker_counts(pack, sources),
         "noise": noise,
         "labels": list(pack.labels),
@@ -283,6 +288,7 @@ def build_streams(
         clips,
         noise,
         manifest["negative_hours"],
+        manifest["negative_talk_clips"],
         manifest["speakers"],
         manifest["speakers_in_train"],
     )
