@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--speakers", type=int, default=200)
     parser.add_argument("--negative-minutes", type=float, default=60.0)
+    parser.add_argument("--backend", default="onnx", help="torch or onnx (faster on CPU; the same posteriors).")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "wavetag-bench-detection")
     args = parser.parse_args()
 
@@ -88,10 +89,10 @@ def main() -> None:
             f"{split} streams: {summary.hours * 60:.1f} min ({summary.negative_hours * 60:.0f} min without keywords), "
             f"{summary.speakers} speakers, {summary.speakers_in_train} of them in training"
         )
-    predictor = Predictor.load(model, threads=1)
+    predictor = Predictor.load(model, backend=args.backend, threads=1)
     detection = tune_on_streams(predictor, streams["validation"], target_fa_per_hour=TARGET_FA_PER_HOUR)
     save_detection(model, detection)
-    predictor = Predictor.load(model, threads=1)
+    predictor = Predictor.load(model, backend=args.backend, threads=1)
     result = evaluate_streams(predictor, streams["test"], out_dir=args.work / "eval")
     load = os.getloadavg()[0]
 
