@@ -136,12 +136,8 @@ def make_streams(
     while clips and budget >= 1.0:
         length_s = min(file_minutes * 60.0, budget)
         stream, placed = _fill(f"stream_{n:03d}", pack, clips, length_s, rng, rate, (gap_lo, gap_hi))
-        noise = _noise_bed(len(stream.samples), rate, rng, bank, segments)
         level = float(np.median([_active_rms(x) for x in placed]))
-        stream.samples += noise * np.float32(level / 10 ** (snr_db / 20))
-        peak = float(np.max(np.abs(stream.samples)))
-        if peak > PEAK_LIMIT:
-            stream.samples *= np.float32(PEAK_LIMIT / peak)
+        _add_noise_bed(stream, level, snr_db, rng, bank, segments)
         budget -= stream.duration_s
         n += 1
         yield stream
@@ -173,11 +169,7 @@ def negative_streams(
     while budget >= 1.0:
         length_s = min(file_minutes * 60.0, budget)
         stream = _negative_fill(f"neg_{n:03d}", pack, words, length_s, rng)
-        noise = _noise_bed(len(stream.samples), rate, rng, bank, segments)
-        stream.samples += noise * np.float32(level / 10 ** (snr_db / 20))
-        peak = float(np.max(np.abs(stream.samples)))
-        if peak > PEAK_LIMIT:
-            stream.samples *= np.float32(PEAK_LIMIT / peak)
+        _add_noise_bed(stream, level, snr_db, rng, bank, segments)
         budget -= stream.duration_s
         n += 1
         yield stream
@@ -422,3 +414,13 @@ def _noise_bed(
         out[at : at + take] = piece
         at += take
     return out
+
+
+def _add_noise_bed(stream: Stream, level: float, snr_db: float, rng, bank, segments) -> None:
+    """Add the background bed ``snr_db`` below ``level`` (RMS) to ``stream`` in place, then scale
+    the stream down if its peak passes `PEAK_LIMIT`."""
+    noise = _noise_bed(len(stream.samples), stream.sample_rate, rng, bank, segments)
+    stream.samples += noise * np.float32(level / 10 ** (snr_db / 20))
+    peak = float(np.max(np.abs(stream.samples)))
+    if peak > PEAK_LIMIT:
+        stream.samples *= np.float32(PEAK_LIMIT / peak)
