@@ -17,6 +17,7 @@ Targets are what `Pack.targets` gives: class ids ``[N]`` (multiclass, binary) or
 
 from __future__ import annotations
 
+import abc
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -33,7 +34,7 @@ EPS = 1e-7  # probabilities are clipped to [EPS, 1 - EPS] before a log
 TASKS: Registry[Task] = Registry("task")
 
 
-class Task:
+class Task(abc.ABC):
     """Base of the three tasks; see the module docstring for the interface."""
 
     name = ""
@@ -61,6 +62,7 @@ class Task:
         """Logits ``[..., K]`` (numpy) → float32 probabilities, one per label."""
         return (1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))).astype(np.float32)
 
+    @abc.abstractmethod
     def loss(
         self,
         logits: torch.Tensor,
@@ -70,11 +72,10 @@ class Task:
         class_weights: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The training loss (mean over the batch) of ``logits [B, K]`` against ``target``."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def hits(self, probs: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Per clip: is the top-1 decision on ``probs [N, K]`` right? (bool ``[N]``)"""
-        raise NotImplementedError
 
     def decide(self, probs: np.ndarray, labels: list[str]) -> tuple[str | list[str], float]:
         """One clip's answer from its label probabilities ``[len(labels)]``: ``(label, score)``."""
