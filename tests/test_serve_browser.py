@@ -41,8 +41,9 @@ def server(tmp_path_factory):
         yield url
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
+def chromium_context(tmp_path_factory, profile: str = "chromium-profile", extra_args: tuple[str, ...] = ()):
+    """A headless Debian Chromium context driven by Playwright (a generator: yields it, then closes it);
+    a clear failure when Chromium or Playwright is missing."""
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: the browser test needs Debian's chromium. Run 'make test' (it installs it "
@@ -59,14 +60,19 @@ def browser(tmp_path_factory):
         )
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-profile")),
+            str(tmp_path_factory.mktemp(profile)),
             executable_path=str(CHROMIUM),
             headless=True,
-            args=ARGS,
+            args=[*ARGS, *extra_args],
             viewport={"width": 1000, "height": 1200},
         )
         yield context
         context.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    yield from chromium_context(tmp_path_factory)
 
 
 def open_page(browser, server):

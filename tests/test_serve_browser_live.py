@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from test_serve import SR, TONES, build_tone_model, tone
-from test_serve_browser import ARGS, CHROMIUM, TIMEOUT_MS
+from test_serve_browser import chromium_context, open_page
 
 from wavetag.serve import BackgroundServer, create_app
 
@@ -38,28 +38,12 @@ def mic_wav(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory, mic_wav):
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run 'make test' or 'sudo apt-get install chromium'", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    args = [*ARGS, f"--use-file-for-fake-audio-capture={mic_wav}", "--autoplay-policy=no-user-gesture-required"]
-    with sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path_factory.mktemp("chromium-live-profile")),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=args,
-            viewport={"width": 1000, "height": 1200},
-        )
-        yield context
-        context.close()
+    extra = (f"--use-file-for-fake-audio-capture={mic_wav}", "--autoplay-policy=no-user-gesture-required")
+    yield from chromium_context(tmp_path_factory, "chromium-live-profile", extra)
 
 
 def test_live_mode_shows_the_keyword_from_the_microphone(browser, server):
-    page = browser.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server + "/")
-    page.wait_for_function("document.querySelector('#model-info').textContent.includes('ds_cnn_s')")
+    page = open_page(browser, server)
     page.click("#listen")
     page.wait_for_function("document.querySelector('#live-status').textContent.startsWith('Listening')")
     page.wait_for_selector("#live-events li[data-label='low']")  # the tone the fake microphone plays
