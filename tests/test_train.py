@@ -94,24 +94,30 @@ class _Killed(Exception):
     """Stands for the process being killed at a chosen step."""
 
 
-def test_resume_after_kill_is_exact(tone_pack, tmp_path, monkeypatch):
-    config = tiny_config(epochs=3, checkpoint_every_steps=2, augment={"mixup": {"alpha": 0.3}})
-    train(tone_pack, config, tmp_path / "whole", progress=False, verbose=False)
-
+def train_killed_then_resumed(pack, config, run_dir: Path, monkeypatch, *, killed_at_batch: int):
+    """Train ``config`` on ``pack`` into ``run_dir``, "killed" when the loop asks for batch number
+    ``killed_at_batch`` (1-based), then resume it to the end; returns the resumed run's result."""
     real = loop_module.make_batch
     calls = {"n": 0}
 
     def dying_make_batch(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 8:  # epoch 2, after the mid-epoch checkpoint at step 6
+        if calls["n"] == killed_at_batch:
             raise _Killed()
         return real(*args, **kwargs)
 
     monkeypatch.setattr(loop_module, "make_batch", dying_make_batch)
     with pytest.raises(_Killed):
-        train(tone_pack, config, tmp_path / "killed", progress=False, verbose=False)
+        train(pack, config, run_dir, progress=False, verbose=False)
     monkeypatch.setattr(loop_module, "make_batch", real)
-    result = train(tone_pack, None, tmp_path / "killed", resume=True, progress=False, verbose=False)
+    return train(pack, None, run_dir, resume=True, progress=False, verbose=False)
+
+
+def test_resume_after_kill_is_exact(tone_pack, tmp_path, monkeypatch):
+    config = tiny_config(epochs=3, checkpoint_every_steps=2, augment={"mixup": {"alpha": 0.3}})
+    train(tone_pack, config, tmp_path / "whole", progress=False, verbose=False)
+    # killed at batch 8: epoch 2, after the mid-epoch checkpoint at step 6
+    result = train_killed_then_resumed(tone_pack, config, tmp_path / "killed", monkeypatch, killed_at_batch=8)
     assert result.global_step == 3 * 5
     assert_same_weights(tmp_path / "whole" / "last", tmp_path / "killed" / "last")
     rows = (tmp_path / "killed" / "history.csv").read_text().strip().splitlines()
@@ -327,6 +333,7 @@ def test_train_help_states_the_config_defaults():
         "--warmup-epochs": "schedule.warmup_epochs",
         "--label-smoothing": "label_smoothing",
         "--mixup": "augment.mixup.alpha",
+        "--talk": "talk.p_unknown",
         "--keep-best-by": "keep_best_by",
         "--monitor": "monitor",
         "--seed": "seed",

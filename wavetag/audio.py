@@ -285,12 +285,24 @@ def trim_silence(
     active = _vad_frames(x, sample_rate, aggressiveness) if method == "vad" else None
     if active is None or not active.any():
         active = _energy_frames(x, sample_rate, threshold_db)
+    start, end = _span(active, len(x), sample_rate, pad_s)
+    return x[start:end]
+
+
+def active_span(x: np.ndarray, sample_rate: int, *, threshold_db: float = -40.0, pad_s: float = 0.0) -> tuple[int, int]:
+    """``(start, end)`` samples of ``x [T]`` that `trim_silence` with the energy rule keeps: 30-ms
+    frames within ``threshold_db`` of the loudest, first to last, ``pad_s`` of context on each side.
+    ``(0, T)`` for all-silent input."""
+    return _span(_energy_frames(x, sample_rate, threshold_db), len(x), sample_rate, pad_s)
+
+
+def _span(active: np.ndarray, length: int, sample_rate: int, pad_s: float) -> tuple[int, int]:
     if not active.any():
-        return x
+        return 0, length
     frame = int(VAD_FRAME_S * sample_rate)
     first, last = np.flatnonzero(active)[[0, -1]]
     pad = int(pad_s * sample_rate)
-    return x[max(0, first * frame - pad) : min(len(x), (last + 1) * frame + pad)]
+    return max(0, int(first) * frame - pad), min(length, (int(last) + 1) * frame + pad)
 
 
 def _vad_frames(x: np.ndarray, sample_rate: int, aggressiveness: int) -> np.ndarray:

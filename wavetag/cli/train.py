@@ -76,6 +76,13 @@ def train_command(
     ),
     mixup_alpha: float | None = typer.Option(None, "--mixup", help="Mixup Beta(alpha, alpha); 0 = off. [default: 0]"),
     no_augment: bool = typer.Option(False, "--no-augment", help="Turn every augmentation off."),
+    talk: float | None = typer.Option(
+        None,
+        "--talk",
+        help="Share of _unknown_ clips rewritten as windows of running speech (phrases of 2-4 training words) "
+        "and of keyword clips placed between two words, for stream detection (README, 'Training for streams'). "
+        "0 = off; --recipe kws sets its own. [default: 0]",
+    ),
     eval_every_steps: int | None = typer.Option(
         None, "--eval-every-steps", help="Also validate (and checkpoint) every N steps. [default: each epoch only]"
     ),
@@ -197,6 +204,7 @@ def train_command(
         "optimizer": {"name": optimizer, "lr": lr, "weight_decay": weight_decay},
         "schedule": {"name": schedule, "warmup_epochs": warmup_epochs},
         "augment": {"mixup": {"alpha": mixup_alpha}},
+        "talk": {"p_unknown": talk, "p_keyword": talk},
     }
     if model_set:
         flags["model_args"] = parse_overrides(model_set, flag="--model-set")

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from wavetag.augment import AugmentConfig
 from wavetag.config import check_choice, check_range, check_types
+from wavetag.data.talk import TalkConfig
 from wavetag.errors import ConfigError
 from wavetag.metric_names import MONITORS
 from wavetag.tasks import TASK_NAMES
@@ -73,6 +74,8 @@ class TrainConfig:
     - ``max_train_seconds``: wall-clock budget; when spent, the run validates, checkpoints and stops.
     - ``tb_histograms_every_steps``: TensorBoard histograms of every weight and bias (and its
       gradient) every N optimiser steps; None = at each validation; 0 = never.
+    - ``talk``: rewrite a share of the training clips as windows of running speech
+      (`wavetag.data.talk`): non-keywords in phrases, keywords between neighbours.
     - ``tune_detection``: after training, tune per-class detection thresholds on a validation
       stream for ``detection_target_fa_per_hour`` false accepts per hour and store them in
       ``best/config.json`` (what ``wavetag detect`` uses).
@@ -92,6 +95,7 @@ class TrainConfig:
     class_weights: bool = False
     balanced_sampler: bool = False
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    talk: TalkConfig = field(default_factory=TalkConfig)
     fit_normalization_batches: int = 20
     eval_every_steps: int | None = None
     eval_batch_size: int = 128
@@ -124,6 +128,7 @@ class TrainConfig:
         self.optimizer.validate()
         self.schedule.validate()
         self.augment.validate()
+        self.talk.validate()
         check_range("epochs", self.epochs, 1, 100000)
         check_range("batch_size", self.batch_size, 1, 65536)
         if self.clip_seconds is not None:

@@ -4,6 +4,7 @@
 
     pack --epoch_order (seeded permutation | class-balanced draws)--> indices [B] per step
       --make_batch (random crop, seeded)--> wav [B, 1, T], target [B] | [B, C]
+      --TalkWindows (a share of rows as windows of running speech; off by default)
       --augment.wave, mixup--> --_TrainForward: front end, SpecAugment, backbone, head--> logits [B, K]
       --Task.loss (+ the model's regularisation)--> backward, optimizer step at lr_at(step)
     every eval_every_steps and at each epoch's end: validation split --evaluate_split--> history.csv,
@@ -36,6 +37,7 @@ from wavetag.augment import build_augment
 from wavetag.config import config_from_dict, config_to_dict, load_yaml, save_yaml
 from wavetag.data.dataset import epoch_order, fit_normalization, make_batch
 from wavetag.data.pack import Pack
+from wavetag.data.talk import TalkWindows
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.inference.thresholds import tune_model_dir
 from wavetag.models import Classifier, create_model, model_info
@@ -294,6 +296,7 @@ class Trainer:
             self.optimizer = build_optimizer(self.model, config)
         notes: list[str] = []
         self.aug = _build_augment(config, pack, note=notes.append)
+        self.talk = TalkWindows(config.talk, pack, self.train_idx)
         # Everything is checked: only now is the run directory touched.
         run.start()
         if ctx.is_main and not resume:
@@ -380,6 +383,7 @@ class Trainer:
             crop="random",
             generator=np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 0)),
         )
+        batch = self.talk(batch, np.random.default_rng(step_seed(config.seed, epoch, step_in_epoch, 3)))
         aug_gen = torch.Generator().manual_seed(step_seed(config.seed, epoch, step_in_epoch, 1))
         torch.manual_seed(step_seed(config.seed, epoch, step_in_epoch, 2))  # dropout
         wav = self.aug.wave(batch.wav, aug_gen)
