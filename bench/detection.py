@@ -18,6 +18,7 @@ Not a test: training takes minutes to tens of minutes; the load average is print
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py                        # ~25 min on 2 cores
     OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py --model-dir runs/kws/best --pack packs/kws
+    OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py --model-dir runs/b/best --streams WORK_A  # same streams
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--speakers", type=int, default=200)
     parser.add_argument("--negative-minutes", type=float, default=60.0)
+    parser.add_argument(
+        "--streams",
+        type=Path,
+        help="A folder holding streams-validation/ and streams-test/ of an earlier run: compare models on the "
+        "same streams (their speakers must not be in the model's training split).",
+    )
     parser.add_argument("--backend", default="onnx", help="torch or onnx (faster on CPU; the same posteriors).")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "wavetag-bench-detection")
     args = parser.parse_args()
@@ -70,8 +77,8 @@ def main() -> None:
     started = time.perf_counter()
     if args.model_dir is None:
         args.model_dir, args.pack = build_model(args.work, args)
-    elif args.pack is None:
-        parser.error("--model-dir needs --pack")
+    elif args.pack is None and args.streams is None:
+        parser.error("--model-dir needs --pack (or --streams)")
     model = args.work / "model"  # tuning writes the detection block: work on a copy
     shutil.rmtree(model, ignore_errors=True)
     shutil.copytree(args.model_dir, model)
@@ -79,6 +86,10 @@ def main() -> None:
 
     streams = {}
     for split, seed in (("validation", 0), ("test", 1)):
+        if args.streams is not None:
+            streams[split] = args.streams / f"streams-{split}"
+            print(f"{split} streams: {streams[split]}")
+            continue
         out = args.work / f"streams-{split}"
         shutil.rmtree(out, ignore_errors=True)
         summary = build_streams(
