@@ -70,6 +70,9 @@ def main() -> None:
         help="A folder holding streams-validation/ and streams-test/ of an earlier run: compare models on the "
         "same streams (their speakers must not be in the model's training split).",
     )
+    parser.add_argument(
+        "--hop-s", type=float, default=0.1, help="Seconds between windows (a longer hop costs less per second)."
+    )
     parser.add_argument("--backend", default="onnx", help="torch or onnx (faster on CPU; the same posteriors).")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "wavetag-bench-detection")
     args = parser.parse_args()
@@ -101,13 +104,18 @@ def main() -> None:
             f"{summary.speakers} speakers, {summary.speakers_in_train} of them in training"
         )
     predictor = Predictor.load(model, backend=args.backend, threads=1)
-    detection = tune_on_streams(predictor, streams["validation"], target_fa_per_hour=TARGET_FA_PER_HOUR)
+    detection = tune_on_streams(
+        predictor, streams["validation"], target_fa_per_hour=TARGET_FA_PER_HOUR, hop_s=args.hop_s
+    )
     save_detection(model, detection)
     predictor = Predictor.load(model, backend=args.backend, threads=1)
     result = evaluate_streams(predictor, streams["test"], out_dir=args.work / "eval")
     load = os.getloadavg()[0]
 
-    print(f"\ntuned on validation streams: smoothing {detection['smooth_s']:g} s; test streams {result['hours']:.2f} h")
+    print(
+        f"\ntuned on validation streams: hop {detection['hop_s']:g} s, smoothing {detection['smooth_s']:g} s; "
+        f"test streams {result['hours']:.2f} h"
+    )
     print(f"{'keyword':<10}{'clips':>6}{'miss':>8}{'FA/h':>8}{'miss@1FA/h':>12}{'lat. median':>13}")
     at_one = []
     for label, c in result["per_class"].items():
