@@ -352,3 +352,17 @@ def test_train_help_states_the_config_defaults():
             value = getattr(value, part)
         text = stated[opt]
         assert (float(text) == value) if isinstance(value, (int, float)) else (text == value), (opt, text, value)
+
+
+def test_detection_hop_is_stored_with_the_thresholds(tone_pack, tmp_path):
+    from wavetag.inference.predictor import Predictor
+    from wavetag.inference.thresholds import model_hop_s
+
+    train(tone_pack, tiny_config(epochs=1, detection_hop_s=0.2), tmp_path / "run", progress=False, verbose=False)
+    stored = json.loads((tmp_path / "run" / "best" / "config.json").read_text())["detection"]
+    assert stored["hop_s"] == 0.2
+    predictor = Predictor.load(tmp_path / "run" / "best")
+    assert model_hop_s(predictor) == 0.2 and model_hop_s(predictor, 0.05) == 0.05  # re-tuning keeps it
+    with pytest.raises(ConfigError, match="detection_hop_s = 0.8 is longer than the model's window"):
+        train(tone_pack, tiny_config(detection_hop_s=0.8), tmp_path / "bad", progress=False, verbose=False)
+    assert not (tmp_path / "bad").exists()

@@ -57,7 +57,7 @@ def tune_thresholds(
     *,
     split: str = "validation",
     target_fa_per_hour: float = 1.0,
-    hop_s: float = DEFAULT_HOP_S,
+    hop_s: float | None = None,
     smooth_s: float = DEFAULT_SMOOTH_S,
     refractory_s: float | None = None,
     minutes: float = 30.0,
@@ -92,7 +92,7 @@ def tune_thresholds(
         )
     targets = [x for x in predictor.labels if x not in predictor.background_labels]
     settings = DetectionSettings(
-        hop_s,
+        model_hop_s(predictor, hop_s),
         smooth_s,
         predictor.window_s if refractory_s is None else refractory_s,
         {label: DEFAULT_THRESHOLD for label in targets},
@@ -175,7 +175,7 @@ def tune_on_streams(
     streams_dir: str | Path,
     *,
     target_fa_per_hour: float = 1.0,
-    hop_s: float = DEFAULT_HOP_S,
+    hop_s: float | None = None,
     smooth_s: float | None = None,
     refractory_s: float | None = None,
     min_clips_per_class: int = MIN_CLIPS_PER_CLASS,
@@ -201,6 +201,7 @@ def tune_on_streams(
     _check_tuning_streams(manifest, root)
     predictor = _as_predictor(model, manifest.get("labels"))
     check_stream_labels(predictor, truth, root)
+    hop_s = model_hop_s(predictor, hop_s)
     refractory = predictor.window_s if refractory_s is None else refractory_s
     posts = {
         name: stream_posteriors(predictor, root / name, hop_s=hop_s, batch_size=batch_size, name=name) for name in truth
@@ -301,6 +302,15 @@ def save_detection(model_dir: str | Path, detection: dict[str, Any]) -> Path:
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def model_hop_s(predictor, hop_s: float | None = None) -> float:
+    """``hop_s``, else the hop stored in the model's detection settings (a recipe may set it, e.g.
+    ``detection_hop_s``), else `DEFAULT_HOP_S`: re-tuning keeps the hop a model was tuned at."""
+    if hop_s is not None:
+        return float(hop_s)
+    stored = (getattr(predictor, "config", None) or {}).get("detection")
+    return float(stored.get("hop_s", DEFAULT_HOP_S)) if isinstance(stored, dict) else DEFAULT_HOP_S
 
 
 def tune_model_dir(model_dir: str | Path, pack, **kwargs) -> dict[str, Any]:

@@ -77,8 +77,9 @@ class TrainConfig:
     - ``talk``: rewrite a share of the training clips as windows of running speech
       (`wavetag.data.talk`): non-keywords in phrases, keywords between neighbours.
     - ``tune_detection``: after training, tune per-class detection thresholds on a validation
-      stream for ``detection_target_fa_per_hour`` false accepts per hour and store them in
-      ``best/config.json`` (what ``wavetag detect`` uses).
+      stream for ``detection_target_fa_per_hour`` false accepts per hour, a window every
+      ``detection_hop_s``, and store them in ``best/config.json`` (what ``wavetag detect``,
+      ``listen`` and ``/v1/stream`` use).
     """
 
     model: str = "bc_resnet_1"
@@ -106,6 +107,7 @@ class TrainConfig:
     max_train_seconds: float | None = None
     tune_detection: bool = True
     detection_target_fa_per_hour: float = 1.0
+    detection_hop_s: float = 0.1  # seconds between detection windows, stored with the thresholds
     # bfloat16 autocast of the backbones (front ends stay float32); "auto" = on where the CPU
     # computes bfloat16 natively (AVX512-BF16 or AMX), where it is 1.4-1.8x faster; elsewhere off
     bf16: bool | Literal["auto"] = False
@@ -139,6 +141,7 @@ class TrainConfig:
         check_choice("keep_best_by", self.keep_best_by, MONITORS)
         check_choice("monitor", self.monitor, MONITORS)
         check_range("detection_target_fa_per_hour", self.detection_target_fa_per_hour, 0.0, 1e6)
+        check_range("detection_hop_s", self.detection_hop_s, 0.001, 60.0)
         if self.max_train_seconds is not None:
             check_range("max_train_seconds", self.max_train_seconds, 1.0, 1e7)
         if self.tb_histograms_every_steps is not None:

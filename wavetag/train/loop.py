@@ -205,7 +205,7 @@ def _tune_detection(best_dir: Path, pack: Pack, config: TrainConfig, logger: Run
     if not best_dir.is_dir():
         return
     target = config.detection_target_fa_per_hour
-    detection = tune_model_dir(best_dir, pack, target_fa_per_hour=target)
+    detection = tune_model_dir(best_dir, pack, target_fa_per_hour=target, hop_s=config.detection_hop_s)
     fallback = f" (fallback: {detection['fallback']})" if detection.get("fallback") else ""
     logger.note(
         f"detection thresholds tuned on the validation stream for {target:g} false accepts/hour{fallback}; "
@@ -267,6 +267,11 @@ class Trainer:
         torch.set_num_threads(config.threads or max(1, (os.cpu_count() or 1) // ctx.world_size))
         self.clip_seconds = config.clip_seconds or pack.clip_seconds or 1.0
         self.num_samples = int(round(self.clip_seconds * pack.sample_rate))
+        if config.tune_detection and config.detection_hop_s > self.clip_seconds:
+            raise ConfigError(
+                f"detection_hop_s = {config.detection_hop_s:g} is longer than the model's window "
+                f"({self.clip_seconds:g} s); expected <= the window, or detection would skip audio"
+            )
         self.train_idx = pack.split_indices("train")
         if len(self.train_idx) == 0:
             raise ConfigError(
