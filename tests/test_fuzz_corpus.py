@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from wavetag import audio
-from wavetag.errors import WavetagError
+from wavetag.errors import AudioError, WavetagError
 from wavetag.inference.inputs import to_waveform
 
 TIMEOUT_S = 60.0  # far above any one call here; a hang fails the test instead of stalling the suite
@@ -276,6 +276,12 @@ def test_arrays_become_a_waveform_or_a_wavetag_error(x, rate):
         assert result.samples.ndim == 1 and len(result.samples) > 0 and np.isfinite(result.samples).all()
     else:
         assert "<array>" in str(result)
+
+
+def test_float64_beyond_float32_is_named_not_cast_to_inf():
+    x = np.array([0.1, -2e300, 0.2, 1e39], dtype=np.float64)
+    with pytest.raises(AudioError, match=r"<array>: 2 samples beyond the float32 range \(largest 2e\+300\)"):
+        to_waveform(x, sample_rate=8000, target_rate=8000, name="<array>")
 
 
 @settings(max_examples=60, deadline=None)

@@ -158,6 +158,14 @@ def _from_array(x: np.ndarray, sample_rate: int | None, target_rate: int, name: 
         x = x.astype(np.float32) / np.float32(np.iinfo(x.dtype).max + 1)
     elif not np.issubdtype(x.dtype, np.floating):
         raise AudioError(f"{name}: array of dtype {x.dtype}; expected float samples in [-1, 1] or integer PCM")
+    elif x.size and x.dtype.itemsize > 4:
+        with np.errstate(invalid="ignore"):
+            over = int((np.abs(x) > np.finfo(np.float32).max).sum())
+        if over:
+            raise AudioError(
+                f"{name}: {over} samples beyond the float32 range (largest {np.nanmax(np.abs(x)):.3g}); "
+                "expected float samples in [-1, 1]"
+            )
     return _finish(np.asarray(x, dtype=np.float32), int(sample_rate), target_rate, name)
 
 
