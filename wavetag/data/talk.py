@@ -30,10 +30,10 @@ import torch
 
 from wavetag.audio import active_span
 from wavetag.config import check_range, check_types
+from wavetag.data.clips import SILENCE
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
 
-SILENCE = "_silence_"
 TRIM_THRESHOLD_DB = -40.0  # as `wavetag.inference.streams` trims the words of its phrases
 
 

@@ -36,12 +36,12 @@ import numpy as np
 
 from wavetag import audio as audio_io
 from wavetag.config import check_range
+from wavetag.data.clips import SILENCE
 from wavetag.data.pack import Pack
 from wavetag.data.synth.noise import coloured_noise
 from wavetag.errors import ConfigError, DataError
 from wavetag.jsonfile import read_json
 
-SILENCE = "_silence_"
 LABELS_FILE = "labels.csv"
 MANIFEST_FILE = "streams.json"
 FORMAT = "wavetag-streams"
