@@ -244,6 +244,15 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         raise ConfigError(f"{name} = {value!r} is out of range (expected {lo} <= {name} <= {hi})")
 
 
+def check_min_max(min_name: str, min_value: float, max_name: str, max_value: float) -> None:
+    """`ConfigError` naming both fields when ``min_value > max_value``."""
+    if min_value > max_value:
+        raise ConfigError(
+            f"{min_name} = {min_value!r} is above {max_name} = {max_value!r}; "
+            f"expected {min_name} <= {max_name} (set them equal for a fixed value)"
+        )
+
+
 def check_choice(name: str, value: Any, choices: typing.Iterable[Any]) -> None:
     choices = list(choices)
     if value not in choices:

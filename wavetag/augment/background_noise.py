@@ -28,14 +28,13 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     check_waveform,
     clip_rms,
     per_clip,
     register_augmentation,
     uniform,
 )
-from wavetag.config import check_choice, check_range
+from wavetag.config import check_choice, check_min_max, check_range
 from wavetag.errors import ConfigError
 
 NOISE_MODES = ("volume", "snr")

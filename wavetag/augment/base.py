@@ -147,15 +147,6 @@ def list_augmentations() -> list[str]:
 # ------------------------------------------------------------------ checks and random draws
 
 
-def check_min_max(min_name: str, min_value: float, max_name: str, max_value: float) -> None:
-    """`ConfigError` naming both fields when ``min_value > max_value``."""
-    if min_value > max_value:
-        raise ConfigError(
-            f"{min_name} = {min_value!r} is above {max_name} = {max_value!r}; "
-            f"expected {min_name} <= {max_name} (set them equal for a fixed value)"
-        )
-
-
 def uniform(
     *shape: int,
     generator: torch.Generator,

@@ -17,13 +17,12 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     check_waveform,
     on_drawn_clips,
     randint,
     register_augmentation,
 )
-from wavetag.config import check_range
+from wavetag.config import check_min_max, check_range
 from wavetag.frontends.mulaw import mulaw_decode, mulaw_encode
 
 PEAK_EPS = 1e-8

@@ -31,7 +31,6 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     check_waveform,
     clip_rms,
     per_clip,
@@ -39,7 +38,7 @@ from wavetag.augment.base import (
     register_augmentation,
     uniform,
 )
-from wavetag.config import check_choice, check_range
+from wavetag.config import check_choice, check_min_max, check_range
 from wavetag.errors import ConfigError
 
 COLOR_BETAS = {"white": 0.0, "pink": -1.0, "blue": 1.0, "brown": -2.0, "violet": 2.0}

@@ -16,12 +16,11 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     per_clip,
     register_augmentation,
     uniform,
 )
-from wavetag.config import check_range
+from wavetag.config import check_min_max, check_range
 
 
 @dataclass

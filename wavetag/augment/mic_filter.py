@@ -21,13 +21,12 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     check_waveform,
     on_drawn_clips,
     register_augmentation,
     uniform,
 )
-from wavetag.config import check_range
+from wavetag.config import check_min_max, check_range
 
 
 @dataclass

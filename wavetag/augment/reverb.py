@@ -25,14 +25,13 @@ from wavetag.augment.base import (
     AugmentationConfig,
     Device,
     Params,
-    check_min_max,
     check_waveform,
     clip_rms,
     on_drawn_clips,
     register_augmentation,
     uniform,
 )
-from wavetag.config import check_range
+from wavetag.config import check_min_max, check_range
 from wavetag.errors import ConfigError
 
 MAX_ORDER = 12  # image-source reflection order cap: ~1.5 s for 64 rooms on one core

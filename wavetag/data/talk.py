@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from wavetag.audio import active_span
-from wavetag.config import check_range, check_types
+from wavetag.config import check_min_max, check_range, check_types
 from wavetag.data.clips import SILENCE
 from wavetag.data.pack import Pack
 from wavetag.errors import ConfigError
@@ -63,12 +63,8 @@ class TalkConfig:
         check_range("talk.max_words", self.max_words, 1, 20)
         check_range("talk.min_gap_s", self.min_gap_s, 0.0, 5.0)
         check_range("talk.max_gap_s", self.max_gap_s, 0.0, 5.0)
-        for lo, hi in (("min_words", "max_words"), ("min_gap_s", "max_gap_s")):
-            if getattr(self, lo) > getattr(self, hi):
-                raise ConfigError(
-                    f"talk.{lo} = {getattr(self, lo)!r} is above talk.{hi} = {getattr(self, hi)!r}; "
-                    f"expected {lo} <= {hi}"
-                )
+        check_min_max("talk.min_words", self.min_words, "talk.max_words", self.max_words)
+        check_min_max("talk.min_gap_s", self.min_gap_s, "talk.max_gap_s", self.max_gap_s)
 
 
 class TalkWindows:
