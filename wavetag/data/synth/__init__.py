@@ -1,8 +1,8 @@
 """Built-in synthetic data sets: no download, no GPU.
 
 ``synth_speech_commands`` builds a Speech Commands-style keyword set spoken by many synthetic
-speakers (espeak-ng from the espeakng-loader wheel; Debian flite and festival voices when
-installed), with `which_set` splits and a ``_background_noise_`` folder.
+speakers (espeak-ng from the espeakng-loader wheel; Debian flite and festival voices and Piper
+neural voices when installed), with `which_set` splits and a ``_background_noise_`` folder.
 """
 
 from wavetag.data.synth.speech_commands import (

