@@ -1,7 +1,8 @@
 """Generalisation to voices never heard: leave-one-engine-out folds of the built-in speech set.
 
-The demo's keyword set is spoken by several synthesis engines (espeak-ng; Debian's flite and
-festival, whose voices are built from recordings of people). For each engine E installed here,
+The demo's keyword set, spoken by every synthesis engine installed here (espeak-ng; Debian's flite
+and festival, whose voices are built from recordings of people; and, unlike the demo, Piper's
+neural en_US-joe-medium, trained on a recording of one real speaker). For each engine E,
 `prepare --hold-out engine=E` makes a pack whose test split is *only* E's speakers; the model is
 trained on the other engines (validation: their unseen speakers) and scored on E. Non-keyword
 words are drawn from a frequency list and each is said by speakers of one split only

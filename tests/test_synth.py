@@ -214,6 +214,7 @@ def test_tiny_set_has_the_speech_commands_layout(tiny_sets):
         assert listed.get(rel, "training") == sc.which_set(rel)
     manifest = json.loads((out / "synth.json").read_text())
     assert manifest["complete"] and manifest["args"]["words"] == ["yes", "no"]
+    assert set(manifest["versions"]) == set(sc.VERSIONED_PACKAGES) and manifest["versions"]["onnxruntime"]
 
 
 def test_same_seed_gives_byte_identical_files_whatever_jobs(tiny_sets):

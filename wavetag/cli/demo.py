@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from wavetag.cli.app import app, console
+from wavetag.cli.options import split_commas
 
 
 @app.command("demo")
@@ -28,6 +29,12 @@ def demo_command(
         "voices the model never heard. [default: speakers split by the Speech Commands hash, every engine in every "
         "split]",
     ),
+    engines: list[str] | None = typer.Option(
+        None,
+        "--engines",
+        help="Synthesis engines, comma-separated (espeak, flite, festival, piper). [default: every engine installed "
+        "here but piper; piper too with --hold-out engine=piper]",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthesis and of training."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for synthesis and decoding."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
@@ -45,6 +52,7 @@ def demo_command(
         jobs=jobs,
         epochs=epochs,
         hold_out=hold_out,
+        engines=split_commas(engines),
         progress=progress,
         console=console,
     )

@@ -44,3 +44,10 @@ def layered(
         except ConfigError as exc:
             raise ConfigError(f"{config_file}: {exc}") from None
     return merge_dicts(merged, flags)
+
+
+def split_commas(values: list[str] | None) -> list[str] | None:
+    """``--words yes,no --words up`` -> ["yes", "no", "up"]; None stays None."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]

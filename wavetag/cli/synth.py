@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 
 from wavetag.cli.app import app, console
+from wavetag.cli.options import split_commas
 
 synth_app = typer.Typer(
     help="Build data sets with the built-in synthesisers: no download, no GPU.",
@@ -18,13 +19,6 @@ synth_app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(synth_app, name="synth")
-
-
-def _split_commas(values: list[str] | None) -> list[str] | None:
-    """``--words yes,no --words up`` -> ["yes", "no", "up"]; None stays None."""
-    if not values:
-        return None
-    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 @synth_app.command("speech-commands")
@@ -76,11 +70,11 @@ def speech_commands(
     summary = synth_speech_commands(
         out,
         speakers=speakers,
-        words=_split_commas(words),
+        words=split_commas(words),
         seed=seed,
         jobs=jobs,
-        engines=_split_commas(engines),
-        voices=_split_commas(voices),
+        engines=split_commas(engines),
+        voices=split_commas(voices),
         repeats=repeats,
         noise_seconds=noise_seconds,
         unknown_words=unknown_words,

