@@ -144,8 +144,10 @@ def test_bad_voice_files_get_errors_naming_them(voices_dir, tmp_path):
     meta = json.loads(config.read_text())
     del meta["phoneme_id_map"]["^"]
     broken = tmp_path / "broken.onnx.json"
-    broken.write_text(json.dumps({**meta, "audio": {"sample_rate": "fast"}}))
-    with pytest.raises(piper.PiperError, match=r"broken\.onnx\.json.*phoneme_id_map.*sample_rate"):
+    broken.write_text(json.dumps({**meta, "audio": {"sample_rate": "fast"}, "espeak": "en", "num_speakers": 0}))
+    with pytest.raises(
+        piper.PiperError, match=r"broken\.onnx\.json.*phoneme_id_map.*sample_rate.*espeak.*num_speakers"
+    ):
         piper.read_config(broken)
     (tmp_path / "garbage.onnx.json").write_text("{not json")
     with pytest.raises(piper.PiperError, match="garbage.onnx.json: cannot read"):

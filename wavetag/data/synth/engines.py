@@ -569,12 +569,11 @@ class PiperEngine(Engine):
         out = []
         for utt in utterances:
             seed = int(hashlib.sha1(f"{speaker.describe()}|{utt.text}|{utt.rate:.6f}".encode()).hexdigest()[:12], 16)
-            noise_w = float(voice.config.get("inference", {}).get("noise_w", 0.8))
             wav = voice.speak(
                 es.phonemes(utt.text, voice=voice.espeak_voice) + ".",  # said as a sentence, as trained
                 length_scale=utt.rate,
                 noise_scale=utt.pitch_range,
-                noise_w=noise_w,
+                noise_w=voice.noise_w,
                 seed=seed,
                 speaker_id=ref.speaker_id,
             )

@@ -82,11 +82,11 @@ def find_voices() -> dict[str, VoiceRef]:
                 meta = read_config(config)
             except PiperError:
                 continue  # a stray .onnx that is not a Piper voice
-            if not str(meta.get("espeak", {}).get("voice", "")).startswith("en"):
+            if not espeak_voice(meta).startswith("en"):
                 continue
             stem = model.name[: -len(".onnx")]
             speakers = meta.get("speaker_id_map") or {}
-            if int(meta.get("num_speakers", 1)) > 1 and speakers:
+            if meta.get("num_speakers", 1) > 1 and speakers:
                 for speaker, sid in speakers.items():
                     found.setdefault(f"{stem}/{speaker}", VoiceRef(f"{stem}/{speaker}", model, config, int(sid)))
             else:
@@ -111,9 +111,19 @@ def read_config(path: Path) -> dict:
     rate = meta.get("audio", {}).get("sample_rate") if isinstance(meta.get("audio"), dict) else None
     if not isinstance(rate, int) or rate <= 0:
         problems.append(f"audio.sample_rate is {rate!r} (expected a positive integer)")
+    if not isinstance(meta.get("espeak", {}), dict):
+        problems.append(f"espeak is {meta.get('espeak')!r} (expected an object with the espeak-ng voice)")
+    speakers = meta.get("num_speakers", 1)
+    if not isinstance(speakers, int) or speakers < 1:
+        problems.append(f"num_speakers is {speakers!r} (expected a positive integer)")
     if problems:
         raise PiperError(f"{path}: not a usable Piper voice config: {'; '.join(problems)}")
     return meta
+
+
+def espeak_voice(meta: dict) -> str:
+    """The espeak-ng voice a checked config reads text with (Piper's default: en-us)."""
+    return str(meta.get("espeak", {}).get("voice", "en-us"))
 
 
 def noise_table() -> np.ndarray:
@@ -174,7 +184,8 @@ class PiperVoice:
 
         self.config = read_config(config_path)
         self.sample_rate = int(self.config["audio"]["sample_rate"])
-        self.espeak_voice = str(self.config.get("espeak", {}).get("voice", "en-us"))
+        self.espeak_voice = espeak_voice(self.config)
+        self.noise_w = float(self.config.get("inference", {}).get("noise_w", 0.8))  # the voice's own
         self.ids = {k: list(v) for k, v in self.config["phoneme_id_map"].items()}
         try:
             model = onnx.load(str(model_path))
