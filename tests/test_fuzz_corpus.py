@@ -316,3 +316,15 @@ def test_front_ends_stay_finite_on_any_length_and_level(name, length, scale, see
     x = torch.from_numpy(np.random.default_rng(seed).standard_normal((2, 1, length)).astype(np.float32) * scale)
     y = create_frontend(name, sample_rate=SR)(x)
     assert y.shape[0] == 2 and torch.isfinite(y).all()
+
+
+def test_in_memory_audio_fails_a_seek_before_the_start_as_lseek_does():
+    """libsndfile's seek callback must see -1, not an exception swallowed inside cffi."""
+    from wavetag.inference.inputs import SeekableBytes
+
+    f = SeekableBytes(b"0123456789")
+    assert f.seek(4) == 4 and f.tell() == 4
+    assert f.seek(-5, io.SEEK_CUR) == -1 and f.tell() == -1  # failed: reported once ...
+    assert f.tell() == 4  # ... and the position is unchanged
+    assert f.seek(-11, io.SEEK_END) == -1 and f.tell() == -1
+    assert f.seek(-2, io.SEEK_END) == 8 and f.read() == b"89"

@@ -122,13 +122,39 @@ def _check_truncated(wav: Waveform, head: bytes) -> Waveform:
     return wav
 
 
+class SeekableBytes(io.BytesIO):
+    """In-memory audio for libsndfile's virtual IO: a seek before the start fails as lseek does.
+
+    soundfile's seek callback calls ``seek`` then returns ``tell()``; ``BytesIO.seek`` raises on a
+    negative position (damaged headers ask for one), and an exception in a cffi callback is
+    printed and swallowed, handing libsndfile a position of 0. Here such a seek leaves the
+    position alone and the next ``tell()`` answers -1, lseek's error, so libsndfile sees it fail.
+    """
+
+    _failed = False
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: super().tell(), io.SEEK_END: len(self.getbuffer())}.get(whence, 0)
+        if base + offset < 0:
+            self._failed = True
+            return -1
+        self._failed = False
+        return super().seek(offset, whence)
+
+    def tell(self) -> int:
+        if self._failed:
+            self._failed = False
+            return -1
+        return super().tell()
+
+
 def _from_bytes(data: bytes, target_rate: int, name: str) -> Waveform:
     import soundfile as sf
 
     if not data:
         raise AudioError(f"{name}: 0 bytes received, expected an audio file (WAV, FLAC, OGG, MP3)")
     try:
-        with sf.SoundFile(io.BytesIO(data)) as f:
+        with sf.SoundFile(SeekableBytes(data)) as f:
             rate = f.samplerate
             x = audio.read_frames(f)  # in blocks: a header claiming 2^35 frames allocates nothing for them
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
