@@ -8,7 +8,6 @@ with) and puts the model call behind a `MicroBatcher`, so concurrent requests sh
 from __future__ import annotations
 
 import contextlib
-import io
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ from typing import Any
 
 from wavetag.errors import AudioError, WavetagError
 from wavetag.inference.detector import resolve_settings
-from wavetag.inference.inputs import Waveform, to_waveform
+from wavetag.inference.inputs import SeekableBytes, Waveform, to_waveform
 from wavetag.inference.predictor import Predictor
 from wavetag.serve.batcher import MicroBatcher
 
@@ -150,7 +149,7 @@ class Service:
                 "as the request body or as the multipart field 'file'"
             )
         try:
-            info = sf.info(io.BytesIO(data))
+            info = sf.info(SeekableBytes(data))
         except Exception:  # noqa: BLE001 - libsndfile's error types vary; to_waveform words the message
             info = None
         if info is not None and info.samplerate > 0:
