@@ -49,8 +49,12 @@ def build_model(work: Path, args) -> tuple[Path, Path]:
 
     data, pack, run = work / "data", work / "pack", work / f"run-{args.recipe}-{args.epochs}"
     if not (pack / "pack.json").is_file():
-        synth_speech_commands(data, speakers=args.speakers, unknown_words=400, jobs=1, progress=False)
-        prepare(data, pack, source="speech-commands", clip_seconds=1.0, unknown_share=0.5, progress=False)
+        synth_speech_commands(
+            data, speakers=args.speakers, unknown_words=400, near_words=args.near_words, jobs=1, progress=False
+        )
+        prepare(
+            data, pack, source="speech-commands", clip_seconds=1.0, unknown_share=args.unknown_share, progress=False
+        )
     if not (run / "best" / "config.json").is_file():
         train(pack, train_config(args.recipe, epochs=args.epochs), run, progress=False, verbose=False)
     return run / "best", pack
@@ -63,6 +67,10 @@ def main() -> None:
     parser.add_argument("--recipe", default="kws_cnn")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--speakers", type=int, default=200)
+    parser.add_argument(
+        "--near-words", type=int, default=0, help="Hard negatives in the built set (synth --near-words)."
+    )
+    parser.add_argument("--unknown-share", type=float, default=0.5, help="prepare --unknown-share of the built pack.")
     parser.add_argument("--negative-minutes", type=float, default=60.0)
     parser.add_argument(
         "--streams",

@@ -9,7 +9,9 @@ import pytest
 from wavetag.data import prepare
 from wavetag.data.pack import Pack
 from wavetag.data.synth import speech_commands as sc
-from wavetag.data.synth.wordlist import other_words, word_split
+from wavetag.data.synth.engines import edit_distance, fold_ipa
+from wavetag.data.synth.espeak import get_espeak
+from wavetag.data.synth.wordlist import near_words, other_words, word_split
 from wavetag.errors import ConfigError
 from wavetag.evaluate.breakdown import breakdown, breakdown_markdown
 
@@ -39,6 +41,45 @@ def test_other_words_leave_out_keywords_and_their_homophones():
         assert homophone not in words
     assert {"the", "people", "because"} <= set(words)  # frequent words come first
     assert {word_split(w) for w in words} == {"training", "validation", "testing"}
+
+
+def test_near_words_are_one_sound_from_a_keyword_and_shared_out():
+    targets = ("yes", "off", "up")
+    words = near_words(30, targets, sc.KNOWN_WORDS)
+    assert len(words) == len(set(words)) == 30
+    assert not set(words) & set(sc.KNOWN_WORDS)
+    es = get_espeak()
+
+    def readings(word):
+        return {fold_ipa(es.phonemes(word, voice=v)) for v in ("en-us", "en")}
+
+    nearest = []
+    for word in words:
+        distances = {t: min(edit_distance(a, b) for a in readings(word) for b in readings(t)) for t in targets}
+        assert min(distances.values()) == 1, (word, distances)  # near, and never a homophone
+        nearest.append(min(distances, key=distances.get))
+    counts = {t: nearest.count(t) for t in targets}
+    assert min(counts.values()) >= 8, counts  # the keywords take turns
+    assert {"use", "of"} <= set(words)  # the confusions the stream bench found
+    assert near_words(0, targets, sc.KNOWN_WORDS) == ()
+    with pytest.raises(ConfigError, match="near_words"):
+        near_words(-1, targets, sc.KNOWN_WORDS)
+
+
+def test_near_words_join_each_speaker_by_split_without_repeats(tmp_path):
+    plain = sc.plan_speakers(12, words=["yes", "no", "bed"], engines=["espeak"], seed=3, unknown_words=60)
+    plan = sc.plan_speakers(
+        12, words=["yes", "no", "bed"], engines=["espeak"], seed=3, unknown_words=60, near=40, near_per_speaker=4
+    )
+    pool = set(near_words(40, ("yes", "no"), sc.KNOWN_WORDS))  # "bed" is not a command word
+    for before, after in zip(plain, plan, strict=True):
+        assert after.speaker == before.speaker and after.words[: len(before.words)] == before.words
+        extra = after.words[len(before.words) :]
+        assert 0 < len(extra) <= 4 and set(extra) <= pool
+        assert len(set(after.words)) == len(after.words)
+        assert {word_split(w) for w in extra} <= {after.split}
+    with pytest.raises(ConfigError, match="near_words=-2"):
+        sc.synth_speech_commands(tmp_path / "x", near_words=-2, progress=False)
 
 
 def test_speakers_say_only_other_words_of_their_own_split(synth_set):

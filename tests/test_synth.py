@@ -338,10 +338,19 @@ def test_cli_builds_a_set(tmp_path):
         "espeak",
         "--noise-seconds",
         "1",
+        "--near-words",
+        "40",
+        "--near-per-speaker",
+        "2",
         "--quiet",
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "clips from 2 speakers" in result.output and (out / "validation_list.txt").is_file()
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest["args"]["near_words"] == 40 and manifest["args"]["near_per_speaker"] == 2
+    for speaker in manifest["speakers"]:  # two hard negatives each, on disk like any word
+        near = [w for w in speaker["words"] if w not in ("yes", "no")]
+        assert len(near) == 2 and all(any((out / w).glob(f"{speaker['hash']}_nohash_0.wav")) for w in near)
     bad = CliRunner().invoke(app, ["synth", "speech-commands", str(tmp_path / "x"), "--words", "yess"])
     assert isinstance(bad.exception, ConfigError)

@@ -59,6 +59,13 @@ def speech_commands(
     unknown_per_speaker: int = typer.Option(
         10, help="Non-keyword words each speaker says (with --unknown-words). Default 10."
     ),
+    near_words: int = typer.Option(
+        0,
+        help="Add this many hard negatives: frequent words one sound away from a command word "
+        "('use', 'less' for yes; 'of', 'if' for off), the command words taking turns; each said only "
+        "by speakers of one split, as --unknown-words. Default 0.",
+    ),
+    near_per_speaker: int = typer.Option(5, help="Hard negatives each speaker says (with --near-words). Default 5."),
     overwrite: bool = typer.Option(
         False, help="Replace a set made earlier in OUT with other options. Default: refuse."
     ),
@@ -79,6 +86,8 @@ def speech_commands(
         noise_seconds=noise_seconds,
         unknown_words=unknown_words,
         unknown_per_speaker=unknown_per_speaker,
+        near_words=near_words,
+        near_per_speaker=near_per_speaker,
         overwrite=overwrite,
         progress=not quiet,
     )

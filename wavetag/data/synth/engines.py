@@ -205,7 +205,8 @@ def fold_ipa(ipa: str) -> str:
     return "".join(_IPA_TABLE.get(ch, ch) for ch in text if ch not in _IPA_DROP)
 
 
-def _edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance between two strings (insert, delete and substitute cost 1)."""
     prev = list(range(len(b) + 1))
     for i, ca in enumerate(a, 1):
         cur = [i]
@@ -219,7 +220,7 @@ def _close_enough(folded: str, references: set[str]) -> bool:
     """Exact for words of <= 3 sounds, 1 edit up to 5 sounds, 2 edits beyond."""
     shortest = min(len(r) for r in references)
     allowed = 0 if shortest <= 3 else 1 if shortest <= 5 else 2
-    return min(_edit_distance(folded, r) for r in references) <= allowed
+    return min(edit_distance(folded, r) for r in references) <= allowed
 
 
 @ENGINES.register("espeak")

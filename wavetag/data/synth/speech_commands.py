@@ -40,7 +40,7 @@ from wavetag.data.splits import which_set
 from wavetag.data.synth import engines as eng
 from wavetag.data.synth.engines import Speaker, Utterance
 from wavetag.data.synth.noise import noise_of_colour, write_background_noises, write_wav
-from wavetag.data.synth.wordlist import other_words, word_split
+from wavetag.data.synth.wordlist import near_words, other_words, word_split
 from wavetag.errors import ConfigError, DataError
 from wavetag.registry import unknown_name_message
 
@@ -232,12 +232,16 @@ def plan_speakers(
     seed: int = 0,
     unknown_words: int = 0,
     unknown_per_speaker: int = 10,
+    near: int = 0,
+    near_per_speaker: int = 5,
 ) -> list[PlannedSpeaker]:
     """Draw ``n_speakers`` speakers, spread over engines, voices (accents) and variants.
 
     With ``unknown_words`` > 0, every speaker also says ``unknown_per_speaker`` words drawn from
     the ``unknown_words`` most frequent other English words (`wordlist.other_words`) of its own
-    split (`wordlist.word_split`), so test speakers say words no training speaker says.
+    split (`wordlist.word_split`), so test speakers say words no training speaker says. With
+    ``near`` > 0, each also says ``near_per_speaker`` of the ``near`` hard negatives of the command
+    words among ``words`` (`wordlist.near_words`: one sound from a keyword), by the same split rule.
 
     Engines get speakers in proportion to the square root of their voice counts (a one-voice
     engine still gets a fair share without flooding the set with copies of one voice); within
@@ -272,19 +276,24 @@ def plan_speakers(
         plan += _plan_engine(name, pools[name], n_engine, words, rng, seen)
     if unknown_words:
         plan = _add_other_words(plan, other_words(unknown_words, KNOWN_WORDS), unknown_per_speaker, seed)
+    if near:
+        targets = tuple(w for w in words if w in COMMAND_WORDS) or words
+        plan = _add_other_words(plan, near_words(near, targets, KNOWN_WORDS), near_per_speaker, seed, stream=11)
     return plan
 
 
-def _add_other_words(plan: list[PlannedSpeaker], pool: tuple[str, ...], per_speaker: int, seed: int):
-    """Each speaker + ``per_speaker`` words of its split's share of ``pool`` that it can say."""
+def _add_other_words(plan: list[PlannedSpeaker], pool: tuple[str, ...], per_speaker: int, seed: int, stream=7):
+    """Each speaker + ``per_speaker`` words of its split's share of ``pool`` that it can say and does
+    not say yet (``stream`` seeds the draw, one per pool)."""
     by_split: dict[str, list[str]] = {s: [] for s in SPLITS}
     for word in pool:
         by_split[word_split(word)].append(word)
     out = []
     for p in plan:
         engine = eng.get_engine(p.speaker.engine)
-        choices = engine.speakable(p.speaker.voice, by_split[p.split] or list(pool))
-        rng = np.random.default_rng([seed, int(p.speaker.hash, 16), 7])
+        said = set(p.words)
+        choices = [w for w in engine.speakable(p.speaker.voice, by_split[p.split] or list(pool)) if w not in said]
+        rng = np.random.default_rng([seed, int(p.speaker.hash, 16), stream])
         take = min(per_speaker, len(choices))
         extra = tuple(choices[i] for i in sorted(rng.choice(len(choices), take, replace=False))) if take else ()
         out.append(PlannedSpeaker(p.speaker, p.words + extra, p.split))
@@ -416,6 +425,8 @@ def synth_speech_commands(
     noise_seconds: float = 60.0,
     unknown_words: int = 0,
     unknown_per_speaker: int = 10,
+    near_words: int = 0,
+    near_per_speaker: int = 5,
     overwrite: bool = False,
     progress: bool = True,
 ) -> SynthSummary:
@@ -425,17 +436,20 @@ def synth_speech_commands(
     engine installed here (espeak always; flite, festival, piper when present); ``voices`` are shell
     patterns over voice names (``["en*", "kal16"]``) and default to all. ``unknown_words`` > 0
     adds that many frequent non-keyword English words, ``unknown_per_speaker`` per speaker, each
-    word said only by speakers of one split (see `plan_speakers`). Rerunning with the same
+    word said only by speakers of one split (see `plan_speakers`); ``near_words`` > 0 adds that many
+    hard negatives (words one sound from a command word), ``near_per_speaker`` per speaker, by the
+    same rule. Rerunning with the same
     arguments on a complete folder returns at once; different arguments need ``overwrite=True``.
     """
     start = time.perf_counter()
     if jobs < 1 or repeats < 1:
         raise ConfigError(f"jobs={jobs} and repeats={repeats} must both be >= 1")
-    if unknown_words < 0 or not 1 <= unknown_per_speaker <= 1000:
-        raise ConfigError(
-            f"unknown_words={unknown_words} must be >= 0 and unknown_per_speaker="
-            f"{unknown_per_speaker} between 1 and 1000"
-        )
+    for name, n, per in (
+        ("unknown", unknown_words, unknown_per_speaker),
+        ("near", near_words, near_per_speaker),
+    ):
+        if n < 0 or not 1 <= per <= 1000:
+            raise ConfigError(f"{name}_words={n} must be >= 0 and {name}_per_speaker={per} between 1 and 1000")
     out_dir = Path(out_dir)
     args = {
         "speakers": speakers,
@@ -448,6 +462,8 @@ def synth_speech_commands(
     }
     if unknown_words:  # only when used, so sets made before these options still match
         args.update(unknown_words=unknown_words, unknown_per_speaker=unknown_per_speaker)
+    if near_words:
+        args.update(near_words=near_words, near_per_speaker=near_per_speaker)
     # The plan checks voices and words: before an earlier set is cleared (issue 17).
     plan = plan_speakers(
         speakers,
@@ -457,6 +473,8 @@ def synth_speech_commands(
         seed=seed,
         unknown_words=unknown_words,
         unknown_per_speaker=unknown_per_speaker,
+        near=near_words,
+        near_per_speaker=near_per_speaker,
     )
     reused = _reuse(out_dir, args, overwrite)
     if reused is not None:

@@ -10,6 +10,11 @@ Each word gets a fixed split by the Speech Commands hash rule applied to the wor
 (`word_split`), and each synthetic speaker says only words of its own split: the words of the
 test speakers are then never heard in training, so the test split measures how often a model
 calls a *new* word a keyword.
+
+`near_words` picks the hard negatives: frequent words one coarse phoneme from a keyword
+(``use``, ``less`` for "yes"; ``of``, ``if`` for "off"; ``top``, ``cup`` for "up"). A stream
+detector's false accepts are such words said by a voice it never heard, so these are worth more
+clips than their share of a frequency list gives them.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import functools
 import re
 
 from wavetag.data.splits import which_set
-from wavetag.data.synth.engines import fold_ipa
+from wavetag.data.synth.engines import edit_distance, fold_ipa
 from wavetag.data.synth.espeak import get_espeak
 from wavetag.errors import ConfigError
 
@@ -34,19 +39,61 @@ def other_words(n: int, exclude: tuple[str, ...]) -> tuple[str, ...]:
         raise ConfigError(f"unknown_words = {n}; expected 0 to {MAX_WORDS:,}")
     if n == 0:
         return ()
+    readings = _readings(tuple(sorted(exclude)))
+    out: list[str] = []
+    for word in _candidates(exclude):
+        if len(out) == n:
+            break
+        if not (_readings((word,)) & readings):
+            out.append(word)
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def near_words(n: int, targets: tuple[str, ...], exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """Up to ``n`` frequent words one coarse phoneme from a word of ``targets`` (its hard negatives).
+
+    A word is near a target when the edit distance between their folded espeak-ng readings
+    (`fold_ipa`, in US or British English) is exactly 1 - one sound added, dropped or swapped -
+    among the `MAX_WORDS` most frequent words; words in ``exclude`` or read like one are left out,
+    as in `other_words`. The targets take turns, each giving its most frequent neighbour not yet
+    taken, so every keyword gets its share while it has neighbours left. Ordered by that deal.
+    """
+    if not 0 <= n <= MAX_WORDS:
+        raise ConfigError(f"near_words = {n}; expected 0 to {MAX_WORDS:,}")
+    if n == 0 or not targets:
+        return ()
+    excluded = _readings(tuple(sorted(set(exclude) | set(targets))))
+    target_readings = [_readings((t,)) for t in targets]
+    near: list[list[str]] = [[] for _ in targets]
+    for word in _candidates(tuple(sorted(set(exclude) | set(targets))))[:MAX_WORDS]:
+        reading = _readings((word,))
+        if reading & excluded:
+            continue
+        for i, wanted in enumerate(target_readings):
+            if any(abs(len(a) - len(b)) <= 1 and edit_distance(a, b) == 1 for a in reading for b in wanted):
+                near[i].append(word)
+    out: list[str] = []
+    taken: set[str] = set()
+    while len(out) < n and any(near):
+        for queue in near:
+            while queue and queue[0] in taken:
+                queue.pop(0)
+            if queue and len(out) < n:
+                taken.add(queue[0])
+                out.append(queue.pop(0))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=8)
+def _candidates(exclude: tuple[str, ...]) -> tuple[str, ...]:
+    """wordfreq's most frequent English words that are plain (2-12 letters) and not in ``exclude``."""
     try:
         from wordfreq import top_n_list
     except ImportError:
         raise ConfigError("unknown_words needs the 'wordfreq' package; run 'pip install wordfreq'") from None
     excluded = set(exclude)
-    readings = _readings(tuple(sorted(excluded)))
-    out: list[str] = []
-    for word in top_n_list("en", min(MAX_WORDS * 3, 60_000)):
-        if len(out) == n:
-            break
-        if WORD_PATTERN.match(word) and word not in excluded and not (_readings((word,)) & readings):
-            out.append(word)
-    return tuple(out)
+    return tuple(w for w in top_n_list("en", MAX_WORDS * 3) if WORD_PATTERN.match(w) and w not in excluded)
 
 
 @functools.cache
