@@ -19,6 +19,10 @@ Not a test: training takes minutes to tens of minutes; the load average is print
     OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py                        # ~25 min on 2 cores
     OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py --model-dir runs/kws/best --pack packs/kws
     OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py --model-dir runs/b/best --streams WORK_A  # same streams
+    OMP_NUM_THREADS=1 .venv/bin/python bench/detection.py --recipe kws --near-words 400 --unknown-share 1.0 --work W
+
+(the last builds its own set with 400 hard negatives; compare it on another run's streams with
+``--model-dir W/run-kws-15/best --streams WORK_A``, since its test split holds other words).
 """
 
 from __future__ import annotations

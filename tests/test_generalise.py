@@ -164,3 +164,35 @@ def test_breakdown_by_engine_and_unseen_word_false_accepts(synth_set, tmp_path):
     assert nk["unseen_words"]["words"] > 0  # test speakers say test-only words
     text = "\n".join(breakdown_markdown({"breakdown": out}))
     assert "## Accuracy by engine" in text and "| flite |" in text and "words no training clip says" in text
+
+
+def test_balance_by_engine_draws_each_engine_equally_and_keeps_silence(synth_set, tmp_path):
+    from wavetag.data.dataset import epoch_order
+    from wavetag.train import TrainConfig, train
+
+    prepare(synth_set.out_dir, tmp_path / "p", clip_seconds=1.0, words="yes,no", progress=False, unknown_share=1.0)
+    pack = Pack.open(tmp_path / "p")
+    train_idx = pack.split_indices("train")
+    engine = pack.index.meta["engine"]
+    counts = {e: int((engine[train_idx] == e).sum()) for e in ("espeak", "flite")}
+    assert counts["espeak"] > 1.5 * counts["flite"]  # skewed to begin with
+    drawn = epoch_order(pack, train_idx, seed=0, epoch=0, balance_by="engine")
+    assert len(drawn) == len(train_idx) and set(drawn) <= set(train_idx)
+    got = {e: int((engine[drawn] == e).sum()) for e in counts}
+    assert abs(got["espeak"] - got["flite"]) <= 1
+    silence = train_idx[engine[train_idx] == ""]
+    assert len(silence) and sorted(drawn[engine[drawn] == ""]) == sorted(silence)  # each once
+    assert np.array_equal(drawn, epoch_order(pack, train_idx, seed=0, epoch=0, balance_by="engine"))
+    assert not np.array_equal(drawn, epoch_order(pack, train_idx, seed=0, epoch=1, balance_by="engine"))
+    with pytest.raises(ConfigError, match="'accent': .* its columns: engine, voice, word"):
+        epoch_order(pack, train_idx, seed=0, epoch=0, balance_by="accent")
+
+    base = {"model": "ds_cnn_s", "epochs": 1, "batch_size": 16, "threads": 1, "tensorboard": False}
+    base["frontend"] = {"name": "logmel", "n_mels": 20}
+    with pytest.raises(ConfigError, match="balance_by = 'accent'"):  # refused before the run directory
+        train(pack, TrainConfig(**base, balance_by="accent"), tmp_path / "bad", progress=False, verbose=False)
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(ConfigError, match="both set"):
+        TrainConfig(**base, balance_by="engine", balanced_sampler=True).validate()
+    result = train(pack, TrainConfig(**base, balance_by="engine"), tmp_path / "run", progress=False, verbose=False)
+    assert result.epochs_done == 1 and (tmp_path / "run" / "best" / "config.json").is_file()

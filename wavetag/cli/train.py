@@ -74,6 +74,13 @@ def train_command(
     balanced: bool | None = typer.Option(
         None, "--balanced/--no-balanced", help="Draw class-balanced batches. [default: off]"
     ),
+    balance_by: str | None = typer.Option(
+        None,
+        "--balance-by",
+        help="Draw each value of this clip column equally often, e.g. 'engine' on a pack of a "
+        "`wavetag synth` set (columns engine, voice, word): an engine with few voices is then not "
+        "outweighed by one with many. Clips without a value (silence) keep their share. [default: off]",
+    ),
     mixup_alpha: float | None = typer.Option(None, "--mixup", help="Mixup Beta(alpha, alpha); 0 = off. [default: 0]"),
     no_augment: bool = typer.Option(False, "--no-augment", help="Turn every augmentation off."),
     talk: float | None = typer.Option(
@@ -191,6 +198,7 @@ def train_command(
         "grad_clip_norm": grad_clip,
         "class_weights": class_weights,
         "balanced_sampler": balanced,
+        "balance_by": balance_by,
         "eval_every_steps": eval_every_steps,
         "checkpoint_every_steps": checkpoint_every_steps,
         "keep_best_by": keep_best_by,

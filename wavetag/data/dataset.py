@@ -271,16 +271,46 @@ def balanced_draws(members: list[np.ndarray], count: int, rng: np.random.Generat
     return rng.permutation(picks)[:count]
 
 
-def epoch_order(pack: Pack, indices: np.ndarray, *, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
+def epoch_order(
+    pack: Pack,
+    indices: np.ndarray,
+    *,
+    seed: int,
+    epoch: int,
+    balanced: bool = False,
+    balance_by: str | None = None,
+) -> np.ndarray:
     """Pack ``indices`` in the order of training epoch ``epoch``: a permutation seeded by ``(seed,
-    epoch)``, or, ``balanced``, as many class-balanced draws (single- and multi-label packs)."""
+    epoch)``; or, ``balanced``, as many class-balanced draws (single- and multi-label packs); or,
+    ``balance_by`` (a column of the pack's clip metadata, e.g. ``"engine"``), as many draws in
+    which each of that column's values is equally frequent among the clips that have one (clips
+    without a value, such as ``_silence_``, are each taken once, as in a permutation)."""
     rng = np.random.default_rng([seed, epoch, 7])
+    if balance_by is not None:
+        groups = group_column(pack, balance_by)[indices]
+        loose = np.flatnonzero(groups == "")
+        members = [np.flatnonzero(groups == g) for g in np.unique(groups[groups != ""])]
+        if not members:
+            raise DataError(f"{pack.path}: no training clip has a {balance_by!r} value to balance; train without it")
+        drawn = balanced_draws(members, len(indices) - len(loose), rng)
+        return indices[rng.permutation(np.concatenate([loose, drawn]))]
     if not balanced:
         return rng.permutation(indices)
     members = class_members(pack.targets(indices), pack.num_classes)
     if not members:
         raise DataError(f"{pack.path}: no labelled training clips to balance; train without --balanced")
     return indices[balanced_draws(members, len(indices), rng)]
+
+
+def group_column(pack: Pack, column: str) -> np.ndarray:
+    """The pack's clip-metadata ``column`` as strings ``[N]`` ("" where a clip has no value).
+
+    Raises `ConfigError` naming the columns the pack has when it lacks this one."""
+    meta = pack.index.meta
+    if column not in meta:
+        have = ", ".join(sorted(meta)) or "none (packs of a `wavetag synth` set have engine, voice, word)"
+        raise ConfigError(f"balance_by = {column!r}: {pack.path} has no such clip column; its columns: {have}")
+    return np.asarray(meta[column]).astype(str)
 
 
 @torch.no_grad()

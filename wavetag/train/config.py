@@ -95,6 +95,9 @@ class TrainConfig:
     grad_clip_norm: float | None = 5.0
     class_weights: bool = False
     balanced_sampler: bool = False
+    # a column of the pack's clip metadata (packs of `wavetag synth` sets: engine, voice, word): each
+    # of its values drawn equally often, so an engine with few voices is not drowned by one with many
+    balance_by: str | None = None
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     talk: TalkConfig = field(default_factory=TalkConfig)
     fit_normalization_batches: int = 20
@@ -150,6 +153,10 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None:
                 check_range(name, value, 1, 10**9)
+        if self.balance_by is not None and self.balanced_sampler:
+            raise ConfigError(
+                f"balanced_sampler and balance_by = {self.balance_by!r} both set; expected one way to draw batches"
+            )
         if self.task is not None:
             check_choice("task", self.task, TASK_NAMES)
         if not isinstance(self.model_args, dict):

@@ -277,6 +277,8 @@ class Trainer:
             raise ConfigError(
                 f"{pack.path}: the train split is empty; re-prepare with a split rule that leaves training clips"
             )
+        if config.balance_by is not None:  # the column exists and some training clip has a value
+            epoch_order(pack, self.train_idx, seed=config.seed, epoch=0, balance_by=config.balance_by)
         self.steps_per_epoch = math.ceil(len(ctx.shard(np.arange(len(self.train_idx)))) / config.batch_size)
         self.total_steps = self.steps_per_epoch * config.epochs
 
@@ -337,7 +339,14 @@ class Trainer:
             if stop:
                 break
             shard = self.ctx.shard(
-                epoch_order(self.pack, self.train_idx, seed=config.seed, epoch=epoch, balanced=config.balanced_sampler)
+                epoch_order(
+                    self.pack,
+                    self.train_idx,
+                    seed=config.seed,
+                    epoch=epoch,
+                    balanced=config.balanced_sampler,
+                    balance_by=config.balance_by,
+                )
             )
             start = first_step if epoch == first_epoch else 0
             sums = {"loss": 0.0, "correct": 0.0, "count": 0}
