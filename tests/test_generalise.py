@@ -196,3 +196,12 @@ def test_balance_by_engine_draws_each_engine_equally_and_keeps_silence(synth_set
         TrainConfig(**base, balance_by="engine", balanced_sampler=True).validate()
     result = train(pack, TrainConfig(**base, balance_by="engine"), tmp_path / "run", progress=False, verbose=False)
     assert result.epochs_done == 1 and (tmp_path / "run" / "best" / "config.json").is_file()
+
+    from typer.testing import CliRunner
+
+    import wavetag.cli.train  # noqa: F401  (registers the command)
+    from wavetag.cli.app import app
+
+    bad = CliRunner().invoke(app, ["train", str(tmp_path / "p"), "--balance-by", "accent", "-o", str(tmp_path / "c")])
+    assert isinstance(bad.exception, ConfigError) and "its columns: engine, voice, word" in str(bad.exception)
+    assert not (tmp_path / "c").exists()
