@@ -12,9 +12,10 @@ test speakers are then never heard in training, so the test split measures how o
 calls a *new* word a keyword.
 
 `near_words` picks the hard negatives: frequent words one coarse phoneme from a keyword
-(``use``, ``less`` for "yes"; ``of``, ``if`` for "off"; ``top``, ``cup`` for "up"). A stream
-detector's false accepts are such words said by a voice it never heard, so these are worth more
-clips than their share of a frequency list gives them.
+(``use``, ``less`` for "yes"; ``of``, ``if`` for "off"; ``top``, ``cup`` for "up"), the words
+most easily taken for one, given more clips than their share of a frequency list gives them. On
+the demo's set they lowered the non-keywords taken for a keyword in clips, not in streams (README
+"Using a model").
 """
 
 from __future__ import annotations
