@@ -64,10 +64,11 @@ def near_words(n: int, targets: tuple[str, ...], exclude: tuple[str, ...]) -> tu
         raise ConfigError(f"near_words = {n}; expected 0 to {MAX_WORDS:,}")
     if n == 0 or not targets:
         return ()
-    excluded = _readings(tuple(sorted(set(exclude) | set(targets))))
+    left_out = tuple(sorted(set(exclude) | set(targets)))
+    excluded = _readings(left_out)
     target_readings = [_readings((t,)) for t in targets]
     near: list[list[str]] = [[] for _ in targets]
-    for word in _candidates(tuple(sorted(set(exclude) | set(targets))))[:MAX_WORDS]:
+    for word in _candidates(left_out)[:MAX_WORDS]:
         reading = _readings((word,))
         if reading & excluded:
             continue
