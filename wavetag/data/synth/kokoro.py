@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wavetag.data.synth.onnx_voice import cpu_session, run_samples
 from wavetag.errors import AudioError
 
 VOICES_ENV = "WAVETAG_KOKORO_VOICES"
@@ -172,16 +173,7 @@ class KokoroModel:
 
     @classmethod
     def load(cls) -> KokoroModel:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(model_bytes(), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are not one type
-            raise KokoroError(f"ONNX Runtime cannot run the Kokoro model ({exc}); {INSTALL_HINT}") from exc
-        return cls(session)
+        return cls(cpu_session(model_bytes(), KokoroError, f"the Kokoro model ({INSTALL_HINT})"))
 
     def tokens(self, phonemes: str) -> list[int]:
         """Input ids of the known symbols of ``phonemes`` (others are dropped)."""
@@ -199,11 +191,7 @@ class KokoroModel:
             "style": row,
             "speed": np.array([speed], dtype=np.float32),
         }
-        try:
-            wav = self.session.run(None, feed)[0]
-        except Exception as exc:  # noqa: BLE001
-            raise KokoroError(f"Kokoro failed on {phonemes!r} ({exc})") from exc
-        return np.asarray(wav, dtype=np.float32).reshape(-1)
+        return run_samples(self.session, feed, KokoroError, f"Kokoro on {phonemes!r}")
 
 
 @functools.cache

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wavetag.data.synth.onnx_voice import cpu_session, run_samples
 from wavetag.errors import AudioError
 
 VOICES_ENV = "WAVETAG_PIPER_VOICES"
@@ -180,7 +181,6 @@ class PiperVoice:
 
     def __init__(self, model_path: Path, config_path: Path) -> None:
         import onnx
-        import onnxruntime as ort
 
         self.config = read_config(config_path)
         self.sample_rate = int(self.config["audio"]["sample_rate"])
@@ -192,13 +192,7 @@ class PiperVoice:
         except Exception as exc:  # noqa: BLE001 - onnx raises several types for a bad file
             raise PiperError(f"{model_path}: cannot load the Piper voice model ({exc})") from exc
         self.n_noise = deterministic_noise(model)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime's errors are not one type
-            raise PiperError(f"{model_path}: ONNX Runtime cannot run this Piper voice ({exc})") from exc
+        self.session = cpu_session(model.SerializeToString(), PiperError, f"{model_path} (a Piper voice)")
         self.inputs = {i.name for i in self.session.get_inputs()}
         needed = {"input", "input_lengths", "scales"}
         if not needed <= self.inputs:
@@ -238,11 +232,7 @@ class PiperVoice:
             feed["noise_offsets"] = rng.integers(0, MAX_NOISE_OFFSET, self.n_noise).astype(np.int64)
         if "sid" in self.inputs:
             feed["sid"] = np.array([speaker_id or 0], dtype=np.int64)
-        try:
-            wav = self.session.run(None, feed)[0]
-        except Exception as exc:  # noqa: BLE001
-            raise PiperError(f"the Piper voice failed on {ipa!r} ({exc})") from exc
-        return np.asarray(wav, dtype=np.float32).reshape(-1)
+        return run_samples(self.session, feed, PiperError, f"the Piper voice on {ipa!r}")
 
 
 @functools.cache
