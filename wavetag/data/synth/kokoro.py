@@ -82,9 +82,10 @@ def installed() -> bool:
     return all(_package_dir(p) is not None for p in (PACKAGE, *PART_PACKAGES))
 
 
-@functools.cache
 def model_bytes() -> bytes:
-    """The ONNX model, joined from the part wheels and checked against the wheel's SHA-256."""
+    """The ONNX model (92 MB), joined from the part wheels and checked against the wheel's SHA-256.
+
+    Not cached: `load_model` keeps the session, which holds its own copy."""
     dirs = [_package_dir(p) for p in (PACKAGE, *PART_PACKAGES)]
     missing = [p for p, d in zip((PACKAGE, *PART_PACKAGES), dirs, strict=True) if d is None]
     if missing:
