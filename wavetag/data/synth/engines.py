@@ -533,6 +533,13 @@ class FestivalEngine(Engine):
             ]
 
 
+def _peak_int16(wav: np.ndarray, speaker: Speaker, text: str) -> np.ndarray:
+    """A neural voice's float samples levelled to full scale (Piper's own levelling), int16."""
+    if wav.size == 0 or not np.isfinite(wav).all():
+        raise EngineError(f"{speaker.engine} voice {speaker.voice!r} produced no usable audio for {text!r}")
+    return np.round(wav * (32767 / max(0.01, float(np.abs(wav).max())))).astype(np.int16)
+
+
 # --------------------------------------------------------------------------------------------
 # Piper neural voices (ONNX Runtime, in process)
 # --------------------------------------------------------------------------------------------
@@ -584,10 +591,7 @@ class PiperEngine(Engine):
                 seed=seed,
                 speaker_id=ref.speaker_id,
             )
-            if wav.size == 0 or not np.isfinite(wav).all():
-                raise EngineError(f"piper voice {speaker.voice!r} produced no usable audio for {utt.text!r}")
-            wav = wav * (32767 / max(0.01, float(np.abs(wav).max())))  # Piper's own peak levelling
-            out.append((np.round(wav).astype(np.int16), voice.sample_rate))
+            out.append((_peak_int16(wav, speaker, utt.text), voice.sample_rate))
         return out
 
 
@@ -655,8 +659,5 @@ class KokoroEngine(Engine):
                 wav = model.speak(kokoro.to_kokoro(ipa, british=british), style, speed=utt.rate)
             except kokoro.KokoroError as exc:
                 raise EngineError(f"kokoro voice {speaker.voice!r}: {exc}") from exc
-            if wav.size == 0 or not np.isfinite(wav).all():
-                raise EngineError(f"kokoro voice {speaker.voice!r} produced no usable audio for {utt.text!r}")
-            wav = wav * (32767 / max(0.01, float(np.abs(wav).max())))
-            out.append((np.round(wav).astype(np.int16), kokoro.SAMPLE_RATE))
+            out.append((_peak_int16(wav, speaker, utt.text), kokoro.SAMPLE_RATE))
         return out
