@@ -20,9 +20,13 @@ never heard; they do not measure accuracy on human speech.
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py                        # the demo recipe
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py --recipe kws --epochs 15 --keep runs/gen
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py --train-engines kokoro  # + Kokoro voices in training
+    OMP_NUM_THREADS=2 .venv/bin/python bench/generalise.py --balance-by engine \
+        --speakers espeak=256,flite=61,festival=53,piper=30,kokoro=180       # the best measured data
 
 ``--train-engines`` names engines that are synthesised and trained on in every fold but never held
-out (Kokoro, opt-in for its cost: ~0.7 s a word on one core).
+out (Kokoro, opt-in for its cost: ~0.7 s a word on one core). ``--speakers`` takes a total or
+speakers per engine (ENGINE=N, as `wavetag synth`); engines named there but not held out by
+default (kokoro) are trained on in every fold.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wavetag.data import prepare  # noqa: E402
 from wavetag.data.synth import synth_speech_commands  # noqa: E402
 from wavetag.data.synth.engines import available_engines  # noqa: E402
+from wavetag.data.synth.speech_commands import parse_speakers  # noqa: E402
 from wavetag.demo import DEMO_RECIPE, DEMO_SYNTH  # noqa: E402
 from wavetag.evaluate import evaluate  # noqa: E402
 from wavetag.train import train  # noqa: E402
@@ -53,6 +58,8 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
     pack = work / f"pack-{name}"
     prepare(data, pack, clip_seconds=1.0, hold_out=hold_out, unknown_share=DEMO_SYNTH["unknown_share"], progress=False)
     overrides = {"epochs": args.epochs} if args.epochs else {}
+    if args.balance_by:
+        overrides["balance_by"] = args.balance_by
     started = time.perf_counter()
     train(
         pack,
@@ -80,7 +87,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", default=DEMO_RECIPE, help=f"training recipe (default: the demo's, {DEMO_RECIPE})")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
-    ap.add_argument("--speakers", type=int, default=DEMO_SYNTH["speakers"], help="synthetic speakers")
+    ap.add_argument(
+        "--speakers",
+        default=str(DEMO_SYNTH["speakers"]),
+        help="synthetic speakers: a total, or per engine (espeak=256,kokoro=180), which names the engines synthesised",
+    )
+    ap.add_argument(
+        "--balance-by",
+        default=None,
+        help="draw each value of this clip column equally often in training (train --balance-by, e.g. engine)",
+    )
     ap.add_argument("--engines", default=None, help="folds to run, comma-separated (default: every engine here)")
     ap.add_argument(
         "--train-engines",
@@ -91,19 +107,28 @@ def main() -> None:
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="wavetag-generalise-"))
     work.mkdir(parents=True, exist_ok=True)
-    engines = args.engines.split(",") if args.engines else available_engines()
-    extra = [e for e in args.train_engines.split(",") if e and e not in engines]
-    synthesised = list(dict.fromkeys([*available_engines(), *engines, *extra]))  # every fold trains on the rest
+    speakers = parse_speakers(args.speakers)
+    named = list(speakers) if isinstance(speakers, dict) else None
+    engines = args.engines.split(",") if args.engines else [e for e in available_engines() if e in (named or [e])]
+    extra = [e for e in [*args.train_engines.split(","), *(named or [])] if e and e not in engines]
+    extra = list(dict.fromkeys(extra))
+    synthesised = list(
+        dict.fromkeys([*(named or available_engines()), *engines, *extra])
+    )  # every fold trains on the rest
+    if named and set(synthesised) != set(named):
+        missing = sorted(set(synthesised) - set(named))
+        ap.error(f"--speakers gives no count for {', '.join(missing)} (held out or trained on): add ENGINE=N")
     load = os.getloadavg()[0]
     started = time.perf_counter()
     data = work / "data"
     synth = {k: v for k, v in DEMO_SYNTH.items() if k != "unknown_share"}
-    synth_speech_commands(data, **{**synth, "speakers": args.speakers}, engines=synthesised, jobs=2, progress=False)
+    synth_speech_commands(data, **{**synth, "speakers": speakers}, engines=synthesised, jobs=2, progress=False)
     rows = [run_fold(data, work, "in-domain", None, args)]
     rows += [run_fold(data, work, e, f"engine={e}", args) for e in engines]
     folds = [r for r in rows if r["fold"] != "in-domain"]
     print(
-        f"\nrecipe {args.recipe}, {args.speakers} speakers, engines {', '.join(engines)}"
+        f"\nrecipe {args.recipe}{', balanced by ' + args.balance_by if args.balance_by else ''}, "
+        f"{args.speakers} speakers, engines {', '.join(engines)}"
         f"{' + ' + ', '.join(extra) + ' (training only)' if extra else ''}; "
         f"load average {load:.1f} at start, {os.getloadavg()[0]:.1f} at end; {time.perf_counter() - started:.0f} s"
     )

@@ -183,6 +183,43 @@ def test_voices_patterns_restrict_the_speakers():
         sc.plan_speakers(3, words=["yes"], engines=["espeak"], voices=["zz*"])
 
 
+def test_speakers_per_engine_are_dealt_exactly():
+    counts = {"espeak": 7, "flite": 4} if HAS_FLITE else {"espeak": 7}
+    plan = sc.plan_speakers(counts, words=["yes", "no"], seed=2)
+    dealt = {e: sum(p.speaker.engine == e for p in plan) for e in counts}
+    assert dealt == counts
+    assert sc.parse_speakers("espeak=7, flite=4") == {"espeak": 7, "flite": 4}
+    assert sc.parse_speakers("12") == 12 and sc.parse_speakers(12) == 12
+    # a total keeps its old meaning (and its speakers): the same plan as before per-engine counts
+    total = sc.plan_speakers(11, words=["yes"], engines=["espeak"], seed=2)
+    assert [p.speaker.hash for p in total] == [
+        p.speaker.hash for p in sc.plan_speakers({"espeak": 11}, words=["yes"], seed=2)
+    ]
+
+
+@pytest.mark.parametrize(
+    "speakers, message",
+    [
+        ("espeak=x", "'espeak=x' is neither a number nor ENGINE=COUNT"),
+        ("espeak=0", "espeak=0 must be a whole number >= 1"),
+        ("espek=3", "unknown synthesis engine 'espek'; did you mean 'espeak'"),
+        ("espeak=2,espeak=3", "names engine 'espeak' twice"),
+        ("0", "speakers=0 must be >= 1"),
+    ],
+)
+def test_bad_speaker_counts_are_refused(speakers, message):
+    with pytest.raises(ConfigError, match=message):
+        sc.parse_speakers(speakers)
+
+
+def test_speakers_per_engine_and_other_engines_clash(tmp_path):
+    with pytest.raises(ConfigError, match="give the engines once"):
+        sc.plan_speakers({"espeak": 3}, words=["yes"], engines=["espeak", "flite"])
+    with pytest.raises(ConfigError, match="asks for 3 espeak speakers, but voices=\\['zz\\*'\\] matches none"):
+        sc.plan_speakers({"espeak": 3}, words=["yes"], voices=["zz*"])
+    assert not any(tmp_path.iterdir())
+
+
 # --- the set -------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_sets(tmp_path_factory):
@@ -354,3 +391,22 @@ def test_cli_builds_a_set(tmp_path):
         assert len(near) == 2 and all(any((out / w).glob(f"{speaker['hash']}_nohash_0.wav")) for w in near)
     bad = CliRunner().invoke(app, ["synth", "speech-commands", str(tmp_path / "x"), "--words", "yess"])
     assert isinstance(bad.exception, ConfigError)
+
+
+def test_cli_takes_speakers_per_engine(tmp_path):
+    from typer.testing import CliRunner
+
+    import wavetag.cli.synth  # noqa: F401  (registers the synth group)
+    from wavetag.cli.app import app
+
+    out = tmp_path / "sc"
+    args = ["synth", "speech-commands", str(out), "--speakers", "espeak=3", "--words", "yes", "--noise-seconds", "1"]
+    result = CliRunner().invoke(app, [*args, "--quiet"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest["args"]["speakers"] == {"espeak": 3} and manifest["args"]["engines"] == ["espeak"]
+    assert len(manifest["speakers"]) == 3 and "clips from 3 speakers (espeak 3)" in result.output
+    again = CliRunner().invoke(app, [*args, "--quiet"])  # the same request finds the set made
+    assert again.exit_code == 0 and "clips from 3 speakers" in again.output
+    bad = CliRunner().invoke(app, ["synth", "speech-commands", str(tmp_path / "x"), "--speakers", "espeak=two"])
+    assert isinstance(bad.exception, ConfigError) and not (tmp_path / "x").exists()

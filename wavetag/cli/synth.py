@@ -28,7 +28,13 @@ def speech_commands(
         help="Folder to write the set into (created; must be new, "
         "empty, or an earlier 'synth speech-commands' folder).",
     ),
-    speakers: int = typer.Option(200, help="Number of synthetic speakers. Default 200."),
+    speakers: str = typer.Option(
+        "200",
+        metavar="<int|ENGINE=N,...>",
+        help="Number of synthetic speakers, spread over the engines (by the square root of their voice "
+        "counts), or speakers per engine, which names the engines too: e.g. "
+        "espeak=250,flite=60,festival=50,piper=30,kokoro=120. Default 200.",
+    ),
     words: list[str] | None = typer.Option(
         None,
         help="Words, comma-separated or repeated (default: the 10 commands yes..go plus "

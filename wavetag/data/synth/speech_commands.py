@@ -28,7 +28,7 @@ import multiprocessing
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -223,8 +223,38 @@ def _deal_splits(slots: list[str], rng: np.random.Generator) -> list[str] | None
     return wanted
 
 
+def parse_speakers(text: str | int | Mapping[str, int]) -> int | dict[str, int]:
+    """``"200"`` -> 200; ``"espeak=250,kokoro=120"`` -> {"espeak": 250, "kokoro": 120} (checked)."""
+    if isinstance(text, Mapping):
+        counts = dict(text)
+    elif isinstance(text, int) or str(text).strip().lstrip("-").isdigit():
+        n = int(text)
+        if n < 1:
+            raise ConfigError(f"speakers={n} must be >= 1")
+        return n
+    else:
+        counts = {}
+        for item in str(text).split(","):
+            name, eq, value = item.strip().partition("=")
+            if not eq or not value.strip().lstrip("-").isdigit():
+                raise ConfigError(
+                    f"speakers: {item.strip()!r} is neither a number nor ENGINE=COUNT "
+                    "(expected e.g. 400, or espeak=250,flite=60,kokoro=120)"
+                )
+            if name.strip() in counts:
+                raise ConfigError(f"speakers names engine {name.strip()!r} twice")
+            counts[name.strip()] = int(value)
+    if not counts:
+        raise ConfigError("speakers is empty (expected a number or ENGINE=COUNT pairs)")
+    for name, n in counts.items():
+        eng.ENGINES.get(name)  # unknown -> ConfigError with choices
+        if not isinstance(n, int) or n < 1:
+            raise ConfigError(f"speakers: {name}={n} must be a whole number >= 1")
+    return counts
+
+
 def plan_speakers(
-    n_speakers: int,
+    n_speakers: int | Mapping[str, int],
     *,
     words: Sequence[str] | None = None,
     engines: str | Sequence[str] | None = None,
@@ -236,6 +266,9 @@ def plan_speakers(
     near_per_speaker: int = 5,
 ) -> list[PlannedSpeaker]:
     """Draw ``n_speakers`` speakers, spread over engines, voices (accents) and variants.
+
+    ``n_speakers`` is a total, or speakers per engine (``{"espeak": 250, "kokoro": 120}``, which
+    also names the engines: ``engines`` must then be None or the same names).
 
     With ``unknown_words`` > 0, every speaker also says ``unknown_per_speaker`` words drawn from
     the ``unknown_words`` most frequent other English words (`wordlist.other_words`) of its own
@@ -249,12 +282,25 @@ def plan_speakers(
     variants are dealt round-robin from seeded shuffles, so each is used before any repeats.
     Every engine with >= 3 speakers has speakers in all three splits (by `which_set`).
     """
-    if n_speakers < 1:
-        raise ConfigError(f"speakers={n_speakers} must be >= 1")
+    n_speakers = parse_speakers(n_speakers)
     words = check_words(words)
+    if isinstance(n_speakers, dict):
+        if engines is not None and set([engines] if isinstance(engines, str) else engines) != set(n_speakers):
+            raise ConfigError(
+                f"speakers names the engines {', '.join(n_speakers)} but engines names {engines}: "
+                "give the engines once, in speakers (ENGINE=COUNT) or in engines"
+            )
+        engines = list(n_speakers)
     names = resolve_engines(engines)
     patterns = None if voices is None else [voices] if isinstance(voices, str) else list(voices)
     pools = {name: _voice_pool(name, words, patterns) for name in names}
+    if isinstance(n_speakers, dict):
+        for name, pool in pools.items():
+            if not pool:
+                raise ConfigError(
+                    f"speakers asks for {n_speakers[name]} {name} speakers, but voices={patterns} "
+                    f"matches none of {name}'s voices ({', '.join(eng.list_voices(name)[:12])} ...)"
+                )
     pools = {name: pool for name, pool in pools.items() if pool}
     if not pools:
         choices = []
@@ -272,7 +318,12 @@ def plan_speakers(
     weights = [math.sqrt(sum(len(v) for v in pool.values())) for pool in pools.values()]
     plan: list[PlannedSpeaker] = []
     seen: set[str] = set()
-    for name, n_engine in zip(pools, _largest_remainder(n_speakers, weights, minimum=1), strict=False):
+    counts = (
+        [n_speakers[name] for name in pools]
+        if isinstance(n_speakers, dict)
+        else _largest_remainder(n_speakers, weights, minimum=1)
+    )
+    for name, n_engine in zip(pools, counts, strict=True):
         plan += _plan_engine(name, pools[name], n_engine, words, rng, seen)
     if unknown_words:
         plan = _add_other_words(plan, other_words(unknown_words, KNOWN_WORDS), unknown_per_speaker, seed)
@@ -415,7 +466,7 @@ def _render_speaker(planned: PlannedSpeaker, repeats: int, seed: int, out_dir: s
 def synth_speech_commands(
     out_dir: str | Path,
     *,
-    speakers: int = 200,
+    speakers: int | str | Mapping[str, int] = 200,
     words: Sequence[str] | None = None,
     seed: int = 0,
     jobs: int = 2,
@@ -434,7 +485,9 @@ def synth_speech_commands(
 
     ``words`` default to the 10 commands + 20 auxiliary words; ``engines`` default to every
     engine installed here (espeak always; flite, festival, piper when present); ``voices`` are shell
-    patterns over voice names (``["en*", "kal16"]``) and default to all. ``unknown_words`` > 0
+    patterns over voice names (``["en*", "kal16"]``) and default to all. ``speakers`` is a total
+    spread over the engines, or speakers per engine (``{"espeak": 250, "kokoro": 120}`` or
+    ``"espeak=250,kokoro=120"``), which names the engines too. ``unknown_words`` > 0
     adds that many frequent non-keyword English words, ``unknown_per_speaker`` per speaker, each
     word said only by speakers of one split (see `plan_speakers`); ``near_words`` > 0 adds that many
     hard negatives (words one sound from a command word), ``near_per_speaker`` per speaker, by the
@@ -451,6 +504,9 @@ def synth_speech_commands(
         if n < 0 or not 1 <= per <= 1000:
             raise ConfigError(f"{name}_words={n} must be >= 0 and {name}_per_speaker={per} between 1 and 1000")
     out_dir = Path(out_dir)
+    speakers = parse_speakers(speakers)
+    if isinstance(speakers, dict) and engines is None:
+        engines = list(speakers)
     args = {
         "speakers": speakers,
         "words": list(check_words(words)),
