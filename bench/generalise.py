@@ -21,7 +21,7 @@ never heard; they do not measure accuracy on human speech.
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py --recipe kws --epochs 15 --keep runs/gen
     OMP_NUM_THREADS=1 .venv/bin/python bench/generalise.py --train-engines kokoro  # + Kokoro voices in training
     OMP_NUM_THREADS=2 .venv/bin/python bench/generalise.py --balance-by engine \
-        --speakers espeak=256,flite=61,festival=53,piper=30,kokoro=180       # the best measured data
+        --speakers espeak=256,flite=61,festival=53,piper=30,kokoro=60        # the best measured data
 
 ``--train-engines`` names engines that are synthesised and trained on in every fold but never held
 out (Kokoro, opt-in for its cost: ~0.7 s a word on one core). ``--speakers`` takes a total or
