@@ -657,10 +657,11 @@ class KokoroEngine(Engine):
         for name in (voice, speaker.variant or voice):
             if name not in tables:
                 raise EngineError(f"kokoro has no voice {name!r} (found: {', '.join(tables) or 'none'})")
-        if accent not in get_engine("espeak").accents():  # type: ignore[attr-defined]
+        accents = get_engine("espeak").accents()  # type: ignore[attr-defined]
+        if accent not in accents:
             raise EngineError(
                 f"kokoro voice {speaker.voice!r}: {accent!r} is not an English accent of espeak-ng "
-                f"(expected one of {', '.join(get_engine('espeak').accents())})"  # type: ignore[attr-defined]
+                f"(expected one of {', '.join(accents)})"
             )
         own = tables[voice]
         if not speaker.variant or speaker.variant == voice:
