@@ -81,6 +81,7 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
                 "accuracy": metrics["overall"]["accuracy"],
                 "train_s": seconds,
                 "fa_unseen": unseen.get("false_accept_rate"),
+                "unseen_clips": unseen.get("clips", 0),
                 "by_voice": {r["value"]: r["accuracy"] for r in b.get("by_voice", [])},
             }
         )
@@ -92,6 +93,7 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
         "accuracies": [r["accuracy"] for r in runs],
         "train_s": statistics.mean(r["train_s"] for r in runs),
         "fa_unseen": statistics.mean(fas) if fas else None,
+        "unseen_clips": runs[0]["unseen_clips"],
         "by_voice": {v: statistics.mean(r["by_voice"].get(v, 0.0) for r in runs) for v in voices},
     }
 
@@ -135,11 +137,8 @@ def main() -> None:
         ap.error(f"--speakers: {exc}")
     named = list(speakers) if isinstance(speakers, dict) else None
     engines = args.engines.split(",") if args.engines else [e for e in available_engines() if e in (named or [e])]
-    extra = [e for e in [*args.train_engines.split(","), *(named or [])] if e and e not in engines]
-    extra = list(dict.fromkeys(extra))
-    synthesised = list(
-        dict.fromkeys([*(named or available_engines()), *engines, *extra])
-    )  # every fold trains on the rest
+    extra = [e for e in dict.fromkeys([*args.train_engines.split(","), *(named or [])]) if e and e not in engines]
+    synthesised = list(dict.fromkeys([*(named or available_engines()), *engines, *extra]))  # folds train on the rest
     if named and set(synthesised) != set(named):
         missing = sorted(set(synthesised) - set(named))
         ap.error(f"--speakers gives no count for {', '.join(missing)} (held out or trained on): add ENGINE=N")
