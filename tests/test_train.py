@@ -303,6 +303,46 @@ def test_spec_augment_leaves_waveform_models_alone(tone_pack):
     assert torch.equal(seen["x"], model.frontend(wav))
 
 
+def test_spec_augment_reaches_each_spectrogram_member_of_an_ensemble():
+    """An ensemble's front end is the waveform: the masks must reach the members' own log-mels
+    (each its own draw), leave a waveform member alone, and give the ensemble's logits."""
+    from wavetag.augment import AugmentConfig, SpecAugmentConfig, build_augment
+    from wavetag.models import create_model
+
+    members = [
+        {"name": "ds_cnn_s", "frontend": {"name": "logmel"}},
+        {"name": "cnn1d"},
+        {"name": "ds_cnn_s", "frontend": {"name": "logmel"}},
+    ]
+    model = create_model("ensemble", num_classes=3, sample_rate=SR, clip_seconds=0.5, members=members).eval()
+    masks = SpecAugmentConfig(p=1.0, time_masks=0, freq_masks=2, freq_mask_width=20, mask_value="zero")
+    config = AugmentConfig(spec_augment=masks)
+    config.background_noise.p = 0.0
+    aug = build_augment(config, sample_rate=SR)
+    seen = {}
+    for i, m in enumerate(model.members):
+        m.backbone.register_forward_pre_hook(lambda _m, args, i=i: seen.setdefault(i, args[0].clone()))
+    wav = torch.randn(8, 1, SR // 2)
+    logits = loop_module._TrainForward(model, aug.spec)(wav, torch.Generator().manual_seed(0))
+    masked = {}
+    for i in (0, 2):
+        clean = model.members[i].frontend(wav)  # (B, 1, F, frames), no zeros of its own
+        assert seen[i].shape == clean.shape and torch.count_nonzero(clean) == clean.numel()
+        masked[i] = seen[i] == 0
+        assert torch.equal(torch.where(masked[i], 0.0, clean), seen[i])  # masked cells are zero, others kept
+        rows = masked[i].all(dim=-1)  # (B, 1, F): frequency masks cover whole bins
+        assert torch.equal(masked[i].any(dim=-1), rows) and rows.any()
+    assert not torch.equal(masked[0], masked[2])  # each member its own draw
+    assert torch.equal(seen[1], model.members[1].frontend(wav))  # the waveform member untouched
+    with torch.no_grad():
+        feats = torch.cat([m.backbone(x) for m, x in zip(model.members, (seen[0], seen[1], seen[2]), strict=True)], -1)
+        assert torch.allclose(logits, model.forward_head(feats))
+        aug.spec.eval()  # no masks: the training forward is the ensemble's own
+        assert torch.allclose(
+            loop_module._TrainForward(model, aug.spec)(wav, torch.Generator().manual_seed(0)), model(wav), atol=1e-6
+        )
+
+
 def test_train_state_reads_checkpoints_written_before_it_was_a_dataclass():
     from wavetag.train.loop import TrainState
 

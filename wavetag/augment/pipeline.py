@@ -36,8 +36,9 @@ seeded by ``(seed, epoch, step)``, so a resumed run replays the same augmentatio
     wav = aug.wave(batch.wav, g)                            # [B, 1, T]
     wav, target = aug.mixup.mix(wav, batch.target, generator=g, num_classes=K)
     feats = model.frontend(wav)                             # [B, C, F, frames]
-    feats = aug.spec(feats, g)                              # identity for non-image front ends
+    feats = aug.spec(feats, g)                              # 4-D features only (not waveforms)
     logits = model.forward_head(model.backbone(feats))
+    # an Ensemble (waveform front end): each member's front end, masks, backbone, in turn
     # evaluation: no augmentation at all (or aug.eval(), which makes every call the identity)
 """
 
