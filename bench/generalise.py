@@ -28,7 +28,13 @@ out (Kokoro, opt-in for its cost: ~0.7 s a word on one core). ``--seeds N`` trai
 times and prints the mean and each seed's figure (the piper fold, one voice and 480 clips, moves by
 ~2 points between seeds: 83.1 and 80.8 % for the same data). ``--speakers`` takes a total or
 speakers per engine (ENGINE=N, as `wavetag synth`); engines named there but not held out by
-default (kokoro) are trained on in every fold.
+default (kokoro) are trained on in every fold. ``--config FILE`` lays a YAML of training fields
+over the recipe (as ``wavetag train -c``), to measure one change on every fold; with ``--keep``, a
+second run in the same folder reuses the synthesised clips:
+
+    OMP_NUM_THREADS=2 .venv/bin/python bench/generalise.py --balance-by engine --seeds 2 --keep runs/gen \
+        --speakers espeak=256,flite=61,festival=53,piper=30,kokoro=60 --config masks.yaml
+    # masks.yaml: augment: {spec_augment: {p: 0.5, time_masks: 1, time_mask_width: 10, freq_mask_width: 4}}
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from wavetag.config import load_yaml, merge_dicts  # noqa: E402
 from wavetag.data import prepare  # noqa: E402
 from wavetag.data.synth import synth_speech_commands  # noqa: E402
 from wavetag.data.synth.engines import available_engines  # noqa: E402
@@ -53,6 +60,7 @@ from wavetag.demo import DEMO_RECIPE, DEMO_SYNTH  # noqa: E402
 from wavetag.errors import ConfigError  # noqa: E402
 from wavetag.evaluate import evaluate  # noqa: E402
 from wavetag.train import train  # noqa: E402
+from wavetag.train.config import TrainConfig  # noqa: E402
 from wavetag.train.recipes import train_config  # noqa: E402
 
 TARGET_MEAN, TARGET_FOLD, TARGET_FA, TARGET_IN_DOMAIN = 0.95, 0.90, 0.03, 0.97
@@ -62,16 +70,11 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
     """Prepare the fold's pack, train it once per seed, and average the test figures over the seeds."""
     pack = work / f"pack-{name}"
     prepare(data, pack, clip_seconds=1.0, hold_out=hold_out, unknown_share=DEMO_SYNTH["unknown_share"], progress=False)
-    overrides = {"epochs": args.epochs} if args.epochs else {}
-    if args.balance_by:
-        overrides["balance_by"] = args.balance_by
     runs = []
     for seed in range(args.seeds):
         run = work / (f"run-{name}" if seed == 0 else f"run-{name}-seed{seed}")
         started = time.perf_counter()
-        train(
-            pack, train_config(args.recipe, **overrides, seed=seed), run, overwrite=True, progress=False, verbose=False
-        )
+        train(pack, fold_config(args, seed), run, overwrite=True, progress=False, verbose=False)
         seconds = time.perf_counter() - started
         metrics = evaluate(run, pack).metrics
         b = metrics.get("breakdown", {})
@@ -98,10 +101,23 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
     }
 
 
+def fold_config(args, seed: int) -> TrainConfig:
+    """The recipe, then ``--config``'s fields, then ``--epochs`` / ``--balance-by`` (as `wavetag train`)."""
+    fields = load_yaml(args.config) if args.config else {}
+    flags = {"epochs": args.epochs, "balance_by": args.balance_by, "seed": seed}
+    return train_config(args.recipe, **merge_dicts(fields, flags))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--recipe", default=DEMO_RECIPE, help=f"training recipe (default: the demo's, {DEMO_RECIPE})")
     ap.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    ap.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="YAML of training fields over the recipe, as `wavetag train -c` (e.g. augment: {speed: {p: 0.5}})",
+    )
     ap.add_argument(
         "--speakers",
         default=str(DEMO_SYNTH["speakers"]),
@@ -129,12 +145,16 @@ def main() -> None:
     args = ap.parse_args()
     if args.seeds < 1:
         ap.error(f"--seeds {args.seeds}: expected 1 or more")
-    work = args.keep or Path(tempfile.mkdtemp(prefix="wavetag-generalise-"))
-    work.mkdir(parents=True, exist_ok=True)
     try:
         speakers = parse_speakers(args.speakers)
     except ConfigError as exc:
         ap.error(f"--speakers: {exc}")
+    try:
+        fold_config(args, 0)  # a wrong recipe or config field stops here, before an hour of synthesis
+    except ConfigError as exc:
+        ap.error(f"--recipe/--config: {exc}")
+    work = args.keep or Path(tempfile.mkdtemp(prefix="wavetag-generalise-"))
+    work.mkdir(parents=True, exist_ok=True)
     named = list(speakers) if isinstance(speakers, dict) else None
     engines = args.engines.split(",") if args.engines else [e for e in available_engines() if e in (named or [e])]
     extra = [e for e in dict.fromkeys([*args.train_engines.split(","), *(named or [])]) if e and e not in engines]
@@ -151,7 +171,8 @@ def main() -> None:
     rows += [run_fold(data, work, e, f"engine={e}", args) for e in engines]
     folds = [r for r in rows if r["fold"] != "in-domain"]
     print(
-        f"\nrecipe {args.recipe}{', balanced by ' + args.balance_by if args.balance_by else ''}, "
+        f"\nrecipe {args.recipe}{' + ' + str(args.config) if args.config else ''}"
+        f"{', balanced by ' + args.balance_by if args.balance_by else ''}, "
         f"{args.speakers} speakers, {args.seeds} seed{'s' if args.seeds > 1 else ''} a fold, "
         f"engines {', '.join(engines)}"
         f"{' + ' + ', '.join(extra) + ' (training only)' if extra else ''}; "
