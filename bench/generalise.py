@@ -34,7 +34,8 @@ second run in the same folder reuses the synthesised clips:
 
     OMP_NUM_THREADS=2 .venv/bin/python bench/generalise.py --balance-by engine --seeds 2 --keep runs/gen \
         --speakers espeak=256,flite=61,festival=53,piper=30,kokoro=60 --config masks.yaml
-    # masks.yaml: augment: {spec_augment: {p: 0.5, time_masks: 1, time_mask_width: 10, freq_mask_width: 4}}
+    # masks.yaml (the README's SpecAugment row):
+    #   augment: {spec_augment: {p: 0.5, time_masks: 1, time_mask_width: 10, freq_masks: 1, freq_mask_width: 4}}
 """
 
 from __future__ import annotations
