@@ -38,7 +38,7 @@ seeded by ``(seed, epoch, step)``, so a resumed run replays the same augmentatio
     feats = model.frontend(wav)                             # [B, C, F, frames]
     feats = aug.spec(feats, g)                              # 4-D features only (not waveforms)
     logits = model.forward_head(model.backbone(feats))
-    # an Ensemble (waveform front end): each member's front end, masks, backbone, in turn
+    # (as model.forward_features(wav, transform): an Ensemble hands the masks to each member)
     # evaluation: no augmentation at all (or aug.eval(), which makes every call the identity)
 """
 

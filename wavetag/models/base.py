@@ -13,6 +13,7 @@ and ``head_l2`` (L2 coefficient on the head weights, see `Classifier.regularizat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -20,6 +21,8 @@ from torch import nn
 
 from wavetag.models.macs import count_macs
 from wavetag.tasks import Task, get_task
+
+FeatureTransform = Callable[[torch.Tensor], torch.Tensor]  # front-end output -> the same shape
 
 
 class Classifier(nn.Module):
@@ -63,9 +66,11 @@ class Classifier(nn.Module):
     def sample_rate(self) -> int:
         return int(self.frontend.sample_rate)
 
-    def forward_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """``wav [B, 1, T]`` → embedding ``[B, D]`` (front end, then backbone)."""
-        return self.backbone(self.frontend(wav))
+    def forward_features(self, wav: torch.Tensor, transform: FeatureTransform | None = None) -> torch.Tensor:
+        """``wav [B, 1, T]`` → embedding ``[B, D]`` (front end, then backbone). ``transform`` (the
+        training loop's SpecAugment) is applied to the front end's output before the backbone."""
+        feats = self.frontend(wav)
+        return self.backbone(feats if transform is None else transform(feats))
 
     def forward_head(self, emb: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """Embedding ``[B, D]`` → logits ``[B, K]`` (``[B, D]`` after dropout if ``pre_logits``)."""

@@ -38,7 +38,7 @@ from torch import nn
 
 from wavetag.errors import ConfigError
 from wavetag.frontends import FrontEnd
-from wavetag.models.base import Classifier
+from wavetag.models.base import Classifier, FeatureTransform
 from wavetag.models.factory import create_model, jsonable, resolve_frontend
 from wavetag.models.registry import register_model
 from wavetag.tasks import get_task
@@ -76,8 +76,8 @@ class MemberFeatures(nn.Module):
         self.splits = [m.num_features for m in members]
         self.num_features = sum(self.splits)
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        return torch.cat([m.forward_features(wav) for m in self.members], dim=-1)  # (B, sum D_i)
+    def forward(self, wav: torch.Tensor, transform: FeatureTransform | None = None) -> torch.Tensor:
+        return torch.cat([m.forward_features(wav, transform) for m in self.members], dim=-1)  # (B, sum D_i)
 
 
 class Ensemble(nn.Module):
@@ -139,9 +139,10 @@ class Ensemble(nn.Module):
     def sample_rate(self) -> int:
         return int(self.frontend.sample_rate)
 
-    def forward_features(self, wav: torch.Tensor) -> torch.Tensor:
-        """``wav [B, 1, T]`` → the members' embeddings, concatenated ``[B, sum D_i]``."""
-        return self.backbone(self.frontend(wav))
+    def forward_features(self, wav: torch.Tensor, transform: FeatureTransform | None = None) -> torch.Tensor:
+        """``wav [B, 1, T]`` → the members' embeddings, concatenated ``[B, sum D_i]``. ``transform``
+        reaches each member's own front-end output (the ensemble's, the waveform, is passed on as is)."""
+        return self.backbone(self.frontend(wav), transform)
 
     def forward_head(self, emb: torch.Tensor, *, pre_logits: bool = False) -> torch.Tensor:
         """Concatenated embeddings ``[B, sum D_i]`` → ensemble logits ``[B, K]``."""

@@ -41,7 +41,6 @@ from wavetag.data.talk import TalkWindows
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
 from wavetag.inference.thresholds import tune_model_dir
 from wavetag.models import Classifier, create_model, model_info
-from wavetag.models.ensemble import Ensemble
 from wavetag.train.checkpoint import STATE_NAME, find_checkpoint, load_checkpoint, save_checkpoint, save_model_copy
 from wavetag.train.config import TrainConfig
 from wavetag.train.distributed import DistContext
@@ -149,9 +148,9 @@ class _TrainForward(torch.nn.Module):
     """front end → SpecAugment → backbone → head, as one module so DDP sees one forward.
 
     SpecAugment masks spectrogram-like features ``[B, C, F, frames]`` only, never waveforms or
-    embedding sequences. An `Ensemble` has a waveform front end and members with their own front
-    ends: each member's features are masked as if it were trained alone (its own draw, members in
-    order), so the configured masks reach e.g. the log-mel CNN of the ``kws`` recipe.
+    embedding sequences. It goes in as ``forward_features``' transform, which an `Ensemble` hands
+    to its members: each member's features are masked as if it were trained alone (its own draw,
+    members in order), so the configured masks reach e.g. the log-mel CNN of the ``kws`` recipe.
     """
 
     def __init__(self, model: Classifier, spec_augment) -> None:
@@ -160,16 +159,10 @@ class _TrainForward(torch.nn.Module):
         self.spec_augment = spec_augment
 
     def forward(self, wav: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return self.model.forward_head(self._features(self.model, wav, generator))  # (B, K)
+        def masks(feats: torch.Tensor) -> torch.Tensor:  # (B, C, F, frames), (B, C, T) or (B, D, steps)
+            return self.spec_augment(feats, generator) if feats.dim() == 4 else feats
 
-    def _features(self, model: Classifier, wav: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """``wav [B, 1, T]`` → ``model``'s embedding ``[B, D]``, with SpecAugment on its features."""
-        feats = model.frontend(wav)  # (B, C, F, frames), (B, C, T) or (B, D, steps)
-        if isinstance(model, Ensemble):  # members' embeddings concatenated, as Ensemble.forward_features
-            return torch.cat([self._features(m, feats, generator) for m in model.members], dim=-1)
-        if feats.dim() == 4:
-            feats = self.spec_augment(feats, generator)
-        return model.backbone(feats)
+        return self.model.forward_head(self.model.forward_features(wav, masks))  # (B, K)
 
 
 def train(
