@@ -303,6 +303,24 @@ def test_spec_augment_leaves_waveform_models_alone(tone_pack):
     assert torch.equal(seen["x"], model.frontend(wav))
 
 
+def test_training_summary_names_the_augmentations_and_masks_that_reach_nothing(tone_pack, tmp_path, capsys):
+    masks = {"spec_augment": {"p": 0.5}, "reverb": {"p": 0.25}}
+
+    def summary_line() -> str:  # the console writes to stderr and wraps long lines
+        text = " ".join(capsys.readouterr().err.split())
+        return text[text.index("augmentation:") : text.index("epoch 1 step")]
+
+    train(tone_pack, tiny_config(epochs=1, augment=masks), tmp_path / "cnn", progress=False, verbose=True)
+    line = summary_line()
+    assert "time_shift (p 1)" in line and "reverb (p 0.25)" in line and "spec_augment (p 0.5)" in line
+    assert "background_noise" not in line and "masks nothing" not in line
+    waveform = tiny_config(epochs=1, model="cnn1d", augment=masks)
+    waveform.frontend = {"name": "waveform"}
+    train(tone_pack, waveform, tmp_path / "wave", progress=False, verbose=True)
+    line = summary_line()
+    assert "spec_augment (p" not in line and "no front end gives spectrogram features" in line
+
+
 def test_spec_augment_reaches_each_spectrogram_member_of_an_ensemble():
     """An ensemble's front end is the waveform: the masks must reach the members' own log-mels
     (each its own draw), leave a waveform member alone, and give the ensemble's logits."""

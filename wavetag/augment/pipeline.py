@@ -160,10 +160,19 @@ class Augmenters:
     def eval(self) -> Augmenters:
         return self.train(False)
 
-    def describe(self) -> str:
-        """One line per augmentation that is on, for the training summary."""
-        stages = [*self.wave.stages, *(a for a in (self.spec, self.mixup) if a.active)]
-        return "\n".join(repr(s) for s in stages) or "no augmentation"
+    def describe(self, *, spectrogram: bool = True) -> str:
+        """One line for the training summary: the augmentations that are on, each with its ``p``.
+        ``spectrogram``: whether any front end of the model gives spectrogram features, the only
+        ones SpecAugment masks (when none does, the line says that the masks do nothing)."""
+        stages = [f"{s.name} (p {s.config.p:g})" for s in self.wave.stages]
+        if self.spec.active:
+            stages.append(f"spec_augment (p {self.spec.config.p:g})" if spectrogram else "")
+        if self.mixup.active:
+            stages.append(f"mixup (alpha {self.mixup.config.alpha:g}, p {self.mixup.config.p:g})")
+        line = "augmentation: " + (", ".join(s for s in stages if s) or "none")
+        if self.spec.active and not spectrogram:
+            line += "; spec_augment is on but no front end gives spectrogram features: it masks nothing"
+        return line
 
 
 def build_augment(

@@ -39,6 +39,7 @@ from wavetag.data.dataset import epoch_order, fit_normalization, make_batch
 from wavetag.data.pack import Pack
 from wavetag.data.talk import TalkWindows
 from wavetag.errors import CheckpointError, ConfigError, WavetagError
+from wavetag.frontends import FrontEnd
 from wavetag.inference.thresholds import tune_model_dir
 from wavetag.models import Classifier, create_model, model_info
 from wavetag.train.checkpoint import STATE_NAME, find_checkpoint, load_checkpoint, save_checkpoint, save_model_copy
@@ -339,6 +340,8 @@ class Trainer:
             f"of {self.pack.path}, {config.epochs} epochs x {self.steps_per_epoch} steps, batch {config.batch_size}"
             + (f" x {self.ctx.world_size} ranks" if self.ctx.enabled else "")
         )
+        kinds = {m.output_kind for m in self.model.modules() if isinstance(m, FrontEnd)}  # members' too
+        logger.note(self.aug.describe(spectrogram="image" in kinds))
         first_epoch, first_step = state.epoch, state.step_in_epoch
         stop = state.stopped_early
         for epoch in range(first_epoch, config.epochs):
