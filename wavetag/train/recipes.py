@@ -36,8 +36,8 @@ RECIPES: dict[str, dict[str, Any]] = {
     # natively (1.8x faster there; front ends stay float32). The Speech Commands noise recipe
     # (p 0.8, volume <= 0.1), ±100 ms shift, simulated rooms and microphones on half the clips
     # each, AdamW with warm-up and cosine decay, light label smoothing. Measured and left out:
-    # speed perturbation, the μ-law codec, mixup, SpecAugment on the CNN member and a third
-    # member (no gain on the held-out engines).
+    # speed perturbation, the μ-law codec, mixup, SpecAugment on the CNN member, a third member
+    # and 30 epochs (no gain on the held-out engines).
     # Without the openwakeword files, use kws_cnn (a single CNN).
     "kws": {
         "model": "ensemble",
