@@ -165,11 +165,11 @@ class Augmenters:
         ``spectrogram``: whether any front end of the model gives spectrogram features, the only
         ones SpecAugment masks (when none does, the line says that the masks do nothing)."""
         stages = [f"{s.name} (p {s.config.p:g})" for s in self.wave.stages]
-        if self.spec.active:
-            stages.append(f"spec_augment (p {self.spec.config.p:g})" if spectrogram else "")
+        if self.spec.active and spectrogram:
+            stages.append(f"spec_augment (p {self.spec.config.p:g})")
         if self.mixup.active:
             stages.append(f"mixup (alpha {self.mixup.config.alpha:g}, p {self.mixup.config.p:g})")
-        line = "augmentation: " + (", ".join(s for s in stages if s) or "none")
+        line = "augmentation: " + (", ".join(stages) or "none")
         if self.spec.active and not spectrogram:
             line += "; spec_augment is on but no front end gives spectrogram features: it masks nothing"
         return line
