@@ -103,10 +103,10 @@ def run_fold(data: Path, work: Path, name: str, hold_out: str | None, args) -> d
 
 
 def fold_config(args, seed: int) -> TrainConfig:
-    """The recipe, then ``--config``'s fields, then ``--epochs`` / ``--balance-by`` (as `wavetag train`)."""
-    fields = load_yaml(args.config) if args.config else {}
+    """The recipe, then ``--config``'s fields (read once, ``args.config_fields``), then ``--epochs`` /
+    ``--balance-by`` (as `wavetag train`)."""
     flags = {"epochs": args.epochs, "balance_by": args.balance_by, "seed": seed}
-    return train_config(args.recipe, **merge_dicts(fields, flags))
+    return train_config(args.recipe, **merge_dicts(args.config_fields, flags))
 
 
 def main() -> None:
@@ -151,6 +151,7 @@ def main() -> None:
     except ConfigError as exc:
         ap.error(f"--speakers: {exc}")
     try:
+        args.config_fields = load_yaml(args.config) if args.config else {}
         fold_config(args, 0)  # a wrong recipe or config field stops here, before an hour of synthesis
     except ConfigError as exc:
         ap.error(f"--recipe/--config: {exc}")
