@@ -134,6 +134,40 @@ def test_render_clip_places_a_word_in_one_second():
     assert 0.45 < (loud[-1] - loud[0]) / 16000 < 0.6  # silence trimmed, 0.5 s tone kept whole
 
 
+def _word_with_a_weak_release(rate: int, floor_db: float, rng) -> np.ndarray:
+    """0.2 s pause, a 0.2 s vowel (peak 0.5), 60 ms closure, a 30 ms burst 55 dB under the vowel
+    (the t of "right"), 0.2 s pause; ``floor_db`` is the RMS of the noise under all of it (dBFS)."""
+    t = np.arange(int(0.2 * rate)) / rate
+    vowel = 0.5 * np.sin(2 * np.pi * 150 * t)
+    burst = 0.5 * 10 ** (-55 / 20) * rng.standard_normal(int(0.03 * rate))
+    gap, pause = np.zeros(int(0.06 * rate)), np.zeros(int(0.2 * rate))
+    word = np.concatenate([pause, vowel, gap, burst, pause])
+    return (word + 10 ** (floor_db / 20) * rng.standard_normal(word.size)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    ("floor_db", "kept_s"),
+    [(-90, 0.29), (-75, 0.29), (-62, 0.2)],  # clean (Piper, Kokoro); between; a noisy recording
+)
+def test_trimming_keeps_a_weak_final_release_unless_noise_hides_it(floor_db, kept_s):
+    rate = 22050
+    word = _word_with_a_weak_release(rate, floor_db, np.random.default_rng(0))
+    depth = sc.trim_threshold_db(word, sample_rate=rate)
+    assert sc.TRIM_BELOW_PEAK_DB[0] <= depth <= sc.TRIM_BELOW_PEAK_DB[1]
+    kept = len(sc.trim_silence(word, sample_rate=rate)) / rate - 2 * sc.TRIM_MARGIN_S
+    assert kept == pytest.approx(kept_s, abs=0.01)  # vowel to burst, or the vowel alone
+
+
+def test_trimming_depth_follows_the_floor_between_its_bounds():
+    rate, rng = 22050, np.random.default_rng(1)
+    depths = [sc.trim_threshold_db(_word_with_a_weak_release(rate, f, rng), sample_rate=rate) for f in (-90, -75, -62)]
+    assert depths[0] == sc.TRIM_BELOW_PEAK_DB[1] and depths[2] == sc.TRIM_BELOW_PEAK_DB[0]
+    assert sc.TRIM_BELOW_PEAK_DB[0] < depths[1] < sc.TRIM_BELOW_PEAK_DB[1]
+    filled = (0.5 * np.sin(2 * np.pi * 150 * np.arange(rate) / rate)).astype(np.float32)  # no pause: no floor
+    assert sc.trim_threshold_db(filled, sample_rate=rate) == sc.TRIM_BELOW_PEAK_DB[0]
+    assert sc.trim_threshold_db(np.zeros(100, np.float32), sample_rate=rate) == sc.TRIM_BELOW_PEAK_DB[0]
+
+
 def test_render_clip_warp_scales_pitch_and_long_words_are_sped_up():
     rate = 22050
     tone = (0.5 * 32767 * np.sin(2 * np.pi * 200 * np.arange(3 * rate) / rate)).astype(np.int16)
@@ -288,6 +322,15 @@ def test_rerun_reuses_and_other_arguments_are_refused(tiny_sets, tmp_path):
     assert again.reused and again.n_clips == tiny_sets[0].n_clips
     with pytest.raises(DataError, match="other arguments .*differs in seed"):
         sc.synth_speech_commands(out, jobs=1, **{**TINY, "seed": 1})
+    # a set rendered by an earlier wavetag (other trimming) is rebuilt, not reused
+    manifest = json.loads((out / "synth.json").read_text())
+    assert manifest["render"] == sc.RENDER_VERSION
+    del manifest["render"]
+    (out / "synth.json").write_text(json.dumps(manifest))
+    rebuilt = sc.synth_speech_commands(out, jobs=1, **TINY)
+    assert not rebuilt.reused and json.loads((out / "synth.json").read_text())["render"] == sc.RENDER_VERSION
+    for path in sorted(tiny_sets[0].out_dir.rglob("*.wav")):
+        assert (out / path.relative_to(tiny_sets[0].out_dir)).read_bytes() == path.read_bytes()
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("not a synth folder")
     with pytest.raises(DataError, match="not empty and has no synth.json"):

