@@ -278,6 +278,14 @@ def test_arrays_become_a_waveform_or_a_wavetag_error(x, rate):
         assert "<array>" in str(result)
 
 
+def test_huge_float32_samples_that_overflow_the_resampler_are_named():
+    x = np.array([0.0, 9.412989e36], dtype=np.float32)  # found by the fuzz test above
+    with pytest.raises(AudioError, match=r"<array>: samples as large as 9.41e\+36 overflow when resampled"):
+        to_waveform(x, sample_rate=1, target_rate=8000, name="<array>")
+    ok = to_waveform(np.array([0.0, 1e3], dtype=np.float32), sample_rate=1, target_rate=8000, name="<array>")
+    assert np.isfinite(ok.samples).all()  # loud but sane: resampled, not refused
+
+
 def test_float64_beyond_float32_is_named_not_cast_to_inf():
     x = np.array([0.1, -2e300, 0.2, 1e39], dtype=np.float64)
     with pytest.raises(AudioError, match=r"<array>: 2 samples beyond the float32 range \(largest 2e\+300\)"):

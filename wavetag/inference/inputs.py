@@ -209,6 +209,11 @@ def _finish(x: np.ndarray, rate: int, target_rate: int, name: str) -> Waveform:
             f"{name}: {x.shape[-1]} samples at {rate:,} Hz is less than one sample at {target_rate:,} Hz; "
             "expected a longer recording (or a correct sample rate in its header)"
         )
+    if not np.isfinite(y).all():  # float32 samples near its limit overflow in the resampler's filter
+        raise AudioError(
+            f"{name}: samples as large as {float(np.abs(x).max()):.3g} overflow when resampled from {rate:,} to "
+            f"{target_rate:,} Hz; expected float samples in [-1, 1]"
+        )
     return Waveform(np.ascontiguousarray(y, dtype=np.float32), target_rate, name)
 
 
