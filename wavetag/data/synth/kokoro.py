@@ -24,7 +24,7 @@ give eight pronunciations of each word. Kokoro's graph draws no random numbers: 
 gives the same samples.
 
 New voices: ``~jf_alpha`` is a voice drawn around jf_alpha in the style space (`new_voice`): its
-table plus one seeded random offset for every row, each dimension scaled by how much the known
+table plus one seeded random offset, the same on every row, each dimension scaled by how much the known
 voices differ there (`voice_spread`), at a distance drawn per speaker. The offset moves pitch,
 timbre and timing together, as a different person would; how far it may go before words blur is
 `NEW_VOICE_DISTANCE`.
@@ -113,7 +113,7 @@ def voice_spread(tables: dict[str, np.ndarray]) -> np.ndarray:
 
 def new_voice(table: np.ndarray, spread: np.ndarray, *, distance: float, seed: int) -> np.ndarray:
     """A voice drawn around ``table`` (rows, 256): ``table + distance * spread * z`` with one seeded
-    standard normal ``z`` (256,) for every row, so the voice keeps its shape across lengths."""
+    standard normal ``z`` (256,) added to every row alike, so the voice keeps its shape across lengths."""
     z = np.random.default_rng(seed).standard_normal(STYLE_DIM).astype(np.float32)
     return (table + np.float32(distance) * spread * z).astype(np.float32)
 
