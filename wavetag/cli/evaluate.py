@@ -39,6 +39,15 @@ def evaluate_command(
     max_examples: int = typer.Option(
         50, "--max-examples", help="Misclassified clips shown with audio and spectrogram in the HTML report."
     ),
+    reference: bool = typer.Option(
+        False,
+        "--reference",
+        help="Also hear the split's word clips with a reference listener (PocketSphinx's US-English model, "
+        "trained on recordings of people, forced to choose among the pack's words): its accuracy beside the "
+        "model's, the model's accuracy on the clips it heard right and on the rest (a clip it hears as another "
+        "word is a doubtful test), and its verdict per clip in REPORT/reference.csv. Needs the pocketsphinx "
+        "package (make setup installs it).",
+    ),
 ) -> None:
     """Evaluate a trained model on a split of a pack and write an honest report: accuracy,
     balanced accuracy, macro-F1, per-class table, confusion matrix, calibration, task extras
@@ -55,6 +64,7 @@ def evaluate_command(
         task_metric=task_metric,
         batch_size=batch_size,
         max_examples=max_examples,
+        reference=reference,
     )
     m = result.metrics
     headline = m["task_metric"]
@@ -91,4 +101,8 @@ def breakdown_lines(b: dict) -> list[str]:
             shown = ", ".join(f"{r['value']} {100 * r['accuracy']:.1f} % ({r['clips']})" for r in rows[:12])
             more = f" ... {len(rows) - 12} more in the report" if len(rows) > 12 else ""
             lines.append(f"  accuracy by {key}: {shown}{more}")
+    if b.get("reference"):
+        from wavetag.evaluate.reference import reference_lines
+
+        lines += reference_lines(b["reference"])
     return lines

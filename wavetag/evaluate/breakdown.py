@@ -50,7 +50,7 @@ def non_keyword_false_accepts(
     keywords = np.array([name not in (UNKNOWN, SILENCE) for name in pack.labels])
     mask = targets == unknown
     accepted = keywords[predicted[mask]]
-    out: dict[str, Any] = {"clips": int(mask.sum()), "false_accept_rate": _rate(accepted)}
+    out: dict[str, Any] = {"clips": int(mask.sum()), "false_accept_rate": share(accepted)}
     words = pack.index.meta.get("word")
     if words is not None and mask.any():
         train = pack.split_indices("train")
@@ -61,7 +61,7 @@ def non_keyword_false_accepts(
             out[name] = {
                 "clips": int(sel.sum()),
                 "words": len(set(clip_words[sel].tolist())),
-                "false_accept_rate": _rate(accepted[sel]),
+                "false_accept_rate": share(accepted[sel]),
             }
         taken = {}
         for word, acc in zip(clip_words.tolist(), accepted.tolist(), strict=False):
@@ -71,7 +71,7 @@ def non_keyword_false_accepts(
     return out
 
 
-def _rate(flags: np.ndarray) -> float | None:
+def share(flags: np.ndarray) -> float | None:
     return float(flags.mean()) if flags.size else None
 
 
@@ -84,12 +84,12 @@ def breakdown_markdown(metrics: dict[str, Any]) -> list[str]:
         out += [
             "## Non-keyword speech",
             "",
-            f"- `_unknown_` clips taken for a keyword: {_pct(nk['false_accept_rate'])} of {nk['clips']}",
+            f"- `_unknown_` clips taken for a keyword: {pct(nk['false_accept_rate'])} of {nk['clips']}",
         ]
         for name, title in (("unseen_words", "words no training clip says"), ("seen_words", "words heard in training")):
             if name in nk:
                 out.append(
-                    f"- {title}: {_pct(nk[name]['false_accept_rate'])} of {nk[name]['clips']} clips "
+                    f"- {title}: {pct(nk[name]['false_accept_rate'])} of {nk[name]['clips']} clips "
                     f"({nk[name]['words']} words)"
                 )
         if nk.get("most_accepted_words"):
@@ -99,9 +99,9 @@ def breakdown_markdown(metrics: dict[str, Any]) -> list[str]:
         rows = b.get(f"by_{key}")
         if rows:
             out += [f"## Accuracy by {key}", "", f"| {key} | clips | accuracy |", "|---|---|---|"]
-            out += [f"| {r['value']} | {r['clips']} | {_pct(r['accuracy'])} |" for r in rows] + [""]
+            out += [f"| {r['value']} | {r['clips']} | {pct(r['accuracy'])} |" for r in rows] + [""]
     return out
 
 
-def _pct(x: float | None) -> str:
+def pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f} %"

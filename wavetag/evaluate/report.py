@@ -23,6 +23,7 @@ from wavetag.errors import DataError
 from wavetag.evaluate import plots
 from wavetag.evaluate.breakdown import breakdown_markdown
 from wavetag.evaluate.compute import to_json_ready
+from wavetag.evaluate.reference import reference_markdown
 
 PREDICTION_KEYS = ("index", "path", "true", "predicted", "score", "top3")
 MAX_AUDIO_S = 30.0  # longer misclassified clips are cut to this in the report's audio/
@@ -276,6 +277,8 @@ class _Page:
         out += [f"- {md_escape(n)}" for n in self.metrics.get("notes", [])] + [""]
         out += ["## Plots", ""] + [f"![{PLOT_TITLES.get(k, k)}](plots/{p.name})" for k, p in self.plots.items()] + [""]
         out += breakdown_markdown(self.metrics)
+        reference = (self.metrics.get("breakdown") or {}).get("reference")
+        out += reference_markdown(reference) if reference else []
         out += self._md_per_class() + self._md_confused() + self._md_examples()
         return "\n".join(out) + "\n"
 

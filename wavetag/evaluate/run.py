@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from wavetag.data.pack import Pack
-from wavetag.errors import CheckpointError, DataError
+from wavetag.errors import CheckpointError, ConfigError, DataError
 from wavetag.evaluate.breakdown import breakdown
 from wavetag.evaluate.compute import compute_metrics
+from wavetag.evaluate.reference import REFERENCE_CSV, listener_for, reference_check, write_reference_csv
 from wavetag.evaluate.report import ReportPaths, write_report
 from wavetag.inference.windows import split_logits
 from wavetag.models import Classifier, load_model_dir
@@ -80,15 +81,23 @@ def evaluate(
     pool: str = "mean",
     task_metric: str | None = None,
     max_examples: int = 50,
+    reference: bool = False,
 ) -> EvalResult:
     """Evaluate ``model`` (a run or model directory) on ``split`` of ``pack``; writes the report
     to ``out`` (default: ``RUN/report-<split>`` or ``MODEL_DIR/report-<split>``). ``metrics["overall"]``
     starts with ``loss``: the model's training loss (cross-entropy, or binary cross-entropy per
-    class) on the split, beside accuracy and the task metrics."""
+    class) on the split, beside accuracy and the task metrics. ``reference``: also hear the split's
+    word clips with the reference listener (`wavetag.evaluate.reference`): its figures go to
+    ``metrics["breakdown"]["reference"]`` and its verdict per clip to ``reference.csv``."""
     model_dir, history = resolve_model_dir(model)
     net, config = load_model_dir(model_dir)
     pack = pack if isinstance(pack, Pack) else Pack.open(pack)
     check_model_fits_pack(net, config, pack, where=model_dir)
+    if reference and net.task != "multiclass":
+        raise ConfigError(
+            f"--reference: the model's task is {net.task}; the reference listener hears single-word clips (multiclass)"
+        )
+    listener = listener_for(pack) if reference else None  # a missing package or non-word labels stop here
     indices = pack.split_indices(split)
     if len(indices) == 0:
         raise DataError(
@@ -107,6 +116,11 @@ def evaluate(
     metrics["notes"] = list(metrics.get("notes", [])) + [f"pack: {w}" for w in pack.info.get("warnings", [])]
     if not pack.multi_label and net.task == "multiclass":
         metrics["breakdown"] = breakdown(pack, indices, probs.argmax(axis=1), targets)
+    clip_rows = None
+    if listener is not None:
+        ref = reference_check(pack, indices, probs.argmax(axis=1), targets, listener=listener)
+        clip_rows = ref.pop("clip_rows")
+        metrics["breakdown"]["reference"] = ref
     out = Path(out) if out is not None else (model_dir.parent if history else model_dir) / f"report-{split}"
     with replaced_dir(out) as stage:  # an earlier report stays whole if writing this one fails
         report = write_report(
@@ -121,6 +135,8 @@ def evaluate(
             split=split,
             max_examples=max_examples,
         )
+        if clip_rows is not None:
+            write_reference_csv(stage / REFERENCE_CSV, clip_rows)
     return EvalResult(metrics, rebase_paths(report, stage, out), model_dir, split, len(indices))
 
 

@@ -1,0 +1,233 @@
+"""A reference listener: a second opinion on which test clips sound like their word.
+
+A fold's accuracy mixes two things: how well the model copes with a voice it never heard, and how
+clearly that voice says the words. A recogniser trained on recordings of people separates them.
+CMU PocketSphinx (the ``pocketsphinx`` wheel carries its US-English acoustic model and
+pronouncing dictionary; nothing is downloaded) hears each clip of a word label, forced to choose
+among the pack's words (a grammar of those words alone). Where it too hears another word, the
+clip is a doubtful test of the model (Piper's *off*: heard as *up* by the listener in 21 of 30
+clips, and by the models); where it hears the word and the model does not, the miss is the
+model's.
+
+`reference_check` gives the listener's accuracy on the split's word clips (overall, by engine and
+voice, and what it heard instead), and the model's accuracy on the clips the listener heard right
+and on the rest. The listener is a 2010s GMM model, weaker than the models trained here on most
+engines: it is a second opinion, not ground truth, and the figures say so beside each other.
+
+>>> listener = ReferenceListener(["yes", "no"])
+>>> listener.hear(int16_clip_at_16khz)   # "yes", "no" or None (nothing heard)
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavetag.data.pack import Pack
+from wavetag.errors import ConfigError
+from wavetag.evaluate.breakdown import pct, share
+
+SAMPLE_RATE = 16_000  # the acoustic model's rate; other packs are resampled
+NAME = "pocketsphinx en-us (CMU Sphinx acoustic model, trained on recordings of people)"
+INSTALL_HINT = "pip install --no-deps pocketsphinx==5.1.1 (make setup installs it from requirements.lock)"
+WORD = re.compile(r"^[a-z][a-z']*$")
+MOST_HEARD_AS = 10
+REFERENCE_CSV = "reference.csv"  # in the report folder: path,label,heard,model per word clip
+
+
+class ReferenceListener:
+    """PocketSphinx forced to choose one of ``words`` for each clip (16 kHz int16 samples)."""
+
+    def __init__(self, words: list[str]) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError:
+            raise ConfigError(f"the reference listener needs the 'pocketsphinx' package: {INSTALL_HINT}") from None
+        if not words:
+            raise ConfigError(
+                "reference listener: no word labels to listen for (labels starting with '_' are not words)"
+            )
+        odd = [w for w in words if not WORD.match(w)]
+        if odd:
+            raise ConfigError(
+                f"reference listener: labels {', '.join(map(repr, odd))} are not lower-case English words; "
+                "it listens for spoken-word labels (a keyword pack), not sound classes"
+            )
+        self._decoder = Decoder(samprate=SAMPLE_RATE, lm=None, loglevel="FATAL")
+        unknown = [w for w in words if self._decoder.lookup_word(w) is None]
+        if unknown:
+            raise ConfigError(
+                f"reference listener: {', '.join(map(repr, unknown))} not in its US-English pronouncing "
+                "dictionary (cmudict); it can only listen for dictionary words"
+            )
+        self.words = list(words)
+        grammar = "#JSGF V1.0;\ngrammar words;\npublic <w> = " + " | ".join(words) + " ;\n"
+        self._decoder.add_jsgf_string("words", grammar)
+        self._decoder.activate_search("words")
+
+    def hear(self, wav: np.ndarray) -> str | None:
+        """The word heard in ``wav`` (int16 ``[T]`` at 16 kHz), or None when nothing was heard.
+
+        The feature state (noise estimate, cepstral mean) is reset first, so a clip is heard the
+        same whatever was heard before it.
+        """
+        d = self._decoder
+        d.reinit_feat()
+        d.start_utt()
+        d.process_raw(np.ascontiguousarray(wav, dtype=np.int16).tobytes(), full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        return hyp.hypstr if hyp is not None and hyp.hypstr else None
+
+
+def listener_for(pack: Pack) -> ReferenceListener:
+    """A listener for the pack's word labels (``_unknown_``, ``_silence_`` and other ``_...`` classes
+    are not words); raises `ConfigError` for a multi-label pack or labels that are not words."""
+    if pack.multi_label:
+        raise ConfigError(f"{pack.path}: the reference listener needs a single-label pack of spoken words")
+    return ReferenceListener([name for name in pack.labels if not name.startswith("_")])
+
+
+def reference_check(
+    pack: Pack,
+    indices: np.ndarray,
+    predicted: np.ndarray,
+    targets: np.ndarray,
+    *,
+    listener: ReferenceListener | None = None,
+) -> dict[str, Any]:
+    """The listener on the word clips among ``indices`` (class ids ``predicted``/``targets`` ``[N]``).
+
+    Returns ``listener``, ``clips``, ``accuracy`` (the listener's), ``model_accuracy_heard`` and
+    ``model_accuracy_not_heard`` (the model on the clips the listener heard right / not),
+    ``heard_as`` (most frequent (label, heard) pairs where they differ), ``by_label`` (the
+    listener's and the model's accuracy per word), ``by_engine`` /
+    ``by_voice`` (the listener's accuracy, when the pack knows them) and ``clip_rows`` (path,
+    label, heard, model's label: one per word clip, for a CSV).
+    """
+    listener = listener or listener_for(pack)
+    words = listener.words
+    word_ids = np.array([pack.labels.index(w) for w in words])
+    keep = np.isin(targets, word_ids)
+    chosen = np.asarray(indices)[keep]
+    labels = np.asarray(pack.labels, dtype=object)
+    heard = [listener.hear(_clip16(pack, int(i))) for i in chosen]
+    truth = labels[targets[keep]].tolist()
+    agrees = np.array([h == t for h, t in zip(heard, truth, strict=True)], dtype=bool)
+    model_right = (predicted[keep] == targets[keep]).astype(bool)
+    out: dict[str, Any] = {
+        "listener": NAME,
+        "clips": int(keep.sum()),
+        "accuracy": share(agrees),
+        "model_accuracy": share(model_right),
+        "model_accuracy_heard": share(model_right[agrees]),
+        "model_accuracy_not_heard": share(model_right[~agrees]),
+        "clips_not_heard": int((~agrees).sum()),
+        "heard_as": [
+            {"label": t, "heard": h or "(nothing)", "clips": n}
+            for (t, h), n in Counter((t, h) for t, h, a in zip(truth, heard, agrees, strict=True) if not a).most_common(
+                MOST_HEARD_AS
+            )
+        ],
+    }
+    truth_arr = np.asarray(truth, dtype=object)
+    out["by_label"] = [
+        {
+            "label": w,
+            "clips": int((truth_arr == w).sum()),
+            "accuracy": share(agrees[truth_arr == w]),
+            "model_accuracy": share(model_right[truth_arr == w]),
+        }
+        for w in words
+        if (truth_arr == w).any()
+    ]
+    for key in ("engine", "voice"):
+        column = pack.index.meta.get(key)
+        if column is not None:
+            values = column[chosen]
+            out[f"by_{key}"] = [
+                {"value": v, "clips": int((values == v).sum()), "accuracy": share(agrees[values == v])}
+                for v in sorted(set(values.tolist()) - {""})
+            ]
+    out["clip_rows"] = [
+        {"path": str(pack.index.path[i]), "label": t, "heard": h or "", "model": str(labels[p])}
+        for i, t, h, p in zip(chosen.tolist(), truth, heard, predicted[keep].tolist(), strict=True)
+    ]
+    return out
+
+
+def reference_lines(ref: dict[str, Any]) -> list[str]:
+    """Terminal lines: the listener's accuracy, the model's on what it heard right and on the rest."""
+    if not ref.get("clips"):
+        return ["  reference listener: no word clips in this split"]
+    lines = [
+        f"  reference listener ({ref['listener'].split(' (')[0]}, forced choice among the words): hears "
+        f"{pct(ref['accuracy'])} of {ref['clips']} word clips as their word; the model: {pct(ref['model_accuracy'])} "
+        f"of all, {pct(ref['model_accuracy_heard'])} of those it heard right, "
+        f"{pct(ref['model_accuracy_not_heard'])} of the {ref['clips_not_heard']} it did not"
+    ]
+    if ref["heard_as"]:
+        lines.append(
+            "  the listener heard instead: "
+            + ", ".join(f"{r['label']} as {r['heard']} ({r['clips']})" for r in ref["heard_as"][:6])
+        )
+    return lines
+
+
+def reference_markdown(ref: dict[str, Any]) -> list[str]:
+    """The report's section on the reference listener."""
+    out = [
+        "## Reference listener",
+        "",
+        f"A second opinion from {ref['listener']}, forced to choose among the words: which clips sound like "
+        "their word to a recogniser trained on people. It is weaker than most models trained here; a clip it "
+        "hears as another word is a doubtful test, one it hears right and the model misses is the model's miss.",
+        "",
+        "| | clips | accuracy |",
+        "|---|---|---|",
+        f"| the listener | {ref['clips']} | {pct(ref['accuracy'])} |",
+        f"| the model, all word clips | {ref['clips']} | {pct(ref['model_accuracy'])} |",
+        f"| the model, clips the listener heard right | {ref['clips'] - ref['clips_not_heard']} | "
+        f"{pct(ref['model_accuracy_heard'])} |",
+        f"| the model, the rest | {ref['clips_not_heard']} | {pct(ref['model_accuracy_not_heard'])} |",
+        "",
+        "| label | clips | the listener | the model |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['label']} | {r['clips']} | {pct(r['accuracy'])} | {pct(r['model_accuracy'])} |"
+            for r in ref["by_label"]
+        ),
+        "",
+    ]
+    if ref["heard_as"]:
+        out += ["| label | heard by the listener | clips |", "|---|---|---|"]
+        out += [f"| {r['label']} | {r['heard']} | {r['clips']} |" for r in ref["heard_as"]] + [""]
+    for key in ("engine", "voice"):
+        rows = ref.get(f"by_{key}")
+        if rows:
+            out += [f"| {key} | clips | the listener's accuracy |", "|---|---|---|"]
+            out += [f"| {r['value']} | {r['clips']} | {pct(r['accuracy'])} |" for r in rows] + [""]
+    return out
+
+
+def _clip16(pack: Pack, i: int) -> np.ndarray:
+    clip = np.asarray(pack.clip(i))
+    if pack.sample_rate == SAMPLE_RATE:
+        return clip
+    import soxr
+
+    x = soxr.resample(clip.astype(np.float32) / 32768.0, pack.sample_rate, SAMPLE_RATE)
+    return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+
+
+def write_reference_csv(path: Path, rows: list[dict[str, str]]) -> None:
+    """One row per word clip: path, label, heard (empty: nothing heard), model (its label)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["path", "label", "heard", "model"])
+        writer.writeheader()
+        writer.writerows(rows)
