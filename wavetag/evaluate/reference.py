@@ -5,7 +5,7 @@ clearly that voice says the words. A recogniser trained on recordings of people 
 CMU PocketSphinx (the ``pocketsphinx`` wheel carries its US-English acoustic model and
 pronouncing dictionary; nothing is downloaded) hears each clip of a word label, forced to choose
 among the pack's words (a grammar of those words alone). Where it too hears another word, the
-clip is a doubtful test of the model (Piper's *off*: heard as *up* by the listener in 21 of 30
+clip is a doubtful test of the model (Piper's *off*: heard as *up* by the listener in 19 of 30
 clips, and by the models); where it hears the word and the model does not, the miss is the
 model's.
 
