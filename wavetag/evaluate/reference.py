@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,61 @@ def listener_for(pack: Pack) -> ReferenceListener:
     return ReferenceListener([name for name in pack.labels if not name.startswith("_")])
 
 
+@dataclass
+class Hearing:
+    """What the listener heard on the word clips of a pack: ``indices`` (pack clip ids ``[M]``),
+    ``truth`` (their labels), ``heard`` (the word heard, None for nothing)."""
+
+    indices: np.ndarray
+    truth: list[str]
+    heard: list[str | None]
+
+    @property
+    def agrees(self) -> np.ndarray:
+        """bool ``[M]``: the listener heard the clip's own label."""
+        return np.array([h == t for h, t in zip(self.heard, self.truth, strict=True)], dtype=bool)
+
+
+def hear_pack(pack: Pack, indices: np.ndarray, listener: ReferenceListener) -> Hearing:
+    """The listener on the clips among ``indices`` whose label is one of its words (others skipped)."""
+    word_ids = np.array([pack.labels.index(w) for w in listener.words])
+    indices = np.asarray(indices, dtype=np.int64)
+    chosen = indices[np.isin(pack.index.label[indices], word_ids)]
+    truth = [pack.labels[k] for k in pack.index.label[chosen].tolist()]
+    return Hearing(chosen, truth, [listener.hear(_clip16(pack, int(i))) for i in chosen])
+
+
+def listener_summary(pack: Pack, hearing: Hearing) -> dict[str, Any]:
+    """``listener``, ``clips``, ``accuracy``, ``clips_not_heard``, ``heard_as`` (most frequent
+    (label, heard) pairs where they differ), ``by_label`` and, when the pack knows them,
+    ``by_engine`` / ``by_voice`` (the listener's accuracy on each)."""
+    agrees, truth = hearing.agrees, np.asarray(hearing.truth, dtype=object)
+    missed = Counter((t, h) for t, h, a in zip(hearing.truth, hearing.heard, agrees, strict=True) if not a)
+    out: dict[str, Any] = {
+        "listener": NAME,
+        "clips": len(hearing.truth),
+        "accuracy": share(agrees),
+        "clips_not_heard": int((~agrees).sum()),
+        "heard_as": [
+            {"label": t, "heard": h or "(nothing)", "clips": n} for (t, h), n in missed.most_common(MOST_HEARD_AS)
+        ],
+        "by_label": [
+            {"label": w, "clips": int((truth == w).sum()), "accuracy": share(agrees[truth == w])}
+            for w in pack.labels
+            if (truth == w).any()
+        ],
+    }
+    for key in ("engine", "voice"):
+        column = pack.index.meta.get(key)
+        if column is not None:
+            values = column[hearing.indices]
+            out[f"by_{key}"] = [
+                {"value": v, "clips": int((values == v).sum()), "accuracy": share(agrees[values == v])}
+                for v in sorted(set(values.tolist()) - {""})
+            ]
+    return out
+
+
 def reference_check(
     pack: Pack,
     indices: np.ndarray,
@@ -101,62 +157,30 @@ def reference_check(
     *,
     listener: ReferenceListener | None = None,
 ) -> dict[str, Any]:
-    """The listener on the word clips among ``indices`` (class ids ``predicted``/``targets`` ``[N]``).
+    """The listener on the word clips among ``indices``, beside a model's class ids ``predicted``
+    (``targets``: the true ids; both ``[N]``, in the order of ``indices``).
 
-    Returns ``listener``, ``clips``, ``accuracy`` (the listener's), ``model_accuracy_heard`` and
-    ``model_accuracy_not_heard`` (the model on the clips the listener heard right / not),
-    ``heard_as`` (most frequent (label, heard) pairs where they differ), ``by_label`` (the
-    listener's and the model's accuracy per word), ``by_engine`` /
-    ``by_voice`` (the listener's accuracy, when the pack knows them) and ``clip_rows`` (path,
-    label, heard, model's label: one per word clip, for a CSV).
+    Returns `listener_summary`'s fields, with the model's accuracy beside the listener's:
+    ``model_accuracy`` (all word clips, and in each ``by_label`` row), ``model_accuracy_heard`` and
+    ``model_accuracy_not_heard`` (the model on the clips the listener heard right / not), and
+    ``clip_rows`` (path, label, heard, model: one per word clip, for `write_reference_csv`).
     """
     listener = listener or listener_for(pack)
-    words = listener.words
-    word_ids = np.array([pack.labels.index(w) for w in words])
-    keep = np.isin(targets, word_ids)
-    chosen = np.asarray(indices)[keep]
-    labels = np.asarray(pack.labels, dtype=object)
-    heard = [listener.hear(_clip16(pack, int(i))) for i in chosen]
-    truth = labels[targets[keep]].tolist()
-    agrees = np.array([h == t for h, t in zip(heard, truth, strict=True)], dtype=bool)
-    model_right = (predicted[keep] == targets[keep]).astype(bool)
-    out: dict[str, Any] = {
-        "listener": NAME,
-        "clips": int(keep.sum()),
-        "accuracy": share(agrees),
-        "model_accuracy": share(model_right),
-        "model_accuracy_heard": share(model_right[agrees]),
-        "model_accuracy_not_heard": share(model_right[~agrees]),
-        "clips_not_heard": int((~agrees).sum()),
-        "heard_as": [
-            {"label": t, "heard": h or "(nothing)", "clips": n}
-            for (t, h), n in Counter((t, h) for t, h, a in zip(truth, heard, agrees, strict=True) if not a).most_common(
-                MOST_HEARD_AS
-            )
-        ],
-    }
-    truth_arr = np.asarray(truth, dtype=object)
-    out["by_label"] = [
-        {
-            "label": w,
-            "clips": int((truth_arr == w).sum()),
-            "accuracy": share(agrees[truth_arr == w]),
-            "model_accuracy": share(model_right[truth_arr == w]),
-        }
-        for w in words
-        if (truth_arr == w).any()
-    ]
-    for key in ("engine", "voice"):
-        column = pack.index.meta.get(key)
-        if column is not None:
-            values = column[chosen]
-            out[f"by_{key}"] = [
-                {"value": v, "clips": int((values == v).sum()), "accuracy": share(agrees[values == v])}
-                for v in sorted(set(values.tolist()) - {""})
-            ]
+    hearing = hear_pack(pack, indices, listener)
+    where = {int(i): k for k, i in enumerate(np.asarray(indices).tolist())}
+    rows = np.array([where[int(i)] for i in hearing.indices], dtype=np.int64)
+    model = predicted[rows] if len(rows) else predicted[:0]
+    model_right = (model == targets[rows]).astype(bool) if len(rows) else np.zeros(0, dtype=bool)
+    agrees, truth = hearing.agrees, np.asarray(hearing.truth, dtype=object)
+    out = listener_summary(pack, hearing)
+    out["model_accuracy"] = share(model_right)
+    out["model_accuracy_heard"] = share(model_right[agrees])
+    out["model_accuracy_not_heard"] = share(model_right[~agrees])
+    for row in out["by_label"]:
+        row["model_accuracy"] = share(model_right[truth == row["label"]])
     out["clip_rows"] = [
-        {"path": str(pack.index.path[i]), "label": t, "heard": h or "", "model": str(labels[p])}
-        for i, t, h, p in zip(chosen.tolist(), truth, heard, predicted[keep].tolist(), strict=True)
+        {"path": str(pack.index.path[i]), "label": t, "heard": h or "", "model": pack.labels[m]}
+        for i, t, h, m in zip(hearing.indices.tolist(), hearing.truth, hearing.heard, model.tolist(), strict=True)
     ]
     return out
 
