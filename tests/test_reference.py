@@ -137,3 +137,65 @@ def test_a_binary_detector_is_refused_before_writing_anything(tone_run, tmp_path
     with pytest.raises(ConfigError, match="task is binary; the reference listener hears single-word clips"):
         evaluate(tmp_path / "run", pack_dir, out=tmp_path / "report", reference=True)
     assert not (tmp_path / "report").exists()
+
+
+@pytest.fixture(scope="module")
+def word_pack(tmp_path_factory):
+    """A tiny synthetic Speech Commands set (espeak-ng, "yes" and "no") prepared into a pack."""
+    from wavetag.data import prepare
+    from wavetag.data.synth import speech_commands as sc
+
+    root = tmp_path_factory.mktemp("ref_words")
+    sc.synth_speech_commands(
+        root / "set", speakers=6, words=["yes", "no"], engines=["espeak"], seed=3, noise_seconds=2.0, progress=False
+    )
+    prepare(root / "set", root / "pack", clip_seconds=1.0, words="yes,no", jobs=1, progress=False)
+    return root / "pack"
+
+
+def test_explore_lists_the_clips_the_listener_hears_as_another_word(word_pack, tmp_path):
+    import json
+
+    from wavetag.data.pack import Pack
+    from wavetag.explore import explore
+
+    result = explore(word_pack, tmp_path / "report", reference=True, progress=False)
+    pack = Pack.open(word_pack)
+    words = np.isin(pack.index.label, [pack.labels.index("yes"), pack.labels.index("no")])
+    heard = result.reference
+    assert sorted(heard.indices.tolist()) == np.flatnonzero(words).tolist()  # word clips only, not _unknown_
+    assert set(heard.truth) == {"yes", "no"} and set(heard.heard) <= {"yes", "no", None}
+    data = json.loads((tmp_path / "report" / "explore.json").read_text())["reference"]
+    assert data["clips"] == len(heard.truth) and data["clips_not_heard"] == int((~heard.agrees).sum())
+    assert {r["label"] for r in data["by_label"]} == {"yes", "no"}
+    assert len(data["not_heard"]) == data["clips_not_heard"]
+    with open(tmp_path / "report" / "reference.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == data["clips"] and set(rows[0]) == {"path", "label", "heard", "split"}
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "## Reference listener" in report and "the reference listener heard" in report
+
+    plain = explore(word_pack, tmp_path / "plain", progress=False)
+    assert plain.reference is None and not (tmp_path / "plain" / "reference.csv").exists()
+    assert "Reference listener" not in (tmp_path / "plain" / "report.md").read_text()
+
+
+def test_explore_refuses_the_listener_before_writing_anything(word_pack, tmp_path, monkeypatch):
+    from wavetag.explore import explore
+
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)
+    with pytest.raises(ConfigError, match="pocketsphinx"):
+        explore(word_pack, tmp_path / "report", reference=True, progress=False)
+    assert not (tmp_path / "report").exists()
+
+
+def test_the_explore_cli_prints_what_the_listener_heard(word_pack, tmp_path):
+    from typer.testing import CliRunner
+
+    import wavetag.cli.explore  # noqa: F401  (registers the command)
+    from wavetag.cli.app import app
+
+    args = ["explore", str(word_pack), "-o", str(tmp_path / "r"), "--reference", "--no-progress"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "reference listener: heard" in out.output and (tmp_path / "r" / "reference.csv").is_file()

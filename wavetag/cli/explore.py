@@ -67,6 +67,14 @@ def explore_command(
         "Python name, e.g. -P clip_seconds=1.0 -P words=all -P jobs=2. Repeatable.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars on stderr."),
+    reference: bool = typer.Option(
+        False,
+        "--reference",
+        help="Hear the analysed clips of word labels with a reference listener (PocketSphinx's US-English model, "
+        "trained on recordings of people, forced to choose among the word labels) and list those it hears as "
+        "another word: clips that may be mislabelled, cut short or unclear (REPORT/reference.csv has its verdict "
+        "per clip). Labels starting with '_' are not words. Needs the pocketsphinx package (make setup installs it).",
+    ),
 ) -> None:
     """Write a dataset report (HTML + Markdown with PNG plots, explore.json): clips per class and split;
     duration, sample-rate, level and silence histograms; mean spectrum and mean log-spectrogram per class;
@@ -94,6 +102,7 @@ def explore_command(
         seed=seed,
         prepare_options=options,
         progress=progress,
+        reference=reference,
     )
     _print_summary(result)
     if result.leaks and not no_leak_exit:
@@ -134,6 +143,13 @@ def _print_summary(result) -> None:
     if result.outliers:
         top = result.outliers[0]
         say(f"outliers: {len(result.outliers)} listed; most unusual {top.path} ({top.label}, score {top.score:.1f})")
+    if result.reference is not None:
+        heard = result.reference
+        agrees = heard.agrees
+        say(
+            f"reference listener: heard {int(agrees.sum()):,} of {len(agrees):,} word clips as their word; "
+            f"{int((~agrees).sum()):,} as another word or nothing (listed in the report)"
+        )
     for note in result.notes:
         say(f"note: {note}")
     p = result.paths

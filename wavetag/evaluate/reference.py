@@ -41,14 +41,21 @@ MOST_HEARD_AS = 10
 REFERENCE_CSV = "reference.csv"  # in the report folder: path,label,heard,model per word clip
 
 
+def require_listener() -> None:
+    """Raise `ConfigError` with what to install when the ``pocketsphinx`` package is missing."""
+    try:
+        import pocketsphinx  # noqa: F401
+    except ImportError:
+        raise ConfigError(f"the reference listener needs the 'pocketsphinx' package: {INSTALL_HINT}") from None
+
+
 class ReferenceListener:
     """PocketSphinx forced to choose one of ``words`` for each clip (16 kHz int16 samples)."""
 
     def __init__(self, words: list[str]) -> None:
-        try:
-            from pocketsphinx import Decoder
-        except ImportError:
-            raise ConfigError(f"the reference listener needs the 'pocketsphinx' package: {INSTALL_HINT}") from None
+        require_listener()
+        from pocketsphinx import Decoder
+
         if not words:
             raise ConfigError(
                 "reference listener: no word labels to listen for (labels starting with '_' are not words)"
@@ -250,8 +257,9 @@ def _clip16(pack: Pack, i: int) -> np.ndarray:
 
 
 def write_reference_csv(path: Path, rows: list[dict[str, str]]) -> None:
-    """One row per word clip: path, label, heard (empty: nothing heard), model (its label)."""
+    """One row per word clip: path, label, heard (empty: nothing heard), then the rows' other
+    columns (evaluate: model, the model's label; explore: split)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["path", "label", "heard", "model"])
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["path", "label", "heard"])
         writer.writeheader()
         writer.writerows(rows)

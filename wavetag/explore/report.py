@@ -19,7 +19,9 @@ import numpy as np
 
 from wavetag import __version__, audio
 from wavetag.data.splits import SPLITS
+from wavetag.evaluate.breakdown import pct
 from wavetag.evaluate.compute import to_json_ready
+from wavetag.evaluate.reference import REFERENCE_CSV, Hearing, listener_summary, write_reference_csv
 from wavetag.evaluate.report import HTML_TEMPLATE, html_escape, html_table, md_escape
 from wavetag.explore import plots
 from wavetag.explore.duplicates import clip_labels
@@ -85,8 +87,10 @@ def write_report(
     outliers: list,
     duplicates: list,
     leak_check,
+    reference: Hearing | None = None,
 ) -> ExplorePaths:
-    """Write every file of the report into ``out_dir`` and return their paths."""
+    """Write every file of the report into ``out_dir`` and return their paths (``reference``: what
+    the reference listener heard, or None)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = ExplorePaths(
@@ -96,6 +100,15 @@ def write_report(
     paths.plots = _plots(out / "plots", pack, stats, projection, class_of, outlier_rows, data)
     paths.audio = _outlier_audio(out / "audio", pack, outliers)
     data["files"] = {k: str(p.relative_to(out)) for k, p in paths.plots.items()}
+    if reference is not None:
+        data["reference"] = _reference_numbers(pack, reference)
+        write_reference_csv(
+            out / REFERENCE_CSV,
+            [
+                {"path": str(pack.index.path[i]), "label": t, "heard": h or "", "split": SPLITS[pack.index.split[i]]}
+                for i, t, h in zip(reference.indices.tolist(), reference.truth, reference.heard, strict=True)
+            ],
+        )
     paths.explore_json.write_text(json.dumps(to_json_ready(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     _write_clips_csv(paths.clips_csv, pack, stats, projection, class_of)
     np.savez_compressed(
@@ -384,12 +397,15 @@ def _blocks(data: dict, paths, outliers: list, duplicates: list, leak_check) -> 
     b += _outlier_blocks(data, outliers)
     b += _duplicate_blocks(data, duplicates)
     b += _leak_blocks(leak_check)
+    b += _reference_blocks(data["reference"]) if "reference" in data else []
     files = [
         "report.md / report.html (this page)",
         "explore.json (every number on this page)",
         "clips.csv (one row per analysed clip)",
         "spectra.npz (per-class mean spectra and spectrograms)",
     ]
+    if "reference" in data:
+        files.append(f"{REFERENCE_CSV} (the reference listener's verdict on each word clip)")
     return b + [("h2", "Files"), ("list", files)]
 
 
@@ -431,6 +447,12 @@ def _findings(data: dict, outliers: list, leak_check) -> list[str]:
         f"{lv['digitally_silent_clips']} digitally silent; {data['silence']['mostly_silent_clips']} mostly silent "
         f"(≥ {MOSTLY_SILENT:.0%} silent frames)"
     )
+    ref = data.get("reference")
+    if ref:
+        out.append(
+            f"the reference listener heard {pct(ref['accuracy'])} of {ref['clips']:,} word clips as their word; "
+            f"{ref['clips_not_heard']:,} as another word or nothing (listed below)"
+        )
     return out
 
 
@@ -542,6 +564,41 @@ def _leak_blocks(leak_check) -> list[tuple]:
         else []
     )
     return [("h2", "Speaker / group leakage"), ("p", text)] + table + more
+
+
+def _reference_numbers(pack, hearing: Hearing) -> dict[str, Any]:
+    """`listener_summary`, and the clips heard as another word (the first `MAX_PAIRS`)."""
+    out = listener_summary(pack, hearing)
+    out["not_heard"] = [
+        {"path": str(pack.index.path[i]), "label": t, "heard": h or "(nothing)", "split": SPLITS[pack.index.split[i]]}
+        for i, t, h, a in zip(hearing.indices.tolist(), hearing.truth, hearing.heard, hearing.agrees, strict=True)
+        if not a
+    ][:MAX_PAIRS]
+    return out
+
+
+def _reference_blocks(ref: dict) -> list[tuple]:
+    text = (
+        f"A second opinion from {ref['listener']}, forced to choose among the word labels: a clip it hears as "
+        "another word (or as nothing) may be mislabelled, cut short or unclear - or said in a way the listener, "
+        "weaker than a trained model, does not know. Listen before dropping anything."
+    )
+    per_label = [[r["label"], f"{r['clips']:,}", pct(r["accuracy"])] for r in ref["by_label"]]
+    rows = [[c["path"], c["label"], c["heard"], c["split"]] for c in ref["not_heard"][:MAX_ROWS]]
+    more = (
+        [("p", f"Showing {MAX_ROWS} of {ref['clips_not_heard']:,} clips; {REFERENCE_CSV} has them all.")]
+        if ref["clips_not_heard"] > MAX_ROWS
+        else []
+    )
+    table = [("table", ["file", "label", "heard", "split"], rows)] if rows else [("p", "It heard every clip right.")]
+    header = ["word clips", "heard as their word"]
+    by_group = [
+        ("table", [key, *header], [[r["value"], f"{r['clips']:,}", pct(r["accuracy"])] for r in ref[f"by_{key}"]])
+        for key in ("engine", "voice")
+        if len(ref.get(f"by_{key}") or []) > 1
+    ]
+    head = [("h2", "Reference listener"), ("p", text), ("table", ["label", *header], per_label)]
+    return head + by_group + table + more
 
 
 # ---------------------------------------------------------------------------- rendering

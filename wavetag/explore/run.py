@@ -24,6 +24,7 @@ from wavetag.config import check_range
 from wavetag.data import Pack, prepare
 from wavetag.data.splits import SPLITS
 from wavetag.errors import ConfigError
+from wavetag.evaluate.reference import Hearing, hear_pack, listener_for, require_listener
 from wavetag.explore.duplicates import (
     DuplicatePair,
     clip_label,
@@ -76,6 +77,7 @@ class ExploreResult:
     paths: ExplorePaths
     notes: list[str]
     elapsed_s: float
+    reference: Hearing | None = None  # what the reference listener heard (explore(reference=True))
 
     @property
     def leaks(self) -> list[Leak]:
@@ -101,6 +103,7 @@ def explore(
     seed: int = 0,
     prepare_options: dict[str, Any] | None = None,
     progress: bool = True,
+    reference: bool = False,
 ) -> ExploreResult:
     """Write a dataset report on a pack (or on a source, prepared first into ``out/pack``).
 
@@ -119,15 +122,21 @@ def explore(
         seed: seed of the ``max_clips`` sample and the PCA.
         prepare_options: keyword arguments of `wavetag.data.prepare` for a source (its
             defaults otherwise, e.g. ``{"split": "group:speaker", "sample_rate": 8000}``).
+        reference: hear the analysed clips of word labels with the reference listener
+            (`wavetag.evaluate.reference`) and report those it hears as another word
+            (``reference.csv``: its verdict per clip).
     """
     check_range("near_duplicate_threshold", near_duplicate_threshold, 0.9, 1.0)
     check_range("outliers", outliers, 0, 10_000)
     if max_clips is not None:
         check_range("max_clips", max_clips, 2, None)
+    if reference:
+        require_listener()  # before a source is prepared
     started = time.perf_counter()
     src, out = Path(src_or_pack).expanduser().resolve(), Path(out).expanduser().resolve()
     pack_path, prepared, notes = _pack_for(src, out, prepare_options or {}, progress)
     pack = Pack.open(pack_path)
+    listener = listener_for(pack) if reference else None  # labels that are not words stop here
     bands_hz = parse_bands(bands, pack.sample_rate)
     indices = _sample(len(pack), max_clips, seed)
     if len(indices) < len(pack):
@@ -137,6 +146,12 @@ def explore(
             "leakage cover every clip"
         )
     findings = _analyse(pack, indices, bands_hz, near_duplicate_threshold, outliers, seed, progress)
+    hearing = None
+    if listener is not None:
+        with _progress(progress, len(indices), "listening") as advance:
+            hearing = hear_pack(pack, indices, listener)
+            advance(len(indices))
+    findings["reference"] = hearing
 
     notes += findings.pop("notes")
     context = {
@@ -164,6 +179,7 @@ def explore(
         paths,
         notes,
         time.perf_counter() - started,
+        hearing,
     )
 
 
