@@ -94,7 +94,7 @@ def test_evaluate_reports_the_listener_beside_the_model(tone_run, tmp_path):
     assert sum(a * n for a, n in parts if n) == pytest.approx(ref["model_accuracy"] * ref["clips"])
     with open(tmp_path / "report" / "reference.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == ref["clips"] and set(rows[0]) == {"path", "label", "heard", "model"}
+    assert len(rows) == ref["clips"] and set(rows[0]) == {"path", "label", "heard", "split", "model"}
     assert all(r["heard"] in ("", "low", "high") for r in rows)
     assert sum(r["heard"] == r["label"] for r in rows) == heard_right
     report = (tmp_path / "report" / "report.md").read_text()

@@ -21,7 +21,7 @@ from wavetag import __version__, audio
 from wavetag.data.splits import SPLITS
 from wavetag.evaluate.breakdown import pct
 from wavetag.evaluate.compute import to_json_ready
-from wavetag.evaluate.reference import REFERENCE_CSV, Hearing, listener_summary, write_reference_csv
+from wavetag.evaluate.reference import REFERENCE_CSV, Hearing, clip_rows, listener_summary, write_reference_csv
 from wavetag.evaluate.report import HTML_TEMPLATE, html_escape, html_table, md_escape
 from wavetag.explore import plots
 from wavetag.explore.duplicates import clip_labels
@@ -102,13 +102,7 @@ def write_report(
     data["files"] = {k: str(p.relative_to(out)) for k, p in paths.plots.items()}
     if reference is not None:
         data["reference"] = _reference_numbers(pack, reference)
-        write_reference_csv(
-            out / REFERENCE_CSV,
-            [
-                {"path": str(pack.index.path[i]), "label": t, "heard": h or "", "split": SPLITS[pack.index.split[i]]}
-                for i, t, h in zip(reference.indices.tolist(), reference.truth, reference.heard, strict=True)
-            ],
-        )
+        write_reference_csv(out / REFERENCE_CSV, clip_rows(pack, reference))
     paths.explore_json.write_text(json.dumps(to_json_ready(data), indent=1, allow_nan=False) + "\n", encoding="utf-8")
     _write_clips_csv(paths.clips_csv, pack, stats, projection, class_of)
     np.savez_compressed(
@@ -569,10 +563,9 @@ def _leak_blocks(leak_check) -> list[tuple]:
 def _reference_numbers(pack, hearing: Hearing) -> dict[str, Any]:
     """`listener_summary`, and the clips heard as another word (the first `MAX_PAIRS`)."""
     out = listener_summary(pack, hearing)
+    rows = clip_rows(pack, hearing)
     out["not_heard"] = [
-        {"path": str(pack.index.path[i]), "label": t, "heard": h or "(nothing)", "split": SPLITS[pack.index.split[i]]}
-        for i, t, h, a in zip(hearing.indices.tolist(), hearing.truth, hearing.heard, hearing.agrees, strict=True)
-        if not a
+        {**row, "heard": row["heard"] or "(nothing)"} for row, a in zip(rows, hearing.agrees, strict=True) if not a
     ][:MAX_PAIRS]
     return out
 

@@ -24,7 +24,7 @@ from wavetag.config import check_range
 from wavetag.data import Pack, prepare
 from wavetag.data.splits import SPLITS
 from wavetag.errors import ConfigError
-from wavetag.evaluate.reference import Hearing, hear_pack, listener_for, require_listener
+from wavetag.evaluate.reference import Hearing, hear_pack, listener_for, require_listener, word_clips
 from wavetag.explore.duplicates import (
     DuplicatePair,
     clip_label,
@@ -148,9 +148,8 @@ def explore(
     findings = _analyse(pack, indices, bands_hz, near_duplicate_threshold, outliers, seed, progress)
     hearing = None
     if listener is not None:
-        with _progress(progress, len(indices), "listening") as advance:
-            hearing = hear_pack(pack, indices, listener)
-            advance(len(indices))
+        with _progress(progress, len(word_clips(pack, indices, listener)), "listening") as advance:
+            hearing = hear_pack(pack, indices, listener, advance=advance)
     findings["reference"] = hearing
 
     notes += findings.pop("notes")
