@@ -99,6 +99,8 @@ def test_evaluate_reports_the_listener_beside_the_model(tone_run, tmp_path):
     assert sum(r["heard"] == r["label"] for r in rows) == heard_right
     report = (tmp_path / "report" / "report.md").read_text()
     assert "## Reference listener" in report and "| the listener |" in report
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "<h2>Reference listener</h2>" in html and "<td>the listener</td>" in html
     assert "reference listener" in "\n".join(reference_lines(ref))
     assert reference_markdown(ref)[0] == "## Reference listener"
 
@@ -199,3 +201,16 @@ def test_the_explore_cli_prints_what_the_listener_heard(word_pack, tmp_path):
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "reference listener: heard" in out.output and (tmp_path / "r" / "reference.csv").is_file()
+
+
+def test_the_breakdown_markdown_becomes_html():
+    from wavetag.evaluate.report import markdown_lines_html
+
+    lines = ["## Non-keyword speech", "", "- `_unknown_` clips taken: 5 % <of> 20", "", "A note.", ""]
+    lines += ["| engine | clips |", "|---|---|", "| flite | 3 |", "| a&b | 4 |", ""]
+    html = markdown_lines_html(lines)
+    assert html[0] == "<h2>Non-keyword speech</h2>"
+    assert html[1] == "<ul><li><code>_unknown_</code> clips taken: 5 % &lt;of&gt; 20</li></ul>"
+    assert html[2] == "<p>A note.</p>"
+    assert "<th>engine</th>" in html[3] and "<td>flite</td>" in html[3] and "<td>a&amp;b</td>" in html[3]
+    assert "---" not in html[3] and len(html) == 4

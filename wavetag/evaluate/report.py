@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,11 +277,14 @@ class _Page:
         out += [f"| {md_escape(k)} | {v} |" for k, v in self.summary_rows()] + [""]
         out += [f"- {md_escape(n)}" for n in self.metrics.get("notes", [])] + [""]
         out += ["## Plots", ""] + [f"![{PLOT_TITLES.get(k, k)}](plots/{p.name})" for k, p in self.plots.items()] + [""]
-        out += breakdown_markdown(self.metrics)
-        reference = (self.metrics.get("breakdown") or {}).get("reference")
-        out += reference_markdown(reference) if reference else []
+        out += self._breakdown_lines()
         out += self._md_per_class() + self._md_confused() + self._md_examples()
         return "\n".join(out) + "\n"
+
+    def _breakdown_lines(self) -> list[str]:
+        """Markdown of who-spoke breakdown and the reference listener (empty when the pack has neither)."""
+        reference = (self.metrics.get("breakdown") or {}).get("reference")
+        return breakdown_markdown(self.metrics) + (reference_markdown(reference) if reference else [])
 
     def _md_per_class(self) -> list[str]:
         cols = self.per_class_columns()
@@ -329,7 +333,8 @@ class _Page:
         notes = self.metrics.get("notes", [])
         if notes:
             body.append("<ul class='notes'>" + "".join(f"<li>{html_escape(n)}</li>" for n in notes) + "</ul>")
-        body += self._html_plots() + self._html_per_class() + self._html_confused() + self._html_examples()
+        body += self._html_plots() + markdown_lines_html(self._breakdown_lines())
+        body += self._html_per_class() + self._html_confused() + self._html_examples()
         return HTML_TEMPLATE.format(title=html_escape(self.title), body="\n".join(body))
 
     def _html_plots(self) -> list[str]:
@@ -385,6 +390,44 @@ class _Page:
         if rows:
             out.append(html_table(["#", "file", "true", "predicted", "score", "top 3", "listen"], rows))
         return out
+
+
+def markdown_lines_html(lines: list[str]) -> list[str]:
+    """The plain Markdown the breakdown sections write (``## `` headings, ``- `` items, ``| `` table
+    rows with a ``|---|`` rule after the header, paragraphs) as HTML elements, text escaped."""
+    out: list[str] = []
+    rows: list[list[str]] = []
+    items: list[str] = []
+
+    def flush() -> None:
+        if rows:
+            out.append(html_table(rows[0], [[_inline_html(c) for c in r] for r in rows[1:]]))
+        if items:
+            out.append("<ul>" + "".join(f"<li>{_inline_html(i)}</li>" for i in items) + "</ul>")
+        rows.clear()
+        items.clear()
+
+    for line in lines:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= {"-", ":"} for c in cells):  # the header rule
+                rows.append(cells)
+            continue
+        if line.startswith("- "):
+            items.append(line[2:])
+            continue
+        flush()
+        if line.startswith("## "):
+            out.append(f"<h2>{html_escape(line[3:])}</h2>")
+        elif line.strip():
+            out.append(f"<p>{_inline_html(line)}</p>")
+    flush()
+    return out
+
+
+def _inline_html(text: str) -> str:
+    """Escaped text with Markdown's `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html_escape(text))
 
 
 def html_table(header: list[str], rows: list[list[str]]) -> str:
