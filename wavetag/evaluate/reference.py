@@ -40,7 +40,7 @@ NAME = "pocketsphinx en-us (CMU Sphinx acoustic model, trained on recordings of 
 INSTALL_HINT = "pip install --no-deps pocketsphinx==5.1.1 (make setup installs it from requirements.lock)"
 WORD = re.compile(r"^[a-z][a-z']*$")
 MOST_HEARD_AS = 10
-REFERENCE_CSV = "reference.csv"  # in the report folder: path,label,heard,model per word clip
+REFERENCE_CSV = "reference.csv"  # in the report folder: path,label,heard,split[,model] per word clip
 
 
 def require_listener() -> None:
@@ -196,10 +196,9 @@ def reference_check(
     """
     listener = listener or listener_for(pack)
     hearing = hear_pack(pack, indices, listener)
-    where = {int(i): k for k, i in enumerate(np.asarray(indices).tolist())}
-    rows = np.array([where[int(i)] for i in hearing.indices], dtype=np.int64)
-    model = predicted[rows] if len(rows) else predicted[:0]
-    model_right = (model == targets[rows]).astype(bool) if len(rows) else np.zeros(0, dtype=bool)
+    keep = np.isin(np.asarray(indices), hearing.indices)  # the word clips, in the order hear_pack keeps
+    model = predicted[keep]
+    model_right = model == targets[keep]
     agrees, truth = hearing.agrees, np.asarray(hearing.truth, dtype=object)
     out = listener_summary(pack, hearing)
     out["model_accuracy"] = share(model_right)
