@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from wavetag import audio
 from wavetag.data.pack import Pack
 from wavetag.data.splits import SPLITS
 from wavetag.errors import ConfigError
@@ -270,9 +271,7 @@ def _clip16(pack: Pack, i: int) -> np.ndarray:
     clip = np.asarray(pack.clip(i))
     if pack.sample_rate == SAMPLE_RATE:
         return clip
-    import soxr
-
-    x = soxr.resample(clip.astype(np.float32) / 32768.0, pack.sample_rate, SAMPLE_RATE)
+    x = audio.resample(pack.waveform(i), pack.sample_rate, SAMPLE_RATE)
     return np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
 
 
