@@ -32,9 +32,9 @@ def demo_command(
     engines: list[str] | None = typer.Option(
         None,
         "--engines",
-        help="Synthesis engines, comma-separated (espeak, flite, festival, piper, kokoro). [default: every engine "
-        "installed here but piper and kokoro; either too when --hold-out engine=... names it (kokoro adds ~15 min of "
-        "synthesis)]",
+        help="Synthesis engines, comma-separated (espeak, flite, festival, piper, kokoro, hibari). [default: every "
+        "engine installed here but piper, kokoro and hibari; each too when --hold-out engine=... names it (kokoro adds "
+        "~15 min of synthesis)]",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthesis and of training."),
     jobs: int = typer.Option(2, "--jobs", help="Processes for synthesis and decoding."),

