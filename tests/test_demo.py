@@ -20,10 +20,12 @@ def test_demo_engines_leave_piper_out_unless_it_is_held_out():
         demo_engines("piper")
 
 
-def test_demo_uses_the_opt_in_kokoro_engine_only_as_the_held_out_fold():
-    assert "kokoro" in available_engines(opt_in=True) and "kokoro" not in demo_engines()
-    assert demo_engines("engine=kokoro") == [*demo_engines(), "kokoro"]
-    assert demo_engines("engine=piper,kokoro") == sorted(available_engines(opt_in=True), key=lambda e: e != "espeak")
+def test_demo_uses_the_opt_in_engines_only_as_the_held_out_fold():
+    for opt_in in ("kokoro", "hibari"):
+        assert opt_in in available_engines(opt_in=True) and opt_in not in demo_engines()
+        assert demo_engines(f"engine={opt_in}") == [*demo_engines(), opt_in]
+    named = {*demo_engines(), "piper", "kokoro"}
+    assert demo_engines("engine=piper,kokoro") == [e for e in available_engines(opt_in=True) if e in named]
 
 
 def test_demo_refuses_an_unknown_engine_before_writing(tmp_path, capsys):
