@@ -69,6 +69,14 @@ def test_shape_f0_moves_voiced_frames_only():
     np.testing.assert_array_equal(hibari.shape_f0(np.zeros(3), pitch=2, pitch_range=2), np.zeros(3))
 
 
+def test_a_word_is_read_alone_and_said_as_a_sentence():
+    """hibari's normaliser reads the text "no." as "number": the ending goes after the phonemes."""
+    assert hibari.word_phonemes("heart", "no") == "nˈO."
+    assert hibari.word_phonemes("heart", "up") == "ˈʌp."  # a lone command gets primary stress
+    assert hibari.word_phonemes("heart", "right", ending="?") == "ɹˈIt?"
+    assert hibari.word_phonemes("heart", "marvin") == "mˈɑɹvɪn."
+
+
 def test_engine_speaks_deterministically_and_pitch_moves_f0():
     engine = eng.get_engine("hibari")
     low = eng.Speaker("hibari", "heart", "", 0.8, 1.0, 1.0, 1.0)

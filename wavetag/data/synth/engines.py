@@ -743,7 +743,7 @@ class HibariEngine(Engine):
             try:
                 wav = hibari.speak(
                     speaker.voice,
-                    utt.text + ".",  # said as a sentence, as the voice was trained
+                    utt.text,  # said as a sentence (`hibari.word_phonemes`), as the voice was trained
                     pitch=utt.pitch,
                     pitch_range=utt.pitch_range,
                     speed=utt.rate,

@@ -96,21 +96,34 @@ def shape_f0(f0: np.ndarray, *, pitch: float, pitch_range: float) -> np.ndarray:
     return out
 
 
-def speak(voice: str, text: str, *, pitch: float, pitch_range: float, speed: float, seed: int) -> np.ndarray:
-    """Say ``text`` -> float32 samples at `SAMPLE_RATE`. ``pitch``: factor on the voice's median F0;
-    ``pitch_range``: factor on its melody's excursions (log F0 around the median); ``speed``: hibari's
-    (> 1 is faster). ``seed`` fixes the vocoder's noise, so the same call gives the same samples."""
+def word_phonemes(voice: str, word: str, *, ending: str = ".") -> str:
+    """A lone word's phonemes, said as a sentence: the voice's own reading with ``ending`` after it.
+
+    The word is read alone and the ending added to its phonemes, not to its text: hibari's text
+    normaliser reads "no." as the abbreviation "number". A word with only secondary stress (misaki
+    gives function words like *up*, *on*, *go* that) gets primary stress, as a command said alone has.
+    """
+    phonemes = " ".join(load_voice(voice).phonemize(word))
+    if "ˈ" not in phonemes:
+        phonemes = phonemes.replace("ˌ", "ˈ", 1)
+    return phonemes + ending
+
+
+def speak(voice: str, word: str, *, pitch: float, pitch_range: float, speed: float, seed: int) -> np.ndarray:
+    """Say ``word`` (as a sentence, `word_phonemes`) -> float32 samples at `SAMPLE_RATE`. ``pitch``:
+    factor on the voice's median F0; ``pitch_range``: factor on its melody's excursions (log F0 around
+    the median); ``speed``: hibari's (> 1 is faster). ``seed`` fixes the vocoder's noise, so the same
+    call gives the same samples."""
     from hibari import dsp
 
     tts = load_voice(voice)
-    phonemes = " ".join(tts.phonemize(text))
-    ids = tts.ids(phonemes)
-    if len(ids) < 3:
-        raise HibariError(f"hibari voice {voice!r} found no phonemes in {text!r}")
+    ids = tts.ids(word_phonemes(voice, word))
+    if len(ids) < 4:
+        raise HibariError(f"hibari voice {voice!r} found no phonemes in {word!r}")
     feed = {"ids": np.asarray([ids], np.int64), "speed": np.asarray([speed], np.float32)}
     try:
         lh, th, ln, lr, phi, f0 = (o[0] for o in tts.sess.run(None, feed))
     except Exception as exc:  # noqa: BLE001
-        raise HibariError(f"hibari voice {voice!r} failed on {text!r} ({exc})") from exc
+        raise HibariError(f"hibari voice {voice!r} failed on {word!r} ({exc})") from exc
     f0 = shape_f0(f0, pitch=pitch, pitch_range=pitch_range).astype(np.float32)
     return dsp.synth(lh, th, ln, lr, phi, f0, np.random.default_rng(seed))
