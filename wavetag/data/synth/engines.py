@@ -709,8 +709,9 @@ class KokoroEngine(Engine):
 # hibari neural voices (ONNX Runtime, in process)
 # --------------------------------------------------------------------------------------------
 # hibari's vocoder takes the network's F0 curve, so a speaker's pitch (median F0) and melody range
-# are drawn apart from the vocal-tract warp: 0.8-1.25 spans a low male to a high female voice from
-# the one female voice; its words last ~0.3-0.6 s at speed 1, so speeds stay near 1.
+# are drawn apart from the vocal-tract warp: 0.8-1.25 moves the voice's ~200 Hz to ~160-250 Hz (the
+# warp adds its own ±12 %), a woman's voice at many pitches, not a man's; its words last
+# ~0.3-0.6 s at speed 1, so speeds stay near 1.
 HIBARI_PITCH = (0.8, 1.25)  # factor on the voice's median F0
 HIBARI_PITCH_RANGE = (0.6, 1.5)  # factor on the melody's excursions around it
 HIBARI_SPEED = (0.85, 1.15)  # > 1 is faster (hibari's speed)
