@@ -30,9 +30,10 @@ accuracy on the clips it heard right separates the model's misses from doubtful 
 ``--train-engines`` names engines that are synthesised and trained on in every fold but never held
 out (Kokoro, opt-in for its cost: ~0.7 s a word on one core; hibari, opt-in as a measured option).
 An opt-in engine named in ``--engines`` is held out as a fold too (``--engines
-espeak,flite,festival,piper,hibari``: a fold of hibari's one native US voice at many pitches). ``--seeds N`` trains each fold N
-times and prints the mean and each seed's figure (the piper fold, one voice and 480 clips, moves by
-~2 points between seeds: 83.1 and 80.8 % for the same data). ``--speakers`` takes a total or
+espeak,flite,festival,piper,hibari``: a fold of hibari's one American voice at many pitches).
+``--seeds N`` trains each fold N times and prints the mean and each seed's figure (the piper
+fold, one voice and 480 clips, moves by ~2 points between seeds: 83.1 and 80.8 % for the same
+data). ``--speakers`` takes a total or
 speakers per engine (ENGINE=N, as `wavetag synth`); engines named there but not held out by
 default (kokoro) are trained on in every fold. ``--config FILE`` lays a YAML of training fields
 over the recipe (as ``wavetag train -c``), to measure one change on every fold; with ``--keep``, a
