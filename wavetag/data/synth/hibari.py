@@ -26,7 +26,7 @@ from wavetag.errors import AudioError
 PACKAGE = "hibari"
 SAMPLE_RATE = 24_000
 INSTALL_HINT = "pip install --no-deps hibari-tts==0.2.1 (make installs it)"
-UNVOICED_HZ = 40.0  # the vocoder's voicing threshold (`hibari.dsp.pulses`): F0 below it is silence of the pulses
+UNVOICED_HZ = 40.0  # the vocoder's voicing threshold (`hibari.dsp.pulses`): frames under it get no pulses
 
 
 class HibariError(AudioError):
@@ -50,12 +50,6 @@ def find_voices() -> dict[str, str]:
         except FileNotFoundError:
             continue
     return found
-
-
-def is_british(voice: str) -> bool:
-    from hibari.voices import VOICES
-
-    return bool(VOICES.get(voice, {}).get("british", False))
 
 
 @functools.cache
