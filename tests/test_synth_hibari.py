@@ -36,8 +36,9 @@ def test_the_wheel_voice_is_found_and_the_engine_is_opt_in(monkeypatch, tmp_path
     assert "hibari" not in sc.resolve_engines(None) and sc.resolve_engines(["hibari"]) == ["hibari"]
 
 
-def test_voices_are_never_downloaded(monkeypatch, tmp_path):
-    """A voice that is not on disk is an error naming where to put it; hibari's downloader is never called."""
+def test_voices_are_found_on_disk_and_never_downloaded(monkeypatch, tmp_path):
+    """A voice file in hibari's cache joins in; a damaged one, or one not on disk, is an error naming
+    it or where to put it; hibari's downloader is never called."""
     hibari_voices = importlib.import_module("hibari.voices")  # the package's own module, not wavetag's
 
     def no_network(*args, **kwargs):
@@ -46,6 +47,13 @@ def test_voices_are_never_downloaded(monkeypatch, tmp_path):
     monkeypatch.setattr(hibari_voices, "download", no_network)
     monkeypatch.setenv("HIBARI_HOME", str(tmp_path))
     assert "emma" not in hibari.find_voices()
+    copied = tmp_path / hibari_voices.VOICES["emma"]["file"]  # a voice the user copied into the cache
+    copied.write_bytes(b"not a model")
+    assert hibari.find_voices()["emma"] == str(copied) and "emma" in eng.list_voices("hibari")
+    hibari.load_voice.cache_clear()
+    with pytest.raises(hibari.HibariError, match=r"voice 'emma' .*ONNX Runtime cannot run it"):
+        hibari.load_voice("emma")  # a damaged file is named, not loaded
+    copied.unlink()
     with pytest.raises(hibari.HibariError, match=r"no voice 'emma' on disk .*HIBARI_HOME"):
         hibari.load_voice("emma")
     with pytest.raises(eng.EngineError, match="no voice 'emma'"):
