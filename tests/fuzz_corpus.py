@@ -41,9 +41,15 @@ def tone(seconds: float = 0.25, sample_rate: int = SR, channels: int = 1, freq_h
 
 
 def encoded(x: np.ndarray, sample_rate: int = SR, *, fmt: str = "WAV", subtype: str | None = None) -> bytes:
+    """``x`` written by libsndfile. A float WAV's PEAK chunk carries the time of writing (seconds):
+    it is zeroed, so two corpora built a second apart are the same bytes."""
     buf = io.BytesIO()
     sf.write(buf, x, sample_rate, format=fmt, subtype=subtype)
-    return buf.getvalue()
+    data = bytearray(buf.getvalue())
+    peak = data.find(b"PEAK", 0, data.find(b"data")) if data[:4] == b"RIFF" else -1  # in the header only
+    if peak >= 0:  # "PEAK", size, version, then the 4-byte timestamp
+        data[peak + 12 : peak + 16] = bytes(4)
+    return bytes(data)
 
 
 def chunk(tag: bytes, payload: bytes, *, pad: bool = True, size: int | None = None) -> bytes:
