@@ -57,10 +57,11 @@ def load_voice(voice: str):
     """The voice's `hibari.Hibari` (one ONNX Runtime thread; one per voice and process)."""
     if not installed():
         raise HibariError(f"hibari is not installed: {INSTALL_HINT}")
-    path = find_voices().get(voice)
+    found = find_voices()
+    path = found.get(voice)
     if path is None:
         raise HibariError(
-            f"hibari has no voice {voice!r} on disk (found: {', '.join(find_voices()) or 'none'}); "
+            f"hibari has no voice {voice!r} on disk (found: {', '.join(found) or 'none'}); "
             f"other voices go in hibari's cache folder ($HIBARI_HOME), copied there by hand"
         )
     from hibari import Hibari
