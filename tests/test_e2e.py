@@ -134,9 +134,13 @@ def test_recipes_resolve_to_valid_configs():
 
 
 @pytest.mark.slow
-def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves(tiny_set, capsys):
-    """The recommended recipe (a log-mel CNN + a head on the frozen speech embedding) through every
-    door: train, evaluate, export (parity checked), predict on the ONNX and torch backends, serve."""
+@pytest.mark.parametrize(
+    "recipe_name,frontends", [("kws", ["logmel", "speech_embedding"]), ("kws_whisper", ["whisper_encoder"])]
+)
+def test_kws_recipes_with_pretrained_front_ends_train_export_predict_and_serve(tiny_set, recipe_name, frontends):
+    """The keyword recipes (a log-mel CNN + a head on the frozen speech embedding; a head on the
+    frozen Whisper encoder) through every door: train, evaluate, export (parity checked), predict on
+    the ONNX and torch backends, serve."""
     import numpy as np
     from fastapi.testclient import TestClient
 
@@ -144,14 +148,14 @@ def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves
     from wavetag.serve.app import create_app
 
     root = tiny_set
-    run = root / "run-kws"
+    run = root / f"run-{recipe_name}"
     (root / "fast.yaml").write_text("tune_detection: false\n")  # stream thresholds: covered elsewhere
     run_cli(
         [
             "train",
             str(root / "pack"),
             "--recipe",
-            "kws",
+            recipe_name,
             "-c",
             str(root / "fast.yaml"),
             "--epochs",
@@ -166,15 +170,16 @@ def test_kws_recipe_with_the_speech_embedding_trains_exports_predicts_and_serves
         ]
     )
     config = json.loads((run / "best" / "config.json").read_text())
-    members = config["model"]["kwargs"]["members"]
-    assert [m["frontend"]["name"] for m in members] == ["logmel", "speech_embedding"]
+    members = config["model"]["kwargs"].get("members", [config["model"]])
+    assert [m["frontend"]["name"] for m in members] == frontends
     run_cli(["evaluate", str(run), str(root / "pack")])
     metrics = json.loads((run / "report-test" / "metrics.json").read_text())
     assert metrics["breakdown"]["by_engine"][0]["value"] == "espeak"
-    run_cli(["export", str(run / "best"), "-o", str(root / "kws.onnx")])  # fails unless ONNX matches torch
+    onnx_path = root / f"{recipe_name}.onnx"
+    run_cli(["export", str(run / "best"), "-o", str(onnx_path)])  # fails unless ONNX matches torch
     clip = next((root / "data" / "yes").glob("*.wav"))
     torch_pred = Predictor.load(run / "best").predict(clip)
-    onnx_pred = Predictor.load(run / "best", backend="onnx", onnx_path=root / "kws.onnx").predict(clip)
+    onnx_pred = Predictor.load(run / "best", backend="onnx", onnx_path=onnx_path).predict(clip)
     assert torch_pred.label == onnx_pred.label
     assert np.allclose(
         [k["score"] for k in torch_pred.to_dict()["top_k"]],

@@ -77,6 +77,10 @@ VARIANTS = [(name, {}) for name in list_frontends()] + [
     ("mfcc", {"delta_order": 2, "normalize": "utterance"}),
 ]
 DIFFERENTIABLE = [(name, kw) for name, kw in VARIANTS if name != "mulaw"]  # μ-law quantises
+PRETRAINED = ("speech_embedding", "whisper_encoder")  # 16 kHz only
+# a batch and single clips sum in another order: four transformer blocks with outputs up to |15|
+# drift a few 1e-5 (measured 1.9e-5)
+BATCH_ATOL = {"whisper_encoder": 1e-4}
 
 
 def ids(cases):
@@ -247,7 +251,8 @@ def test_batched_equals_stacked_per_clip(name, kwargs):
         with torch.no_grad():
             batched = fe(wav)
             stacked = torch.cat([fe(clip[None]) for clip in wav])
-        torch.testing.assert_close(batched, stacked, rtol=1e-5, atol=1e-5)
+        tol = BATCH_ATOL.get(name, 1e-5)
+        torch.testing.assert_close(batched, stacked, rtol=tol, atol=tol)
 
 
 @pytest.mark.parametrize("name,kwargs", VARIANTS, ids=ids(VARIANTS))
@@ -411,7 +416,7 @@ def test_utterance_norm_gives_zero_mean_unit_std_per_band():
     ids=ids(VARIANTS) + ["logmel-db-top_db=None"],
 )
 def test_config_round_trip(name, kwargs, tmp_path):
-    rate = 16000 if name == "speech_embedding" else 22050  # a pretrained model's one rate
+    rate = 16000 if name in PRETRAINED else 22050  # a pretrained model's one rate
     fe = build(name, kwargs, sample_rate=rate)
     spec = fe.to_dict()
     save_yaml(spec, tmp_path / "fe.yaml")

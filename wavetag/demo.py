@@ -85,6 +85,7 @@ def run_demo(
         return value
 
     data, pack_dir, run_dir = out / "data", out / "pack", out / "run"
+    config = train_config(recipe_name, epochs=epochs, seed=seed)  # a bad recipe or epochs fail before any work
     synth = {k: v for k, v in DEMO_SYNTH.items() if k not in ("speakers", "unknown_share")}
     step(
         "synthesise",
@@ -114,7 +115,6 @@ def run_demo(
     )
     explored = step("explore", lambda: explore(pack_dir, out / "explore"))
     paths["explore"] = Path(explored.paths.report_html)
-    config = train_config(recipe_name, epochs=epochs, seed=seed)
     step("train", lambda: train(pack_dir, config, run_dir, overwrite=True, progress=progress))
     result = step("evaluate", lambda: evaluate(run_dir, pack_dir, split="test"))
     paths["report"] = result.report.report_html

@@ -5,7 +5,16 @@
 """
 
 # Registration happens on import: one module per front end.
-from wavetag.frontends import logmel, logspec, mfcc, mulaw, spectrogram, speech_embedding, waveform  # noqa: E402,F401
+from wavetag.frontends import (  # noqa: E402,F401
+    logmel,
+    logspec,
+    mfcc,
+    mulaw,
+    spectrogram,
+    speech_embedding,
+    waveform,
+    whisper_encoder,
+)
 from wavetag.frontends.base import (
     FRONTENDS,
     FrontEnd,

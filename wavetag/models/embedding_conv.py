@@ -19,6 +19,10 @@ from wavetag.models.registry import register_model
 
 SOURCE = "1-D temporal convolutions over Google's speech_embedding (cf. TC-ResNet, Choi et al. 2019, arXiv 1904.03814)"
 DEFAULT_FRONTEND = {"name": "speech_embedding"}
+WHISPER_SOURCE = (
+    "1-D temporal convolutions over the frozen encoder of Whisper tiny.en (Radford et al. 2022, arXiv 2212.04356)"
+)
+WHISPER_FRONTEND = {"name": "whisper_encoder"}
 
 
 class EmbeddingConv(nn.Module):
@@ -54,3 +58,15 @@ def _create_embedding_conv(variant: str, arch: dict, **kwargs) -> Classifier:
 )
 def emb_conv(**kwargs) -> Classifier:
     return _create_embedding_conv("emb_conv", dict(channels=128, layers=2), **kwargs)
+
+
+@register_model(
+    "whisper_conv",
+    family="embedding_conv",
+    input_kind="sequence",
+    default_frontend=WHISPER_FRONTEND,
+    source=WHISPER_SOURCE,
+)
+def whisper_conv(**kwargs) -> Classifier:
+    """`emb_conv`'s head on the frozen Whisper encoder (`wavetag.frontends.whisper_encoder`)."""
+    return _create_embedding_conv("whisper_conv", dict(channels=128, layers=2), **kwargs)
