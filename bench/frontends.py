@@ -85,18 +85,22 @@ CASES = [
 ]
 
 
-def clips_per_s(fn: Callable[[], object], clips_per_call: int, seconds: float) -> tuple[float, float]:
-    """Best (CPU-time, wall-clock) rates over `ROUNDS` rounds lasting ``seconds`` in all."""
+def clips_per_s(
+    fn: Callable[[], object], clips_per_call: int, seconds: float, clock: Callable[[], float] = time.thread_time
+) -> tuple[float, float]:
+    """Best (``clock``, wall-clock) rates over `ROUNDS` rounds lasting ``seconds`` in all. ``clock``
+    is the measuring thread's CPU time; pass ``time.perf_counter`` for code that computes in
+    threads of its own."""
     fn()  # warm-up
-    t0 = time.thread_time()
+    t0 = clock()
     fn()
-    calls = max(1, int(seconds / ROUNDS / max(time.thread_time() - t0, 1e-6)))
+    calls = max(1, int(seconds / ROUNDS / max(clock() - t0, 1e-6)))
     best_cpu = best_wall = 0.0
     for _ in range(ROUNDS):
-        cpu0, wall0 = time.thread_time(), time.perf_counter()
+        cpu0, wall0 = clock(), time.perf_counter()
         for _ in range(calls):
             fn()
-        cpu, wall = time.thread_time() - cpu0, time.perf_counter() - wall0
+        cpu, wall = clock() - cpu0, time.perf_counter() - wall0
         best_cpu = max(best_cpu, calls * clips_per_call / max(cpu, 1e-9))
         best_wall = max(best_wall, calls * clips_per_call / wall)
     return best_cpu, best_wall
@@ -121,7 +125,7 @@ def run_case(case: Case, seconds: float, librosa_rates: dict[str, tuple[float, f
     return {
         "case": case.name,
         "ours": rate,
-        "librosa": ref,
+        "peer": ref,
         "ratio": rate / ref,
         "target": target,
         "verdict": "PASS" if ok else "MISS",
@@ -143,20 +147,30 @@ def main() -> None:
         f"1 thread (torch {torch.__version__}), 1-s {SAMPLE_RATE // 1000} kHz clips; clips per CPU-second, "
         f"best of {ROUNDS} rounds in {args.seconds:g} s per figure"
     )
+    print_table(rows, peer="librosa", note="target", case_width=16)
+    print_load(load_before, load_after)
+
+
+def print_table(rows: list[dict], *, peer: str, note: str, case_width: int) -> None:
+    """One line per row: case, wavetag's and the peer's clips/s (keys ``ours`` and ``peer``), their
+    ratio, the row's ``note`` column, verdict, max |diff| and the wall-clock rates."""
     header = (
-        f"{'case':<16}{'wavetag':>9}{'librosa':>9}{'ratio':>7}  {'target':<21}{'':<6}"
-        f"{'max |diff|':>11}  {'wall clips/s (wavetag / librosa)'}"
+        f"{'case':<{case_width}}{'wavetag':>9}{peer:>9}{'ratio':>7}  {note:<21}{'':<6}"
+        f"{'max |diff|':>11}  wall clips/s (wavetag / {peer})"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['case']:<16}{r['ours']:>9,.0f}{r['librosa']:>9,.0f}{r['ratio']:>6.1f}x  {r['target']:<21}"
+            f"{r['case']:<{case_width}}{r['ours']:>9,.0f}{r['peer']:>9,.0f}{r['ratio']:>6.2f}x  {r[note]:<21}"
             f"{r['verdict']:<6}{r['max_diff']:>11.1e}  {r['wall']}"
         )
+
+
+def print_load(before: tuple[float, ...], after: tuple[float, ...]) -> None:
     print(
-        f"load average (1/5/15 min) on {os.cpu_count()} cores: before {', '.join(f'{v:.2f}' for v in load_before)}; "
-        f"after {', '.join(f'{v:.2f}' for v in load_after)}"
+        f"load average (1/5/15 min) on {os.cpu_count()} cores: before {', '.join(f'{v:.2f}' for v in before)}; "
+        f"after {', '.join(f'{v:.2f}' for v in after)}"
     )
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontends import ROUNDS, clips_per_s  # noqa: E402
+from frontends import ROUNDS, clips_per_s, print_load, print_table  # noqa: E402
 
 SAMPLE_RATE = 16000
 PAD_S = 0.25
@@ -93,26 +93,10 @@ def whisper_rows(clips: np.ndarray, seconds: float) -> list[dict]:
             mel = fe.log_mel(wav[:b])
             view = ctranslate2.StorageView.from_array(np.ascontiguousarray(mel.numpy()))
             diff = float(np.abs(fe.encode(mel).numpy().transpose(0, 2, 1) - np.array(ct2.encode(view))).max())
-            peer = wall_clips_per_s(lambda view=view: ct2.encode(view), b, seconds)
-            ours = wall_clips_per_s(lambda b=b: fe(wav[:b]), b, seconds)
+            peer = clips_per_s(lambda view=view: ct2.encode(view), b, seconds, clock=time.perf_counter)
+            ours = clips_per_s(lambda b=b: fe(wav[:b]), b, seconds, clock=time.perf_counter)
             rows.append(_row(f"whisper_encoder b{b}", ours, peer, "CTranslate2", diff))
     return rows
-
-
-def wall_clips_per_s(fn, clips_per_call: int, seconds: float) -> tuple[float, float]:
-    """Best wall-clock rate over `ROUNDS` rounds lasting ``seconds`` in all (twice, as the pair that
-    `clips_per_s` returns)."""
-    fn()  # warm-up
-    t0 = time.perf_counter()
-    fn()
-    calls = max(1, int(seconds / ROUNDS / max(time.perf_counter() - t0, 1e-6)))
-    best = 0.0
-    for _ in range(ROUNDS):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = max(best, calls * clips_per_call / (time.perf_counter() - start))
-    return best, best
 
 
 def _row(case: str, ours: tuple[float, float], peer: tuple[float, float], peer_name: str, diff: float) -> dict:
@@ -120,7 +104,7 @@ def _row(case: str, ours: tuple[float, float], peer: tuple[float, float], peer_n
         "case": case,
         "ours": ours[0],
         "peer": peer[0],
-        "peer_name": peer_name,
+        "peer engine": peer_name,
         "ratio": ours[0] / peer[0],
         "verdict": "PASS" if ours[0] >= RATIO_TARGET * peer[0] else "MISS",
         "max_diff": diff,
@@ -143,21 +127,8 @@ def main() -> None:
         f"CPU-second, best of {ROUNDS} rounds in {args.seconds:g} s per figure; target: wavetag >= "
         f"{RATIO_TARGET:g}x the peer"
     )
-    header = (
-        f"{'case':<22}{'wavetag':>9}{'peer':>9}{'ratio':>7}  {'peer engine':<14}{'':<6}{'max |diff|':>11}  "
-        "wall clips/s (wavetag / peer)"
-    )
-    print(header)
-    print("-" * len(header))
-    for r in rows:
-        print(
-            f"{r['case']:<22}{r['ours']:>9,.0f}{r['peer']:>9,.0f}{r['ratio']:>6.2f}x  {r['peer_name']:<14}"
-            f"{r['verdict']:<6}{r['max_diff']:>11.1e}  {r['wall']}"
-        )
-    print(
-        f"load average (1/5/15 min) on {os.cpu_count()} cores: before {', '.join(f'{v:.2f}' for v in load_before)}; "
-        f"after {', '.join(f'{v:.2f}' for v in load_after)}"
-    )
+    print_table(rows, peer="peer", note="peer engine", case_width=22)
+    print_load(load_before, load_after)
 
 
 if __name__ == "__main__":

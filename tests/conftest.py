@@ -9,6 +9,25 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="module")
+def speech() -> np.ndarray:
+    """Three words synthesised by espeak-ng at different levels and offsets, int16-exact floats
+    ``[3, 16000]`` at 16 kHz (for the pretrained front ends' parity tests)."""
+    import soxr
+
+    from wavetag.data.synth.espeak import get_espeak
+
+    es = get_espeak()
+    clips = []
+    for word, level, offset in (("yes", 0.5, 1000), ("seven", 0.05, 3000), ("stop", 0.9, 0)):
+        x = soxr.resample(es.synth(word, voice="en-us").astype(np.float32) / 32768, es.sample_rate, 16000)
+        x = x[: 16000 - offset]
+        clip = np.zeros(16000, np.float32)
+        clip[offset : offset + len(x)] = x / np.abs(x).max() * level
+        clips.append(np.round(clip * 32767) / 32768)
+    return np.stack(clips).astype(np.float32)
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     """A fresh generator with a fixed seed, so every test sees the same "random" data."""

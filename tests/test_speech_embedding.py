@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import onnxruntime as ort
 import pytest
-import soxr
 import torch
 
 from wavetag.errors import ConfigError
@@ -28,21 +27,6 @@ PARITY_ATOL = 1e-3  # embeddings reach |50|; measured max difference 7e-5 (float
 @pytest.fixture(scope="module")
 def frontend():
     return create_frontend("speech_embedding").eval()
-
-
-@pytest.fixture(scope="module")
-def speech() -> np.ndarray:
-    """Three synthesised words at different levels, int16-exact floats ``[3, 16000]``."""
-    from wavetag.data.synth.espeak import get_espeak
-
-    es = get_espeak()
-    clips = []
-    for word, level, offset in (("yes", 0.5, 1000), ("seven", 0.05, 3000), ("stop", 0.9, 0)):
-        x = soxr.resample(es.synth(word, voice="en-us").astype(np.float32) / 32768, es.sample_rate, SR)[: SR - offset]
-        clip = np.zeros(SR, np.float32)
-        clip[offset : offset + len(x)] = x / np.abs(x).max() * level
-        clips.append(np.round(clip * 32767) / 32768)
-    return np.stack(clips).astype(np.float32)
 
 
 def onnx_reference(clip: np.ndarray) -> np.ndarray:

@@ -11,7 +11,6 @@ import ctranslate2
 import librosa
 import numpy as np
 import pytest
-import soxr
 import torch
 
 from wavetag.errors import ConfigError
@@ -26,21 +25,6 @@ PARITY_ATOL = 1e-3
 @pytest.fixture(scope="module")
 def frontend():
     return create_frontend("whisper_encoder").eval()
-
-
-@pytest.fixture(scope="module")
-def speech() -> np.ndarray:
-    """Three synthesised words at different levels, ``[3, 16000]`` float32."""
-    from wavetag.data.synth.espeak import get_espeak
-
-    es = get_espeak()
-    clips = []
-    for word, level, offset in (("yes", 0.5, 1000), ("seven", 0.05, 3000), ("stop", 0.9, 0)):
-        x = soxr.resample(es.synth(word, voice="en-us").astype(np.float32) / 32768, es.sample_rate, SR)[: SR - offset]
-        clip = np.zeros(SR, np.float32)
-        clip[offset : offset + len(x)] = x / np.abs(x).max() * level
-        clips.append(clip)
-    return np.stack(clips)
 
 
 def whisper_log_mel(clip: np.ndarray) -> np.ndarray:

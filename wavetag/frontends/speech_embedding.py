@@ -31,7 +31,6 @@ very edges of a clip still fall inside whole windows.
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +42,7 @@ from wavetag.config import check_range
 from wavetag.errors import ConfigError
 from wavetag.frontends import dsp
 from wavetag.frontends.base import FrontEnd, FrontEndConfig, register_frontend
+from wavetag.frontends.pretrained import check_sample_rate, package_folder, pad_clip
 
 SAMPLE_RATE = 16_000
 N_FFT = 512
@@ -79,13 +79,13 @@ def find_model_dir(model_dir: str | None) -> Path:
         folder = Path(model_dir).expanduser()
         where = f"model_dir {str(folder)!r}"
     else:
-        spec = importlib.util.find_spec(PACKAGE)  # found without importing it (no tflite needed)
-        if spec is None or not spec.submodule_search_locations:
+        package = package_folder(PACKAGE)  # found without importing it (no tflite needed)
+        if package is None:
             raise ConfigError(
                 f"front end speech_embedding needs {MEL_FILE} and {EMBEDDING_FILE} from the {PACKAGE} wheel, "
                 f"which is not installed; run '{INSTALL_HINT}' or give model_dir=FOLDER holding the two files"
             )
-        folder = Path(list(spec.submodule_search_locations)[0]) / "resources" / "models"
+        folder = package / "resources" / "models"
         where = f"the installed {PACKAGE} package ({folder})"
     missing = [name for name in (MEL_FILE, EMBEDDING_FILE) if not (folder / name).is_file()]
     if missing:
@@ -160,11 +160,7 @@ class SpeechEmbeddingConfig(FrontEndConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.sample_rate != SAMPLE_RATE:
-            raise ConfigError(
-                f"front end speech_embedding: sample_rate = {self.sample_rate}; the pretrained model takes "
-                f"{SAMPLE_RATE} Hz only (prepare the pack with --sample-rate {SAMPLE_RATE})"
-            )
+        check_sample_rate("speech_embedding", self.sample_rate, SAMPLE_RATE)
         check_range("pad_s", self.pad_s, 0.0, 5.0)
 
 
@@ -210,10 +206,7 @@ class SpeechEmbedding(FrontEnd):
 
     def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
         """``[B, 1, T]`` float in [-1, 1] → ``[B, frames, 32]``, openWakeWord's scale (dB / 10 + 2)."""
-        pad = self.pad_samples
-        short = max(0, MIN_SAMPLES - (wav.shape[-1] + 2 * pad))
-        if pad or short:
-            wav = F.pad(wav, (pad, pad + short))
+        wav = pad_clip(wav, self.pad_samples, MIN_SAMPLES)
         power = dsp.stft_power(
             wav[:, 0] * INT16_SCALE, n_fft=N_FFT, hop_length=HOP, window=self.window, center=False
         )  # (B, 257, frames)

