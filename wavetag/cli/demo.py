@@ -25,7 +25,7 @@ def demo_command(
         "kws",
         "--recipe",
         help="Training recipe (see `wavetag train --help`): kws fits the demo's ten minutes; kws_whisper (the frozen "
-        "Whisper encoder) holds up better on voices the model never heard and takes about twice as long.",
+        "Whisper encoder) holds up better on voices the model never heard and trains ~2x as long.",
     ),
     epochs: int | None = typer.Option(None, "--epochs", help="Training epochs. [default: the recipe's]"),
     hold_out: str | None = typer.Option(

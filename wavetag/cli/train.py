@@ -26,7 +26,7 @@ def train_command(
         "--recipe",
         help="Start from a named recipe: kws (the recommended keyword spotter: a log-mel DS-CNN and a head on the "
         "pretrained speech_embedding, averaged; the demo's), kws_whisper (a head on the frozen Whisper tiny.en "
-        "encoder: better on voices never heard, twice the training time), kws_cnn (the DS-CNN alone), kws_embed (the "
+        "encoder: better on voices never heard, ~2x the training time), kws_cnn (the DS-CNN alone), kws_embed (the "
         "embedding head alone), "
         "bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set "
         "params=wavenet_params.json). Precedence: defaults < recipe < --config < flags.",
