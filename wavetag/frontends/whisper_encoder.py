@@ -255,7 +255,9 @@ class WhisperEncoder(FrontEnd):
         )
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
         mel = dsp.mel_matrix(sample_rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=self.n_mels, f_min_hz=0.0, f_max_hz=None)
-        self.register_buffer("mel_fb", mel, persistent=False)
+        # on the weights' device: they follow a `with torch.device("meta")` context (MACs are counted
+        # there), librosa's filters (from numpy) would not
+        self.register_buffer("mel_fb", mel.to(conv1.device), persistent=False)
 
     @property
     def pad_samples(self) -> int:
