@@ -35,6 +35,20 @@ def whisper_log_mel(clip: np.ndarray) -> np.ndarray:
     return (np.maximum(log, log.max() - 8.0) + 4.0) / 4.0
 
 
+def ct2_file(spec: str, variables: dict[str, np.ndarray]) -> bytes:
+    """A CTranslate2 ``model.bin`` (binary version 6) holding ``variables``."""
+
+    def text(value: str) -> bytes:
+        return struct.pack("<H", len(value) + 1) + value.encode() + b"\0"
+
+    dtype_ids = {"float32": 0, "int8": 1, "int16": 2, "int32": 3, "float16": 4}
+    out = struct.pack("<I", 6) + text(spec) + struct.pack("<II", 1, len(variables))
+    for name, value in variables.items():
+        out += text(name) + struct.pack("<B", value.ndim) + struct.pack(f"<{value.ndim}I", *value.shape)
+        out += struct.pack("<BI", dtype_ids[value.dtype.name], value.nbytes) + value.tobytes()
+    return out + struct.pack("<I", 0)
+
+
 def test_log_mel_is_whispers_and_the_encoder_matches_ctranslate2(frontend, speech):
     ct2 = ctranslate2.models.Whisper(str(find_model_file(None).parent), device="cpu", compute_type="float32")
     x = torch.from_numpy(speech)[:, None]
@@ -114,9 +128,12 @@ def test_missing_corrupt_and_foreign_files_say_what_to_do(tmp_path):
     (tmp_path / MODEL_FILE).write_bytes(b"not a model at all")
     with pytest.raises(ConfigError, match="not a readable CTranslate2 Whisper model"):
         create_frontend("whisper_encoder", model_dir=str(tmp_path))
-    name = b"TransformerSpec"  # a translation model's header
-    (tmp_path / MODEL_FILE).write_bytes(struct.pack("<IH", 6, len(name) + 1) + name + b"\0" + struct.pack("<II", 1, 0))
+    (tmp_path / MODEL_FILE).write_bytes(ct2_file("TransformerSpec", {}))  # a translation model
     with pytest.raises(ConfigError, match="a TransformerSpec model, not WhisperSpec"):
+        create_frontend("whisper_encoder", model_dir=str(tmp_path))
+    weight = np.ones((384, 80, 3), np.int8)  # int8 weights: a quantized faster-whisper model
+    (tmp_path / MODEL_FILE).write_bytes(ct2_file("WhisperSpec", {"encoder/conv1/weight": weight}))
+    with pytest.raises(ConfigError, match="'conv1/weight' is int8, a quantized model.*--quantization float16"):
         create_frontend("whisper_encoder", model_dir=str(tmp_path))
     shutil.copy(real, tmp_path / MODEL_FILE)
     fe = create_frontend("whisper_encoder", model_dir=str(tmp_path))  # a user-given folder works

@@ -227,6 +227,12 @@ class WhisperEncoder(FrontEnd):
             if value is None or value.ndim != ndim:
                 found = "missing" if value is None else f"shape {value.shape}"
                 raise ConfigError(f"{path}: encoder weight {key!r} is {found}; not a Whisper encoder")
+            if value.dtype != np.float32:  # int8/int16 weights come with scales: a quantized model
+                raise ConfigError(
+                    f"{path}: encoder weight {key!r} is {value.dtype}, a quantized model; the front end reads "
+                    "float32, float16 or bfloat16 weights (convert with ct2-transformers-converter "
+                    "--quantization float16)"
+                )
             return torch.tensor(value, dtype=torch.float32)
 
         conv1 = take("conv1/weight", 3)
