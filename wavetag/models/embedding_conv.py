@@ -6,6 +6,10 @@ sequence; mean and max pooling over time then make the head independent of the c
 of where in the clip the word falls. A TC-ResNet-style reading (Choi et al., Interspeech 2019)
 with the 96 embedding values as channels (arXiv 1904.03814); the embedding: Lin et al., ICASSP 2020
 (arXiv 2002.01322).
+
+``whisper_conv`` is the same head on the frozen encoder of Whisper tiny.en
+(`wavetag.frontends.whisper_encoder`: 384 values every 20 ms, so a kernel of 3 sees 60 ms); the
+recipe ``kws_whisper`` trains it.
 """
 
 from __future__ import annotations
