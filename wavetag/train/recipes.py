@@ -68,7 +68,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     # tiny.en (trained on 680,000 hours of real speech; wavetag.frontends.whisper_encoder). On the
     # leave-one-engine-out folds it beats kws on every fold: mean 80.3 -> 88.1 %, espeak-ng 64.0 -> 80.3,
     # flite 88.2 -> 96.5, festival 93.0 -> 96.9, piper 75.8 -> 78.8 % (README "Generalisation"). Its front end
-    # costs 3-4x the speech embedding per clip, so training takes about 1.8x as long as kws; the
+    # costs 3-4x the speech embedding per clip, so training takes 1.8-2x as long as kws; the
     # demo keeps kws to stay within ten minutes on 2 cores.
     "kws_whisper": {
         "model": "whisper_conv",
