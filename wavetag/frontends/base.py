@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, get_args, get_type_hints
 
@@ -39,6 +40,14 @@ class FrontEndConfig:
         check_range("sample_rate", self.sample_rate, 1000, 384000)
 
 
+def in_float32(fn: Callable[[torch.Tensor], torch.Tensor], wav: torch.Tensor) -> torch.Tensor:
+    """``fn(wav)`` computed in float32, also inside an autocast region."""
+    if wav.device.type in AUTOCAST_DEVICES and torch.is_autocast_enabled(wav.device.type):
+        with torch.autocast(device_type=wav.device.type, enabled=False):
+            return fn(wav.float())
+    return fn(wav)
+
+
 class FrontEnd(nn.Module, abc.ABC):
     """Base class: subclasses set ``name``, ``config_class``, ``output_kind`` and implement
     ``forward`` and ``output_shape``."""
@@ -56,14 +65,20 @@ class FrontEnd(nn.Module, abc.ABC):
     def sample_rate(self) -> int:
         return self.config.sample_rate
 
+    @property
+    def bf16_in_training(self) -> bool:
+        """Whether this front end computes inside the training step's bfloat16 autocast (a
+        front end whose config asks for it, e.g. ``whisper_encoder``'s ``bf16_in_training``)."""
+        return False
+
     def __call__(self, wav: torch.Tensor) -> torch.Tensor:
-        # Features are always computed in float32, also inside a bfloat16 autocast (`train
-        # --bf16`): log-mels and the frozen speech embedding lose precision in bfloat16, and
-        # predict, serve and the ONNX export compute them in float32, so training must too.
-        if wav.device.type in AUTOCAST_DEVICES and torch.is_autocast_enabled(wav.device.type):
-            with torch.autocast(device_type=wav.device.type, enabled=False):
-                return super().__call__(wav.float())
-        return super().__call__(wav)
+        # Features are computed in float32, also inside a bfloat16 autocast (`train --bf16`):
+        # log-mels and the frozen speech embedding lose precision in bfloat16, and predict, serve
+        # and the ONNX export compute them in float32, so training does too. The one exception is
+        # a front end that asks for bfloat16 in training (`bf16_in_training`), and only in train mode.
+        if self.training and self.bf16_in_training:
+            return super().__call__(wav)
+        return in_float32(super().__call__, wav)
 
     @abc.abstractmethod
     def output_shape(self, num_samples: int) -> tuple[int, ...]:

@@ -134,7 +134,7 @@ RECIPES: dict[str, dict[str, Any]] = {
 RECIPES["kws_whisper"] = {
     **{k: v for k, v in RECIPES["kws"].items() if k not in ("model", "frontend", "model_args")},
     "model": "whisper_conv",
-    "frontend": {"name": "whisper_encoder", "pad_s": 0.25},
+    "frontend": {"name": "whisper_encoder", "pad_s": 0.25, "bf16_in_training": True},
 }
 
 
