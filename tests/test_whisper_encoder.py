@@ -133,6 +133,7 @@ def test_bf16_in_training_only_inside_a_training_autocast(speech):
         fast(x)
     assert seen[0].dtype == torch.float32 and torch.equal(seen[0], plain.log_mel(x))
 
+
 def test_wrong_sample_rate_and_too_long_input_are_refused(frontend):
     with pytest.raises(ConfigError, match="16000 Hz only"):
         create_frontend("whisper_encoder", sample_rate=8000)

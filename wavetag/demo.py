@@ -1,7 +1,7 @@
 """``wavetag demo``: the whole flow on built-in data, no download, no GPU.
 
 synthesise a Speech Commands-style set (many synthetic speakers) → prepare the 12-class pack →
-explore it → train the recommended small model (recipe ``kws``) → evaluate on speakers never
+explore it → train the recommended model (recipe ``kws``) → evaluate on speakers never
 seen in training → export ONNX (parity checked) → predict one test clip → say where it all is.
 """
 

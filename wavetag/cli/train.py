@@ -24,10 +24,10 @@ def train_command(
     recipe_name: str | None = typer.Option(
         None,
         "--recipe",
-        help="Start from a named recipe: kws (the recommended keyword spotter: a log-mel DS-CNN and a head on the "
-        "pretrained speech_embedding, averaged; the demo's), kws_whisper (a head on the frozen Whisper tiny.en "
-        "encoder: better on voices never heard, ~2x the training time), kws_cnn (the DS-CNN alone), kws_embed (the "
-        "embedding head alone), "
+        help="Start from a named recipe: kws (the recommended keyword spotter, the demo's: a head on the frozen "
+        "Whisper tiny.en encoder; kws_whisper is the same), kws_light (for small devices and cheap streaming: a "
+        "log-mel DS-CNN and a head on the pretrained speech_embedding, averaged), kws_cnn (the DS-CNN alone), "
+        "kws_embed (the embedding head alone), "
         "bc_resnet_paper, tagging, onoff (the WaveNet binary on/off detector; add --model-set "
         "params=wavenet_params.json). Precedence: defaults < recipe < --config < flags.",
     ),
@@ -129,8 +129,9 @@ def train_command(
     bf16: bool | None = typer.Option(
         None,
         "--bf16/--no-bf16",
-        help="bfloat16 autocast of the model's backbone; front ends stay float32. [default: the recipe's: kws uses "
-        "'auto', on where the CPU computes bfloat16 natively (AVX512-BF16/AMX); otherwise off]",
+        help="bfloat16 autocast of the model's backbone; front ends stay float32 unless their config says "
+        "bf16_in_training (kws's Whisper encoder). [default: the recipe's: kws and kws_light use 'auto', on where the "
+        "CPU computes bfloat16 natively (AVX512-BF16/AMX); otherwise off]",
     ),
     compile_model: bool | None = typer.Option(
         None, "--compile/--no-compile", help="torch.compile the training step. [default: off]"

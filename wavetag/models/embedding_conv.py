@@ -9,7 +9,7 @@ with the 96 embedding values as channels (arXiv 1904.03814); the embedding: Lin 
 
 ``whisper_conv`` is the same head on the frozen encoder of Whisper tiny.en
 (`wavetag.frontends.whisper_encoder`: 384 values every 20 ms, so a kernel of 3 sees 60 ms); the
-recipe ``kws_whisper`` trains it.
+recipe ``kws`` trains it.
 """
 
 from __future__ import annotations

@@ -22,24 +22,55 @@ _KWS_TRAINING: dict[str, Any] = {
     "label_smoothing": 0.05,
 }
 
+# What the keyword-spotting recipes kws and kws_light share besides their model: 15 epochs,
+# bf16 "auto" (the backbone, and a front end that asks for it, in bfloat16 where the CPU has it
+# natively; elsewhere float32), the Speech Commands noise recipe (p 0.8, volume <= 0.1), +-100 ms
+# shift, simulated rooms and microphones on half the clips each, AdamW with warm-up and cosine
+# decay, light label smoothing, a detection window every 0.25 s. Measured and left out: speed
+# perturbation, the mu-law codec, mixup, SpecAugment, 30 epochs (no gain on the held-out engines).
+_KWS_COMMON: dict[str, Any] = {
+    "epochs": 15,
+    "bf16": "auto",
+    # a detection window every 0.25 s, not 0.1: the pretrained front ends run whole windows; at
+    # 0.25 s kws_light streams at a real-time factor of 0.019 (ONNX, 1 thread; 0.045 at 0.1 s) with
+    # the same detection quality on the demo's held-out streams (miss at <= 1 FA/h: mean 28.8 % vs
+    # 28.1 %); see README "Using a model"
+    "detection_hop_s": 0.25,
+    **_KWS_TRAINING,
+    # rooms and microphones: on reverberant test clips of unseen rooms (RT60 0.3-0.9 s) the
+    # speech-embedding head's keyword accuracy rose from 74 % to 85 % (dry clips: 94.7 -> 95.8 %)
+    # SpecAugment (it reaches log-mel members only) is off: kws_cnn's light masks on kws_light's CNN
+    # member gave no gain on the folds (mean 83.5 -> 83.0 %; piper, two seeds: 82.0 -> 80.2 %)
+    "augment": {"reverb": {"p": 0.5}, "mic_filter": {"p": 0.5}, "spec_augment": {"p": 0.0}},
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
-    # The recommended keyword spotter (what `wavetag demo` trains): two members trained together,
-    # each on its own loss, their probabilities averaged (issue 10, measured on leave-one-engine-
-    # out folds of the demo set; see README "Generalisation"):
+    # The recommended keyword spotter (what `wavetag demo` trains; issue 10): whisper_conv, a small
+    # head (two 1-D convolutions, 200k parameters) on the frozen encoder of Whisper tiny.en
+    # (trained on 680,000 hours of real speech; wavetag.frontends.whisper_encoder), with 0.25 s of
+    # zeros on each side of the clip. On the leave-one-engine-out folds it beats kws_light on every
+    # fold: mean 80.3 -> 88.1 %, espeak-ng 64.0 -> 80.3, flite 88.2 -> 96.5, festival 93.0 -> 96.9,
+    # piper 75.8 -> 78.8 % (README "Generalisation"). The encoder runs in bfloat16 inside the
+    # training step where the CPU has it (bf16_in_training): training 2x faster (the espeak-ng and
+    # flite folds 80.6 and 96.7 % against 80.3 / 81.6 and 96.5 / 96.0 % in float32), so the demo
+    # fits in ten minutes. Evaluate, predict, serve and export compute float32.
+    "kws": {
+        "model": "whisper_conv",
+        "frontend": {"name": "whisper_encoder", "pad_s": 0.25, "bf16_in_training": True},
+        **_KWS_COMMON,
+    },
+    # The light keyword spotter, for small devices and cheap streaming (the demo's until issue 10's
+    # Whisper front end): two members trained together, each on its own loss, their probabilities
+    # averaged:
     # - ds_cnn_s (23k parameters) on 40 log-mels with per-utterance band normalisation;
     # - emb_conv on the frozen speech_embedding (Google's speech embedding, trained on real speech;
     #   0.25 s of zeros on each side so words at a clip's edges fall inside whole windows).
     # Their mistakes differ by voice, so the mean beats either (flite fold: 81 % / 80 % alone, 86 %
     # together; non-keywords taken for a keyword 22 % -> 8 %). ds_cnn_s, not ds_cnn_m: the
-    # embedding member carries the generalisation, and the small CNN trains 3x faster (the demo
-    # fits in 10 minutes on 2 cores). bf16 "auto": the CNN in bfloat16 where the CPU has it
-    # natively (1.8x faster there; front ends stay float32). The Speech Commands noise recipe
-    # (p 0.8, volume <= 0.1), ±100 ms shift, simulated rooms and microphones on half the clips
-    # each, AdamW with warm-up and cosine decay, light label smoothing. Measured and left out:
-    # speed perturbation, the μ-law codec, mixup, SpecAugment on the CNN member, a third member
-    # and 30 epochs (no gain on the held-out engines).
+    # embedding member carries the generalisation, and the small CNN trains 3x faster. It streams
+    # at a real-time factor of 0.019 (kws: 0.059). Measured and left out: a third member.
     # Without the openwakeword files, use kws_cnn (a single CNN).
-    "kws": {
+    "kws_light": {
         "model": "ensemble",
         "frontend": {"name": "waveform"},
         "model_args": {
@@ -49,19 +80,7 @@ RECIPES: dict[str, dict[str, Any]] = {
                 {"name": "emb_conv", "frontend": {"name": "speech_embedding", "pad_s": 0.25}},
             ],
         },
-        "epochs": 15,
-        "bf16": "auto",
-        # a detection window every 0.25 s, not 0.1: the speech-embedding member runs whole windows,
-        # and at 0.25 s the model streams at a real-time factor of 0.019 (ONNX, 1 thread; 0.045 at
-        # 0.1 s) with the same detection quality on the demo's held-out streams (miss at <= 1 FA/h:
-        # mean 28.8 % vs 28.1 %); see README "Using a model"
-        "detection_hop_s": 0.25,
-        **_KWS_TRAINING,
-        # rooms and microphones: on reverberant test clips of unseen rooms (RT60 0.3-0.9 s) the
-        # embedding member's keyword accuracy rose from 74 % to 85 % (dry clips: 94.7 -> 95.8 %)
-        # SpecAugment (it reaches the CNN member's log-mels) is off: kws_cnn's light masks on the
-        # CNN member gave no gain on the folds (mean 83.5 -> 83.0 %; piper, two seeds: 82.0 -> 80.2 %)
-        "augment": {"reverb": {"p": 0.5}, "mic_filter": {"p": 0.5}, "spec_augment": {"p": 0.0}},
+        **_KWS_COMMON,
     },
     # The earlier recommendation, a single spectrogram CNN: DS-CNN-M on 40 log-mels with
     # per-utterance band normalisation, light SpecAugment (1 time mask <= 10 frames, 1 frequency
@@ -123,19 +142,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
-# The recipe for voices a model never heard (issue 10): the kws training, augmentation and
-# detection settings with one model, whisper_conv, a small head on the frozen encoder of Whisper
-# tiny.en (trained on 680,000 hours of real speech; wavetag.frontends.whisper_encoder). On the
-# leave-one-engine-out folds it beats kws on every fold: mean 80.3 -> 88.1 %, espeak-ng 64.0 -> 80.3,
-# flite 88.2 -> 96.5, festival 93.0 -> 96.9, piper 75.8 -> 78.8 % (README "Generalisation"). Its front end
-# costs 3-4x the speech embedding per clip, so training takes 1.8-2x as long as kws; the
-# demo keeps kws to stay within ten minutes on 2 cores.
-# Everything but the model is kws's, taken from it so the two cannot drift apart.
-RECIPES["kws_whisper"] = {
-    **{k: v for k, v in RECIPES["kws"].items() if k not in ("model", "frontend", "model_args")},
-    "model": "whisper_conv",
-    "frontend": {"name": "whisper_encoder", "pad_s": 0.25, "bf16_in_training": True},
-}
+# The name kws had for one session (issue 10), kept so that commands written then still work.
+RECIPES["kws_whisper"] = RECIPES["kws"]
 
 
 def recipe(name: str, *, model: str | None = None) -> dict[str, Any]:
