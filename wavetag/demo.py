@@ -13,18 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 
 from wavetag.data import prepare
 from wavetag.data.prepare_pack import parse_hold_out
 from wavetag.data.synth import synth_speech_commands
 from wavetag.data.synth.engines import available_engines
+from wavetag.data.synth.speech_commands import COMMAND_WORDS
 from wavetag.errors import DataError
 from wavetag.evaluate.run import evaluate
 from wavetag.explore import explore
 from wavetag.export.onnx import export
 from wavetag.inference import Predictor
 from wavetag.train import train
+from wavetag.train.loop import model_from_config
 from wavetag.train.recipes import train_config
 
 STEPS = ("synthesise", "prepare", "explore", "train", "evaluate", "export", "predict")
@@ -86,6 +89,10 @@ def run_demo(
 
     data, pack_dir, run_dir = out / "data", out / "pack", out / "run"
     config = train_config(recipe_name, epochs=epochs, seed=seed)  # a bad recipe or epochs fail before any work
+    with torch.device("meta"):  # and missing pretrained weights (a front end's package): no memory, no compute
+        model_from_config(
+            config, num_classes=len(COMMAND_WORDS) + 2, task="multiclass", sample_rate=16000, clip_seconds=1.0
+        )
     synth = {k: v for k, v in DEMO_SYNTH.items() if k not in ("speakers", "unknown_share")}
     step(
         "synthesise",

@@ -114,12 +114,27 @@ def build_model(config: TrainConfig, pack: Pack, *, clip_seconds: float) -> Clas
             f"the front end runs at {rate} Hz but the pack {pack.path} is at {pack.sample_rate} Hz; "
             f"drop sample_rate from the front-end config or re-prepare the pack with --sample-rate {rate}"
         )
-    return create_model(
-        config.model,
+    return model_from_config(
+        config,
         num_classes=pack.num_classes,
         task=resolve_task(config, pack),
-        frontend=frontend,
-        sample_rate=pack.sample_rate,
+        sample_rate=rate,
+        clip_seconds=clip_seconds,
+    )
+
+
+def model_from_config(
+    config: TrainConfig, *, num_classes: int, task: str, sample_rate: int, clip_seconds: float
+) -> Classifier:
+    """The model ``config`` names (its front end and ``model_args``), for ``num_classes`` classes.
+    Built inside ``with torch.device("meta")`` it costs no memory: a front end's missing weights
+    files still fail, so callers check a recipe before long work (`wavetag.demo`)."""
+    return create_model(
+        config.model,
+        num_classes=num_classes,
+        task=task,
+        frontend=_frontend_spec(config.model, config.frontend),
+        sample_rate=sample_rate,
         clip_seconds=clip_seconds,
         **config.model_args,
     )
